@@ -1,0 +1,1 @@
+"""NIRSpec optical-model WCS: reference readers, transforms, WCS builder, ASDF tags."""

@@ -1,0 +1,170 @@
+"""Synthetic (PEDIGREE DUMMY) NIRSpec WCS reference files.
+
+Nothing here is a flight reference file.  The MSA generator writes the real
+CRDS MSA ASDF layout (``Q1``..``Q5`` each with ``model`` and ``data``; Q5 holds
+the fixed slits) with approximate apertures:
+
+* S200A1 and S200A2 are placed where their published V2/V3 reference points
+  (331.867", -479.418") and (314.985", -489.451") map through the flight FORE
+  and OTE models; the other fixed slits are placed plausibly between and
+  beside them (S200B1 far enough to disperse onto NRS2), with the slit widths
+  of the WAVECORR file.  Good to ~0.1 mm, not for science.
+* quadrants 1-4 hold only the first ``n_columns`` columns of shutters on the
+  nominal 105 x 204 micron pitch.
+
+:func:`write_embedded_defaults` writes a full, self-consistent synthetic
+optical model (linear CAMERA/COLLIMATOR/FORE/OTE, FPA, PRISM and G140M
+DISPERSER, MSA, WAVELENGTHRANGE) so the plugin runs on a machine without CRDS.
+"""
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import numpy as np
+from astropy.modeling import models as am
+
+__all__ = ["make_synthetic_msa_reffile", "write_embedded_defaults", "SYNTHETIC_FIXED_SLITS"]
+
+# name -> (x_center, y_center, x_size, y_size) in metres, quadrant-5 frame
+SYNTHETIC_FIXED_SLITS = {
+    "S200A1": (0.027102, -0.002742, 8.135e-05, 0.001267),
+    "S200A2": (0.034665, -0.001296, 8.070e-05, 0.001267),
+    "S400A1": (0.031800, -0.000500, 1.5924e-04, 0.001480),
+    "S1600A1": (0.029900, -0.002000, 6.3134e-04, 0.000631),
+    "S200B1": (-0.030000, 0.001000, 7.926e-05, 0.001267),
+}
+_FS_ORDER = ("S200A1", "S200A2", "S400A1", "S1600A1", "S200B1")
+_IFU_APERTURE = (0.0, 0.0, 0.0031, 0.0031)
+_SHUTTER_PITCH = (1.0532e-4, 2.0406e-4)
+_SHUTTER_OPEN = (7.8e-5, 1.78e-4)
+_QUADRANT_ORIGIN = {1: (0.0035, 0.0025), 2: (0.0035, -0.0375), 3: (-0.0420, 0.0025),
+                    4: (-0.0420, -0.0375)}
+
+
+def _meta(reftype: str, description: str, **extra) -> dict:
+    meta = {
+        "author": "webbcal_nirspec.wcs.defaults",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+        "description": description,
+        "pedigree": "DUMMY",
+        "reftype": reftype,
+        "telescope": "JWST",
+        "useafter": "2000-01-01T00:00:00",
+        "instrument": {"name": "NIRSPEC", "p_detector": "NRS1|NRS2|"},
+        "exposure": {"p_exptype": "NRS_FIXEDSLIT|NRS_MSASPEC|NRS_BRIGHTOBJ|", "type": "N/A"},
+    }
+    meta.update(extra)
+    return meta
+
+
+def _write(path, tree):
+    import asdf
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    asdf.AsdfFile(tree).write_to(tmp)
+    tmp.replace(path)
+    return path
+
+
+def make_synthetic_msa_reffile(path, n_columns: int = 2):
+    """Write a synthetic MSA reference file (CRDS layout, PEDIGREE DUMMY)."""
+    tree = {"meta": _meta("msa", "Synthetic MSA geometry for tests and demos; fixed slits "
+                                 "approximate, quadrants truncated. NOT FOR SCIENCE.",
+                          model_type="MSAModel", output_units="m", input_units="m")}
+    rows = np.arange(1, 366)
+    for q, (x0, y0) in _QUADRANT_ORIGIN.items():
+        table = []
+        for col in range(1, n_columns + 1):
+            for row in rows:
+                sid = row + (col - 1) * 365
+                table.append((sid, (row - 0.5) * _SHUTTER_PITCH[0], (col - 0.5) * _SHUTTER_PITCH[1],
+                              _SHUTTER_OPEN[0], _SHUTTER_OPEN[1]))
+        tree[f"Q{q}"] = {"model": am.Shift(x0) & am.Shift(y0),
+                         "data": np.array(table, dtype=float)}
+    fs = [(i, *SYNTHETIC_FIXED_SLITS[name]) for i, name in enumerate(_FS_ORDER)]
+    fs.append((len(fs), *_IFU_APERTURE))
+    tree["Q5"] = {"model": am.Rotation2D(0.0) | am.Shift(0.0) & am.Shift(0.0),
+                  "data": np.array(fs, dtype=float)}
+    return _write(path, tree)
+
+
+# ---------------------------------------------------------------------------
+# a complete synthetic optical model
+# ---------------------------------------------------------------------------
+
+def _linear_2d(sx, sy, ox, oy, name):
+    fwd = am.Scale(sx) & am.Scale(sy) | am.Shift(ox) & am.Shift(oy)
+    fwd.name = name
+    return fwd
+
+
+def write_embedded_defaults(dirpath) -> dict:
+    """Write synthetic defaults for every WCS reference type; returns reftype -> path.
+
+    The optical model is linear (no distortion) but self-consistent: a ray from
+    the fixed slits reaches NRS1 through the PRISM and G140M.
+    """
+    d = Path(dirpath)
+    d.mkdir(parents=True, exist_ok=True)
+    out = {}
+    pix = 1.8e-5
+    out["fpa"] = _write(d / "nirspec_fpa_synthetic.asdf", {
+        "meta": _meta("fpa", "Synthetic FPA: 18 micron pixels, 2.6 mm gap. NOT FOR SCIENCE.",
+                      model_type="FPAModel"),
+        "nrs1_model": _linear_2d(pix, pix, -0.03817, -0.01842, "fpa_nrs1"),
+        "nrs2_model": _linear_2d(-pix, -pix, 0.03817, 0.01842, "fpa_nrs2")})
+    out["camera"] = _write(d / "nirspec_camera_synthetic.asdf", {
+        "meta": _meta("camera", "Synthetic linear CAMERA. NOT FOR SCIENCE.",
+                      model_type="CameraModel"),
+        "model": _linear_2d(3.51, 3.72, 0.0001, 0.2936, "camera")})
+    out["collimator"] = _write(d / "nirspec_collimator_synthetic.asdf", {
+        "meta": _meta("collimator", "Synthetic linear COLLIMATOR. NOT FOR SCIENCE.",
+                      model_type="CollimatorModel"),
+        "model": (am.Shift(0.0001) & am.Shift(0.2936) | am.Scale(0.635) & am.Scale(0.607))})
+    fore = (am.Mapping((0, 1), n_inputs=3) | am.Scale(1.0) & am.Scale(1.0)
+            | am.AffineTransformation2D(matrix=[[1.22, 1.09], [-1.07, 1.24]]))
+    fore.inverse = (am.Mapping((0, 1), n_inputs=3)
+                    | am.AffineTransformation2D(matrix=[[1.22, 1.09], [-1.07, 1.24]]).inverse)
+    out["fore"] = _write(d / "nirspec_fore_synthetic.asdf", {
+        "meta": _meta("fore", "Synthetic achromatic linear FORE. NOT FOR SCIENCE.",
+                      model_type="FOREModel"),
+        "model": fore})
+    out["ote"] = _write(d / "nirspec_ote_synthetic.asdf", {
+        "meta": _meta("ote", "Synthetic linear OTE (deg -> arcsec). NOT FOR SCIENCE.",
+                      model_type="OTEModel", output_units="arcsec"),
+        "model": (am.AffineTransformation2D(matrix=[[-0.4355, -0.0016], [-0.0016, 0.4357]],
+                                            translation=[0.10539, -0.11913])
+                  | am.Scale(3600.0) & am.Scale(3600.0))})
+    tilt = {"temperatures": [37.0], "tilt_model": am.Polynomial1D(1, c0=0.0, c1=0.0),
+            "unit": "arcsec", "zeroreadings": [0.0]}
+    out["disperser_prism"] = _write(d / "nirspec_disperser_prism_synthetic.asdf", {
+        "meta": _meta("disperser", "Synthetic PRISM (CaF2 Sellmeier). NOT FOR SCIENCE.",
+                      model_type="DisperserModel",
+                      instrument={"name": "NIRSPEC", "grating": "PRISM",
+                                  "p_detector": "NRS1|NRS2|"}),
+        "angle": -16.5, "kcoef": [0.5834, 0.4609, 3.8915], "lcoef": [0.002526, 0.010078, 1200.56],
+        "tcoef": [-2.66e-05, 0.0, 0.0, 0.0, 0.0, 0.0], "tref": 35.0, "pref": 0.0,
+        "theta_x": 0.03, "theta_y": -0.28, "theta_z": -0.14, "tilt_x": 0.0, "tilt_y": 24.29,
+        "wbound": [4e-07, 7e-06], "gwa_tiltx": dict(tilt), "gwa_tilty": dict(tilt)})
+    out["disperser_g140m"] = _write(d / "nirspec_disperser_g140m_synthetic.asdf", {
+        "meta": _meta("disperser", "Synthetic G140M grating. NOT FOR SCIENCE.",
+                      model_type="DisperserModel",
+                      instrument={"name": "NIRSPEC", "grating": "G140M",
+                                  "p_detector": "NRS1|NRS2|"}),
+        "groovedensity": 95400.0, "theta_x": 0.036, "theta_y": 0.008, "theta_z": -0.42,
+        "tilt_x": 0.0, "tilt_y": -4.2, "gwa_tiltx": dict(tilt), "gwa_tilty": dict(tilt)})
+    out["msa"] = make_synthetic_msa_reffile(d / "nirspec_msa_synthetic.asdf")
+    sel = ["CLEAR_PRISM", "F100LP_PRISM", "F070LP_G140M", "F100LP_G140M", "F170LP_G235M",
+           "F290LP_G395M", "F070LP_G140H", "F100LP_G140H", "F170LP_G235H", "F290LP_G395H"]
+    orders = [0, 0, -1, -1, -1, -1, -1, -1, -1, -1]
+    ranges = [[6e-07, 5.3e-06], [1e-06, 5.3e-06], [7e-07, 1.27e-06], [9.7e-07, 1.89e-06],
+              [1.66e-06, 3.17e-06], [2.87e-06, 5.27e-06], [7e-07, 1.27e-06],
+              [9.7e-07, 1.89e-06], [1.66e-06, 3.17e-06], [2.87e-06, 5.27e-06]]
+    out["wavelengthrange"] = _write(d / "nirspec_wavelengthrange_synthetic.asdf", {
+        "meta": _meta("wavelengthrange", "Nominal NIRSpec filter/grating ranges. DUMMY.",
+                      model_type="WavelengthrangeModel", wavelength_units="m"),
+        "waverange_selector": sel, "order": orders, "wavelengthrange": ranges})
+    return {k: str(v) for k, v in out.items()}
