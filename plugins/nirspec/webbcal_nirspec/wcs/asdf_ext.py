@@ -23,7 +23,6 @@ from asdf_astropy.converters.transform.core import TransformConverterBase
 __all__ = ["get_extensions", "NirspecTransformsExtension", "JWST_TAG_PREFIX", "WEBBCAL_TAGS"]
 
 JWST_TAG_PREFIX = "tag:stsci.edu:jwst_pipeline/"
-# newest first: the first matching tag is the one written
 _VERSIONS = ("1.2.0", "1.1.0", "1.0.0", "0.7.0")
 _TAG_NAMES = ("coords", "rotation_sequence", "grating_equation", "snell",
               "refraction_index_from_prism", "logical", "gwa_to_slit", "slit_to_msa")
@@ -38,10 +37,15 @@ def _tags(name):
 
 
 class _ConverterBase(TransformConverterBase):
-    """Writes the newest of the matching tags."""
+    """Writes the newest version among the matching tags."""
 
     def select_tag(self, obj, tags, ctx):
-        return tags[0]
+        def version(tag):
+            try:
+                return tuple(int(p) for p in tag.rsplit("-", 1)[1].split("."))
+            except (IndexError, ValueError):
+                return (0,)
+        return max(tags, key=version)
 
 
 def _float_list(values):

@@ -63,8 +63,6 @@ def _open_tree(path, expected_reftype: str) -> tuple[dict, ReferenceMeta]:
             warnings.simplefilter("ignore")
             with asdf.open(path, lazy_load=False, memmap=False) as af:
                 tree = _materialize(af.tree)
-    except ValueError:
-        raise
     except Exception as exc:  # asdf raises many kinds for unreadable files
         raise _bad(path, f"cannot be read as ASDF ({type(exc).__name__}: {exc}); expected a "
                          f"{expected_reftype.upper()} reference file") from exc
