@@ -6,8 +6,8 @@ Frames, from the detector to the sky (the IDT instrument model)::
     sca        full-frame pixels of the SCA (NRS2 is read rotated by 180 deg)
     gwa        direction cosines of the ray at the grating wheel, in the GWA
                frame, travelling from the detector towards the sky
-    slit_frame (x_slit, y_slit) in units of the slit half... (relative: -0.5..0.5
-               across the aperture) and wavelength in metres
+    slit_frame (x_slit, y_slit) relative to the aperture (-0.5..0.5 spans it)
+               and wavelength in metres
     msa_frame  position in the MSA plane (metres) and wavelength (m)
     oteip      OTE image plane (deg) and wavelength (m)
     v2v3       telescope V2, V3 (arcsec) and wavelength (micron)

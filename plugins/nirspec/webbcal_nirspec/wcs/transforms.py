@@ -299,7 +299,7 @@ def prism_refraction_index(lam, temperature, tref, pref, pressure, kcoef, lcoef,
 
 
 def prism_wavelength_table(temperature, tref, pref, pressure, kcoef, lcoef, tcoef,
-                           lam_min=0.5e-6, lam_max=6.0e-6, step=2e-10):
+                           lam_min=0.5e-6, lam_max=6.0e-6, step=1e-9):
     """Return ``(n, lam)`` sampled finely, ``n`` increasing (for interpolation)."""
     lam = np.arange(lam_min, lam_max + step / 2, step)
     n = prism_refraction_index(lam, temperature, tref, pref, pressure, kcoef, lcoef, tcoef)
