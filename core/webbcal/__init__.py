@@ -1,0 +1,43 @@
+"""webbcal: calibration and spectral extraction for JWST exposures.
+
+Python API::
+
+    import webbcal
+    model = webbcal.open("jw..._rate.fits")
+    x1d = webbcal.run("spec2", "jw..._rate.fits", steps={"extract_1d": {"extraction_type": "optimal"}})
+    x1d = webbcal.run("extract_1d", model, xstart=30, xstop=40)
+"""
+__version__ = "0.1.0"
+
+__all__ = ["open", "run", "__version__"]
+
+
+def open(path, **kwargs):  # noqa: A001 - mirrors datamodels.open
+    """Open a JWST product (rate, rateints, cal, calints, s2d, x1d, x1dints...) as a model."""
+    from . import datamodels
+
+    return datamodels.open(path, **kwargs)
+
+
+def run(step, input, config_file=None, **params):
+    """Run a step or pipeline by name or alias on a path or model; return the result.
+
+    Keyword parameters are the step's parameters (``override_<reftype>`` included);
+    for pipelines, ``steps={"extract_1d": {...}}`` sets step parameters.  When a
+    pipeline's recipe ends in an extraction step, the returned object is the
+    spectrum product (x1d / x1dints); the calibrated model is ``result.calibrated``
+    of the pipeline instance (use :func:`webbcal.pipeline.get_step_class` for that).
+    Results are not saved unless ``save_results=True``.
+    """
+    from .pipeline import Pipeline, get_step_class
+
+    cls = get_step_class(step)
+    params.setdefault("save_results", False)
+    instance = cls(config_file=config_file, **params)
+    result = instance.run(input)
+    if isinstance(instance, Pipeline):
+        products = getattr(instance, "products", {})
+        for name in ("extract_1d", "white_light"):
+            if name in products:
+                return products[name]
+    return result

@@ -1,0 +1,222 @@
+"""The ``webbcal`` command (conventions of the official ``strun``).
+
+::
+
+    webbcal list
+    webbcal run <step|pipeline> <file> [--par=value ...] [--override_<reftype>=path]
+                [--steps.<step>.<par>=value ...] [--output-dir DIR] [--config FILE]
+    webbcal info <file>
+    webbcal plot <file> [-o out.png]
+    webbcal simulate <instrument> <EXP_TYPE> [-o file] [--nints N] [--seed S] [--noise]
+    webbcal demo [--output-dir DIR]
+
+Bad input prints one line naming the file and what was expected, and exits non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .errors import WebbcalError
+
+log = logging.getLogger("webbcal")
+
+
+def _setup_logging(verbose, quiet):
+    level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("matplotlib", "PIL", "asdf"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# -- list -----------------------------------------------------------------------------
+def cmd_list(args):
+    from .pipeline import all_steps
+    from .plugins import get_host
+
+    host = get_host()
+    out = []
+    out.append("Installed instrument plugins:")
+    rows = host.describe()
+    if not rows:
+        out.append("  none (install e.g. webbcal-miri)")
+    for name, dist, ver in rows:
+        out.append(f"  {name:10s} {dist} {ver}")
+    for name, msg in sorted(host.broken.items()):
+        out.append(f"  {name:10s} BROKEN: {msg}")
+    out.append("")
+    out.append("Modes (instrument  EXP_TYPE  product  pipeline: recipe):")
+    if len(host.modes) == 0:
+        out.append("  none")
+    for m in sorted(host.modes, key=lambda m: (m.instrument, m.exp_types)):
+        for exp in m.exp_types:
+            out.append(f"  {m.instrument:8s} {exp:20s} {m.product:9s} {m.pipeline}: {', '.join(m.recipe)}")
+    out.append("")
+    out.append("Steps and pipelines:")
+    for name, cls in sorted(all_steps(host).items()):
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        aliases = f" (aliases: {', '.join(cls.aliases)})" if cls.aliases else ""
+        out.append(f"  {name:14s} {doc}{aliases}")
+    print("\n".join(out))
+    return 0
+
+
+# -- run ------------------------------------------------------------------------------
+def _parse_extra(tokens):
+    """``--name=value`` / ``--name value`` pairs into a dict (names keep dots)."""
+    params = {}
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if not tok.startswith("--"):
+            raise WebbcalError(f"unexpected argument {tok!r}: step parameters are given as --name=value")
+        body = tok[2:]
+        if "=" in body:
+            key, value = body.split("=", 1)
+        else:
+            if i + 1 >= len(tokens) or tokens[i + 1].startswith("--"):
+                key, value = body, "true"
+            else:
+                key, value = body, tokens[i + 1]
+                i += 1
+        params[key.replace("-", "_") if not key.startswith("steps.") else key] = value
+        i += 1
+    return params
+
+
+def cmd_run(args, extra):
+    from .pipeline import get_step_class
+
+    params = _parse_extra(extra)
+    if args.output_dir:
+        params["output_dir"] = args.output_dir
+    cls = get_step_class(args.step)
+    step_params = {k: v for k, v in params.items() if not k.startswith("steps.")}
+    step = cls(config_file=args.config, **step_params)
+    for key, value in params.items():
+        if key.startswith("steps."):
+            step.set(key, value)
+    if not Path(args.file).exists():
+        raise WebbcalError(f"{args.file}: no such file")
+    step.run(args.file)
+    for path in getattr(step, "saved", []) or []:
+        if path:
+            print(f"wrote {path}")
+    return 0
+
+
+# -- info -----------------------------------------------------------------------------
+def cmd_info(args):
+    from . import datamodels
+    from .plugins import get_host
+
+    model = datamodels.open(args.file)
+    print(model.summary() if hasattr(model, "summary") else repr(model))
+    try:
+        mode = get_host().modes.for_model(model, args.file)
+        print(f"mode: {mode.key} ({mode.plugin}); pipeline {mode.pipeline}: {', '.join(mode.recipe)}")
+    except WebbcalError as exc:
+        print(f"mode: none ({exc})")
+    return 0
+
+
+# -- plot -----------------------------------------------------------------------------
+def cmd_plot(args):
+    from . import datamodels
+    from .plot import quicklook
+
+    model = datamodels.open(args.file)
+    out = args.output or str(Path(args.file).with_suffix(".png").name)
+    quicklook(model, out, source=args.file)
+    print(f"wrote {out}")
+    return 0
+
+
+# -- simulate -------------------------------------------------------------------------
+def cmd_simulate(args):
+    from .plugins import get_host
+
+    host = get_host()
+    mode = host.modes.find(args.instrument, args.exp_type)
+    if mode is None:
+        raise WebbcalError(f"no installed plugin declares {args.instrument} {args.exp_type} (see: webbcal list)")
+    res = host.hook.webbcal_simulate(mode=mode, params={"nints": args.nints, "seed": args.seed, "noise": args.noise})
+    if res is None:
+        raise WebbcalError(f"{mode.plugin} cannot simulate {args.exp_type}")
+    model, truth = res
+    out = Path(args.output or f"sim_{args.exp_type.lower()}_{'rateints' if model.data.ndim == 3 else 'rate'}.fits")
+    model.save(out, overwrite=True)
+    print(f"wrote {out}")
+    return 0
+
+
+# -- demo -----------------------------------------------------------------------------
+def cmd_demo(args):
+    from .demo import run_demo
+
+    return run_demo(args.output_dir, modes=args.modes)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="webbcal", description="Calibrate JWST exposures and extract their spectra.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="installed instruments, modes, steps and pipelines")
+    r = sub.add_parser("run", help="run a step or pipeline on a file",
+                       description="Extra options: --<par>=value, --override_<reftype>=path|N/A, --steps.<step>.<par>=value")
+    r.add_argument("step")
+    r.add_argument("file")
+    r.add_argument("--output-dir", "--output_dir", dest="output_dir", default=None)
+    r.add_argument("--config", default=None, help="parameter file (ASDF or JSON)")
+    i = sub.add_parser("info", help="summarise a file and the mode that handles it")
+    i.add_argument("file")
+    pl = sub.add_parser("plot", help="quicklook PNG of a 2D product (with aperture) or a spectrum")
+    pl.add_argument("file")
+    pl.add_argument("-o", "--output", default=None)
+    s = sub.add_parser("simulate", help="write a simulated rate/rateints exposure of an installed mode")
+    s.add_argument("instrument")
+    s.add_argument("exp_type")
+    s.add_argument("-o", "--output", default=None)
+    s.add_argument("--nints", type=int, default=None)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--noise", action="store_true")
+    d = sub.add_parser("demo", help="simulate, calibrate and extract the installed modes' demo exposures")
+    d.add_argument("--output-dir", "--output_dir", dest="output_dir", default="demo_output")
+    d.add_argument("--modes", nargs="*", default=None, help="EXP_TYPEs to run (default: every demo mode)")
+    return p
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    if extra and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if args.command == "list":
+            return cmd_list(args)
+        if args.command == "run":
+            return cmd_run(args, extra)
+        if args.command == "info":
+            return cmd_info(args)
+        if args.command == "plot":
+            return cmd_plot(args)
+        if args.command == "simulate":
+            return cmd_simulate(args)
+        if args.command == "demo":
+            return cmd_demo(args)
+    except WebbcalError as exc:
+        print(f"webbcal: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("webbcal: interrupted", file=sys.stderr)
+        return 130
+    return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

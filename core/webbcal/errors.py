@@ -1,0 +1,37 @@
+"""Errors meant for users.
+
+Every error raised for bad input is a :class:`WebbcalError`: one clear sentence naming
+the file, the extension or key, and what was expected.  The command line prints the
+message (no traceback) and exits non-zero.
+"""
+
+
+class WebbcalError(Exception):
+    """Base class of all errors webbcal reports to a user."""
+
+    exit_code = 2
+
+
+class InputFileError(WebbcalError):
+    """An input file is unreadable, truncated, or lacks what the step needs."""
+
+    def __init__(self, path, what):
+        self.path = str(path)
+        self.what = what
+        super().__init__(f"{self.path}: {what}")
+
+
+class ReferenceFileError(InputFileError):
+    """A reference file is missing, malformed or does not apply."""
+
+
+class NoPluginError(WebbcalError):
+    """No installed plugin handles an exposure's instrument / EXP_TYPE."""
+
+
+class ParameterError(WebbcalError):
+    """A step parameter has a wrong name, type or value."""
+
+
+class ExtractionError(WebbcalError):
+    """Extraction cannot proceed (e.g. the aperture lies off the detector)."""

@@ -1,0 +1,58 @@
+"""What a plugin hands the core for extraction: one :class:`ExtractionTarget` per slit/order."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass
+class ExtractionTarget:
+    """Geometry and data of one spectrum to extract.
+
+    Arrays are in DETECTOR orientation, shaped ``(ny, nx)`` or ``(nints, ny, nx)``; the
+    core orients them so that dispersion runs along the last axis.
+
+    Parameters
+    ----------
+    name : str
+        Slit name (SLTNAME) or mode name; matched against the ``id`` of apertures in the
+        EXTRACT1D reference file.
+    model : object
+        The image/cube/slit model the arrays come from (its metadata is copied into the
+        spectrum; its data, err, dq, var_* arrays are what gets extracted).
+    dispersion_axis : int
+        1 = along x (columns are cross-dispersion cuts), 2 = along y.
+    wavelength : ndarray
+        Wavelength (micron) of every pixel, ``(ny, nx)``; NaN where undefined.
+    spectral_order : int
+        Spectral order (SPORDER).
+    source_type : str or None
+        ``"POINT"`` or ``"EXTENDED"``: point sources get the aperture correction.
+    pixel_area_sr : float or None
+        Nominal pixel solid angle (PIXAR_SR) for MJy/sr -> Jy.
+    source_position : float or None
+        Cross-dispersion pixel (0-based, in the arrays' frame) of the source at the
+        reference wavelength, used when ``use_source_posn`` is on.
+    trace : callable or None
+        ``trace(disp_pixel) -> cross pixel`` of the source along dispersion (curved
+        traces on unrectified data); used to make apertures follow the trace.
+    aperture_defaults : dict
+        Aperture parameters to use when neither the reference file nor the step gives one.
+    extra : dict
+        Keywords copied to the spectrum (SOURCE_ID, SLIT keywords, ...).
+    """
+
+    name: str
+    model: Any
+    dispersion_axis: int
+    wavelength: np.ndarray
+    spectral_order: int = 1
+    source_type: str | None = None
+    pixel_area_sr: float | None = None
+    source_position: float | None = None
+    trace: Callable | None = None
+    negative_positions: tuple = ()
+    aperture_defaults: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)

@@ -1,0 +1,185 @@
+"""The hook contract between the webbcal core and its instrument plugins.
+
+Every hook is declared here, with pluggy, under the project name ``webbcal``.  A plugin
+is any object or module with functions named like these hooks and decorated with
+:data:`hookimpl`; installed plugins are found through the entry-point group
+``webbcal.instruments`` (see :mod:`webbcal.plugins`).
+
+Conventions shared by all hooks:
+
+- ``model`` is a webbcal data model (:mod:`webbcal.datamodels`); a hook that calibrates it
+  may modify it in place and return it, or return a new model.
+- ``mode`` is the :class:`webbcal.modes.Mode` the core selected for the model.  A plugin
+  whose instrument/mode this is not returns ``None`` so that the next plugin is asked:
+  every ``firstresult`` hook below stops at the first non-``None`` answer.
+- ``refs`` is a :class:`webbcal.refs.RefSet`: ``refs.path(reftype)`` is the resolved
+  reference file (``None`` when the user said ``N/A``) and ``refs.load(reftype)`` the
+  object the plugin's own reader returned for it (cached).
+- ``params`` is a plain dict of the step's parameters after precedence
+  (default < mode default < parameter file < keyword / command line).
+
+Sections follow the flow of one exposure: declaration, simulation, then one section
+per stage-2 step.
+"""
+import pluggy
+
+PROJECT = "webbcal"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --------------------------------------------------------------------------------------
+# Declaration: what a plugin provides
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def webbcal_modes():
+    """Declare the observing modes this plugin handles.
+
+    Called once when the plugin manager is built; every plugin's answer is collected
+    (not ``firstresult``).
+
+    :return: a list of :class:`webbcal.modes.Mode`.  Two plugins may not declare the
+        same (INSTRUME, EXP_TYPE); the second one is reported as broken.
+    """
+
+
+@hookspec
+def webbcal_reference_types():
+    """Declare the reference-file types this plugin reads, with reader and selection.
+
+    Collected from every plugin (not ``firstresult``).
+
+    :return: a list of :class:`webbcal.refs.ReferenceType`: the type name
+        (``"flat"``, ``"specwcs"``, ...), the instrument, the reader (path -> object,
+        raising :class:`webbcal.errors.ReferenceFileError` on malformed files), the header
+        keywords that select a file for an exposure, and the embedded default.
+    """
+
+
+@hookspec
+def webbcal_steps():
+    """Declare extra steps (subclasses of :class:`webbcal.pipeline.Step`).
+
+    Lets a third party add a step that recipes and the command line can then name.
+    Collected from every plugin.
+
+    :return: a list of Step subclasses (may be empty).
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Simulation: synthetic exposures for demos and tests
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def webbcal_simulate(mode, params):
+    """Simulate a count-rate exposure of ``mode`` with known injected flux.
+
+    :param mode: the mode to simulate.
+    :param params: dict of simulation options; plugins document theirs.  Common keys:
+        ``seed`` (int), ``nints`` (int), ``noise`` (bool), ``flux`` (callable or
+        array of the injected source spectrum).
+    :return: ``(model, truth)``: a rate/rateints data model in the JWST layout, with
+        the primary keywords a real exposure has, and a dict describing what was
+        injected (at least ``"wavelength"`` and ``"flux_jy"`` for spectra, or
+        ``"surface_brightness_mjysr"`` for images).  ``None`` if ``mode`` is not this
+        plugin's.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# assign_wcs
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def webbcal_assign_wcs(model, mode, refs, params):
+    """Attach a gwcs to ``model`` (``model.meta.wcs``, or each ``slit.meta.wcs``).
+
+    The WCS goes from the detector frame to world coordinates (RA, Dec and, for
+    spectra, wavelength in micron), with a bounding box.  The plugin also fills the
+    WAVELENGTH array of spectroscopic models and the ``meta.wcsinfo`` keywords it used.
+
+    :return: the model with its WCS, or ``None`` if ``mode`` is not this plugin's.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# extract_2d (multi-slit instruments)
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def webbcal_extract_2d(model, mode, refs, params):
+    """Cut the detector image into per-slit cut-outs (a multi-slit model).
+
+    :return: a :class:`webbcal.datamodels.MultiSlitModel`, or ``None`` if ``mode`` is
+        not this plugin's.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# flat_field
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def webbcal_flat_field(model, mode, refs, params):
+    """Return the flat field that applies to ``model`` (one per slit for multi-slit).
+
+    The core divides by it with the JWST arithmetic (:func:`webbcal.steps.flat_field.apply_flat`):
+    SCI and ERR divided, VAR_POISSON and VAR_RNOISE divided by flat**2, VAR_FLAT from the
+    flat error, NaN / zero / flagged flat pixels set DO_NOT_USE | NO_FLAT_FIELD.
+
+    :return: a :class:`webbcal.steps.flat_field.Flat` (or a list of them, one per slit,
+        in ``model.slits`` order), or ``None`` if ``mode`` is not this plugin's.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# photom
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def webbcal_photom(model, mode, refs, params):
+    """Return the photometric conversion that applies to ``model``.
+
+    The core multiplies by it (:func:`webbcal.steps.photom.apply_photom`): data and ERR
+    by the conversion, variances by its square, BUNIT and PHOTMJSR / PIXAR_SR /
+    PIXAR_A2 written.
+
+    :return: a :class:`webbcal.steps.photom.Conversion` (or a list, one per slit), or
+        ``None`` if ``mode`` is not this plugin's.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# extract_1d
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def webbcal_extract_targets(model, mode, refs, params):
+    """Describe what to extract from ``model``: one target per slit / spectral order.
+
+    The plugin supplies geometry only (which arrays, their wavelengths, where the
+    source is); the core builds the aperture from the EXTRACT1D reference file and the
+    parameters and runs the extraction algorithms of :mod:`webbcal.extract`.
+
+    :return: a list of :class:`webbcal.extract.ExtractionTarget`, or ``None`` if
+        ``mode`` is not this plugin's.
+    """
+
+
+@hookspec(firstresult=True)
+def webbcal_aperture_correction(model, mode, refs, target, params):
+    """Return the aperture correction for a point-source ``target``.
+
+    :return: a :class:`webbcal.extract.apcorr.ApertureCorrection` built from the
+        plugin's APCORR reader, or ``None`` if the mode has none or is not this plugin's.
+    """

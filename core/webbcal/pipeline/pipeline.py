@@ -1,0 +1,118 @@
+"""Pipelines: recipes of steps chosen by the exposure's Mode.
+
+A pipeline runs ``mode.recipe`` (ordered step names) on one exposure.  Step parameters
+are given as ``steps={"extract_1d": {"extraction_type": "optimal"}}`` (command line:
+``--steps.extract_1d.extraction_type=optimal``).  The calibrated product is saved with
+the ``cal`` suffix (``calints`` for per-integration data) before any extraction step, and
+each extraction step saves its own product (x1d / x1dints).
+"""
+from __future__ import annotations
+
+import logging
+
+from ..errors import ParameterError
+from .step import Step, is_per_integration
+
+log = logging.getLogger("webbcal.pipeline")
+
+#: steps whose product is a spectrum, saved under their own suffix by a pipeline
+PRODUCT_STEPS = {"extract_1d", "white_light"}
+
+
+class Pipeline(Step):
+    """Generic stage-2 pipeline: runs the Mode's recipe."""
+
+    name = "pipeline"
+    suffix = "cal"
+    kind = None  # "spec2" or "image2": which Modes may run this pipeline
+
+    def __init__(self, config_file=None, host=None, steps=None, **params):
+        super().__init__(config_file=config_file, host=host, **params)
+        self.step_params = {}
+        for name, pars in (self._file_substeps or {}).items():
+            self.step_params.setdefault(name, {}).update(pars or {})
+        for name, pars in (steps or {}).items():
+            self.step_params.setdefault(name, {}).update(pars)
+
+    def set(self, key, value):
+        if key.startswith("steps."):
+            _, step, par = key.split(".", 2)
+            self.step_params.setdefault(step, {})[par] = value
+            return
+        super().set(key, value)
+
+    def process(self, model, mode, refs, params):
+        from . import get_step_class
+
+        if self.kind is not None and mode.pipeline != self.kind:
+            raise ParameterError(
+                f"pipeline {self.name} does not apply to {mode.instrument} {model.meta.exposure.type} "
+                f"(its mode runs the {mode.pipeline} pipeline)"
+            )
+        unknown = set(self.step_params) - set(mode.recipe)
+        if unknown:
+            raise ParameterError(
+                f"pipeline {self.name} for mode {mode.key} has no step {', '.join(sorted(unknown))} "
+                f"(its steps: {', '.join(mode.recipe)})"
+            )
+        self.products = {}
+        self.saved = []
+        current = model
+        cal_saved = False
+        for step_name in mode.recipe:
+            cls = get_step_class(step_name, self._host())
+            pars = dict(self.step_params.get(step_name, {}))
+            pars.setdefault("output_dir", params.get("output_dir"))
+            if params.get("output_file"):
+                pars.setdefault("output_file", params["output_file"])
+            step = cls(host=self.host, **pars)
+            step.in_pipeline = True
+            step.input_path = self.input_path
+            if step_name in PRODUCT_STEPS:
+                if not cal_saved and params["save_results"]:
+                    self._save_cal(current, params)
+                    cal_saved = True
+                step_pars = step.parameters(mode)
+                if step_pars["skip"]:
+                    log.info("%s: skipped", step_name)
+                    continue
+                product = step.run_model(current, mode)
+                self.products[step_name] = product
+                if params["save_results"] and not step_pars["save_results"]:
+                    self.saved.append(step.save(product, self.input_path, step_pars))
+            else:
+                current = step.run_model(current, mode)
+        self.calibrated = current
+        if params["save_results"] and not cal_saved:
+            self._save_cal(current, params)
+        return current
+
+    def _save_cal(self, model, params):
+        path = Step.save(self, model, self.input_path, dict(params))
+        self.products["cal"] = model
+        return path
+
+    def record(self, model, status, refs=None):
+        # a pipeline is not a calibration step: its steps record their own status
+        pass
+
+    def save(self, model, input_path, params):
+        # products were saved while running (cal before extraction, spectra after)
+        return None
+
+
+class Spec2Pipeline(Pipeline):
+    """Stage-2 spectroscopic processing: the spectroscopic Mode's recipe (e.g. assign_wcs,
+    flat_field, photom, extract_1d)."""
+
+    name = "spec2"
+    aliases = ("calwebb_spec2", "Spec2Pipeline")
+    kind = "spec2"
+
+
+class Image2Pipeline(Pipeline):
+    """Stage-2 imaging processing: the imaging Mode's recipe (assign_wcs, flat_field, photom)."""
+
+    name = "image2"
+    aliases = ("calwebb_image2", "Image2Pipeline")
+    kind = "image2"

@@ -1,0 +1,315 @@
+"""The Step framework: typed parameters, reference files, provenance, saving.
+
+A step is a class with a ``name``, a product ``suffix`` and a ``spec`` of typed
+parameters.  :meth:`Step.run` opens the input, finds the mode, merges parameters
+(default < mode default < parameter file < keyword / command line), resolves the
+reference files the mode lists for this step, calls :meth:`Step.process`, records
+provenance (S_* step status and R_* reference names) and saves the result.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import NoPluginError, ParameterError, WebbcalError
+from ..plugins import get_host
+from ..refs import RefSet
+
+log = logging.getLogger("webbcal.step")
+
+#: product suffixes known to the JWST naming scheme (stripped to find the root name)
+KNOWN_SUFFIXES = (
+    "uncal", "rate", "rateints", "cal", "calints", "s2d", "x1d", "x1dints", "whtlt",
+    "assign_wcs", "assignwcs", "flat_field", "flatfield", "photom", "extract_2d", "extract2d",
+    "profile", "scene_model", "residual",
+)
+
+_TRUE = {"true", "yes", "1", "on", "t", "y"}
+_FALSE = {"false", "no", "0", "off", "f", "n"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A typed step parameter.
+
+    ``type`` is one of ``bool, int, float, str, list`` (a list of floats / lists is parsed
+    from JSON text on the command line).  ``None`` is accepted where ``allow_none``.
+    """
+
+    type: type
+    default: Any = None
+    doc: str = ""
+    choices: tuple | None = None
+    allow_none: bool = True
+
+    def convert(self, name, value):
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null") and self.type is not str):
+            if self.allow_none:
+                return None
+            raise ParameterError(f"parameter {name} may not be None")
+        try:
+            if self.type is bool:
+                if isinstance(value, bool):
+                    out = value
+                elif isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+                    out = value.strip().lower() in _TRUE
+                elif isinstance(value, (int, float)) and value in (0, 1):
+                    out = bool(value)
+                else:
+                    raise ValueError(value)
+            elif self.type is int:
+                if isinstance(value, bool):
+                    raise ValueError(value)
+                out = int(value) if not isinstance(value, float) or value.is_integer() else None
+                if out is None:
+                    raise ValueError(value)
+            elif self.type is float:
+                out = float(value)
+            elif self.type is list:
+                if isinstance(value, str):
+                    out = json.loads(value)
+                else:
+                    out = list(value)
+                if not isinstance(out, list):
+                    raise ValueError(value)
+            elif self.type is str:
+                out = str(value)
+            else:
+                out = self.type(value)
+        except (TypeError, ValueError, json.JSONDecodeError):
+            raise ParameterError(f"parameter {name}={value!r} is not a valid {self.type.__name__}") from None
+        if self.choices is not None and out not in self.choices:
+            raise ParameterError(f"parameter {name}={out!r} must be one of {', '.join(map(str, self.choices))}")
+        return out
+
+
+#: parameters every step has
+COMMON_SPEC = {
+    "skip": Param(bool, False, "do not run this step; pass the input through"),
+    "save_results": Param(bool, None, "save the step's product (default: True when run alone, False inside a pipeline)"),
+    "output_dir": Param(str, None, "directory for products (default: the current directory)"),
+    "output_file": Param(str, None, "root name of the product file (suffix added)"),
+    "suffix": Param(str, None, "product suffix (default: the step's own)"),
+}
+
+
+def root_name(path):
+    """JWST root name of a product path: file name without extension and known suffix."""
+    stem = Path(str(path)).name
+    for ext in (".fits.gz", ".fits", ".asdf", ".json"):
+        if stem.lower().endswith(ext):
+            stem = stem[: -len(ext)]
+            break
+    pattern = "_(" + "|".join(sorted(map(re.escape, KNOWN_SUFFIXES), key=len, reverse=True)) + ")$"
+    while True:
+        new = re.sub(pattern, "", stem)
+        if new == stem:
+            return stem
+        stem = new
+
+
+def is_per_integration(model):
+    """True for models holding one plane per integration (rateints/calints, x1dints)."""
+    return bool(getattr(model, "is_per_integration", False)) or getattr(getattr(model, "data", None), "ndim", 0) == 3
+
+
+def _read_parameter_file(path):
+    """Read an ASDF or JSON parameter file: ``{name, class, parameters, steps: [...]}``."""
+    from ..errors import InputFileError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "parameter file does not exist")
+    try:
+        if path.suffix.lower() == ".asdf":
+            import asdf
+
+            with asdf.open(path) as af:
+                tree = {k: af.tree[k] for k in ("name", "class", "parameters", "steps") if k in af.tree}
+                tree = json.loads(json.dumps(tree, default=str))
+        else:
+            with open(path) as f:
+                tree = json.load(f)
+    except Exception as exc:
+        raise InputFileError(path, f"is not a readable ASDF/JSON parameter file ({exc})") from None
+    if not isinstance(tree, dict) or not isinstance(tree.get("parameters", {}), dict):
+        raise InputFileError(path, "parameter file must hold a 'parameters' mapping")
+    return tree
+
+
+class Step:
+    """Base class of every step.  Subclasses set ``name``, ``suffix``, ``spec`` and
+    implement :meth:`process`."""
+
+    name = "step"
+    aliases: tuple = ()
+    suffix: str | None = None
+    spec: dict = {}
+    #: a step that needs no mode (e.g. white_light on an x1dints) sets this False
+    needs_mode = True
+
+    def __init__(self, config_file=None, host=None, **params):
+        self.host = host
+        self.overrides = {}
+        self.file_params = {}
+        if config_file is not None:
+            tree = _read_parameter_file(config_file)
+            self.file_params = dict(tree.get("parameters", {}))
+            self._file_substeps = {s.get("name"): s.get("parameters", {}) for s in tree.get("steps", []) if isinstance(s, dict)}
+        else:
+            self._file_substeps = {}
+        self.user_params = {}
+        for key, value in params.items():
+            self.set(key, value)
+        self.in_pipeline = False
+
+    # -- parameters -------------------------------------------------------------------
+    @classmethod
+    def full_spec(cls):
+        spec = dict(COMMON_SPEC)
+        spec.update(cls.spec)
+        return spec
+
+    def set(self, key, value):
+        if key.startswith("override_"):
+            self.overrides[key[len("override_"):].lower()] = value
+            return
+        spec = self.full_spec()
+        if key not in spec:
+            raise ParameterError(f"step {self.name} has no parameter {key!r} (it has: {', '.join(sorted(spec))})")
+        self.user_params[key] = spec[key].convert(key, value)
+
+    def parameters(self, mode=None):
+        """Merged parameters: default < mode default < parameter file < keyword."""
+        spec = self.full_spec()
+        out = {k: p.default for k, p in spec.items()}
+        if mode is not None:
+            for k, v in mode.defaults_for(self.name).items():
+                if k in spec:
+                    out[k] = spec[k].convert(k, v)
+        for k, v in self.file_params.items():
+            if k.startswith("override_"):
+                self.overrides.setdefault(k[len("override_"):].lower(), v)
+                continue
+            if k not in spec:
+                raise ParameterError(f"parameter file: step {self.name} has no parameter {k!r}")
+            out[k] = spec[k].convert(k, v)
+        out.update(self.user_params)
+        if out.get("save_results") is None:
+            out["save_results"] = not self.in_pipeline
+        return out
+
+    # -- running ----------------------------------------------------------------------
+    def _host(self):
+        return self.host if self.host is not None else get_host()
+
+    def _open(self, input):
+        from .. import datamodels
+
+        if isinstance(input, (str, os.PathLike)):
+            model = datamodels.open(input)
+            return model, Path(input)
+        # a model passed by the caller is not modified: work on a copy
+        return input.copy(), getattr(input, "path", None)
+
+    def run(self, input):
+        """Run the step on a path or a model and return the result model."""
+        host = self._host()
+        model, input_path = self._open(input)
+        self.input_path = input_path
+        mode = host.modes.for_model(model, input_path) if self.needs_mode else None
+        return self.run_model(model, mode)
+
+    def run_model(self, model, mode):
+        """Run on an opened model whose mode is known (pipelines call this)."""
+        host = self._host()
+        input_path = getattr(self, "input_path", None)
+        params = self.parameters(mode)
+        if params["skip"]:
+            log.info("%s: skipped", self.name)
+            self.record(model, "SKIPPED")
+            return model
+        reftypes = mode.reftypes_for(self.name) if mode is not None else ()
+        unknown = set(self.overrides) - set(reftypes)
+        if unknown:
+            raise ParameterError(
+                f"step {self.name} reads no reference type {', '.join(sorted(unknown))} in this mode "
+                f"(it reads: {', '.join(reftypes) or 'none'})"
+            )
+        refs = RefSet.resolve(host.reftypes, model, mode, reftypes, self.overrides) if mode else RefSet()
+        for rt in reftypes:
+            log.info("%s: %s reference %s (%s)", self.name, rt.upper(), refs.path(rt) or "N/A", refs.origins[rt])
+        t0 = time.perf_counter()
+        if mode is not None:
+            log.info("%s: %s %s handled by plugin %s", self.name, mode.instrument, model.meta.exposure.type, mode.plugin)
+        self.refs = refs
+        result = self.process(model, mode, refs, params)
+        if result is None:
+            result = model
+        status = getattr(result, "_step_status", None) or "COMPLETE"
+        self.record(result, status, refs)
+        log.info("%s: %s in %.2f s", self.name, status.lower(), time.perf_counter() - t0)
+        if params["save_results"]:
+            self.save(result, input_path, params)
+        return result
+
+    def process(self, model, mode, refs, params):
+        raise NotImplementedError
+
+    # -- provenance and saving -----------------------------------------------------------
+    def record(self, model, status, refs=None):
+        try:
+            model.meta.cal_step.set(self.name, status)
+        except AttributeError:
+            setattr(model.meta.cal_step, self.name, status)
+        if refs is not None:
+            for rt, path in refs.paths.items():
+                model.meta.ref_file.set(rt, Path(path).name if path is not None else "N/A")
+
+    def product_suffix(self, model, params):
+        suffix = params.get("suffix") or self.suffix or self.name
+        if is_per_integration(model) and suffix in ("cal", "x1d", "s2d", "rate", "photom", "flat_field", "assign_wcs"):
+            if suffix in ("cal", "x1d", "rate"):
+                suffix += "ints"
+        return suffix
+
+    def output_path(self, model, input_path, params):
+        root = params.get("output_file")
+        if root:
+            root = root_name(root)
+        elif input_path is not None:
+            root = root_name(input_path)
+        elif getattr(model.meta, "filename", None):
+            root = root_name(model.meta.filename)
+        else:
+            root = "webbcal"
+        outdir = Path(params.get("output_dir") or ".")
+        return outdir / f"{root}_{self.product_suffix(model, params)}.fits"
+
+    def save(self, model, input_path, params):
+        path = self.output_path(model, input_path, params)
+        if input_path is not None and Path(path).resolve() == Path(input_path).resolve():
+            raise WebbcalError(f"{path}: refusing to overwrite the input file; choose another --output-dir or --output_file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.meta.filename = path.name
+        model.save(path, overwrite=True)
+        log.info("%s: saved %s", self.name, path)
+        self.saved = getattr(self, "saved", []) + [path]
+        return path
+
+    # -- hooks ----------------------------------------------------------------------------
+    def call_hook(self, hookname, **kwargs):
+        """Call a ``firstresult`` hook; an unanswered hook is a clear error."""
+        hook = getattr(self._host().hook, hookname)
+        result = hook(**kwargs)
+        if result is None:
+            mode = kwargs.get("mode")
+            where = f"{mode.plugin} ({mode.key})" if mode is not None else "no plugin"
+            raise NoPluginError(f"{where} does not implement {hookname} needed by step {self.name}")
+        return result

@@ -1,0 +1,134 @@
+"""Quicklook plots: a 2D product with its extraction aperture, or a 1D spectrum / light curve."""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("webbcal.plot")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path):
+    """Write the PNG atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    _pyplot().close(fig)
+    return path
+
+
+def _is_spectrum(model):
+    return hasattr(model, "spec")
+
+
+def plot_spectrum(model, path, truth=None):
+    """FLUX vs WAVELENGTH with 1-sigma band per slit/order; x1dints also get a light curve."""
+    plt = _pyplot()
+    specs = list(model.spec)
+    tso = any(np.asarray(s.spec_table["FLUX"]).ndim == 2 for s in specs)
+    ncol = 2 if tso else 1
+    fig, axes = plt.subplots(len(specs), ncol, figsize=(7 * ncol, 3.2 * len(specs)), squeeze=False)
+    for i, spec in enumerate(specs):
+        tab = spec.spec_table
+        wave = np.asarray(tab["WAVELENGTH"], float)
+        flux = np.asarray(tab["FLUX"], float)
+        err = np.asarray(tab["FLUX_ERROR"], float)
+        ax = axes[i, 0]
+        title = getattr(spec, "name", None) or f"spectrum {i + 1}"
+        if flux.ndim == 2:
+            nints = flux.shape[0]
+            wave = wave[0]
+            mean = np.nanmean(flux, axis=0)
+            merr = np.sqrt(np.nansum(err**2, axis=0)) / max(nints, 1)
+            ax.plot(wave, mean, lw=1, label=f"mean of {nints} integrations")
+            ax.fill_between(wave, mean - merr, mean + merr, alpha=0.3)
+            white = np.nansum(flux, axis=1)
+            werr = np.sqrt(np.nansum(err**2, axis=1))
+            norm = np.nanmedian(white) if np.nanmedian(white) else 1.0
+            lc = axes[i, 1]
+            t = np.arange(1, nints + 1)
+            if "MJD-AVG" in tab.dtype.names and np.all(np.isfinite(tab["MJD-AVG"])):
+                t = (np.asarray(tab["MJD-AVG"]) - tab["MJD-AVG"][0]) * 24.0
+                lc.set_xlabel("time since first integration [h]")
+            else:
+                lc.set_xlabel("integration")
+            lc.errorbar(t, white / norm, yerr=werr / abs(norm), fmt=".", ms=3)
+            lc.set_ylabel("white-light flux (normalised)")
+            lc.set_title(f"{title}: white light")
+        else:
+            ax.plot(wave, flux, lw=1, label="extracted")
+            ax.fill_between(wave, flux - err, flux + err, alpha=0.3, label="1-sigma")
+        if truth is not None and "wavelength" in truth:
+            tw = np.asarray(truth["wavelength"], float)
+            o = np.argsort(tw)
+            ax.plot(tw[o], np.asarray(truth["flux_jy"], float)[o], "k--", lw=1, label="injected")
+        ax.set_xlabel("wavelength [micron]")
+        ax.set_ylabel("flux [Jy]")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_image(model, path, apertures=None):
+    """2D product (median over integrations), with extraction apertures as contours.
+
+    ``apertures``: list of ``(src_weights, bkg_weights)`` per slit, in detector
+    orientation, or ``None``.
+    """
+    plt = _pyplot()
+    slits = list(model.slits) if getattr(model, "slits", None) else [model]
+    n = len(slits)
+    fig, axes = plt.subplots(n, 1, figsize=(8, 3.0 * n) if n > 1 else (6, 7), squeeze=False)
+    for i, slit in enumerate(slits):
+        data = np.asarray(slit.data, float)
+        if data.ndim == 3:
+            data = np.nanmedian(data, axis=0)
+        ax = axes[i, 0]
+        finite = data[np.isfinite(data)]
+        lo, hi = (np.percentile(finite, [1, 99.5]) if finite.size else (0, 1))
+        ax.imshow(data, origin="lower", vmin=lo, vmax=hi, cmap="viridis", aspect="auto", interpolation="nearest")
+        if apertures is not None and i < len(apertures) and apertures[i] is not None:
+            src, bkg = apertures[i]
+            if src is not None and np.any(src > 0):
+                ax.contour(src > 0, levels=[0.5], colors="red", linewidths=1)
+            if bkg is not None and np.any(bkg > 0):
+                ax.contour(bkg > 0, levels=[0.5], colors="white", linewidths=0.8, linestyles="dashed")
+        name = getattr(slit, "name", None) or getattr(model.meta, "filename", None) or ""
+        unit = getattr(slit.meta, "bunit_data", None) if hasattr(slit, "meta") else None
+        ax.set_title(f"{name} [{unit or ''}]  red: source aperture, white dashed: background")
+        ax.set_xlabel("x [pixel]")
+        ax.set_ylabel("y [pixel]")
+    return _save(fig, path)
+
+
+def quicklook(model, path, truth=None, extraction=None, source=None):
+    """Write a PNG for any product: spectra are plotted, 2D/3D images shown with apertures."""
+    if _is_spectrum(model):
+        return plot_spectrum(model, path, truth=truth)
+    apertures = None
+    try:
+        from .steps.extract_1d import aperture_weights_for
+
+        apertures = aperture_weights_for(model)
+    except Exception as exc:  # not every product has an aperture (imaging, no plugin)
+        log.debug("no aperture drawn: %s", exc)
+    return plot_image(model, path, apertures=apertures)

@@ -1,0 +1,159 @@
+"""Plugin manager: finds instrument plugins and builds the mode / reference registries.
+
+Plugins are found through the entry-point group ``webbcal.instruments``.  The variable
+``WEBBCAL_PLUGINS`` (comma-separated entry-point names, or ``none``) restricts which load.
+A plugin that fails to import or to answer its declaration hooks is logged and skipped;
+the others still load.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from importlib.metadata import entry_points
+
+import pluggy
+
+from . import hookspecs
+from .modes import ModeRegistry
+
+log = logging.getLogger("webbcal.plugins")
+
+ENTRY_POINT_GROUP = "webbcal.instruments"
+
+
+class PluginHost:
+    """The loaded plugins with their modes, reference types and extra steps."""
+
+    def __init__(self, load_entry_points=True, extra=()):
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.broken = {}  # name -> message
+        self.names = {}  # name -> distribution
+        if load_entry_points:
+            self._load_entry_points()
+        for name, plugin in extra:
+            self._register(name, plugin, dist=name)
+        self._rebuild()
+
+    # -- loading ---------------------------------------------------------------------
+    def _wanted(self):
+        value = os.environ.get("WEBBCAL_PLUGINS")
+        if value is None:
+            return None
+        value = value.strip()
+        if value.lower() in ("", "none"):
+            return set()
+        return {v.strip() for v in value.split(",") if v.strip()}
+
+    def _load_entry_points(self):
+        wanted = self._wanted()
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if wanted is not None and ep.name not in wanted:
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # a broken plugin must not stop the others
+                self._mark_broken(ep.name, f"import failed: {type(exc).__name__}: {exc}")
+                continue
+            dist = getattr(ep, "dist", None)
+            self._register(ep.name, plugin, dist=dist.name if dist else ep.name)
+
+    def _register(self, name, plugin, dist):
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as exc:
+            self._mark_broken(name, f"registration failed: {exc}")
+            return
+        self.names[name] = dist
+
+    def _mark_broken(self, name, message):
+        self.broken[name] = message
+        log.error("webbcal plugin %r is broken and was skipped: %s", name, message)
+
+    def register(self, plugin, name):
+        """Register a plugin object at run time (tests, notebooks) and rebuild registries."""
+        self._register(name, plugin, dist=name)
+        self._rebuild()
+
+    def unregister(self, name):
+        plugin = self.pm.get_plugin(name)
+        if plugin is not None:
+            self.pm.unregister(plugin)
+        self.names.pop(name, None)
+        self._rebuild()
+
+    # -- registries ------------------------------------------------------------------
+    def _collect(self, hookname):
+        """Call a collecting hook plugin by plugin so one failure is isolated."""
+        out = []
+        for name in list(self.names):
+            plugin = self.pm.get_plugin(name)
+            impl = getattr(plugin, hookname, None)
+            if impl is None:
+                continue
+            try:
+                items = impl()
+            except Exception as exc:
+                self._mark_broken(name, f"{hookname} failed: {type(exc).__name__}: {exc}")
+                self.pm.unregister(plugin)
+                self.names.pop(name, None)
+                continue
+            out.append((name, list(items or [])))
+        return out
+
+    def _rebuild(self):
+        from .refs import ReferenceRegistry
+
+        self.modes = ModeRegistry()
+        for name, modes in self._collect("webbcal_modes"):
+            try:
+                for m in modes:
+                    self.modes.add(m)
+            except Exception as exc:
+                self._mark_broken(name, f"invalid modes: {exc}")
+        self.reftypes = ReferenceRegistry()
+        for name, rts in self._collect("webbcal_reference_types"):
+            for rt in rts:
+                self.reftypes.add(rt)
+        self.extra_steps = []
+        for name, steps in self._collect("webbcal_steps"):
+            self.extra_steps.extend(steps)
+
+    @property
+    def hook(self):
+        return self.pm.hook
+
+    def plugin_for(self, mode):
+        """Name of the plugin distribution that owns ``mode``."""
+        return mode.plugin
+
+    def describe(self):
+        """List of (entry-point name, distribution, version) of loaded plugins."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        rows = []
+        for name, dist in sorted(self.names.items()):
+            try:
+                ver = version(dist)
+            except PackageNotFoundError:
+                ver = "-"
+            rows.append((name, dist, ver))
+        return rows
+
+
+_HOST = None
+
+
+def get_host(reload=False):
+    """The process-wide :class:`PluginHost` (built on first use)."""
+    global _HOST
+    if _HOST is None or reload:
+        _HOST = PluginHost()
+    return _HOST
+
+
+def set_host(host):
+    """Replace the process-wide host (tests use this to isolate plugins)."""
+    global _HOST
+    _HOST = host
+    return host

@@ -1,0 +1,259 @@
+"""Resolution and selection of reference files (see :mod:`webbcal.refs`)."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ReferenceFileError
+
+log = logging.getLogger("webbcal.refs")
+
+#: values in a reference file's selection keyword that match any exposure value
+WILDCARDS = {"ANY", "N/A", "NONE", "GENERIC", ""}
+
+
+@dataclass
+class ReferenceType:
+    """A reference-file type a plugin reads.
+
+    Parameters
+    ----------
+    name : str
+        Lower-case type, as in CRDS and the R_<TYPE> header keyword (``"flat"``).
+    instrument : str
+        INSTRUME value the plugin reads this type for.
+    reader : callable
+        ``reader(path) -> object``; raises :class:`ReferenceFileError` on a malformed file.
+    selectors : tuple of str
+        Primary-header keywords (EXP_TYPE, FILTER, DETECTOR, SUBARRAY, ...) whose values in
+        the reference file must match the exposure's.  A reference value of ``ANY``/``N/A``
+        or missing matches everything; ``A|B`` lists alternatives.
+    default : callable
+        ``default(model, mode) -> path or None``: the embedded default file.
+    """
+
+    name: str
+    instrument: str
+    reader: Callable[[Path], Any]
+    selectors: tuple = ()
+    default: Callable | None = None
+    description: str = ""
+
+    def __post_init__(self):
+        self.name = self.name.lower()
+        self.instrument = self.instrument.upper()
+        self.selectors = tuple(s.upper() for s in self.selectors)
+
+
+class ReferenceRegistry:
+    """All reference types declared by the loaded plugins, by (instrument, name)."""
+
+    def __init__(self):
+        self._types = {}
+
+    def add(self, rt):
+        if not isinstance(rt, ReferenceType):
+            raise TypeError("webbcal_reference_types must return ReferenceType objects")
+        self._types[(rt.instrument, rt.name)] = rt
+
+    def get(self, instrument, name):
+        return self._types.get((str(instrument).upper(), name.lower()))
+
+    def __iter__(self):
+        return iter(self._types.values())
+
+    def for_instrument(self, instrument):
+        return [rt for (inst, _), rt in sorted(self._types.items()) if inst == str(instrument).upper()]
+
+
+def header_value(model, keyword):
+    """Value of a primary-header keyword of ``model`` as a string, or ``None``."""
+    value = model.get_keyword(keyword)
+    if value is None:
+        return None
+    return str(value).strip().upper()
+
+
+def _reference_header(path):
+    """Selection keywords of a reference file, whatever its format (FITS, ASDF, JSON)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".fits", ".fit", ".gz") or path.name.endswith(".fits.gz"):
+            from astropy.io import fits
+
+            with fits.open(path, memmap=False) as hdul:
+                return {k.upper(): v for k, v in hdul[0].header.items()}
+        if suffix == ".json":
+            with open(path) as f:
+                tree = json.load(f)
+            return {str(k).upper(): v for k, v in tree.items() if not isinstance(v, (list, dict))}
+        if suffix == ".asdf":
+            import asdf
+
+            with asdf.open(path, lazy_load=True, memmap=False) as af:
+                meta = af.tree.get("meta", {})
+                out = {}
+                flat = {
+                    "REFTYPE": meta.get("reftype"),
+                    "INSTRUME": (meta.get("instrument") or {}).get("name") if isinstance(meta.get("instrument"), dict) else meta.get("instrument"),
+                    "EXP_TYPE": (meta.get("exposure") or {}).get("type") if isinstance(meta.get("exposure"), dict) else None,
+                    "PEDIGREE": meta.get("pedigree"),
+                    "USEAFTER": meta.get("useafter"),
+                }
+                inst = meta.get("instrument")
+                if isinstance(inst, dict):
+                    for k in ("detector", "filter", "grating", "pupil", "channel", "band"):
+                        if k in inst:
+                            flat[k.upper()] = inst[k]
+                sub = meta.get("subarray")
+                if isinstance(sub, dict) and "name" in sub:
+                    flat["SUBARRAY"] = sub["name"]
+                out.update({k: v for k, v in flat.items() if v is not None})
+                return out
+    except Exception as exc:  # unreadable files in a reference directory are skipped
+        log.debug("skipping unreadable reference candidate %s: %s", path, exc)
+        return None
+    return None
+
+
+def _matches(ref_header, model, selectors):
+    """Number of selectors matched exactly, or -1 if a selector contradicts the exposure."""
+    score = 0
+    for key in selectors:
+        ref = ref_header.get(key)
+        if ref is None or str(ref).strip().upper() in WILDCARDS:
+            continue
+        have = header_value(model, key)
+        options = {o.strip().upper() for o in str(ref).split("|")}
+        if have is None or have not in options:
+            return -1
+        score += 1
+    return score
+
+
+def select_from_directory(directory, rt, model):
+    """Best file of type ``rt`` for ``model`` in ``directory`` (or ``None``)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        log.warning("WEBBCAL_REFS=%s is not a directory; ignored", directory)
+        return None
+    best = None
+    for path in sorted(directory.rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in (".fits", ".asdf", ".json", ".gz"):
+            continue
+        hdr = _reference_header(path)
+        if not hdr:
+            continue
+        if str(hdr.get("REFTYPE", "")).strip().lower() != rt.name:
+            continue
+        inst = str(hdr.get("INSTRUME", rt.instrument)).strip().upper()
+        if inst not in (rt.instrument, "ANY"):
+            continue
+        score = _matches(hdr, model, rt.selectors)
+        if score < 0:
+            continue
+        key = (score, str(hdr.get("USEAFTER", "")), path.name)
+        if best is None or key > best[0]:
+            best = (key, path)
+    return best[1] if best else None
+
+
+def select_from_crds(rt, model):
+    """Ask CRDS (optional extra) for the best reference; ``None`` if unavailable."""
+    try:
+        import crds  # noqa: F401
+    except ImportError:
+        return None
+    try:
+        params = {k: v for k, v in model.primary_keywords().items() if isinstance(v, (str, int, float))}
+        params = {f"META.{k}" if False else k: v for k, v in params.items()}
+        result = crds.getreferences(params, reftypes=[rt.name], observatory="jwst")
+        path = result.get(rt.name)
+        if path and not str(path).startswith("NOT FOUND"):
+            return Path(path)
+    except Exception as exc:
+        log.info("CRDS could not provide %s: %s", rt.name, exc)
+    return None
+
+
+def resolve_reference(rt, model, mode, override=None):
+    """Resolve one reference type for ``model``.
+
+    :return: ``(path or None, origin)`` where origin is ``override``, ``WEBBCAL_REFS``,
+        ``crds``, ``embedded default`` or ``N/A``.
+    """
+    if override is not None:
+        if str(override).strip().upper() == "N/A":
+            return None, "N/A"
+        path = Path(override)
+        if not path.is_file():
+            raise ReferenceFileError(path, f"override_{rt.name} names a file that does not exist")
+        return path, "override"
+    refdir = os.environ.get("WEBBCAL_REFS")
+    if refdir:
+        path = select_from_directory(refdir, rt, model)
+        if path is not None:
+            return path, "WEBBCAL_REFS"
+    path = select_from_crds(rt, model)
+    if path is not None:
+        return path, "crds"
+    if rt.default is not None:
+        path = rt.default(model, mode)
+        if path is not None:
+            return Path(path), "embedded default"
+    return None, "N/A"
+
+
+@dataclass
+class RefSet:
+    """The reference files resolved for one step run on one model."""
+
+    paths: dict = field(default_factory=dict)  # reftype -> Path or None
+    origins: dict = field(default_factory=dict)  # reftype -> origin string
+    types: dict = field(default_factory=dict)  # reftype -> ReferenceType
+    _cache: dict = field(default_factory=dict)
+
+    def path(self, reftype):
+        return self.paths.get(reftype.lower())
+
+    def __contains__(self, reftype):
+        return self.paths.get(reftype.lower()) is not None
+
+    def load(self, reftype):
+        """Object returned by the plugin's reader for ``reftype`` (``None`` if N/A)."""
+        reftype = reftype.lower()
+        if reftype in self._cache:
+            return self._cache[reftype]
+        path = self.paths.get(reftype)
+        if path is None:
+            return None
+        rt = self.types[reftype]
+        try:
+            obj = rt.reader(path)
+        except ReferenceFileError:
+            raise
+        except Exception as exc:
+            raise ReferenceFileError(path, f"cannot be read as a {reftype.upper()} reference file ({exc})") from exc
+        self._cache[reftype] = obj
+        return obj
+
+    @classmethod
+    def resolve(cls, registry, model, mode, reftypes, overrides=None):
+        overrides = overrides or {}
+        out = cls()
+        for name in reftypes:
+            rt = registry.get(mode.instrument, name)
+            if rt is None:
+                raise ReferenceFileError(
+                    f"<{mode.plugin}>", f"mode {mode.key} lists reference type {name!r} but the plugin declares no reader for it"
+                )
+            path, origin = resolve_reference(rt, model, mode, overrides.get(name))
+            out.paths[name] = path
+            out.origins[name] = origin
+            out.types[name] = rt
+        return out

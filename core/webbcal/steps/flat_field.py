@@ -1,0 +1,90 @@
+"""flat_field: divide by the flat field the instrument plugin synthesises or reads.
+
+The plugin answers ``webbcal_flat_field`` with a :class:`Flat` (or one per slit); the
+arithmetic below is the JWST one and lives only here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..datamodels import DQ
+from ..pipeline.step import Param, Step
+
+
+@dataclass
+class Flat:
+    """A flat field matching the science array's last two axes.
+
+    ``data`` is the flat value, ``err`` its 1-sigma error (or None), ``dq`` its flags
+    (already mapped to the JWST bits; or None).  ``name`` identifies the slit it is for.
+    """
+
+    data: np.ndarray
+    err: np.ndarray | None = None
+    dq: np.ndarray | None = None
+    name: str | None = None
+
+
+def apply_flat(model, flat):
+    """Divide ``model`` (image, cube or slit) by ``flat`` in place, JWST arithmetic.
+
+    - pixels whose flat is NaN, zero or flagged DO_NOT_USE get DQ DO_NOT_USE|NO_FLAT_FIELD
+      and are left undivided (flat treated as 1);
+    - SCI /= flat; VAR_POISSON and VAR_RNOISE /= flat**2;
+    - VAR_FLAT = SCI_after**2 * (flat_err/flat)**2;
+    - ERR = sqrt(VAR_POISSON + VAR_RNOISE + VAR_FLAT).
+    """
+    shape = model.data.shape[-2:]
+    f = np.asarray(flat.data, dtype=np.float64)
+    if f.shape != shape:
+        from ..errors import ReferenceFileError
+
+        raise ReferenceFileError(flat.name or "flat", f"flat has shape {f.shape}, the science array {shape}")
+    fdq = np.zeros(shape, np.uint32) if flat.dq is None else np.asarray(flat.dq, np.uint32)
+    bad = ~np.isfinite(f) | (f == 0) | ((fdq & DQ.DO_NOT_USE) != 0)
+    f = np.where(bad, 1.0, f)
+    ferr = np.zeros(shape) if flat.err is None else np.where(np.isfinite(flat.err) & ~bad, flat.err, 0.0)
+    dtype = model.data.dtype if model.data.dtype.kind == "f" else np.float32
+    model.data = (model.data / f).astype(dtype, copy=False)
+    newdq = fdq | np.where(bad, np.uint32(DQ.DO_NOT_USE | DQ.NO_FLAT_FIELD), np.uint32(0))
+    model.dq = (model.dq | newdq).astype(np.uint32)
+    f2 = f * f
+    if model.var_poisson is not None:
+        model.var_poisson = (model.var_poisson / f2).astype(dtype, copy=False)
+    if model.var_rnoise is not None:
+        model.var_rnoise = (model.var_rnoise / f2).astype(dtype, copy=False)
+    model.var_flat = (model.data.astype(np.float64) ** 2 * (ferr / f) ** 2).astype(dtype)
+    total = model.var_flat.astype(np.float64)
+    for v in (model.var_poisson, model.var_rnoise):
+        if v is not None:
+            total = total + v
+    if model.var_poisson is not None or model.var_rnoise is not None:
+        model.err = np.sqrt(total).astype(dtype)
+    elif model.err is not None:
+        model.err = np.sqrt((model.err / f) ** 2 + model.var_flat).astype(dtype)
+    return model
+
+
+class FlatFieldStep(Step):
+    """Divide by the flat field (the plugin supplies it; the arithmetic is JWST's)."""
+
+    name = "flat_field"
+    aliases = ("FlatFieldStep",)
+    suffix = "flat_field"
+    spec = {
+        "user_supplied_flat": Param(str, None, "a FLAT reference file to use instead of the resolved one"),
+    }
+
+    def process(self, model, mode, refs, params):
+        if params.get("user_supplied_flat"):
+            self.overrides["flat"] = params["user_supplied_flat"]
+        flats = self.call_hook("webbcal_flat_field", model=model, mode=mode, refs=refs, params=params)
+        targets = model.slits if getattr(model, "slits", None) else [model]
+        flats = flats if isinstance(flats, (list, tuple)) else [flats]
+        if len(flats) != len(targets):
+            raise ValueError(f"plugin returned {len(flats)} flats for {len(targets)} slits")
+        for target, flat in zip(targets, flats):
+            apply_flat(target, flat)
+        return model
