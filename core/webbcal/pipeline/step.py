@@ -153,6 +153,8 @@ class Step:
     spec: dict = {}
     #: a step that needs no mode (e.g. white_light on an x1dints) sets this False
     needs_mode = True
+    #: skip (status SKIPPED) when every reference type the step reads resolves to N/A
+    skip_when_refs_na = False
 
     def __init__(self, config_file=None, host=None, **params):
         self.host = host
@@ -245,6 +247,10 @@ class Step:
         refs = RefSet.resolve(host.reftypes, model, mode, reftypes, self.overrides) if mode else RefSet()
         for rt in reftypes:
             log.info("%s: %s reference %s (%s)", self.name, rt.upper(), refs.path(rt) or "N/A", refs.origins[rt])
+        if self.skip_when_refs_na and reftypes and all(refs.path(rt) is None for rt in reftypes):
+            log.info("%s: skipped (reference file N/A)", self.name)
+            self.record(model, "SKIPPED", refs)
+            return model
         t0 = time.perf_counter()
         if mode is not None:
             log.info("%s: %s %s handled by plugin %s", self.name, mode.instrument, model.meta.exposure.type, mode.plugin)

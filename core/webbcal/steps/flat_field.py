@@ -73,6 +73,7 @@ class FlatFieldStep(Step):
     name = "flat_field"
     aliases = ("FlatFieldStep",)
     suffix = "flat_field"
+    skip_when_refs_na = True
     spec = {
         "user_supplied_flat": Param(str, None, "a FLAT reference file to use instead of the resolved one"),
     }

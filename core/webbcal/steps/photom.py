@@ -77,6 +77,7 @@ class PhotomStep(Step):
     name = "photom"
     aliases = ("PhotomStep",)
     suffix = "photom"
+    skip_when_refs_na = True
     spec = {}
 
     def process(self, model, mode, refs, params):

@@ -1,0 +1,31 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+SHARED_DATA = HERE.parent.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data():
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared test data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def toy_host(tmp_path, monkeypatch):
+    """A plugin host holding only the third-party test plugin."""
+    from toy_plugin import toy
+
+    from webbcal.plugins import PluginHost, get_host, set_host
+
+    toy.DEFAULT_DIR["flat"] = toy.write_flat(tmp_path / "toy_flat_default.fits")
+    monkeypatch.delenv("WEBBCAL_REFS", raising=False)
+    old = get_host()
+    host = set_host(PluginHost(load_entry_points=False, extra=[("toy", toy)]))
+    yield host
+    set_host(old)

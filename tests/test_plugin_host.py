@@ -1,0 +1,87 @@
+"""Plugin discovery and isolation."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from webbcal.modes import Mode
+from webbcal.plugins import PluginHost
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+class BrokenPlugin:
+    from webbcal.hookspecs import hookimpl
+
+    @hookimpl
+    def webbcal_modes(self):
+        raise RuntimeError("boom")
+
+
+class DuplicateModePlugin:
+    from webbcal.hookspecs import hookimpl
+
+    @hookimpl
+    def webbcal_modes(self):
+        return [Mode("TOYSPEC", ("TOY_SPEC",), "dup", "webbcal-dup", "slit", "spec2", ("extract_1d",), 1)]
+
+
+def test_broken_plugin_is_logged_and_others_load(caplog):
+    from toy_plugin import toy
+
+    host = PluginHost(load_entry_points=False, extra=[("broken", BrokenPlugin()), ("toy", toy)])
+    assert "broken" in host.broken and "boom" in host.broken["broken"]
+    assert host.modes.find("TOYSPEC", "TOY_SPEC") is not None
+    assert any("broken" in r.message for r in caplog.records)
+
+
+def test_conflicting_mode_declaration_is_reported():
+    from toy_plugin import toy
+
+    host = PluginHost(load_entry_points=False, extra=[("toy", toy), ("dup", DuplicateModePlugin())])
+    assert "dup" in host.broken
+    assert host.modes.find("TOYSPEC", "TOY_SPEC").plugin == "webbcal-toyspec"
+
+
+def test_no_plugin_message_names_package():
+    from webbcal.errors import NoPluginError
+
+    host = PluginHost(load_entry_points=False)
+
+    class M:
+        class meta:
+            class instrument:
+                name = "MIRI"
+
+            class exposure:
+                type = "MIR_LRS-FIXEDSLIT"
+
+    with pytest.raises(NoPluginError, match="pip install webbcal-miri"):
+        host.modes.for_model(M, "x.fits")
+
+
+def _cli(*args, env_extra=None):
+    env = dict(os.environ, WEBBCAL_PLUGINS="none", **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "webbcal.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT)
+
+
+def test_cli_with_no_plugins_lists_none():
+    res = _cli("list")
+    assert res.returncode == 0, res.stderr
+    assert "Installed instrument plugins:\n  none" in res.stdout
+    assert "Modes" in res.stdout and "extract_1d" in res.stdout
+
+
+def test_cli_with_no_plugins_on_miri_file(tmp_path):
+    f = SHARED / "miri" / "ERS_NGTS10_2022_new_drift_041_calints.fits"
+    if not f.is_file():
+        pytest.skip("shared data absent")
+    res = _cli("run", "extract_1d", str(f), "--output-dir", str(tmp_path))
+    assert res.returncode != 0
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    assert "webbcal-miri" in lines[0] and "Traceback" not in res.stderr
+    assert list(tmp_path.iterdir()) == []
