@@ -33,7 +33,7 @@ MODE = Mode(
     pipeline="spec2",
     recipe=("assign_wcs", "flat_field", "photom", "extract_1d"),
     dispersion_axis=1,
-    reftypes={"flat_field": ("flat",)},
+    reftypes={"flat_field": ("flat",), "extract_1d": ("extract1d",)},
     step_defaults={"extract_1d": {"bkg_fit": None}},
     description="test-only third-party mode",
     demo=True,
@@ -72,7 +72,13 @@ def webbcal_modes():
 
 @hookimpl
 def webbcal_reference_types():
-    return [ReferenceType("flat", "TOYSPEC", read_flat, selectors=("FILTER",), default=_default_flat)]
+    from webbcal.extract.reffile import read_extract1d
+
+    return [
+        ReferenceType("flat", "TOYSPEC", read_flat, selectors=("FILTER",), default=_default_flat),
+        # no embedded EXTRACT1D file: the target's aperture_defaults apply
+        ReferenceType("extract1d", "TOYSPEC", read_extract1d, selectors=("EXP_TYPE",), default=None),
+    ]
 
 
 def _mine(mode):

@@ -226,7 +226,19 @@ class Step:
         model, input_path = self._open(input)
         self.input_path = input_path
         mode = host.modes.for_model(model, input_path) if self.needs_mode else None
+        self.check_input(model, input_path)
         return self.run_model(model, mode)
+
+    def check_input(self, model, input_path):
+        """Reject input with nothing to calibrate (e.g. SCI NaN everywhere)."""
+        import numpy as np
+
+        from ..errors import InputFileError
+
+        arrays = [s.data for s in model.slits] if getattr(model, "slits", None) else [getattr(model, "data", None)]
+        arrays = [a for a in arrays if a is not None]
+        if arrays and not any(np.isfinite(a).any() for a in arrays):
+            raise InputFileError(input_path or "input model", "the SCI array has no finite value (NaN everywhere)")
 
     def run_model(self, model, mode):
         """Run on an opened model whose mode is known (pipelines call this)."""
