@@ -1,0 +1,616 @@
+"""Optimal (profile-weighted) spectral extraction after Horne (1986).
+
+Arrays follow the shared convention ``(nints, ncross, ndisp)``: dispersion
+along the last axis, cross-dispersion along axis -2, integrations along
+axis 0. Every operation is vectorised over integrations and columns; the
+only Python loops are over the (few) rejection iterations and over chunks
+of integrations that bound the memory footprint.
+
+Estimator
+---------
+For each column the data ``D`` are modelled as ``a P + c N + B`` where
+``P`` is the source profile (unit sum over the column), ``N`` an optional
+profile of a negative (nod-subtracted) trace and ``B`` an optional
+polynomial background in the cross-dispersion coordinate. The parameters
+are found by weighted linear least squares with weights ``w = 1/V`` over
+the good pixels, solving the batched normal equations ``A beta = b`` with
+``A_jk = sum_y w B_j B_k`` for all columns at once. Without ``N`` and ``B``
+this is exactly Horne's optimal estimate
+
+    flux = sum(P D w) / sum(P**2 w),   var(flux) = 1 / sum(P**2 w).
+
+Because ``P`` is normalised over *all* pixels of the column, masked or
+rejected pixels do not bias the flux: the profile accounts for the light
+they would have held.
+
+Variance
+--------
+``V = var_rnoise + var_poisson + var_flat`` when variance arrays are
+given. With ``revise_variance`` the Poisson term, which the pipeline
+computes from the noisy data themselves (so that upward fluctuations get
+less weight and the flux is biased low), is re-estimated from the model:
+
+    var_poisson' = max(a + k * s * model, 0),   a = var_poisson - k * s * D
+
+``k`` converts signal into Poisson variance: ``1/gain`` when ``gain`` is
+given, otherwise the least-squares slope of ``var_poisson`` against
+``s * D`` among the pixels of each column (per integration) with
+``var_poisson > 0`` -- exact when ``var_poisson`` was computed from these
+data. The offset ``a`` is the Poisson variance of whatever was subtracted
+from the data before extraction (sky, nod background); it is computed
+pixel by pixel where ``var_poisson > 0`` and, where the pipeline clipped
+the Poisson variance of a negative signal to zero, replaced by the column
+mean of the unclipped pixels. For pixels with ``var_poisson > 0`` this is
+simply ``var_poisson + k * s * (model - D)``: the data's own noise is
+replaced by the model. ``s`` is +1 where the source profile dominates
+and -1 where the negative-trace profile does (a negative trace's Poisson
+variance grows as the data decrease). Without ``var_poisson`` and with
+``gain`` the Poisson variance is Horne's ``|model| / gain``. ``var_flat``
+is used as given.
+
+When only drizzle weights are available (``wht``, resampled products
+without variance arrays), ``V = scale / wht``. The flux does not depend on
+``scale``; the scale is estimated per integration from the residuals of
+the fit: ``z = (D - model) sqrt(wht / (1 - h))`` with ``h`` the leverage
+(diagonal of the hat matrix) of each pixel, so that fitted parameters do
+not shrink the estimate; a first robust value ``scale0 = (1.4826 MAD(z))^2``
+sets a 5-sigma clip and the final scale is the mean of ``z^2`` over the
+unclipped, unrejected pixels (the clip removes < 2e-5 of the variance of
+Gaussian noise). The variance is then reported as read noise
+(``flux_var_rnoise``) because drizzle weights in JWST resampled products
+are inverse read-noise variance maps; the Poisson and flat terms are zero.
+
+Outlier rejection
+-----------------
+Each iteration rejects at most the single worst pixel per column -- the
+one with the largest ``|D - model| / sqrt(V)`` -- if it exceeds
+``reject_sigma`` (Horne's conservative choice: the model of the first
+iterations is itself pulled by the outliers, so rejecting all pixels above
+threshold at once would also remove good pixels next to a cosmic ray). A
+column is finished when an iteration rejects nothing (and, when revising
+the variance, after at least one solve with the revised variance);
+iteration stops after ``max_iter`` rejection rounds. Columns are
+independent: the result of each integration does not depend on the
+others.
+"""
+
+from dataclasses import dataclass
+import warnings
+
+import numpy as np
+
+from .profiles import normalize_profile
+
+__all__ = ["OptimalResult", "extract_optimal"]
+
+
+@dataclass
+class OptimalResult:
+    """Result of :func:`extract_optimal`.
+
+    Attributes
+    ----------
+    flux : ndarray, shape (nints, ndisp)
+        Optimal flux per column (same units as the data times pixels, i.e.
+        the total over the cross-dispersion window of the source), NaN
+        where it could not be determined.
+    flux_var : ndarray, shape (nints, ndisp)
+        Predicted variance of ``flux`` from the per-pixel variances
+        (``1 / sum(P^2 / V)`` without background or negative trace).
+    flux_var_rnoise, flux_var_poisson, flux_var_flat : ndarray
+        Split of ``flux_var`` by exact propagation of each variance
+        component through the linear estimator (they sum to ``flux_var``).
+    background : ndarray, shape (nints, ndisp) or None
+        Fitted background expressed in flux units: the amount the
+        background would have added to ``flux`` had it not been fitted,
+        ``sum(w P B) / sum(w P^2)``. None if no background was fitted.
+    background_var : ndarray or None
+        Variance of ``background``.
+    negative_flux, negative_flux_var : ndarray or None
+        Amplitude (normally negative) of the negative trace and its
+        variance, when ``negative_profile`` was given.
+    model : ndarray, shape (nints, ncross, ndisp)
+        Scene model ``flux P + negative_flux N + B``.
+    residual : ndarray, shape (nints, ncross, ndisp)
+        ``data - model`` (NaN where the data are NaN).
+    rejected : ndarray of bool, shape (nints, ncross, ndisp)
+        Pixels rejected as outliers (not including pixels that were
+        masked or NaN on input).
+    npixels : ndarray, shape (nints, ndisp)
+        Number of pixels that contributed to each column (good pixels with
+        a positive profile value).
+    profile : ndarray
+        Normalised profile used (broadcastable to the data shape).
+    variance : ndarray, shape (nints, ncross, ndisp)
+        Final per-pixel variance used for the weights.
+    wht_scale : ndarray, shape (nints,) or None
+        Estimated (or given) ``scale`` in ``V = scale / wht``.
+    niter : ndarray, shape (nints, ndisp)
+        Number of solves performed for each column.
+    """
+
+    flux: np.ndarray
+    flux_var: np.ndarray
+    flux_var_rnoise: np.ndarray
+    flux_var_poisson: np.ndarray
+    flux_var_flat: np.ndarray
+    background: object
+    background_var: object
+    negative_flux: object
+    negative_flux_var: object
+    model: np.ndarray
+    residual: np.ndarray
+    rejected: np.ndarray
+    npixels: np.ndarray
+    profile: np.ndarray
+    variance: np.ndarray
+    wht_scale: object
+    niter: np.ndarray
+
+
+# ---------------------------------------------------------------------------
+# input helpers
+# ---------------------------------------------------------------------------
+def _cube(a, name):
+    a = np.asarray(a)
+    if a.ndim == 2:
+        a = a[np.newaxis]
+    if a.ndim != 3:
+        raise ValueError(
+            f"{name} must have shape (nints, ncross, ndisp) or (ncross, ndisp); "
+            f"got {np.shape(a)}."
+        )
+    return a
+
+
+def _conform(a, shape, name, dtype=None):
+    """Broadcast-compatible array with 3 dims and leading dim 1 or nints."""
+    if a is None:
+        return None
+    a = np.asarray(a, dtype=dtype)
+    if a.ndim < 3:
+        a = a.reshape((1,) * (3 - a.ndim) + a.shape)
+    try:
+        np.broadcast_shapes(a.shape, shape)
+    except ValueError:
+        raise ValueError(
+            f"{name} of shape {a.shape} does not broadcast to the data shape {shape}."
+        ) from None
+    if a.ndim != 3 or a.shape[0] not in (1, shape[0]):
+        raise ValueError(
+            f"{name} of shape {a.shape} does not broadcast to the data shape {shape}."
+        )
+    return a
+
+
+def _take(a, sl):
+    """Slice integrations of an array whose leading axis may be 1."""
+    if a is None or a.shape[0] == 1:
+        return a
+    return a[sl]
+
+
+# ---------------------------------------------------------------------------
+# linear algebra
+# ---------------------------------------------------------------------------
+def _solve_columns(D0, basis, w):
+    """Batched weighted least squares over columns.
+
+    Returns ``coef`` (n, ndisp, p), ``Ainv`` (n, ndisp, p, p) and a boolean
+    ``valid`` (n, ndisp) that is False where the source amplitude is not
+    determined. Parameters other than the source amplitude with no
+    support among the good pixels are fixed at zero.
+    """
+    n, _, ndisp = w.shape
+    p = len(basis)
+    A = np.empty((n, ndisp, p, p))
+    b = np.empty((n, ndisp, p))
+    for j in range(p):
+        wbj = w * basis[j]
+        b[..., j] = np.sum(wbj * D0, axis=-2)
+        for k in range(j + 1):
+            A[..., j, k] = A[..., k, j] = np.sum(wbj * basis[k], axis=-2)
+    diag = np.diagonal(A, axis1=-2, axis2=-1).copy()
+    supported = diag > 0
+    valid = supported[..., 0].copy()
+    # Jacobi scaling for conditioning; unsupported parameters -> identity
+    scale = np.where(supported, 1.0 / np.sqrt(np.where(supported, diag, 1.0)), 0.0)
+    As = A * scale[..., :, None] * scale[..., None, :]
+    eye = np.eye(p)
+    unsup = ~supported
+    As = np.where(unsup[..., :, None] | unsup[..., None, :], 0.0, As)
+    As = As + eye * unsup[..., None, :]
+    if p > 1:
+        det = np.linalg.det(As)
+        degenerate = ~(np.abs(det) > 1e-10)
+        valid &= ~degenerate
+        As = np.where(degenerate[..., None, None], eye, As)
+    Asinv = np.linalg.inv(As)
+    Ainv = Asinv * scale[..., :, None] * scale[..., None, :]
+    coef = np.einsum("...jk,...k->...j", Ainv, b)
+    coef[~valid] = np.nan
+    Ainv[~valid] = np.nan
+    return coef, Ainv, valid
+
+
+def _model(coef, basis):
+    m = 0.0
+    for j, bj in enumerate(basis):
+        m = m + coef[:, None, :, j] * bj
+    return m
+
+
+def _estimator_rows(w, Ainv, basis, rows):
+    """Pixel weights r_j(y) such that beta_j = sum_y r_j(y) D(y)."""
+    out = []
+    for j in rows:
+        r = 0.0
+        for k, bk in enumerate(basis):
+            r = r + Ainv[:, None, :, j, k] * bk
+        out.append(w * r)
+    return out
+
+
+def _nanmedian_int(a):
+    """NaN-ignoring median over all but the first axis."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(a.reshape(a.shape[0], -1), axis=1)
+
+
+def _wht_scale(resid, wht, good, w, Ainv, basis):
+    """Per-integration scale of V = scale / wht from leverage-corrected
+    residuals (see module docstring)."""
+    h = 0.0
+    for j, bj in enumerate(basis):
+        for k, bk in enumerate(basis):
+            h = h + Ainv[:, None, :, j, k] * bj * bk
+    h = np.nan_to_num(w * h, nan=1.0)
+    use = good & (h < 1.0) & np.isfinite(resid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(use, resid * np.sqrt(wht / np.where(use, 1.0 - h, 1.0)), np.nan)
+    med = _nanmedian_int(z)
+    mad = _nanmedian_int(np.abs(z - med[:, None, None]))
+    s0 = (1.4826 * mad) ** 2
+    keep = use & (z ** 2 < 25.0 * s0[:, None, None])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.sum(np.where(keep, z ** 2, 0.0), axis=(1, 2)) / np.sum(keep, axis=(1, 2))
+    return np.where(np.isfinite(s) & (s > 0), s, np.nan)
+
+
+def _poisson_relation(D0, vp, sgn, good, k=None):
+    """Linear relation ``var_poisson = a + k * s * D`` per pixel.
+
+    ``k`` (per integration and column) is the least-squares slope of
+    ``var_poisson`` against ``s * D`` over the good pixels with
+    ``var_poisson > 0`` (unless given); the offset ``a`` is taken pixel by
+    pixel where ``var_poisson > 0`` and is the column mean of those values
+    elsewhere (pixels whose Poisson variance was clipped to zero).
+    """
+    use = good & (vp > 0) & np.isfinite(vp)
+    x = sgn * D0
+    cnt = use.sum(axis=-2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = np.sum(np.where(use, x, 0.0), axis=-2) / cnt
+        mv = np.sum(np.where(use, vp, 0.0), axis=-2) / cnt
+        if k is None:
+            dx = np.where(use, x - mx[:, None, :], 0.0)
+            dv = np.where(use, vp - mv[:, None, :], 0.0)
+            sxx = np.sum(dx * dx, axis=-2)
+            k = np.sum(dx * dv, axis=-2) / sxx
+            ok = (cnt >= 3) & (sxx > 0) & np.isfinite(k) & (k > 0)
+            k = np.where(ok, k, np.nan)
+            fallback = _nanmedian_int(k[:, None, :])
+            k = np.where(ok, k, fallback[:, None])
+            k = np.nan_to_num(k, nan=0.0)[:, None, :]
+        a_col = mv[:, None, :] - k * mx[:, None, :]
+    a_col = np.nan_to_num(a_col, nan=0.0)
+    a = np.where(use, vp - k * x, a_col)
+    return k, a
+
+
+# ---------------------------------------------------------------------------
+# main entry point
+# ---------------------------------------------------------------------------
+def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
+                    var_flat=None, mask=None, wht=None, bkg_order=None,
+                    reject_sigma=5.0, max_iter=5, revise_variance=True,
+                    gain=None, negative_profile=None, wht_scale=None,
+                    max_chunk_pixels=2**22):
+    """Optimal extraction (Horne 1986) of every column of every integration.
+
+    Parameters
+    ----------
+    data : array_like, shape (nints, ncross, ndisp) or (ncross, ndisp)
+        Calibrated spectral image(s); a 2-D image is treated as one
+        integration.
+    profile : array_like
+        Spatial profile of the source, broadcastable to the data shape
+        with leading axis 1 or nints (e.g. from :mod:`.profiles`). It is
+        clipped at zero and renormalised to unit sum over each column.
+    var_rnoise, var_poisson, var_flat : array_like, optional
+        Per-pixel variance components (broadcastable to the data). At least
+        one of them, or ``wht``, is required. If variances are given,
+        ``wht`` is ignored.
+    mask : array_like of bool, optional
+        True for pixels to exclude. NaN/inf data or variances, and
+        non-positive total variances, are excluded as well.
+    wht : array_like, optional
+        Drizzle weight map; used (``V = scale / wht``) only when no variance
+        array is given. Pixels with ``wht <= 0`` are excluded.
+    bkg_order : int, optional
+        If given, fit a polynomial background of this order in the
+        cross-dispersion coordinate jointly with the source amplitude.
+    reject_sigma : float, optional
+        Outlier threshold in units of ``sqrt(V)``; ``np.inf`` disables
+        rejection.
+    max_iter : int, optional
+        Maximum number of rejection / variance-revision rounds.
+    revise_variance : bool, optional
+        Re-estimate the Poisson variance from the model (see module
+        docstring). Ignored in ``wht`` mode.
+    gain : float or array_like, optional
+        Effective gain (electrons per data unit, so Poisson variance =
+        signal / gain in data units squared). Used by the variance revision.
+    negative_profile : array_like, optional
+        Profile of the negative trace of nod-subtracted data, fitted as a
+        second free amplitude (reported as ``negative_flux``) so that its
+        (negative) light is never attributed to the source. Alternatively
+        mask the negative trace with ``mask``.
+    wht_scale : float or array_like, optional
+        Known ``scale`` for ``V = scale / wht`` (per integration or
+        scalar); estimated from the data when None.
+    max_chunk_pixels : int, optional
+        Integrations are processed in chunks of about this many pixels to
+        bound memory (results do not depend on it).
+
+    Returns
+    -------
+    OptimalResult
+    """
+    data = _cube(data, "data")
+    shape = data.shape
+    nints, ncross, ndisp = shape
+    if ncross < 1 or ndisp < 1:
+        raise ValueError(f"data has an empty axis: shape {shape}.")
+
+    prof = _conform(profile, shape, "profile", np.float64)
+    prof = normalize_profile(np.broadcast_to(prof, (prof.shape[0], ncross, ndisp)))
+    if not np.any(prof > 0):
+        raise ValueError("profile is zero everywhere; nothing to extract.")
+    negp = None
+    if negative_profile is not None:
+        negp = _conform(negative_profile, shape, "negative_profile", np.float64)
+        negp = normalize_profile(np.broadcast_to(negp, (negp.shape[0], ncross, ndisp)))
+
+    vr = _conform(var_rnoise, shape, "var_rnoise")
+    vp = _conform(var_poisson, shape, "var_poisson")
+    vf = _conform(var_flat, shape, "var_flat")
+    wh = _conform(wht, shape, "wht")
+    msk = _conform(mask, shape, "mask", bool)
+    use_var = any(v is not None for v in (vr, vp, vf))
+    if not use_var and wh is None:
+        raise ValueError(
+            "optimal extraction needs per-pixel variances (var_rnoise, "
+            "var_poisson, var_flat) or drizzle weights (wht); none were given."
+        )
+    gain_arr = None if gain is None else _conform(gain, shape, "gain", np.float64)
+    if bkg_order is not None and int(bkg_order) < 0:
+        bkg_order = None
+    if wht_scale is not None:
+        wht_scale = np.broadcast_to(np.asarray(wht_scale, dtype=np.float64), (nints,))
+
+    out_dtype = data.dtype if np.issubdtype(data.dtype, np.floating) else np.float64
+    res = dict(
+        flux=np.full((nints, ndisp), np.nan),
+        flux_var=np.full((nints, ndisp), np.nan),
+        flux_var_rnoise=np.full((nints, ndisp), np.nan),
+        flux_var_poisson=np.full((nints, ndisp), np.nan),
+        flux_var_flat=np.full((nints, ndisp), np.nan),
+        background=None if bkg_order is None else np.full((nints, ndisp), np.nan),
+        background_var=None if bkg_order is None else np.full((nints, ndisp), np.nan),
+        negative_flux=None if negp is None else np.full((nints, ndisp), np.nan),
+        negative_flux_var=None if negp is None else np.full((nints, ndisp), np.nan),
+        model=np.empty(shape, dtype=out_dtype),
+        residual=np.empty(shape, dtype=out_dtype),
+        rejected=np.zeros(shape, dtype=bool),
+        npixels=np.zeros((nints, ndisp)),
+        variance=np.empty(shape, dtype=out_dtype),
+        wht_scale=None if use_var else np.full(nints, np.nan),
+        niter=np.zeros((nints, ndisp), dtype=int),
+    )
+
+    step = max(1, int(max_chunk_pixels // max(ncross * ndisp, 1)))
+    for start in range(0, nints, step):   # memory chunks, not per integration
+        sl = slice(start, min(start + step, nints))
+        block = _extract_block(
+            data[sl], _take(prof, sl), _take(negp, sl), _take(vr, sl),
+            _take(vp, sl), _take(vf, sl), _take(wh, sl), _take(msk, sl),
+            _take(gain_arr, sl), bkg_order, reject_sigma, max_iter,
+            revise_variance, use_var,
+            None if wht_scale is None else wht_scale[sl])
+        for key, val in block.items():
+            if res.get(key) is not None and val is not None:
+                res[key][sl] = val
+    return OptimalResult(profile=prof, **res)
+
+
+def _extract_block(data, P, N, vr, vp, vf, wht, mask, gain, bkg_order,
+                   reject_sigma, max_iter, revise, use_var, wht_scale):
+    n, ncross, ndisp = data.shape
+    shape = data.shape
+    D = data.astype(np.float64, copy=False)
+    bad = ~np.isfinite(D)
+    if mask is not None:
+        bad = bad | mask
+
+    def comp(v):
+        if v is None:
+            return None
+        v = np.broadcast_to(v, shape).astype(np.float64, copy=False)
+        return v
+
+    vr, vp, vf = comp(vr), comp(vp), comp(vf)
+    if use_var:
+        V0 = np.zeros(shape)
+        for v in (vr, vp, vf):
+            if v is not None:
+                bad = bad | ~np.isfinite(v)
+                V0 = V0 + np.where(np.isfinite(v), v, 0.0)
+        bad = bad | ~(V0 > 0)
+        vunit = None
+    else:
+        W = np.broadcast_to(wht, shape).astype(np.float64, copy=False)
+        okw = np.isfinite(W) & (W > 0)
+        bad = bad | ~okw
+        with np.errstate(divide="ignore"):
+            vunit = np.where(okw, 1.0 / np.where(okw, W, 1.0), np.inf)
+        s_init = 1.0 if wht_scale is None else wht_scale[:, None, None]
+        V0 = vunit * s_init
+        W = np.where(okw, W, 0.0)
+    D0 = np.where(bad, 0.0, D)
+
+    # basis functions of the per-column linear model
+    basis = [P]
+    if N is not None:
+        basis.append(N)
+    nb0 = len(basis)
+    if bkg_order is not None:
+        y = np.arange(ncross, dtype=np.float64)
+        t = (y - 0.5 * (ncross - 1)) / max(0.5 * (ncross - 1), 1.0)
+        for j in range(int(bkg_order) + 1):
+            basis.append((t ** j)[None, :, None])
+
+    # variance revision set-up
+    do_revise = bool(revise) and use_var and (vp is not None or gain is not None)
+    if do_revise:
+        sgn = 1.0 if N is None else np.where(P >= N, 1.0, -1.0)
+        vr0 = 0.0 if vr is None else np.where(np.isfinite(vr), vr, 0.0)
+        vf0 = 0.0 if vf is None else np.where(np.isfinite(vf), vf, 0.0)
+        kgain = None if gain is None else np.broadcast_to(1.0 / gain, shape)
+        if vp is not None:
+            k, a = _poisson_relation(D0, vp, np.broadcast_to(sgn, shape), ~bad,
+                                     kgain)
+
+    def revised_variance(M):
+        if vp is not None:
+            vpr = np.clip(a + k * sgn * M, 0.0, None)
+        else:
+            vpr = kgain * np.abs(M)
+        return vr0 + np.nan_to_num(vpr, nan=0.0) + vf0, vpr
+
+    rej = np.zeros(shape, dtype=bool)
+    active = np.ones((n, ndisp), dtype=bool)
+    niter = np.zeros((n, ndisp), dtype=int)
+    Vcur = V0.copy()
+    vp_cur = vp
+    coef = Ainv = None
+    s_used = None
+    for it in range(int(max_iter) + 1):
+        good = ~bad & ~rej
+        with np.errstate(divide="ignore"):
+            w = np.where(good, 1.0 / np.where(good, Vcur, 1.0), 0.0)
+        c_new, Ai_new, _ = _solve_columns(D0, basis, w)
+        if coef is None:
+            coef, Ainv, wfin = c_new, Ai_new, w
+        else:
+            coef = np.where(active[..., None], c_new, coef)
+            Ainv = np.where(active[..., None, None], Ai_new, Ainv)
+            wfin = np.where(active[:, None, :], w, wfin)
+        niter += active
+        M = _model(coef, basis)
+        if it == int(max_iter) or not np.isfinite(reject_sigma) and not do_revise \
+                and use_var:
+            break
+        # variance for the next round
+        if not use_var:
+            if wht_scale is None:
+                s_used = _wht_scale(D0 - M, W, good, wfin, Ainv, basis)
+            else:
+                s_used = wht_scale
+            Vnext = vunit * np.nan_to_num(s_used, nan=1.0)[:, None, None]
+        elif do_revise:
+            Vnext, vp_next = revised_variance(M)
+        else:
+            Vnext = Vcur
+        # reject at most the worst pixel per column
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.where(good, np.abs(D0 - M) / np.sqrt(Vnext), -1.0)
+        z = np.where(np.isfinite(z), z, -1.0)
+        worst = np.argmax(z, axis=-2)[:, None, :]
+        zmax = np.take_along_axis(z, worst, axis=-2)[:, 0, :]
+        newrej = active & (zmax > reject_sigma)
+        converged = active & ~newrej & ((it >= 1) or not do_revise)
+        cont = active & ~converged
+        put = np.zeros(shape, dtype=bool)
+        np.put_along_axis(put, worst, newrej[:, None, :], axis=-2)
+        rej |= put
+        if use_var:
+            Vcur = np.where(cont[:, None, :], Vnext, Vcur)
+            if do_revise and vp is not None:
+                vp_cur = np.where(cont[:, None, :], vp_next, vp_cur)
+            elif do_revise:
+                vp_cur = vp_next if vp_cur is None else np.where(
+                    cont[:, None, :], vp_next, vp_cur)
+        else:
+            Vcur = Vnext
+        active = cont
+        if not active.any():
+            break
+
+    # final variance per pixel
+    good = ~bad & ~rej
+    if not use_var:
+        if wht_scale is None:
+            s_fin = _wht_scale(D0 - M, W, good, wfin, Ainv, basis)
+        else:
+            s_fin = np.asarray(wht_scale, dtype=np.float64)
+        Vfin = vunit * s_fin[:, None, None]
+    else:
+        Vfin = Vcur
+
+    rows = list(range(len(basis)))
+    R = _estimator_rows(wfin, Ainv, basis, rows)
+    Vsafe = np.where(good, Vfin, 0.0)
+    fvar = np.sum(R[0] ** 2 * Vsafe, axis=-2)
+    out = dict(flux=coef[..., 0], flux_var=fvar)
+    if use_var:
+        if do_revise and vp_cur is not None:
+            vpc = vp_cur
+        else:
+            vpc = vp
+        for key, v in (("flux_var_rnoise", vr), ("flux_var_poisson", vpc),
+                       ("flux_var_flat", vf)):
+            if v is None:
+                out[key] = np.where(np.isfinite(fvar), 0.0, np.nan)
+            else:
+                out[key] = np.sum(R[0] ** 2 * np.where(good, v, 0.0), axis=-2)
+    else:
+        out["flux_var_rnoise"] = fvar
+        out["flux_var_poisson"] = np.where(np.isfinite(fvar), 0.0, np.nan)
+        out["flux_var_flat"] = np.where(np.isfinite(fvar), 0.0, np.nan)
+        out["wht_scale"] = s_fin
+    if N is not None:
+        out["negative_flux"] = coef[..., 1]
+        out["negative_flux_var"] = np.sum(R[1] ** 2 * Vsafe, axis=-2)
+    if bkg_order is not None:
+        # background in flux units: sum(w P B) / sum(w P^2), linear in the
+        # background coefficients -> h . beta_bkg, var = h C h
+        wP = wfin * P
+        den = np.sum(wP * P, axis=-2)
+        nbk = len(basis) - nb0
+        h = np.stack([np.sum(wP * basis[nb0 + j], axis=-2) / den
+                      for j in range(nbk)], axis=-1)
+        out["background"] = np.sum(h * coef[..., nb0:], axis=-1)
+        rb = 0.0
+        for j in range(nbk):
+            rb = rb + h[:, None, :, j] * R[nb0 + j]
+        out["background_var"] = np.sum(rb ** 2 * Vsafe, axis=-2)
+
+    out["model"] = M
+    out["residual"] = np.where(np.isfinite(D), D - M, np.nan)
+    out["rejected"] = rej
+    out["npixels"] = np.sum(good & (np.broadcast_to(P, shape) > 0), axis=-2).astype(float)
+    out["variance"] = np.where(bad, np.nan, Vfin)
+    out["niter"] = niter
+    return out
