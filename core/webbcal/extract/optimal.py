@@ -30,19 +30,21 @@ given. With ``revise_variance`` the Poisson term, which the pipeline
 computes from the noisy data themselves (so that upward fluctuations get
 less weight and the flux is biased low), is re-estimated from the model:
 
-    var_poisson' = max(a + k * s * model, 0),   a = var_poisson - k * s * D
+    var_poisson' = max(a + k * s * model, 0),  a = median_y(var_poisson - k s D)
 
 ``k`` converts signal into Poisson variance: ``1/gain`` when ``gain`` is
 given, otherwise the least-squares slope of ``var_poisson`` against
 ``s * D`` among the pixels of each column (per integration) with
 ``var_poisson > 0`` -- exact when ``var_poisson`` was computed from these
 data. The offset ``a`` is the Poisson variance of whatever was subtracted
-from the data before extraction (sky, nod background); it is computed
-pixel by pixel where ``var_poisson > 0`` and, where the pipeline clipped
-the Poisson variance of a negative signal to zero, replaced by the column
-mean of the unclipped pixels. For pixels with ``var_poisson > 0`` this is
-simply ``var_poisson + k * s * (model - D)``: the data's own noise is
-replaced by the model. ``s`` is +1 where the source profile dominates
+from the data before extraction (sky, the other nod position); it is the
+median over the column (pixels with ``var_poisson > 0``, per integration
+and column), because taken pixel by pixel it would still carry the noise
+of the subtracted frame, which is anti-correlated with the data of a
+nod-subtracted image and biases the flux. Pixels whose Poisson variance
+the pipeline clipped to zero are thus handled too. The price is that a
+subtracted background varying along the slit is represented by its
+median; this affects the weights only at second order, never the bias. ``s`` is +1 where the source profile dominates
 and -1 where the negative-trace profile does (a negative trace's Poisson
 variance grows as the data decrease). Without ``var_poisson`` and with
 ``gain`` the Poisson variance is Horne's ``|model| / gain``. ``var_flat``
@@ -279,13 +281,12 @@ def _wht_scale(resid, wht, good, w, Ainv, basis):
 
 
 def _poisson_relation(D0, vp, sgn, good, k=None):
-    """Linear relation ``var_poisson = a + k * s * D`` per pixel.
+    """Linear relation ``var_poisson = a + k * s * D`` per column.
 
     ``k`` (per integration and column) is the least-squares slope of
     ``var_poisson`` against ``s * D`` over the good pixels with
-    ``var_poisson > 0`` (unless given); the offset ``a`` is taken pixel by
-    pixel where ``var_poisson > 0`` and is the column mean of those values
-    elsewhere (pixels whose Poisson variance was clipped to zero).
+    ``var_poisson > 0`` (unless given); the offset ``a`` is the column
+    median of ``var_poisson - k * s * D`` over the same pixels.
     """
     use = good & (vp > 0) & np.isfinite(vp)
     x = sgn * D0
@@ -303,10 +304,20 @@ def _poisson_relation(D0, vp, sgn, good, k=None):
             fallback = _nanmedian_int(k[:, None, :])
             k = np.where(ok, k, fallback[:, None])
             k = np.nan_to_num(k, nan=0.0)[:, None, :]
-        a_col = mv[:, None, :] - k * mx[:, None, :]
-    a_col = np.nan_to_num(a_col, nan=0.0)
-    a = np.where(use, vp - k * x, a_col)
-    return k, a
+    a = _column_median(vp - k * x, use)
+    return k, np.nan_to_num(a, nan=0.0)[:, None, :]
+
+
+def _column_median(a, valid):
+    """Median over axis -2 of the ``valid`` entries (NaN if none); sorting
+    based, much faster than ``np.nanmedian`` for short axes."""
+    srt = np.sort(np.where(valid, a, np.inf), axis=-2)
+    cnt = valid.sum(axis=-2)
+    lo = np.clip((cnt - 1) // 2, 0, None)[:, None, :]
+    hi = np.clip(cnt // 2, 0, a.shape[-2] - 1)[:, None, :]
+    med = 0.5 * (np.take_along_axis(srt, lo, axis=-2)
+                 + np.take_along_axis(srt, hi, axis=-2))[:, 0, :]
+    return np.where(cnt > 0, med, np.nan)
 
 
 # ---------------------------------------------------------------------------
