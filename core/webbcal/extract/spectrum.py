@@ -1,0 +1,145 @@
+"""Turn extraction sums into the columns of a JWST x1d / x1dints spectrum table.
+
+Units follow the JWST x1d conventions:
+
+- data in MJy/sr (surface brightness per pixel): ``SURF_BRIGHT = sum / NPIXELS``
+  (MJy/sr); ``FLUX = sum * pixel_area_sr * 1e6`` (Jy);
+- data in MJy (point-source calibrated, flux density per pixel): ``FLUX = sum * 1e6``
+  (Jy); ``SURF_BRIGHT = FLUX / NPIXELS / pixel_area_sr / 1e6`` (MJy/sr);
+- anything else (e.g. DN/s before photom): ``FLUX = sum`` and ``SURF_BRIGHT =
+  sum / NPIXELS`` in the data unit.
+
+``BACKGROUND`` is the background per pixel (MJy/sr for calibrated data).  Errors are
+the square roots of the summed variance components, scaled like their values.  DQ is
+DO_NOT_USE where FLUX or WAVELENGTH is NaN.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+log = logging.getLogger("webbcal.extract")
+
+__all__ = ["SPEC_COLUMNS", "aperture_wavelength", "spectrum_columns", "fill_spec_table", "column_units"]
+
+DO_NOT_USE = 1
+
+SPEC_COLUMNS = (
+    "WAVELENGTH", "FLUX", "FLUX_ERROR", "FLUX_VAR_POISSON", "FLUX_VAR_RNOISE", "FLUX_VAR_FLAT",
+    "SURF_BRIGHT", "SB_ERROR", "SB_VAR_POISSON", "SB_VAR_RNOISE", "SB_VAR_FLAT", "DQ",
+    "BACKGROUND", "BKGD_ERROR", "BKGD_VAR_POISSON", "BKGD_VAR_RNOISE", "BKGD_VAR_FLAT", "NPIXELS",
+)
+
+
+def _unit_kind(bunit):
+    u = (bunit or "").replace(" ", "").lower()
+    if u in ("mjy/sr", "mjy/steradian", "mjysr-1", "mjy.sr-1", "mjy/sr^1"):
+        return "sb"
+    if u == "mjy":
+        return "flux"
+    return "raw"
+
+
+def column_units(bunit):
+    """Units of the spectrum columns for data in ``bunit``."""
+    kind = _unit_kind(bunit)
+    if kind == "raw":
+        f = bunit or ""
+        return {"WAVELENGTH": "um", "FLUX": f, "SURF_BRIGHT": f, "BACKGROUND": f, "NPIXELS": ""}
+    return {"WAVELENGTH": "um", "FLUX": "Jy", "SURF_BRIGHT": "MJy/sr", "BACKGROUND": "MJy/sr", "NPIXELS": ""}
+
+
+def aperture_wavelength(wavelength, src_weights):
+    """Wavelength along the aperture: source-weighted mean of each column's wavelengths.
+
+    ``wavelength`` and ``src_weights`` are ``(ncross, ndisp)``; NaN wavelengths carry
+    no weight.  Columns without any weighted finite wavelength fall back to the mean
+    finite wavelength of the column, else NaN.
+    """
+    wl = np.asarray(wavelength, dtype=np.float64)
+    w = np.asarray(src_weights, dtype=np.float64)
+    ok = np.isfinite(wl)
+    ww = np.where(ok, w, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (np.where(ok, wl, 0.0) * ww).sum(axis=0) / ww.sum(axis=0)
+        fallback = np.where(ok, wl, 0.0).sum(axis=0) / ok.sum(axis=0)
+    return np.where(np.isfinite(out), out, fallback)
+
+
+def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None):
+    """Spectrum columns from an extraction result.
+
+    :param result: object with ``flux, var_poisson, var_rnoise, var_flat, npixels,
+        background, bkg_var_poisson, bkg_var_rnoise, bkg_var_flat`` arrays of shape
+        ``(nints, ndisp)`` (a :class:`webbcal.extract.box.BoxResult` or an optimal
+        extraction result with the same attributes).
+    :param wavelength_1d: ``(ndisp,)`` micron.
+    :param bunit: unit of the extracted data (``"MJy/sr"``, ``"MJy"``...).
+    :param pixel_area_sr: nominal pixel solid angle (PIXAR_SR).
+    :return: dict column name -> array ``(nints, ndisp)`` (all :data:`SPEC_COLUMNS`).
+    """
+    flux = np.asarray(result.flux, dtype=np.float64)
+    nints, ndisp = flux.shape
+    npix = np.asarray(result.npixels, dtype=np.float64)
+    fvars = [np.asarray(getattr(result, k), dtype=np.float64) for k in ("var_poisson", "var_rnoise", "var_flat")]
+    bsum = np.asarray(getattr(result, "background", np.zeros_like(flux)), dtype=np.float64)
+    bvars = [np.asarray(getattr(result, k, np.zeros_like(flux)), dtype=np.float64) for k in ("bkg_var_poisson", "bkg_var_rnoise", "bkg_var_flat")]
+    kind = _unit_kind(bunit)
+    pixar = float(pixel_area_sr) if pixel_area_sr is not None and np.isfinite(pixel_area_sr) and pixel_area_sr > 0 else None
+    nan = np.full_like(flux, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_pix = np.where(npix > 0, 1.0 / npix, np.nan)
+        if kind == "sb":
+            f_scale = pixar * 1e6 if pixar is not None else np.nan
+            sb_scale = per_pix  # sum of MJy/sr -> mean MJy/sr
+            bkg_scale = per_pix
+            if pixar is None:
+                log.warning("no pixel area (PIXAR_SR) known: FLUX left NaN, SURF_BRIGHT filled")
+        elif kind == "flux":
+            f_scale = 1e6
+            sb_scale = per_pix / pixar if pixar is not None else nan
+            bkg_scale = sb_scale
+            if pixar is None:
+                log.warning("no pixel area (PIXAR_SR) known: SURF_BRIGHT and BACKGROUND left NaN")
+        else:
+            f_scale, sb_scale, bkg_scale = 1.0, per_pix, per_pix
+        cols = {}
+        cols["FLUX"] = flux * f_scale
+        for name, v in zip(("POISSON", "RNOISE", "FLAT"), fvars):
+            cols[f"FLUX_VAR_{name}"] = v * f_scale**2
+        cols["FLUX_ERROR"] = np.sqrt(sum(cols[f"FLUX_VAR_{n}"] for n in ("POISSON", "RNOISE", "FLAT")))
+        cols["SURF_BRIGHT"] = flux * sb_scale
+        for name, v in zip(("POISSON", "RNOISE", "FLAT"), fvars):
+            cols[f"SB_VAR_{name}"] = v * sb_scale**2
+        cols["SB_ERROR"] = np.sqrt(sum(cols[f"SB_VAR_{n}"] for n in ("POISSON", "RNOISE", "FLAT")))
+        cols["BACKGROUND"] = bsum * bkg_scale
+        for name, v in zip(("POISSON", "RNOISE", "FLAT"), bvars):
+            cols[f"BKGD_VAR_{name}"] = v * bkg_scale**2
+        cols["BKGD_ERROR"] = np.sqrt(sum(cols[f"BKGD_VAR_{n}"] for n in ("POISSON", "RNOISE", "FLAT")))
+    wl = np.broadcast_to(np.asarray(wavelength_1d, dtype=np.float64), (nints, ndisp))
+    cols["WAVELENGTH"] = np.array(wl)
+    cols["NPIXELS"] = npix
+    dq = np.where(~np.isfinite(cols["FLUX"] if kind != "sb" or pixar is not None else flux) | ~np.isfinite(wl), DO_NOT_USE, 0)
+    cols["DQ"] = dq.astype(np.uint32)
+    return {k: cols[k] for k in SPEC_COLUMNS}
+
+
+def fill_spec_table(table, columns, integration=None):
+    """Copy ``columns`` (from :func:`spectrum_columns`) into a spec table.
+
+    ``table`` is a structured array / FITS record array with JWST column names (names
+    it lacks are skipped).  With ``integration=None`` the table is a 1-D spectrum
+    (one row per wavelength) filled from integration 0; otherwise ``table`` has one
+    row per integration with vector columns (x1dints) and every row is filled.
+    """
+    names = {n.upper(): n for n in table.dtype.names}
+    for key, values in columns.items():
+        if key not in names:
+            continue
+        col = table[names[key]]
+        if integration is None:
+            col[...] = values[0] if values.ndim == 2 else values
+        else:
+            col[...] = values
+    return table
