@@ -1,0 +1,54 @@
+"""The NIRSpec observing modes this plugin declares (data, not code paths)."""
+from webbcal.modes import Mode
+
+PLUGIN = "webbcal-nirspec"
+
+#: reference types of the optical model, read by assign_wcs (and extract_2d, which
+#: rebuilds a slit's WCS when the model arrives without one, e.g. read from disk)
+WCS_REFTYPES = ("fpa", "camera", "collimator", "disperser", "msa", "fore", "ote", "wavelengthrange")
+
+GRATINGS = ("G140M", "G140H", "G235M", "G235H", "G395M", "G395H", "PRISM")
+FILTERS = ("F070LP", "F100LP", "F170LP", "F290LP", "CLEAR")
+
+_SPEC2_RECIPE = ("assign_wcs", "extract_2d", "flat_field", "photom", "extract_1d")
+
+
+def _reftypes():
+    return {
+        "assign_wcs": WCS_REFTYPES,
+        "extract_2d": WCS_REFTYPES + ("wavecorr",),
+        "flat_field": ("fflat", "sflat", "dflat"),
+        "photom": ("photom", "area"),
+    }
+
+
+FIXED_SLIT = Mode(
+    instrument="NIRSPEC", exp_types=("NRS_FIXEDSLIT",), name="fixedslit", plugin=PLUGIN,
+    product="multislit", pipeline="spec2", recipe=_SPEC2_RECIPE, dispersion_axis=1,
+    reftypes=_reftypes(), step_defaults={},
+    description="NIRSpec fixed slits S200A1/A2, S400A1, S1600A1, S200B1 (gratings and PRISM)",
+    demo=True,
+)
+
+MOS = Mode(
+    instrument="NIRSPEC", exp_types=("NRS_MSASPEC",), name="mos", plugin=PLUGIN,
+    product="multislit", pipeline="spec2", recipe=_SPEC2_RECIPE, dispersion_axis=1,
+    reftypes=_reftypes(), step_defaults={},
+    description="NIRSpec multi-object spectroscopy through the micro-shutter array (MSAMETFL)",
+    demo=True,
+)
+
+BRIGHT_OBJECT = Mode(
+    instrument="NIRSPEC", exp_types=("NRS_BRIGHTOBJ",), name="bots", plugin=PLUGIN,
+    product="tso", pipeline="spec2", recipe=_SPEC2_RECIPE, dispersion_axis=1,
+    reftypes=_reftypes(), step_defaults={},
+    description="NIRSpec bright-object time series through S1600A1 (rateints -> x1dints)",
+    demo=True,
+)
+
+MODES = (FIXED_SLIT, MOS, BRIGHT_OBJECT)
+
+
+def is_nirspec(mode):
+    """True when ``mode`` is one of this plugin's modes (hooks return None otherwise)."""
+    return mode is not None and mode.plugin == PLUGIN and mode.instrument == "NIRSPEC"
