@@ -7,7 +7,8 @@ of the source's pixel phase).  The plugin that owns the mode reads the table (fo
 FITS layout with :func:`read_apcorr_table`) and returns an
 :class:`ApertureCorrection` from the ``webbcal_aperture_correction`` hook; the
 core's extract_1d step evaluates it ONCE per exposure at the spectrum's wavelengths
-and the aperture size used, and scales the extracted columns with :meth:`apply`.
+and the aperture width used (``apcorr.apply(columns, wavelength, width_pixels)``), and
+scales the extracted columns.
 
 Table layouts handled (numpy axis order; the wavelength axis is recognised by its
 length, see :func:`read_apcorr_table`):
@@ -327,21 +328,23 @@ class ApertureCorrection:
         self.evaluations += 1
         return factor, error
 
-    def prepare(self, wavelength, size, pixel_phase=None):
+    def prepare(self, wavelength, width_pixels, pixel_phase=None):
         """Evaluate once for this exposure and keep the result for :meth:`apply`.
 
-        For x1dints a 2-D ``wavelength`` whose rows are all equal is evaluated on one
-        row only (the correction is the same for every integration).
+        ``width_pixels`` is the aperture width the extraction used, in pixels (scalar,
+        or one per wavelength bin); it is converted to the table's size unit with
+        :meth:`size_from_pixels`.  For x1dints a 2-D ``wavelength`` whose rows are all
+        equal is evaluated on one row only (the same correction for every integration).
         """
         wave = np.asarray(wavelength, dtype=np.float64)
         if wave.ndim == 2 and wave.shape[0] > 1:
-            same = np.array_equal(wave, np.broadcast_to(wave[:1], wave.shape), equal_nan=True)
-            if same:
+            if np.array_equal(wave, np.broadcast_to(wave[:1], wave.shape), equal_nan=True):
                 wave = wave[0]
-        sz = np.asarray(size, dtype=np.float64)
-        key = (wave.shape, wave.tobytes(), sz.shape, sz.tobytes(), pixel_phase)
+        wp = np.asarray(width_pixels, dtype=np.float64)
+        key = (wave.shape, wave.tobytes(), wp.shape, wp.tobytes(), pixel_phase)
         if self._last is None or self._last.key != key:
-            f, e = self.evaluate(wave, sz, pixel_phase)
+            size = self.size_from_pixels(wp, wave)
+            f, e = self.evaluate(wave, size, pixel_phase)
             self._last = _Evaluation(key, f, e)
         return self
 
@@ -354,21 +357,21 @@ class ApertureCorrection:
     def factor_error(self):
         return None if self._last is None else self._last.error
 
-    def apply(self, columns, wavelength=None, size=None, pixel_phase=None):
+    def apply(self, columns, wavelength=None, width_pixels=None, pixel_phase=None):
         """Scale the spectral columns of ``columns`` in place and return it.
 
         ``columns`` is anything indexable by column name with array values (a FITS_rec
-        or structured array, an astropy Table, a dict).  Give ``wavelength`` and
-        ``size`` (table units) unless :meth:`prepare` was called for this exposure;
-        ``wavelength`` defaults to ``columns["WAVELENGTH"]``.  Absent columns are
-        skipped.
+        or structured array, an astropy Table, a dict).  Give ``wavelength`` and the
+        aperture width in pixels (``width_pixels``) unless :meth:`prepare` was called
+        for this exposure; ``wavelength`` defaults to ``columns["WAVELENGTH"]``.
+        Absent columns are skipped.
         """
-        if wavelength is None and size is not None:
+        if wavelength is None and width_pixels is not None:
             wavelength = np.asarray(columns["WAVELENGTH"])
-        if size is not None:
-            self.prepare(wavelength, size, pixel_phase)
+        if width_pixels is not None:
+            self.prepare(wavelength, width_pixels, pixel_phase)
         if self._last is None:
-            raise ValueError(f"{self.name}: call prepare(wavelength, size) or pass them to apply()")
+            raise ValueError(f"{self.name}: call prepare(wavelength, width_pixels) or pass them to apply()")
         f = self._last.factor
         names = set(_names(columns))
         for name in SCALED_COLUMNS + VARIANCE_COLUMNS:

@@ -84,7 +84,7 @@ def test_narrow_box_restored_to_total_flux(ee, cdf, width):
     apcorr = table_from_ee(ee, wl_grid, sizes)
     corr = ApertureCorrection.from_wavelength_size(wl_grid, sizes, apcorr, 0.01 * apcorr, size_units="pixels")
     columns = {"WAVELENGTH": wl, "FLUX": flux.copy(), "FLUX_ERROR": np.sqrt(var), "FLUX_VAR_POISSON": var.copy()}
-    corr.apply(columns, size=width)
+    corr.apply(columns, width_pixels=width)
 
     # accuracy of the table itself at these wavelengths and this size (linear interpolation)
     exact = 1.0 / ee(width, wl)
@@ -116,7 +116,7 @@ def test_x1dints_columns_one_evaluation_broadcast_over_integrations():
         "FLUX_VAR_RNOISE": np.ones((nints, ndisp)), "SB_VAR_FLAT": np.full((nints, ndisp), 0.25),
         "BACKGROUND": np.full((nints, ndisp), 7.0),
     }
-    corr.apply(cols, size=3.0)
+    corr.apply(cols, width_pixels=3.0)
     assert corr.evaluations == 1                      # once per exposure, not per integration
     assert corr.factor.shape == (ndisp,)
     # expected factor from the table formula, linear in size between 2 and 4 px
@@ -132,7 +132,7 @@ def test_x1dints_columns_one_evaluation_broadcast_over_integrations():
     np.testing.assert_array_equal(cols["BACKGROUND"], 7.0)   # extended: not corrected
     # applying again to a second table of the same exposure does not re-interpolate
     cols2 = {"WAVELENGTH": wl, "FLUX": np.ones(ndisp)}
-    corr.apply(cols2, size=3.0)
+    corr.apply(cols2, width_pixels=3.0)
     assert corr.evaluations == 1
 
 
@@ -143,7 +143,7 @@ def test_structured_array_in_place_and_nan_wavelength():
     rec["FLUX"] = 10.0
     rec["FLUX_VAR_POISSON"] = 4.0
     corr = ApertureCorrection([0.0, 10.0], [1.0, 5.0], [[2.0, 2.0], [1.5, 1.5]])
-    corr.apply(rec, size=1.0)
+    corr.apply(rec, width_pixels=1.0)
     np.testing.assert_allclose(rec["FLUX"], [20, 20, 10, 20])   # NaN wavelength: factor 1
     np.testing.assert_allclose(rec["FLUX_VAR_POISSON"], [16, 16, 4, 16])
     assert rec["FLUX"].dtype == np.float32
@@ -158,6 +158,10 @@ def test_size_varying_with_wavelength_and_arcsec_units():
     # at 2 micron the size grid is [0.3, 0.6]; a 4.5 px aperture = 0.45 arcsec is half way
     f, _ = corr.evaluate([2.0], corr.size_from_pixels(4.5))
     np.testing.assert_allclose(f, [1.25])
+    # apply takes the width in pixels and converts it with the pixel scale
+    cols = {"WAVELENGTH": np.array([2.0]), "FLUX": np.array([1.0])}
+    corr.apply(cols, width_pixels=4.5)
+    np.testing.assert_allclose(cols["FLUX"], [1.25])
     with pytest.raises(ValueError, match="pixel scale"):
         ApertureCorrection(wl, size, apcorr, size_units="arcsec").size_from_pixels(3)
 
