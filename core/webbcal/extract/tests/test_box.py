@@ -225,3 +225,42 @@ def test_memory_mapped_float32_cube_is_read_in_chunks(tmp_path):
     res = extract_box(ro, src, chunk_size=3)
     ref = extract_box(data.astype(np.float32).astype(np.float64), src)
     np.testing.assert_allclose(res.flux, ref.flux, rtol=1e-12)
+
+
+def test_spectrum_columns_units_for_surface_brightness_and_flux_density():
+    from webbcal.extract.spectrum import spectrum_columns
+
+    pixar = 2.5e-13
+    sb = np.zeros((NCROSS, NDISP))
+    sb[10:20] = 3.0  # MJy/sr in every pixel of the slit
+    src, bw = Aperture(cross_start=10, cross_stop=19, bkg_coeff=[[29.5], [39.5]]).weights(NCROSS, NDISP)
+    res = extract_box(sb + 0.5, src, bw, var_rnoise=np.full(sb.shape, 0.04), bkg_fit="mean")
+    cols = spectrum_columns(res, np.linspace(1, 2, NDISP), "MJy/sr", pixar)
+    # the 0.5 pedestal is background: 3 MJy/sr over 10 pixels
+    assert cols["SURF_BRIGHT"][0] == pytest.approx(np.full(NDISP, 3.0))
+    assert cols["FLUX"][0] == pytest.approx(np.full(NDISP, 3.0 * 10 * pixar * 1e6))
+    assert cols["BACKGROUND"][0] == pytest.approx(np.full(NDISP, 0.5))
+    # error: 10 source pixels plus the mean of 10 background pixels scaled to 10 pixels
+    expected_var = 10 * 0.04 + 10**2 * 0.04 / 10
+    assert cols["FLUX_ERROR"][0] == pytest.approx(np.full(NDISP, np.sqrt(expected_var) * pixar * 1e6))
+    assert cols["SB_ERROR"][0] == pytest.approx(np.full(NDISP, np.sqrt(expected_var) / 10))
+    assert np.all(cols["DQ"] == 0) and cols["NPIXELS"][0] == pytest.approx(np.full(NDISP, 10.0))
+    # the same scene calibrated as point-source flux density per pixel (MJy)
+    mjy = extract_box(sb * pixar, src)
+    c2 = spectrum_columns(mjy, np.linspace(1, 2, NDISP), "MJy", pixar)
+    assert c2["FLUX"][0] == pytest.approx(cols["FLUX"][0])
+    assert c2["SURF_BRIGHT"][0] == pytest.approx(np.full(NDISP, 3.0))
+    # NaN flux is flagged DO_NOT_USE
+    data = sb.copy()
+    data[10:20, 4] = np.nan
+    c3 = spectrum_columns(extract_box(data, src), np.linspace(1, 2, NDISP), "MJy/sr", pixar)
+    assert c3["DQ"][0, 4] == 1 and c3["DQ"][0, 5] == 0
+
+
+def test_aperture_wavelength_is_the_weighted_mean_along_the_aperture():
+    from webbcal.extract.spectrum import aperture_wavelength
+
+    y = np.arange(NCROSS)[:, None]
+    wl = 5.0 + 0.01 * np.arange(NDISP)[None, :] + 0.001 * y  # tilted iso-wavelength lines
+    src, _ = Aperture(cross_start=10, cross_stop=20).weights(NCROSS, NDISP)
+    assert aperture_wavelength(wl, src) == pytest.approx(5.0 + 0.01 * np.arange(NDISP) + 0.015)
