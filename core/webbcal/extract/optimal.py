@@ -289,21 +289,21 @@ def _poisson_relation(D0, vp, sgn, good, k=None):
     median of ``var_poisson - k * s * D`` over the same pixels.
     """
     use = good & (vp > 0) & np.isfinite(vp)
-    x = sgn * D0
-    cnt = use.sum(axis=-2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mx = np.sum(np.where(use, x, 0.0), axis=-2) / cnt
-        mv = np.sum(np.where(use, vp, 0.0), axis=-2) / cnt
-        if k is None:
-            dx = np.where(use, x - mx[:, None, :], 0.0)
-            dv = np.where(use, vp - mv[:, None, :], 0.0)
-            sxx = np.sum(dx * dx, axis=-2)
-            k = np.sum(dx * dv, axis=-2) / sxx
-            ok = (cnt >= 3) & (sxx > 0) & np.isfinite(k) & (k > 0)
-            k = np.where(ok, k, np.nan)
-            fallback = _nanmedian_int(k[:, None, :])
-            k = np.where(ok, k, fallback[:, None])
-            k = np.nan_to_num(k, nan=0.0)[:, None, :]
+    x = D0 if np.ndim(sgn) == 0 and sgn == 1 else sgn * D0
+    if k is None:
+        cnt = use.sum(axis=-2)
+        xs = np.where(use, x, 0.0)
+        vs = np.where(use, vp, 0.0)
+        sx, sv = xs.sum(axis=-2), vs.sum(axis=-2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sxx = np.einsum("ijk,ijk->ik", xs, xs) - sx * sx / cnt
+            sxv = np.einsum("ijk,ijk->ik", xs, vs) - sx * sv / cnt
+            k = sxv / sxx
+        ok = (cnt >= 3) & (sxx > 0) & np.isfinite(k) & (k > 0)
+        k = np.where(ok, k, np.nan)
+        fallback = _nanmedian_int(k[:, None, :])
+        k = np.where(ok, k, fallback[:, None])
+        k = np.nan_to_num(k, nan=0.0)[:, None, :]
     a = _column_median(vp - k * x, use)
     return k, np.nan_to_num(a, nan=0.0)[:, None, :]
 
@@ -327,7 +327,7 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
                     var_flat=None, mask=None, wht=None, bkg_order=None,
                     reject_sigma=5.0, max_iter=5, revise_variance=True,
                     gain=None, negative_profile=None, wht_scale=None,
-                    max_chunk_pixels=2**22):
+                    max_chunk_pixels=2**20):
     """Optimal extraction (Horne 1986) of every column of every integration.
 
     Parameters
