@@ -30,25 +30,28 @@ given. With ``revise_variance`` the Poisson term, which the pipeline
 computes from the noisy data themselves (so that upward fluctuations get
 less weight and the flux is biased low), is re-estimated from the model:
 
-    var_poisson' = max(a + k * s * model, 0),  a = median_y(var_poisson - k s D)
+    var_poisson' = max(a + k * S, 0),   S = flux P - c N + B,
+    a = median over the column of (var_poisson - k * s * D).
 
-``k`` converts signal into Poisson variance: ``1/gain`` when ``gain`` is
-given, otherwise the least-squares slope of ``var_poisson`` against
-``s * D`` among the pixels of each column (per integration) with
+``S`` is the Poisson signal of the model: every component counts
+positively, so the negative trace (fitted amplitude ``c < 0``) enters as
+``-c N``. ``k`` converts signal into Poisson variance: ``1/gain`` when
+``gain`` is given, otherwise the least-squares slope of ``var_poisson``
+against ``s * D`` among the pixels of each column (per integration) with
 ``var_poisson > 0`` -- exact when ``var_poisson`` was computed from these
-data. The offset ``a`` is the Poisson variance of whatever was subtracted
-from the data before extraction (sky, the other nod position); it is the
-median over the column (pixels with ``var_poisson > 0``, per integration
-and column), because taken pixel by pixel it would still carry the noise
-of the subtracted frame, which is anti-correlated with the data of a
-nod-subtracted image and biases the flux. Pixels whose Poisson variance
-the pipeline clipped to zero are thus handled too. The price is that a
-subtracted background varying along the slit is represented by its
-median; this affects the weights only at second order, never the bias. ``s`` is +1 where the source profile dominates
-and -1 where the negative-trace profile does (a negative trace's Poisson
-variance grows as the data decrease). Without ``var_poisson`` and with
-``gain`` the Poisson variance is Horne's ``|model| / gain``. ``var_flat``
-is used as given.
+data. ``s`` is +1 where the source profile is at least the negative-trace
+profile and -1 elsewhere (a negative trace's Poisson variance grows as the
+data decrease). The offset ``a`` is the Poisson variance of whatever was
+subtracted from the data before extraction (sky, the other nod position).
+It is a column median (per integration and column) because taken pixel
+by pixel it would still carry the noise of the subtracted frame, which is
+anti-correlated with the data of a nod-subtracted image and biases the
+flux; pixels whose Poisson variance the pipeline clipped to zero are thus
+handled too. The price is that a subtracted background varying along the
+slit is represented by its median, which affects the weights only at
+second order and never biases the flux. Without ``var_poisson`` and with
+``gain`` the Poisson variance is Horne's ``|S| / gain``. ``var_flat`` is
+used as given.
 
 When only drizzle weights are available (``wht``, resampled products
 without variance arrays), ``V = scale / wht``. The flux does not depend on
@@ -503,11 +506,14 @@ def _extract_block(data, P, N, vr, vp, vf, wht, mask, gain, bkg_order,
             k, a = _poisson_relation(D0, vp, np.broadcast_to(sgn, shape), ~bad,
                                      kgain)
 
-    def revised_variance(M):
+    def revised_variance(M, coef):
+        # Poisson signal of the model: every component counts positively,
+        # so the negative trace (amplitude < 0) enters as -c N
+        sig = M if N is None else M - 2.0 * coef[:, None, :, 1] * N
         if vp is not None:
-            vpr = np.clip(a + k * sgn * M, 0.0, None)
+            vpr = np.clip(a + k * sig, 0.0, None)
         else:
-            vpr = kgain * np.abs(M)
+            vpr = kgain * np.abs(sig)
         return vr0 + np.nan_to_num(vpr, nan=0.0) + vf0, vpr
 
     rej = np.zeros(shape, dtype=bool)
@@ -541,7 +547,7 @@ def _extract_block(data, P, N, vr, vp, vf, wht, mask, gain, bkg_order,
                 s_used = wht_scale
             Vnext = vunit * np.nan_to_num(s_used, nan=1.0)[:, None, None]
         elif do_revise:
-            Vnext, vp_next = revised_variance(M)
+            Vnext, vp_next = revised_variance(M, coef)
         else:
             Vnext = Vcur
         # reject at most the worst pixel per column
