@@ -1,0 +1,417 @@
+"""NIRSpec slit geometry: which apertures are open, their cut-outs, and what to extract.
+
+* :func:`open_apertures` - the open slits of an exposure: the fixed slit named by
+  FXD_SLIT (all five for FULL / ALLSLITS read-outs), the MOS slitlets of the MSA
+  metadata file (MSAMETFL, MSAMETID, PATT_NUM), or S1600A1 for bright-object TSO;
+* :func:`extract_2d` - one cut-out per slit (the slit WCS's bounding box) into a
+  multi-slit model with SLTNAME, SLTSTRT1/2 (1-based, in the input's pixel frame),
+  SLTSIZE1/2, SOURCEID, SRCXPOS/SRCYPOS, SRCTYPE, SHUTTRID, QUADRANT, the gwcs of
+  the cut-out, WAVELENGTH per pixel and, for off-centre point sources with a WAVECORR
+  file, the wavelength zero-point correction;
+* :func:`extraction_targets` - one :class:`webbcal.extract.ExtractionTarget` per slit
+  with the source position and the curved trace through the WCS.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from webbcal.errors import InputFileError, ReferenceFileError
+
+from . import msa as msa_meta
+from .modes import WCS_REFTYPES
+
+log = logging.getLogger("webbcal.nirspec")
+
+__all__ = ["ApertureInfo", "exposure_meta", "open_apertures", "slit_wcs", "cutout_wcs", "wavelength_map",
+           "source_slit_position", "slit_trace", "extract_2d", "extraction_targets", "POINT_EXTRACT_WIDTH"]
+
+#: box width (pixels) for point sources: the NIRSpec PSF core is ~1.5-2.5 px FWHM
+POINT_EXTRACT_WIDTH = 8.0
+_FS_FULL_READOUTS = ("FULL", "ALLSLITS", "SUBS200A1ALL")
+_WCS_KEYWORDS = ("DETECTOR", "GRATING", "FILTER", "GWA_XTIL", "GWA_YTIL", "GWA_TILT", "RA_REF", "DEC_REF",
+                 "V2_REF", "V3_REF", "ROLL_REF", "V3I_YANG", "VPARITY", "VELOSYS", "SUBSTRT1", "SUBSTRT2",
+                 "SUBSIZE1", "SUBSIZE2", "SPORDER")
+
+
+@dataclass
+class ApertureInfo:
+    """An open aperture of one exposure, and what is known about its source."""
+
+    name: str
+    slit: object  # webbcal_nirspec.wcs.NirspecSlit
+    source_id: int = 0
+    source_type: str = "POINT"
+    source_name: str = ""
+    source_xpos: float = 0.0
+    source_ypos: float = 0.0
+    quadrant: int = 5
+    shutter_id: int = 0
+    shutter_row: int | None = None
+    shutter_column: int | None = None
+    shutter_state: str = ""
+    ra: float = float("nan")
+    dec: float = float("nan")
+    pitch: float = 1.0
+    nod_offsets: tuple = ()  # source positions at the other nods, slit units
+    primary: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def _kw(model, key, default=None):
+    value = model.get_keyword(key)
+    return default if value is None else value
+
+
+def exposure_meta(model):
+    """Header keywords the WCS builder reads, from the model's primary header."""
+    meta = {}
+    for key in _WCS_KEYWORDS:
+        value = model.get_keyword(key)
+        if value is not None:
+            meta[key] = value
+    return meta
+
+
+def _wcs_refs(refs):
+    out = {}
+    for rt in WCS_REFTYPES:
+        obj = refs.load(rt) if rt in refs else None
+        if obj is None:
+            raise ReferenceFileError(f"<{rt}>", f"the NIRSpec WCS needs a {rt.upper()} reference file; none was resolved")
+        out[rt] = obj
+    return out
+
+
+def _input_dir(model):
+    for cand in (getattr(model, "path", None), getattr(getattr(model, "meta", None), "filename", None)):
+        if cand:
+            p = Path(str(cand))
+            if p.parent != Path("") and p.parent.is_dir():
+                return p.parent
+    return Path.cwd()
+
+
+def _msa_pitch(msa_ref, quadrant, shutter_id):
+    """Shutter pitch along the slit (adjacent column) in units of the shutter's open size."""
+    try:
+        row, _ = msa_ref.aperture(quadrant, shutter_id)
+        nxt, _ = msa_ref.aperture(quadrant, shutter_id + msa_meta.SHUTTERS_PER_COLUMN)
+        pitch = abs(float(nxt[2]) - float(row[2])) / float(row[4])
+        return pitch if np.isfinite(pitch) and pitch > 0 else 1.0
+    except Exception:
+        return 1.0
+
+
+def open_apertures(model, mode, refs=None, params=None, msa_path=None):
+    """The open apertures of ``model`` (fixed slits, MOS slitlets or S1600A1)."""
+    from .wcs import FIXED_SLITS, fixed_slit
+
+    exp_type = str(_kw(model, "EXP_TYPE", "")).upper()
+    wanted = [str(s).upper() for s in (params or {}).get("slit_names") or []]
+    out = []
+    if exp_type == "NRS_MSASPEC":
+        name = _kw(model, "MSAMETFL")
+        if not name:
+            raise InputFileError(getattr(model, "path", "input"), "a MOS exposure needs keyword MSAMETFL (the MSA metadata file)")
+        path = Path(msa_path) if msa_path else Path(str(name))
+        if not path.is_absolute() and not path.is_file():
+            path = _input_dir(model) / path
+        meta_id = _kw(model, "MSAMETID")
+        if meta_id is None:
+            raise InputFileError(getattr(model, "path", "input"), "a MOS exposure needs keyword MSAMETID")
+        dither = int(_kw(model, "PATT_NUM", 1) or 1)
+        msa_ref = refs.load("msa") if refs is not None and "msa" in refs else None
+        for s in msa_meta.read_msa_metadata(path, int(meta_id), dither):
+            pitch = _msa_pitch(msa_ref, s.quadrant, s.shutter_id) if msa_ref is not None else 1.0
+            info = ApertureInfo(name=s.name, slit=s.to_nirspec_slit(pitch), source_id=s.source_id,
+                                source_type=s.source_type, source_name=s.source_name,
+                                source_xpos=s.source_xpos, source_ypos=s.source_ypos, quadrant=s.quadrant,
+                                shutter_id=s.shutter_id, shutter_row=s.row, shutter_column=s.column,
+                                shutter_state=s.shutter_state, ra=s.ra, dec=s.dec, pitch=pitch,
+                                nod_offsets=tuple(o * pitch for o in s.nod_offsets), primary=not s.is_background)
+            out.append(info)
+    else:
+        if exp_type == "NRS_BRIGHTOBJ":
+            names = ["S1600A1"]
+            primary = "S1600A1"
+        else:
+            primary = str(_kw(model, "FXD_SLIT", "") or "").strip().upper()
+            subarray = str(_kw(model, "SUBARRAY", "FULL") or "FULL").strip().upper()
+            if subarray in _FS_FULL_READOUTS or not primary:
+                names = list(FIXED_SLITS)
+            else:
+                names = [primary]
+        srctype = str(_kw(model, "SRCTYAPT", "") or _kw(model, "SRCTYPE", "") or "POINT").strip().upper()
+        if srctype not in ("POINT", "EXTENDED"):
+            srctype = "POINT"
+        for i, name in enumerate(names, start=1):
+            is_primary = name == primary
+            out.append(ApertureInfo(name=name, slit=fixed_slit(name), source_id=1 if is_primary else i + 1,
+                                    source_type=srctype if is_primary else "EXTENDED", quadrant=5,
+                                    shutter_id=fixed_slit(name).shutter_id, primary=is_primary))
+    if wanted:
+        out = [a for a in out if a.name.upper() in wanted]
+    return out
+
+
+def slit_wcs(info, meta, wcs_refs):
+    from .wcs import build_slit_wcs
+
+    return build_slit_wcs(info.slit, meta, wcs_refs)
+
+
+def cutout_wcs(wcs, x0, y0, nx, ny):
+    """The slit WCS re-based on a cut-out starting at input pixel (x0, y0) (0-based)."""
+    from astropy.modeling import models as am
+
+    out = copy.deepcopy(wcs)
+    out.insert_transform("detector", am.Shift(x0) & am.Shift(y0), after=True)
+    out.bounding_box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
+    for attr in ("nirspec_order", "nirspec_wavelength_range", "nirspec_slit"):
+        if hasattr(wcs, attr):
+            setattr(out, attr, getattr(wcs, attr))
+    return out
+
+
+def wavelength_map(wcs, ny, nx):
+    """Wavelength [micron] of every cut-out pixel; NaN outside the slit."""
+    y, x = np.mgrid[0:ny, 0:nx].astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        result = wcs(x, y, with_bounding_box=False)
+    lam = np.asarray(result[-1], dtype=np.float64)
+    return lam
+
+
+def source_slit_position(wcs, ra, dec):
+    """(x_slit, y_slit) of a sky position through a slit WCS (Newton on slit_frame -> world)."""
+    tr = wcs.get_transform("slit_frame", "world")
+    lo, hi = wcs.nirspec_wavelength_range
+    lam = 0.5 * (lo + hi)
+    x = np.zeros(2)
+    for _ in range(4):
+        r0, d0, _ = tr(x[0], x[1], lam)
+        rx, dx, _ = tr(x[0] + 0.01, x[1], lam)
+        ry, dy, _ = tr(x[0], x[1] + 0.01, lam)
+        cosd = np.cos(np.radians(dec))
+        jac = np.array([[(rx - r0) * cosd, (ry - r0) * cosd], [dx - d0, dy - d0]]) / 0.01
+        resid = np.array([((ra - r0 + 180) % 360 - 180) * cosd, dec - d0])
+        step = np.linalg.solve(jac, resid)
+        x = x + step
+        if np.all(np.abs(step) < 1e-6):
+            break
+    return float(x[0]), float(x[1])
+
+
+def slit_trace(wcs, x_slit, y_slit, n=400):
+    """(x, y) cut-out pixel positions of a point at (x_slit, y_slit) across the wavelength range."""
+    tr = wcs.get_transform("slit_frame", "detector")
+    lo, hi = wcs.nirspec_wavelength_range
+    lam = np.linspace(lo, hi, n)
+    with np.errstate(invalid="ignore"):
+        xd, yd = tr(np.full(n, float(x_slit)), np.full(n, float(y_slit)), lam)
+    good = np.isfinite(xd) & np.isfinite(yd)
+    xd, yd, lam = xd[good], yd[good], lam[good]
+    order = np.argsort(xd)
+    return xd[order], yd[order], lam[order]
+
+
+def _wavecorr_offset_model(aperture):
+    """(lam [m], xpos [-0.5..0.5]) -> zero-point offset in pixels, oriented so that a
+    centred source has ~no offset (the table axes are checked against that physics)."""
+    model = aperture.zero_point_offset
+    points = getattr(model, "points", None)
+    table = np.asarray(getattr(model, "lookup_table", []), dtype=np.float64)
+    if points is None or table.ndim != 2:
+        return lambda lam, xpos: model(lam, xpos)
+    p_lam, p_pos = (np.asarray(p, dtype=np.float64) for p in points)
+    from scipy.interpolate import RegularGridInterpolator
+
+    centre_as_declared = np.nanmean(np.abs(model(p_lam, np.zeros_like(p_lam))))
+    j0 = int(np.argmin(np.abs(p_pos)))
+    centre_transposed = np.nanmean(np.abs(table[j0, :])) if table.shape[0] == len(p_pos) else np.inf
+    if centre_transposed < centre_as_declared and table.shape == (len(p_pos), len(p_lam)):
+        interp = RegularGridInterpolator((p_pos, p_lam), table, bounds_error=False, fill_value=None)
+        return lambda lam, xpos: interp(np.stack(np.broadcast_arrays(np.asarray(xpos, float), np.asarray(lam, float)), -1))
+    return lambda lam, xpos: model(lam, xpos)
+
+
+def apply_wavecorr(wavelength, source_xpos, aperture):
+    """Wavelength corrected for a point source ``source_xpos`` off the slit centre.
+
+    The offset (pixels along the dispersion) times the local dispersion (micron/pixel)
+    is subtracted from the nominal (centred-source) wavelengths.
+    """
+    wl = np.asarray(wavelength, dtype=np.float64)
+    if not np.isfinite(source_xpos) or source_xpos == 0:
+        return wl, 0.0
+    offset_of = _wavecorr_offset_model(aperture)
+    xpos = float(np.clip(source_xpos, -0.5, 0.5))
+    with np.errstate(invalid="ignore"):
+        offset = np.asarray(offset_of(np.where(np.isfinite(wl), wl * 1e-6, np.nan), xpos), dtype=np.float64)
+        dispersion = np.gradient(wl, axis=-1)
+    corrected = np.where(np.isfinite(offset) & np.isfinite(dispersion), wl - offset * dispersion, wl)
+    return corrected, float(np.nanmedian(offset)) if np.isfinite(offset).any() else 0.0
+
+
+# --------------------------------------------------------------------------------------
+# extract_2d
+# --------------------------------------------------------------------------------------
+
+_WCS_CACHE_ATTR = "_nirspec_slit_wcs"
+
+
+def assign_wcs(model, mode, refs, params):
+    """Build the WCS of every open aperture; keep them on the model for extract_2d."""
+    meta = exposure_meta(model)
+    wcs_refs = _wcs_refs(refs)
+    built = {}
+    for info in open_apertures(model, mode, refs, params):
+        try:
+            built[info.name] = (info, slit_wcs(info, meta, wcs_refs))
+        except ValueError as exc:  # e.g. a slit that does not reach this detector
+            log.info("assign_wcs: slit %s skipped: %s", info.name, exc)
+    if not built:
+        raise InputFileError(getattr(model, "path", "input"), "no open NIRSpec slit projects onto this detector")
+    try:
+        setattr(model, _WCS_CACHE_ATTR, built)
+    except Exception:
+        pass
+    first = next(iter(built.values()))[1]
+    model.meta.wcs = first
+    model.meta.wcsinfo.dispersion_direction = 1
+    return model
+
+
+def extract_2d(model, mode, refs, params):
+    """Cut every open slit's bounding box out of ``model`` into a multi-slit model."""
+    from . import models
+
+    built = getattr(model, _WCS_CACHE_ATTR, None)
+    if not built:
+        assign_wcs(model, mode, refs, params)
+        built = getattr(model, _WCS_CACHE_ATTR)
+    wanted = [str(s).upper() for s in (params or {}).get("slit_names") or []]
+    wavecorr = refs.load("wavecorr") if "wavecorr" in refs else None
+    target_ra, target_dec = model.get_keyword("TARG_RA"), model.get_keyword("TARG_DEC")
+    out = models.new_multislit(model)
+    ny_full, nx_full = model.data.shape[-2:]
+    per_int = model.data.ndim == 3
+    for name, (info, wcs) in built.items():
+        if wanted and name.upper() not in wanted:
+            continue
+        (bx0, bx1), (by0, by1) = wcs.bounding_box.bounding_box()
+        x0, x1 = max(0, int(round(bx0 + 0.5))), min(nx_full, int(round(bx1 + 0.5)))
+        y0, y1 = max(0, int(round(by0 + 0.5))), min(ny_full, int(round(by1 + 0.5)))
+        nx, ny = x1 - x0, y1 - y0
+        if nx <= 0 or ny <= 0:
+            continue
+        cw = cutout_wcs(wcs, x0, y0, nx, ny)
+        # the primary fixed slit: source position from the target coordinates
+        if info.quadrant == 5 and info.primary and target_ra is not None and target_dec is not None:
+            try:
+                info.source_xpos, info.source_ypos = source_slit_position(cw, float(target_ra), float(target_dec))
+            except Exception as exc:  # noqa: BLE001 - keep the centred default
+                log.info("extract_2d: %s: source position from TARG_RA/DEC failed (%s); assuming the slit centre", name, exc)
+        lam = wavelength_map(cw, ny, nx)
+        if wavecorr is not None and info.source_type == "POINT" and info.primary:
+            try:
+                lam, zp = apply_wavecorr(lam, info.source_xpos, wavecorr.aperture(name if info.quadrant == 5 else "MOS"))
+                log.info("extract_2d: %s: wavelength zero-point offset %.3f px (SRCXPOS %.3f)", name, zp, info.source_xpos)
+            except ValueError as exc:
+                log.info("extract_2d: %s: no wavelength correction (%s)", name, exc)
+        sl = (Ellipsis, slice(y0, y1), slice(x0, x1))
+        arrays = {}
+        for attr in ("data", "err", "dq", "var_poisson", "var_rnoise", "var_flat"):
+            arr = getattr(model, attr, None)
+            if arr is not None:
+                arrays[attr] = np.array(arr[sl])
+        slit = models.new_slit(**arrays)
+        slit.wavelength = lam.astype(np.float32)
+        slit.name = name
+        slit.xstart, slit.ystart = x0 + 1, y0 + 1
+        slit.xsize, slit.ysize = nx, ny
+        slit.source_id = int(info.source_id)
+        slit.source_type = info.source_type
+        slit.source_xpos, slit.source_ypos = float(info.source_xpos), float(info.source_ypos)
+        slit.shutter_id = int(info.shutter_id)
+        slit.quadrant = int(info.quadrant)
+        for attr, value in (("source_name", info.source_name), ("shutter_state", info.shutter_state),
+                            ("source_ra", info.ra), ("source_dec", info.dec)):
+            try:
+                setattr(slit, attr, value)
+            except Exception:  # noqa: BLE001 - optional attributes
+                pass
+        slit.meta.wcs = cw
+        slit.meta.wcsinfo.dispersion_direction = 1
+        slit.meta.wcsinfo.spectral_order = int(getattr(wcs, "nirspec_order", 0))
+        lo, hi = wcs.nirspec_wavelength_range
+        slit.meta.wcsinfo.waverange_start, slit.meta.wcsinfo.waverange_end = float(lo), float(hi)
+        if per_int and getattr(model, "int_times", None) is not None:
+            slit.int_times = model.int_times
+        slit._nirspec_info = info
+        out.slits.append(slit)
+    if not out.slits:
+        raise InputFileError(getattr(model, "path", "input"), "no NIRSpec slit cut-out lies on the detector")
+    if getattr(model, "int_times", None) is not None:
+        out.int_times = model.int_times
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# extraction targets
+# --------------------------------------------------------------------------------------
+
+
+def _info_of(slit):
+    info = getattr(slit, "_nirspec_info", None)
+    if info is not None:
+        return info
+    from .wcs import NirspecSlit
+
+    quadrant = int(getattr(slit, "quadrant", None) or 5)
+    return ApertureInfo(name=str(slit.name), slit=NirspecSlit(name=str(slit.name), shutter_id=int(getattr(slit, "shutter_id", 0) or 0), quadrant=quadrant),
+                        source_id=int(getattr(slit, "source_id", 0) or 0), source_type=str(getattr(slit, "source_type", "") or "POINT"),
+                        source_xpos=float(getattr(slit, "source_xpos", 0.0) or 0.0),
+                        source_ypos=float(getattr(slit, "source_ypos", 0.0) or 0.0), quadrant=quadrant)
+
+
+def extraction_targets(model, mode, refs=None, params=None):
+    """One ExtractionTarget per slit: wavelengths, source position, curved trace."""
+    from webbcal.extract import ExtractionTarget
+
+    targets = []
+    for slit in model.slits:
+        info = _info_of(slit)
+        wcs = getattr(slit.meta, "wcs", None)
+        source_type = str(getattr(slit, "source_type", None) or info.source_type or "POINT").upper()
+        position = trace = None
+        negatives = ()
+        if wcs is not None and hasattr(wcs, "nirspec_wavelength_range"):
+            xt, yt, _ = slit_trace(wcs, info.source_xpos, info.source_ypos)
+            if xt.size > 1:
+                position = float(np.interp(0.5 * (xt[0] + xt[-1]), xt, yt))
+
+                def trace(disp, xt=xt, yt=yt):
+                    return np.interp(np.asarray(disp, float), xt, yt, left=np.nan, right=np.nan)
+
+            neg = []
+            for off in info.nod_offsets:
+                xn, yn, _ = slit_trace(wcs, info.source_xpos, off)
+                if xn.size > 1:
+                    neg.append(float(np.interp(0.5 * (xn[0] + xn[-1]), xn, yn)))
+            negatives = tuple(neg)
+        defaults = {"use_source_posn": True, "extract_width": POINT_EXTRACT_WIDTH} if source_type == "POINT" else {}
+        ph = slit.meta.photometry
+        targets.append(ExtractionTarget(
+            name=str(slit.name), model=slit, dispersion_axis=1,
+            wavelength=np.asarray(slit.wavelength, dtype=np.float64), spectral_order=int(getattr(slit.meta.wcsinfo, "spectral_order", 0) or 0) or 1,
+            source_type=source_type, pixel_area_sr=getattr(ph, "pixelarea_steradians", None),
+            source_position=position, trace=trace, negative_positions=negatives, aperture_defaults=defaults,
+            extra={"SLTNAME": str(slit.name), "SOURCE_ID": int(getattr(slit, "source_id", 0) or 0), "SRCTYPE": source_type,
+                   "SLIT_RA": info.ra, "SLIT_DEC": info.dec, "SHUTTRID": int(getattr(slit, "shutter_id", 0) or 0)}))
+    return targets

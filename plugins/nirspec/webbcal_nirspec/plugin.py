@@ -1,0 +1,132 @@
+"""Hook implementations of webbcal-nirspec (entry point ``nirspec`` in ``webbcal.instruments``).
+
+Every hook returns ``None`` for modes that are not NIRSpec's, so other plugins answer.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from webbcal.hookspecs import hookimpl
+
+from .modes import MODES, is_nirspec
+
+log = logging.getLogger("webbcal.nirspec")
+
+
+@hookimpl
+def webbcal_modes():
+    return list(MODES)
+
+
+@hookimpl
+def webbcal_reference_types():
+    from .refs import reference_types
+
+    return reference_types()
+
+
+@hookimpl
+def webbcal_simulate(mode, params):
+    if not is_nirspec(mode):
+        return None
+    from .simulate import simulate
+
+    return simulate(mode, params)
+
+
+@hookimpl
+def webbcal_assign_wcs(model, mode, refs, params):
+    if not is_nirspec(mode):
+        return None
+    from .extract import assign_wcs
+
+    return assign_wcs(model, mode, refs, params)
+
+
+@hookimpl
+def webbcal_extract_2d(model, mode, refs, params):
+    if not is_nirspec(mode):
+        return None
+    from .extract import extract_2d
+
+    return extract_2d(model, mode, refs, params)
+
+
+def _slit_geometry(model, slit):
+    """Full-frame detector pixel indices of a cut-out's pixels (0-based)."""
+    sub1 = int(model.get_keyword("SUBSTRT1") or 1)
+    sub2 = int(model.get_keyword("SUBSTRT2") or 1)
+    ny, nx = slit.data.shape[-2:]
+    iy, ix = np.mgrid[0:ny, 0:nx]
+    return iy + int(slit.ystart) - 1 + sub2 - 1, ix + int(slit.xstart) - 1 + sub1 - 1
+
+
+def _shutter(slit):
+    sid = int(getattr(slit, "shutter_id", 0) or 0)
+    if sid <= 0:
+        return None, None
+    return (sid - 1) % 365 + 1, (sid - 1) // 365 + 1
+
+
+@hookimpl
+def webbcal_flat_field(model, mode, refs, params):
+    if not is_nirspec(mode):
+        return None
+    from webbcal.steps.flat_field import Flat
+
+    from . import flat as flatmod
+
+    supplied = params.get("user_supplied_flat")
+    if supplied:
+        try:
+            reuse = flatmod.read_interpolated_flat(supplied)
+        except Exception:
+            reuse = None
+        if reuse is not None:
+            log.info("flat_field: reusing the interpolated flat %s", supplied)
+            return [reuse[str(s.name)] for s in model.slits]
+    comps = [refs.load(rt) if rt in refs else None for rt in ("fflat", "sflat", "dflat")]
+    flats = []
+    for slit in model.slits:
+        iy, ix = _slit_geometry(model, slit)
+        row, col = _shutter(slit)
+        quadrant = int(getattr(slit, "quadrant", 0) or 0) or None
+        value, err, dq = flatmod.synthesize_slit_flat(np.asarray(slit.wavelength, np.float64), iy, ix, str(slit.name), *comps,
+                                                      quadrant=quadrant, shutter_row=row, shutter_column=col)
+        flats.append(Flat(value, err, dq, name=str(slit.name)))
+    if params.get("save_interpolated_flat"):
+        root = Path(str(getattr(model.meta, "filename", None) or "nirspec")).name.split(".fits")[0]
+        path = Path(params.get("output_dir") or ".") / f"{root}_interpolatedflat.fits"
+        flatmod.write_interpolated_flat(path, flats)
+        log.info("flat_field: saved the interpolated flat %s", path)
+    return flats
+
+
+@hookimpl
+def webbcal_photom(model, mode, refs, params):
+    if not is_nirspec(mode):
+        return None
+    from . import photom as photmod
+
+    table = refs.load("photom")
+    area = refs.load("area") if "area" in refs else None
+    filt, grating = model.get_keyword("FILTER"), model.get_keyword("GRATING")
+    out = []
+    for slit in model.slits:
+        row, col = _shutter(slit)
+        q = int(getattr(slit, "quadrant", 0) or 0)
+        out.append(photmod.slit_conversion(slit, filt, grating, table, area, quadrant=q if q in (1, 2, 3, 4) else None,
+                                           shutter_row=row, shutter_column=col))
+    return out
+
+
+@hookimpl
+def webbcal_extract_targets(model, mode, refs, params):
+    if not is_nirspec(mode):
+        return None
+    from .extract import extraction_targets
+
+    return extraction_targets(model, mode, refs, params)

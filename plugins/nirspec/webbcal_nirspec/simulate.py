@@ -1,0 +1,229 @@
+"""Synthetic NIRSpec exposures with a known injected spectrum (hook webbcal_simulate).
+
+Fixed slit (S200A1, PRISM/CLEAR by default), MOS (three 3-shutter slitlets, with a
+synthetic MSA metadata file written next to the exposure) and bright-object TSO
+(S1600A1 rateints with a transit-like light curve and an INT_TIMES table).
+
+The count rate of a pixel is what stage 2 inverts: for a source of flux density
+F(lam) [Jy] the calibrated column sum must be F, so
+
+    rate(pixel) = profile(y) * F(lam) / (1e6 * photmj * relresponse(lam)) * flat(pixel)
+
+with ``profile`` a pixel-integrated Gaussian (sigma ``psf_sigma`` pixels) centred on the
+source trace in each column, the flat the FFLAT x SFLAT x DFLAT product of the same
+reference files the pipeline reads, and lam each pixel's wavelength through the WCS.
+Options (``params``): seed, noise (bool), nints, flux (callable lam[micron] -> Jy),
+grating, filter, psf_sigma, source_ypos (slit units), directory (for the MSA file).
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from scipy.special import erf
+
+from . import flat as flatmod
+from . import photom as photmod
+from .refs import default_path
+
+__all__ = ["simulate", "default_flux", "BASE_KEYWORDS"]
+
+BASE_KEYWORDS = dict(
+    TELESCOP="JWST", INSTRUME="NIRSPEC", DETECTOR="NRS1", GWA_XTIL=0.0, GWA_YTIL=0.0, GWA_TILT=36.0,
+    RA_REF=53.16, DEC_REF=-27.78, V2_REF=321.0, V3_REF=-477.0, ROLL_REF=30.0, V3I_YANG=138.5, VPARITY=-1,
+    READPATT="NRSRAPID", EFFEXPTM=1000.0, EXPSTART=60000.0, EXPEND=60000.0116, PATT_NUM=1,
+)
+
+
+def default_flux(lam_um):
+    """1 mJy at 2 micron falling as lam^-1, with a gentle bump: a smooth continuum [Jy]."""
+    lam = np.asarray(lam_um, dtype=np.float64)
+    return 1e-3 * (2.0 / lam) * (1 + 0.2 * np.exp(-0.5 * ((lam - 3.0) / 0.4) ** 2))
+
+
+def _gauss_profile(ny, centre, sigma):
+    """Pixel-integrated unit Gaussian along axis 0 (rows) for each column's centre."""
+    edges = np.arange(ny + 1, dtype=np.float64)[:, None] - 0.5
+    c = np.asarray(centre, dtype=np.float64)[None, :]
+    cdf = 0.5 * (1 + erf((edges - c) / (np.sqrt(2) * sigma)))
+    return np.diff(cdf, axis=0)
+
+
+class _Keywords:
+    """Minimal stand-in with get_keyword, for resolving embedded defaults before a model exists."""
+
+    def __init__(self, kw):
+        self.kw = kw
+
+    def get_keyword(self, key):
+        return self.kw.get(key)
+
+
+def _refs_for(kw):
+    from .modes import WCS_REFTYPES
+    from .wcs import readers
+
+    probe = _Keywords(kw)
+    wcs_refs = {rt: readers.read_reference(rt, default_path(rt, probe)) for rt in WCS_REFTYPES}
+    fflat = flatmod.read_fflat(default_path("fflat", probe))
+    sflat = flatmod.read_sflat(default_path("sflat", probe))
+    dflat = flatmod.read_dflat(default_path("dflat", probe))
+    phot = photmod.read_photom(default_path("photom", probe))
+    area_path = default_path("area", probe)
+    area = photmod.read_area(area_path) if area_path else None
+    return wcs_refs, (fflat, sflat, dflat), phot, area
+
+
+def _paint(rate, info, kw, wcs_refs, flats, phot, flux, sigma):
+    """Add one slit's source to ``rate`` (ny, nx) of the exposure; return its truth."""
+    from . import extract as ex
+
+    meta = {k: kw[k] for k in ex._WCS_KEYWORDS if k in kw}
+    wcs = ex.slit_wcs(info, meta, wcs_refs)
+    (x0, x1), (y0, y1) = wcs.bounding_box.bounding_box()
+    x0, y0 = int(round(x0 + 0.5)), int(round(y0 + 0.5))
+    nx, ny = int(round(x1 + 0.5)) - x0, int(round(y1 + 0.5)) - y0
+    cw = ex.cutout_wcs(wcs, x0, y0, nx, ny)
+    lam = ex.wavelength_map(cw, ny, nx)
+    xt, yt, _ = ex.slit_trace(cw, info.source_xpos, info.source_ypos)
+    cols = np.arange(nx, dtype=np.float64)
+    centre = np.interp(cols, xt, yt, left=np.nan, right=np.nan)
+    profile = _gauss_profile(ny, np.where(np.isfinite(centre), centre, -100.0), sigma)
+    iy, ix = np.mgrid[0:ny, 0:nx]
+    sub1, sub2 = int(kw.get("SUBSTRT1", 1)), int(kw.get("SUBSTRT2", 1))
+    fflat, sflat, dflat = flats
+    row = col = None
+    if info.shutter_row is not None:
+        row, col = info.shutter_row, info.shutter_column
+    fl, _, _ = flatmod.synthesize_slit_flat(lam, iy + y0 + sub2 - 1, ix + x0 + sub1 - 1, info.name, fflat, sflat, dflat,
+                                            quadrant=info.quadrant, shutter_row=row, shutter_column=col)
+    prow = phot.find(kw["FILTER"], kw["GRATING"], info.name)
+    rr = prow.response(lam)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        signal = profile * flux(lam) / (1e6 * prow.photmj * rr) * fl
+    signal = np.where(np.isfinite(signal), signal, 0.0)
+    rate[..., y0:y0 + ny, x0:x0 + nx] += signal
+    lam_trace = np.interp(cols, xt, np.interp(xt, cols, np.nanmean(np.where(profile > 0.05, lam, np.nan), axis=0)))
+    return {"slit": info.name, "x0": x0, "y0": y0, "nx": nx, "ny": ny, "trace_y": centre, "wavelength": lam_trace}
+
+
+def _subarray_around(kw, info, wcs_refs, margin=6):
+    from . import extract as ex
+
+    meta = {k: kw[k] for k in ex._WCS_KEYWORDS if k in kw}
+    meta.update(SUBSTRT1=1, SUBSTRT2=1, SUBSIZE1=2048, SUBSIZE2=2048)
+    wcs = ex.slit_wcs(info, meta, wcs_refs)
+    (_, _), (y0, y1) = wcs.bounding_box.bounding_box()
+    start = max(1, int(round(y0 + 0.5)) - margin + 1)
+    stop = min(2048, int(round(y1 + 0.5)) + margin)
+    return start, stop - start + 1
+
+
+def simulate(mode, params):
+    """(model, truth) of a synthetic exposure of ``mode`` (see module docstring)."""
+    from . import extract as ex
+    from . import models
+    from .msa import write_msa_metadata
+    from .wcs import fixed_slit
+
+    params = dict(params or {})
+    rng = np.random.default_rng(params.get("seed", 1))
+    flux = params.get("flux") or default_flux
+    sigma = float(params.get("psf_sigma", 1.0))
+    exp_type = mode.exp_types[0]
+    grating = str(params.get("grating", "PRISM")).upper()
+    filt = str(params.get("filter", "CLEAR" if grating == "PRISM" else "F100LP")).upper()
+    kw = dict(BASE_KEYWORDS, EXP_TYPE=exp_type, GRATING=grating, FILTER=filt)
+    nints = int(params.get("nints", 1 if exp_type != "NRS_BRIGHTOBJ" else 20))
+    truth = {"slits": []}
+    if exp_type == "NRS_MSASPEC":
+        directory = Path(params.get("directory") or tempfile.mkdtemp(prefix="webbcal_nirspec_"))
+        directory.mkdir(parents=True, exist_ok=True)
+        specs = params.get("slitlets") or [
+            dict(slitlet_id=1, quadrant=1, row=120, columns=[1, 2, 3], source_id=101, dithers=[(2, 0.5, 0.5)]),
+            dict(slitlet_id=2, quadrant=1, row=240, columns=[1, 2, 3], source_id=102, dithers=[(2, 0.5, 0.65)]),
+            dict(slitlet_id=3, quadrant=2, row=180, columns=[1, 2, 3], source_id=103, dithers=[(2, 0.5, 0.40)]),
+        ]
+        sources = [dict(source_id=s["source_id"], source_name=f"sim_{s['source_id']}", ra=53.16, dec=-27.78, stellarity=1.0)
+                   for s in specs if s.get("source_id")]
+        msa_path = write_msa_metadata(directory / "jw99999001001_01_msa.fits", specs, sources, msa_metadata_id=1)
+        kw.update(MSAMETFL=str(msa_path), MSAMETID=1, SUBARRAY="FULL", SUBSTRT1=1, SUBSTRT2=1, SUBSIZE1=2048, SUBSIZE2=2048)
+        shape = (2048, 2048)
+    else:
+        name = "S1600A1" if exp_type == "NRS_BRIGHTOBJ" else str(params.get("slit", "S200A1")).upper()
+        wcs_refs, *_ = _refs_for(kw)
+        probe = ex.ApertureInfo(name=name, slit=fixed_slit(name))
+        sub2, size2 = _subarray_around(kw, probe, wcs_refs)
+        kw.update(FXD_SLIT=name, SUBARRAY="SUB2048" if exp_type == "NRS_BRIGHTOBJ" else f"SUB{name}",
+                  SUBSTRT1=1, SUBSTRT2=sub2, SUBSIZE1=2048, SUBSIZE2=size2, SRCTYAPT="POINT")
+        shape = (size2, 2048)
+    wcs_refs, flats, phot, area = _refs_for(kw)
+    rate = np.zeros(shape)
+    if exp_type == "NRS_MSASPEC":
+        from . import msa as msamod
+
+        infos = ex.open_apertures(_Keywords(kw), _mode_of(exp_type), _LoadedRefs({"msa": wcs_refs["msa"]}))
+    else:
+        ypos = float(params.get("source_ypos", 0.0))
+        info = ex.ApertureInfo(name=kw["FXD_SLIT"], slit=fixed_slit(kw["FXD_SLIT"]), source_ypos=ypos, quadrant=5)
+        meta = {k: kw[k] for k in ex._WCS_KEYWORDS if k in kw}
+        wcs = ex.slit_wcs(info, meta, wcs_refs)
+        lo, hi = wcs.nirspec_wavelength_range
+        ra, dec, _ = wcs.get_transform("slit_frame", "world")(0.0, ypos, 0.5 * (lo + hi))
+        kw.update(TARG_RA=float(ra), TARG_DEC=float(dec))
+        infos = [info]
+    for info in infos:
+        if info.primary:
+            truth["slits"].append(_paint(rate, info, kw, wcs_refs, flats, phot, flux, sigma))
+    background = float(params.get("background", 0.0))
+    rate += background
+    # noise model: Poisson on the accumulated electrons (gain 1) plus read noise
+    t_exp = float(kw["EFFEXPTM"]) / nints
+    rnoise = float(params.get("read_noise", 0.0 if not params.get("noise", False) else 0.005))
+    if exp_type == "NRS_BRIGHTOBJ":
+        depth = float(params.get("transit_depth", 0.01))
+        phase = np.linspace(-1, 1, nints)
+        lc = 1 - depth * (np.abs(phase) < 0.4)
+        cube = rate[None] * lc[:, None, None]
+        truth["light_curve"] = lc
+        data = cube
+    else:
+        data = rate
+    var_poisson = np.maximum(data, 0) / t_exp
+    var_rnoise = np.full(data.shape, rnoise ** 2)
+    if params.get("noise", False):
+        data = rng.poisson(np.maximum(data, 0) * t_exp) / t_exp + rng.normal(0, rnoise, data.shape) if rnoise else rng.poisson(np.maximum(data, 0) * t_exp) / t_exp
+    truth.update(wavelength=np.linspace(0.6, 5.3, 500), flux_jy=flux(np.linspace(0.6, 5.3, 500)), flux=flux,
+                 keywords=dict(kw))
+    if exp_type == "NRS_BRIGHTOBJ":
+        kw.update(NINTS=nints, TSOVISIT=True)
+        t0 = float(kw["EXPSTART"])
+        dt = (float(kw["EXPEND"]) - t0) / nints
+        times = dict(integration_number=np.arange(1, nints + 1), int_start_MJD_UTC=t0 + dt * np.arange(nints),
+                     int_mid_MJD_UTC=t0 + dt * (np.arange(nints) + 0.5), int_end_MJD_UTC=t0 + dt * (np.arange(nints) + 1))
+        model = models.new_cube(data, var_poisson, var_rnoise, kw, int_times=times)
+        truth["int_mid_mjd"] = times["int_mid_MJD_UTC"]
+    else:
+        kw.update(NINTS=1)
+        model = models.new_image(data, var_poisson, var_rnoise, kw)
+    return model, truth
+
+
+class _LoadedRefs:
+    """RefSet-like holder of already-read reference objects."""
+
+    def __init__(self, objs):
+        self.objs = objs
+
+    def __contains__(self, key):
+        return key in self.objs
+
+    def load(self, key):
+        return self.objs.get(key)
+
+
+def _mode_of(exp_type):
+    from .modes import MODES
+
+    return next(m for m in MODES if exp_type in m.exp_types)
