@@ -355,9 +355,9 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
     bkg_order : int, optional
         If given, fit a polynomial background of this order in the
         cross-dispersion coordinate jointly with the source amplitude.
-    reject_sigma : float, optional
-        Outlier threshold in units of ``sqrt(V)``; ``np.inf`` disables
-        rejection.
+    reject_sigma : float or None, optional
+        Outlier threshold in units of ``sqrt(V)``; ``None`` or ``np.inf``
+        disables rejection.
     max_iter : int, optional
         Maximum number of rejection / variance-revision rounds.
     revise_variance : bool, optional
@@ -383,6 +383,8 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
     OptimalResult
     """
     data = _cube(data, "data")
+    if reject_sigma is None:
+        reject_sigma = np.inf
     shape = data.shape
     nints, ncross, ndisp = shape
     if ncross < 1 or ndisp < 1:

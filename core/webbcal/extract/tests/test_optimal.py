@@ -254,6 +254,20 @@ def test_gain_revision_and_variance_components():
     assert abs(np.mean(res.flux / f - 1.0)) < 2e-3
 
 
+def test_horne_variance_from_gain_only():
+    # No Poisson variance array: V = V0 + |model| / gain (Horne 1986), with
+    # the sky's variance known in V0.
+    data, vr, vp, P, f, vtrue = simulate(300, seed=51)
+    v0 = np.full(data.shape, RN2 + SKY / GAIN)
+    res = extract_optimal(data, P[None], v0, gain=GAIN)
+    assert abs(np.mean(res.flux / f - 1.0)) < 2e-3
+    z = (res.flux - f) / np.sqrt(res.flux_var)
+    assert abs(np.std(z) - 1.0) < 0.05
+    horne = 1.0 / np.sum(P ** 2 / vtrue, axis=0)
+    assert abs(np.mean(res.flux_var_poisson + res.flux_var_rnoise) / np.mean(horne)
+               - 1.0) < 0.02
+
+
 def test_invalid_inputs():
     data = np.zeros((2, 5, 4))
     prof = np.ones((5, 4))
