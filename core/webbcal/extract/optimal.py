@@ -527,8 +527,7 @@ def _extract_block(data, P, N, vr, vp, vf, wht, mask, gain, bkg_order,
     s_used = None
     for it in range(int(max_iter) + 1):
         good = ~bad & ~rej
-        with np.errstate(divide="ignore"):
-            w = np.where(good, 1.0 / np.where(good, Vcur, 1.0), 0.0)
+        w = np.divide(1.0, Vcur, out=np.zeros(shape), where=good)
         c_new, Ai_new, _ = _solve_columns(D0, basis, w)
         if coef is None:
             coef, Ainv, wfin = c_new, Ai_new, w
@@ -553,12 +552,14 @@ def _extract_block(data, P, N, vr, vp, vf, wht, mask, gain, bkg_order,
         else:
             Vnext = Vcur
         # reject at most the worst pixel per column
+        z2 = D0 - M
+        z2 *= z2
         with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.where(good, np.abs(D0 - M) / np.sqrt(Vnext), -1.0)
-        z = np.where(np.isfinite(z), z, -1.0)
-        worst = np.argmax(z, axis=-2)[:, None, :]
-        zmax = np.take_along_axis(z, worst, axis=-2)[:, 0, :]
-        newrej = active & (zmax > reject_sigma)
+            z2 /= Vnext
+        z2[~(good & np.isfinite(z2))] = -1.0
+        worst = np.argmax(z2, axis=-2)[:, None, :]
+        zmax2 = np.take_along_axis(z2, worst, axis=-2)[:, 0, :]
+        newrej = active & (zmax2 > float(reject_sigma) ** 2)
         converged = active & ~newrej & ((it >= 1) or not do_revise)
         cont = active & ~converged
         put = np.zeros(shape, dtype=bool)
