@@ -1,0 +1,101 @@
+"""Column layouts of JWST tables: EXTRACT1D (x1d, x1dints) and INT_TIMES."""
+import numpy as np
+
+__all__ = [
+    "SPEC_COLUMNS",
+    "TSO_SCALAR_COLUMNS",
+    "INT_TIMES_COLUMNS",
+    "SPEC_UNITS",
+    "new_spec_table",
+    "new_tso_spec_table",
+    "new_int_times",
+]
+
+_FLUX2 = "Jy^2"
+_SB2 = "(MJy/sr)^2"
+
+#: x1d EXTRACT1D columns: (name, dtype, unit)
+SPEC_COLUMNS = [
+    ("WAVELENGTH", "f8", "um"),
+    ("FLUX", "f8", "Jy"),
+    ("FLUX_ERROR", "f8", "Jy"),
+    ("FLUX_VAR_POISSON", "f8", _FLUX2),
+    ("FLUX_VAR_RNOISE", "f8", _FLUX2),
+    ("FLUX_VAR_FLAT", "f8", _FLUX2),
+    ("SURF_BRIGHT", "f8", "MJy/sr"),
+    ("SB_ERROR", "f8", "MJy/sr"),
+    ("SB_VAR_POISSON", "f8", _SB2),
+    ("SB_VAR_RNOISE", "f8", _SB2),
+    ("SB_VAR_FLAT", "f8", _SB2),
+    ("DQ", "u4", None),
+    ("BACKGROUND", "f8", "MJy/sr"),
+    ("BKGD_ERROR", "f8", "MJy/sr"),
+    ("BKGD_VAR_POISSON", "f8", _SB2),
+    ("BKGD_VAR_RNOISE", "f8", _SB2),
+    ("BKGD_VAR_FLAT", "f8", _SB2),
+    ("NPIXELS", "f8", None),
+]
+
+#: per-integration scalar columns of an x1dints EXTRACT1D table (one row per integration)
+TSO_SCALAR_COLUMNS = [
+    ("N_ALONGDISP", "i4", None),
+    ("SEGMENT", "i4", None),
+    ("MJD-BEG", "f8", "d"),
+    ("MJD-AVG", "f8", "d"),
+    ("MJD-END", "f8", "d"),
+    ("TDB-BEG", "f8", "d"),
+    ("TDB-MID", "f8", "d"),
+    ("TDB-END", "f8", "d"),
+]
+
+#: INT_TIMES table columns (name, dtype)
+INT_TIMES_COLUMNS = [
+    ("integration_number", "i4"),
+    ("int_start_MJD_UTC", "f8"),
+    ("int_mid_MJD_UTC", "f8"),
+    ("int_end_MJD_UTC", "f8"),
+    ("int_start_BJD_TDB", "f8"),
+    ("int_mid_BJD_TDB", "f8"),
+    ("int_end_BJD_TDB", "f8"),
+]
+
+#: default unit of every known column (None: dimensionless / no TUNIT written)
+SPEC_UNITS = {name: unit for name, _, unit in SPEC_COLUMNS + TSO_SCALAR_COLUMNS}
+SPEC_UNITS["INT_NUM"] = None
+
+
+def _fill(table):
+    for name in table.dtype.names:
+        kind = table.dtype[name].base.kind
+        table[name] = np.nan if kind == "f" else 0
+    return table
+
+
+def new_spec_table(n):
+    """An x1d spectrum table of ``n`` rows: floats NaN, DQ and integers 0."""
+    dtype = [(name, dt) for name, dt, _ in SPEC_COLUMNS]
+    return _fill(np.zeros(int(n), dtype=dtype))
+
+
+def new_tso_spec_table(nints, n):
+    """An x1dints table: ``nints`` rows (one per integration), spectra of length ``n``.
+
+    Columns: INT_NUM, the x1d columns as vectors of length ``n``, then N_ALONGDISP,
+    SEGMENT, MJD-BEG/AVG/END and TDB-BEG/MID/END.  INT_NUM is 1..nints, N_ALONGDISP
+    is ``n``; floats are NaN, DQ and other integers 0.
+    """
+    n = int(n)
+    dtype = [("INT_NUM", "i4")]
+    dtype += [(name, dt, (n,)) for name, dt, _ in SPEC_COLUMNS]
+    dtype += [(name, dt) for name, dt, _ in TSO_SCALAR_COLUMNS]
+    table = _fill(np.zeros(int(nints), dtype=dtype))
+    table["INT_NUM"] = np.arange(1, int(nints) + 1)
+    table["N_ALONGDISP"] = n
+    return table
+
+
+def new_int_times(nints):
+    """An INT_TIMES table of ``nints`` rows: integration_number 1..nints, times NaN."""
+    table = _fill(np.zeros(int(nints), dtype=INT_TIMES_COLUMNS))
+    table["integration_number"] = np.arange(1, int(nints) + 1)
+    return table
