@@ -342,6 +342,8 @@ def extract_2d(model, mode, refs, params):
         slit.quadrant = int(info.quadrant)
         for attr, value in (("source_name", info.source_name), ("shutter_state", info.shutter_state),
                             ("source_ra", info.ra), ("source_dec", info.dec)):
+            if value is None or value == "" or (isinstance(value, float) and not np.isfinite(value)):
+                continue
             try:
                 setattr(slit, attr, value)
             except Exception:  # noqa: BLE001 - optional attributes

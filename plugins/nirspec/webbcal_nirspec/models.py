@@ -71,5 +71,5 @@ def new_multislit(source_model):
     from webbcal import datamodels as dm
 
     out = dm.MultiSlitModel()
-    out.update(source_model) if hasattr(out, "update") else None
+    out.update(source_model)
     return out

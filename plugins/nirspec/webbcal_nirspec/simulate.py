@@ -104,7 +104,11 @@ def _paint(rate, info, kw, wcs_refs, flats, phot, flux, sigma):
         signal = profile * flux(lam) / (1e6 * prow.photmj * rr) * fl
     signal = np.where(np.isfinite(signal), signal, 0.0)
     rate[..., y0:y0 + ny, x0:x0 + nx] += signal
-    lam_trace = np.interp(cols, xt, np.interp(xt, cols, np.nanmean(np.where(profile > 0.05, lam, np.nan), axis=0)))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lam_trace = np.nanmean(np.where(profile > 0.05, lam, np.nan), axis=0)
     return {"slit": info.name, "x0": x0, "y0": y0, "nx": nx, "ny": ny, "trace_y": centre, "wavelength": lam_trace}
 
 
@@ -141,8 +145,8 @@ def simulate(mode, params):
         directory = Path(params.get("directory") or tempfile.mkdtemp(prefix="webbcal_nirspec_"))
         directory.mkdir(parents=True, exist_ok=True)
         specs = params.get("slitlets") or [
-            dict(slitlet_id=1, quadrant=1, row=120, columns=[1, 2, 3], source_id=101, dithers=[(2, 0.5, 0.5)]),
-            dict(slitlet_id=2, quadrant=1, row=240, columns=[1, 2, 3], source_id=102, dithers=[(2, 0.5, 0.65)]),
+            dict(slitlet_id=1, quadrant=1, row=60, columns=[1, 2, 3], source_id=101, dithers=[(2, 0.5, 0.5)]),
+            dict(slitlet_id=2, quadrant=1, row=300, columns=[1, 2, 3], source_id=102, dithers=[(2, 0.5, 0.65)]),
             dict(slitlet_id=3, quadrant=2, row=180, columns=[1, 2, 3], source_id=103, dithers=[(2, 0.5, 0.40)]),
         ]
         sources = [dict(source_id=s["source_id"], source_name=f"sim_{s['source_id']}", ra=53.16, dec=-27.78, stellarity=1.0)
