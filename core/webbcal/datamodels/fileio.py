@@ -44,7 +44,12 @@ def _open_fits(path, memmap):
         with warnings.catch_warnings():
             warnings.simplefilter("error", fits.verify.VerifyWarning)
             warnings.filterwarnings("ignore", message=".*non-ASCII.*")
-            hdul = fits.open(path, memmap=memmap, mode="readonly", lazy_load_hdus=False,
+            # a truncated file is reported below as one InputFileError
+            warnings.filterwarnings("ignore", message="File may have been truncated")
+            # memmap=None (not True): astropy then maps what it can and reads scaled
+            # images (uint32 DQ stored with BZERO) into memory instead of failing
+            hdul = fits.open(path, memmap=None if memmap else False, mode="readonly",
+                             lazy_load_hdus=False,
                              ignore_missing_simple=False)
     except Exception as exc:
         raise InputFileError(path, f"is not a readable FITS file ({exc})") from None
