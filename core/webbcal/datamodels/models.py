@@ -907,9 +907,14 @@ class MultiSpecModel(DataModel):
         return spec
 
     def new_spec(self, *shape):
-        """Append and return a new :class:`SpecModel` with a NaN-filled table."""
+        """Append and return a new :class:`SpecModel`: ``new_spec(n)`` (x1d) or
+        ``new_spec(nints, n)`` (x1dints) makes a NaN-filled table; ``new_spec(table)``
+        takes a ready table."""
         spec = SpecModel()
-        spec.spec_table = self._table_maker(*shape)
+        if len(shape) == 1 and isinstance(shape[0], np.ndarray) and shape[0].dtype.names:
+            spec.spec_table = shape[0]
+        else:
+            spec.spec_table = self._table_maker(*shape)
         self.spec.append(self._attach(spec))
         return spec
 

@@ -57,8 +57,9 @@ class Pipeline(Step):
             )
         self.products = {}
         self.saved = []
+        pending = []  # products are written only once every step has succeeded
         current = model
-        cal_saved = False
+        cal_queued = False
         for step_name in mode.recipe:
             cls = get_step_class(step_name, self._host())
             pars = dict(self.step_params.get(step_name, {}))
@@ -68,29 +69,33 @@ class Pipeline(Step):
             step = cls(host=self.host, **pars)
             step.in_pipeline = True
             step.input_path = self.input_path
+            step_pars = step.parameters(mode)
             if step_name in PRODUCT_STEPS:
-                if not cal_saved and params["save_results"]:
-                    self._save_cal(current, params)
-                    cal_saved = True
-                step_pars = step.parameters(mode)
+                if not cal_queued:
+                    pending.append((self, current, dict(params)))
+                    self.products["cal"] = current
+                    cal_queued = True
                 if step_pars["skip"]:
                     log.info("%s: skipped", step_name)
                     continue
+                step_pars["save_results"] = False
+                step.user_params["save_results"] = False
                 product = step.run_model(current, mode)
                 self.products[step_name] = product
-                if params["save_results"] and not step_pars["save_results"]:
-                    self.saved.append(step.save(product, self.input_path, step_pars))
+                pending.append((step, product, step_pars))
             else:
+                step.user_params["save_results"] = False
                 current = step.run_model(current, mode)
         self.calibrated = current
-        if params["save_results"] and not cal_saved:
-            self._save_cal(current, params)
+        if not cal_queued:
+            pending.append((self, current, dict(params)))
+            self.products["cal"] = current
+        if params["save_results"]:
+            for saver, product, pars in pending:
+                path = Step.save(saver, product, self.input_path, pars) if saver is self else saver.save(product, self.input_path, pars)
+                if saver is not self:
+                    self.saved.append(path)
         return current
-
-    def _save_cal(self, model, params):
-        path = Step.save(self, model, self.input_path, dict(params))
-        self.products["cal"] = model
-        return path
 
     def record(self, model, status, refs=None):
         # a pipeline is not a calibration step: its steps record their own status

@@ -287,13 +287,11 @@ class Step:
 
     # -- provenance and saving -----------------------------------------------------------
     def record(self, model, status, refs=None):
-        try:
-            model.meta.cal_step.set(self.name, status)
-        except AttributeError:
-            setattr(model.meta.cal_step, self.name, status)
+        """Provenance: S_<step> status and R_<reftype> file names in the primary header."""
+        setattr(model.meta.cal_step, self.name, status)
         if refs is not None:
             for rt, path in refs.paths.items():
-                model.meta.ref_file.set(rt, Path(path).name if path is not None else "N/A")
+                getattr(model.meta.ref_file, rt).name = Path(path).name if path is not None else "N/A"
 
     def product_suffix(self, model, params):
         suffix = params.get("suffix") or self.suffix or self.name
