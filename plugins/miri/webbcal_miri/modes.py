@@ -1,0 +1,71 @@
+"""The MIRI observing modes webbcal handles, as data (:class:`webbcal.modes.Mode`)."""
+from webbcal.modes import Mode
+
+PLUGIN = "webbcal-miri"
+INSTRUMENT = "MIRI"
+
+LRS_RECIPE = ("assign_wcs", "flat_field", "photom", "extract_1d")
+LRS_REFTYPES = {
+    "assign_wcs": ("distortion", "specwcs"),
+    "flat_field": ("flat",),
+    "photom": ("photom",),
+    # specwcs: the trace position the apertures follow
+    "extract_1d": ("extract1d", "apcorr", "specwcs"),
+}
+
+LRS_FIXEDSLIT = Mode(
+    instrument=INSTRUMENT,
+    exp_types=("MIR_LRS-FIXEDSLIT",),
+    name="lrs-fixedslit",
+    plugin=PLUGIN,
+    product="slit",
+    pipeline="spec2",
+    recipe=LRS_RECIPE,
+    dispersion_axis=2,
+    reftypes=LRS_REFTYPES,
+    description="MIRI LRS fixed slit (P750L prism), 5-14 micron",
+    demo=True,
+)
+
+LRS_SLITLESS = Mode(
+    instrument=INSTRUMENT,
+    exp_types=("MIR_LRS-SLITLESS",),
+    name="lrs-slitless",
+    plugin=PLUGIN,
+    product="tso",
+    pipeline="spec2",
+    recipe=LRS_RECIPE,
+    dispersion_axis=2,
+    reftypes=LRS_REFTYPES,
+    description="MIRI LRS slitless time series (SLITLESSPRISM subarray)",
+    demo=True,
+)
+
+IMAGE = Mode(
+    instrument=INSTRUMENT,
+    exp_types=("MIR_IMAGE",),
+    name="image",
+    plugin=PLUGIN,
+    product="image",
+    pipeline="image2",
+    recipe=("assign_wcs", "flat_field", "photom"),
+    dispersion_axis=None,
+    reftypes={
+        "assign_wcs": ("distortion",),
+        "flat_field": ("flat",),
+        "photom": ("photom", "area"),
+    },
+    description="MIRI imaging (F560W-F2550W)",
+    demo=True,
+)
+
+MODES = (LRS_FIXEDSLIT, LRS_SLITLESS, IMAGE)
+
+
+def is_miri(mode):
+    """True when ``mode`` belongs to this plugin."""
+    return mode is not None and mode.instrument == INSTRUMENT and mode.plugin == PLUGIN
+
+
+def is_lrs(mode):
+    return is_miri(mode) and mode.dispersion_axis is not None

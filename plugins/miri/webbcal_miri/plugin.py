@@ -1,0 +1,84 @@
+"""The MIRI plugin's hook implementations (entry point ``webbcal.instruments: miri``).
+
+Every ``firstresult`` hook returns ``None`` for modes that are not MIRI's so that the
+other plugins are asked.
+"""
+from webbcal.hookspecs import hookimpl
+
+from .modes import MODES, is_lrs, is_miri
+
+
+@hookimpl
+def webbcal_modes():
+    return list(MODES)
+
+
+@hookimpl
+def webbcal_reference_types():
+    from .refs import reference_types
+
+    return reference_types()
+
+
+@hookimpl
+def webbcal_simulate(mode, params):
+    if not is_miri(mode):
+        return None
+    from .simulate import simulate
+
+    return simulate(mode, params or {})
+
+
+@hookimpl
+def webbcal_assign_wcs(model, mode, refs, params):
+    if not is_miri(mode):
+        return None
+    from . import wcs
+
+    distortion = refs.load("distortion")
+    if distortion is None:
+        from webbcal.errors import ReferenceFileError
+
+        raise ReferenceFileError("distortion", "MIRI assign_wcs needs a DISTORTION reference file (it was set to N/A)")
+    if is_lrs(mode):
+        specwcs = refs.load("specwcs")
+        if specwcs is None:
+            from webbcal.errors import ReferenceFileError
+
+            raise ReferenceFileError("specwcs", "MIRI LRS assign_wcs needs a SPECWCS reference file (it was set to N/A)")
+        slitless = str(model.meta.exposure.type).upper() == "MIR_LRS-SLITLESS"
+        gw, wave, _ = wcs.lrs_wcs(model, distortion, specwcs, slitless)
+        model.meta.wcs = gw
+        model.wavelength = wave
+        wcs.write_wcsinfo(model, spectral=True)
+    else:
+        model.meta.wcs = wcs.imaging_wcs(model, distortion)
+        wcs.write_wcsinfo(model, spectral=False)
+    return model
+
+
+@hookimpl
+def webbcal_flat_field(model, mode, refs, params):
+    if not is_miri(mode):
+        return None
+    from .flat import flat_for
+
+    return flat_for(model, refs)
+
+
+@hookimpl
+def webbcal_photom(model, mode, refs, params):
+    if not is_miri(mode):
+        return None
+    from .photom import conversion_for
+
+    return conversion_for(model, mode, refs)
+
+
+@hookimpl
+def webbcal_extract_targets(model, mode, refs, params):
+    if not is_lrs(mode):
+        return None
+    from .extract import extraction_targets
+
+    return extraction_targets(model, mode, refs)
