@@ -116,7 +116,12 @@ def root_name(path):
 
 def is_per_integration(model):
     """True for models holding one plane per integration (rateints/calints, x1dints)."""
-    return bool(getattr(model, "is_per_integration", False)) or getattr(getattr(model, "data", None), "ndim", 0) == 3
+    if getattr(model, "is_per_integration", False):
+        return True
+    slits = getattr(model, "slits", None)
+    if slits:
+        return any(getattr(s.data, "ndim", 0) == 3 for s in slits)
+    return getattr(getattr(model, "data", None), "ndim", 0) == 3
 
 
 def _read_parameter_file(path):

@@ -2,9 +2,10 @@
 
 The target is named after EXP_TYPE (``MIR_LRS-FIXEDSLIT`` / ``MIR_LRS-SLITLESS``), the
 aperture ids of the EXTRACT1D file.  The trace (column of the source centre at each
-row) comes from the SPECWCS table; when the exposure's target coordinates differ from
-the reference point, the offset measured through the exposure's WCS at the middle
-wavelength shifts it.  Arrays stay in detector orientation (the core orients them).
+row) is the nominal one of the SPECWCS table: target acquisition puts the source on the
+slit / slitless reference point.  (Placing it from TARG_RA/TARG_DEC through the WCS was
+tried and rejected: on the simulated archive calints in shared/data the pointing
+keywords put the target 2 pixels off the observed trace.)  Arrays stay in detector orientation (the core orients them).
 """
 from __future__ import annotations
 
@@ -19,27 +20,6 @@ from . import detector
 from .wcs import LrsGeometry
 
 log = logging.getLogger("webbcal.miri")
-
-
-def _target_offset(model, trace, rows, wave):
-    """Cross-dispersion offset (pixels) of TARG_RA/TARG_DEC from the nominal trace."""
-    wcs = getattr(model.meta, "wcs", None)
-    ra, dec = model.meta.target.ra, model.meta.target.dec
-    if wcs is None or ra is None or dec is None:
-        return 0.0
-    good = np.isfinite(wave)
-    if not good.any():
-        return 0.0
-    mid = rows[good][good.sum() // 2]
-    try:
-        x, y = wcs.invert(ra, dec, float(wave[mid]))
-        off = float(x) - float(trace(mid))
-    except Exception as exc:  # an archive WCS we cannot invert: keep the nominal trace
-        log.debug("extract_1d: could not place the target through the WCS (%s)", exc)
-        return 0.0
-    if not np.isfinite(off) or abs(off) > 20:
-        return 0.0
-    return off
 
 
 def extraction_targets(model, mode, refs):
@@ -69,11 +49,7 @@ def extraction_targets(model, mode, refs):
         def clamped(disp_pixel, f=nominal, lo=lo, hi=hi):
             return f(np.clip(np.asarray(disp_pixel, float), lo, hi))
 
-        offset = _target_offset(model, clamped, rows, np.nanmean(np.where(np.isfinite(wave2d), wave2d, np.nan), axis=1)
-                                if np.isfinite(wave2d).any() else np.full(ny, np.nan))
-
-        def trace(disp_pixel, f=clamped, offset=offset):
-            return f(disp_pixel) + offset
+        trace = clamped
 
     finite_rows = rows[np.isfinite(wave2d).any(axis=1)]
     if finite_rows.size == 0:
