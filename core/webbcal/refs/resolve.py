@@ -121,16 +121,30 @@ def _reference_header(path):
     return None
 
 
+def _options(value):
+    """Values a reference keyword allows (``A|B|`` lists alternatives), or None for any."""
+    if value is None:
+        return None
+    opts = {o.strip().upper() for o in str(value).split("|")} - {""}
+    if not opts or opts & WILDCARDS:
+        return None
+    return opts
+
+
 def _matches(ref_header, model, selectors):
-    """Number of selectors matched exactly, or -1 if a selector contradicts the exposure."""
+    """Number of selectors matched exactly, or -1 if a selector contradicts the exposure.
+
+    A selector KEY is matched against the reference file's KEY and its CRDS pattern
+    keyword ``P_<KEY[:6]>`` (e.g. P_EXP_TY, P_DETECT): either one listing the exposure's
+    value is a match.
+    """
     score = 0
     for key in selectors:
-        ref = ref_header.get(key)
-        if ref is None or str(ref).strip().upper() in WILDCARDS:
+        allowed = [o for o in (_options(ref_header.get(key)), _options(ref_header.get("P_" + key[:6]))) if o is not None]
+        if not allowed:
             continue
         have = header_value(model, key)
-        options = {o.strip().upper() for o in str(ref).split("|")}
-        if have is None or have not in options:
+        if have is None or not any(have in opts for opts in allowed):
             return -1
         score += 1
     return score
