@@ -75,12 +75,19 @@ class FlatFieldStep(Step):
     suffix = "flat_field"
     skip_when_refs_na = True
     spec = {
-        "user_supplied_flat": Param(str, None, "a FLAT reference file to use instead of the resolved one"),
+        "user_supplied_flat": Param(str, None, "a flat to use instead of the reference files: a FLAT reference "
+                                    "file, or a flat saved earlier with save_interpolated_flat"),
+        "save_interpolated_flat": Param(bool, False, "save the flat synthesised for this exposure "
+                                        "(instruments whose flat is interpolated per pixel wavelength)"),
     }
 
+    def run_model(self, model, mode):
+        supplied = self.parameters(mode).get("user_supplied_flat")
+        if supplied and mode is not None and "flat" in mode.reftypes_for(self.name):
+            self.overrides.setdefault("flat", supplied)
+        return super().run_model(model, mode)
+
     def process(self, model, mode, refs, params):
-        if params.get("user_supplied_flat"):
-            self.overrides["flat"] = params["user_supplied_flat"]
         flats = self.call_hook("webbcal_flat_field", model=model, mode=mode, refs=refs, params=params)
         targets = model.slits if getattr(model, "slits", None) else [model]
         flats = flats if isinstance(flats, (list, tuple)) else [flats]
