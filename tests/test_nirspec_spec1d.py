@@ -68,8 +68,9 @@ def test_optimal_extraction_matches_msaexp_spec1d(name):
     flux = res.flux[0]
     err = np.sqrt(res.flux_var[0])
 
-    good = np.isfinite(ref["flux"]) & (ref["err"] > 0) & np.isfinite(flux) & (err > 0)
-    assert good.mean() > 0.95
+    theirs = np.isfinite(ref["flux"]) & (ref["err"] > 0)
+    good = theirs & np.isfinite(flux) & (err > 0)
+    assert good.sum() >= 0.99 * theirs.sum()                     # we extract every bin they do
     sigma = np.sqrt(ref["err"] ** 2 + (PROFILE_FLOOR * np.abs(ref["flux"])) ** 2)
     z = (flux - ref["flux"]) / sigma
     within = np.mean(np.abs(z[good]) < 3)
