@@ -336,6 +336,9 @@ def to_header_value(value):
     return value
 
 
+_NOT_META = {"keys", "items", "values", "get", "shape", "dtype", "read", "write"}
+
+
 class MetaNode:
     """One level of the meta tree; attribute access reads and writes keywords."""
 
@@ -349,7 +352,8 @@ class MetaNode:
         return f"{self._prefix}.{name}" if self._prefix else name
 
     def __getattr__(self, name):
-        if name.startswith("__"):
+        # protocol probes (dict(node) looks for .keys, IPython for _repr_*_) are not meta
+        if name.startswith("_") or name in _NOT_META:
             raise AttributeError(name)
         return self._meta._get(self._path(name))
 
@@ -369,8 +373,24 @@ class MetaNode:
         """``{dotted path: value}`` of every set value under this node."""
         return self._meta._flat(self._prefix)
 
+    def to_dict(self):
+        """Nested plain dict of the set values under this node (keys relative to it)."""
+        prefix = self._prefix + "." if self._prefix else ""
+        out = {}
+        for path, value in self._meta._flat(self._prefix).items():
+            parts = path[len(prefix):].split(".")
+            node = out
+            for part in parts[:-1]:
+                nxt = node.get(part)
+                if not isinstance(nxt, dict):
+                    nxt = node[part] = {}
+                node = nxt
+            node[parts[-1]] = value
+        return out
+
     def __iter__(self):
-        return iter(self.to_flat_dict().items())
+        """(name, value) pairs, so ``dict(meta.cal_step)`` gives ``{step: status}``."""
+        return iter(self.to_dict().items())
 
     def __dir__(self):
         prefix = self._prefix + "." if self._prefix else ""

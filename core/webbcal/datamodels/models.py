@@ -371,6 +371,7 @@ class DataModel:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
         os.close(fd)
         try:
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; products get the usual mode
             hdul = self.to_hdulist()
             hdul.writeto(tmp, overwrite=True, output_verify="silentfix")
             os.replace(tmp, path)
@@ -940,6 +941,12 @@ class MultiSpecModel(DataModel):
 
     def _copy_contents(self, other):
         self.spec = [self._attach(s.copy()) for s in other.spec]
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class TSOMultiSpecModel(MultiSpecModel):

@@ -74,3 +74,13 @@ def test_meta_reads_and_writes_headers():
     m.meta.instrument.name = None
     assert "INSTRUME" not in m.header("PRIMARY")
     assert m.get_keyword("INSTRUME") is None
+
+
+def test_meta_node_as_dict():
+    m = ImageModel((2, 2))
+    m.meta.cal_step.white_light = "COMPLETE"
+    m.meta.cal_step.flat_field = "SKIPPED"
+    m.meta.ref_file.flat.name = "f.fits"
+    assert dict(m.meta.cal_step) == {"white_light": "COMPLETE", "flat_field": "SKIPPED"}
+    assert dict(m.meta.ref_file) == {"flat": {"name": "f.fits"}}
+    assert m.primary_keywords()["S_WHTLT"] == "COMPLETE"

@@ -266,3 +266,37 @@ def test_open_hdulist_and_model():
     m = dm.open(hdul)
     assert type(m) is dm.ImageModel and m.data.sum() == 12
     assert dm.open(m) is m
+
+
+def test_spec_meta_keywords_live_on_extract1d_header(tmp_path):
+    x = dm.MultiSpecModel()
+    s = x.new_spec(3)
+    s.meta.wcsinfo.dispersion_direction = 1
+    s.source_type = "EXTENDED"
+    x.save(tmp_path / "s_x1d.fits")
+    with fits.open(tmp_path / "s_x1d.fits") as h:
+        assert h["EXTRACT1D"].header["DISPAXIS"] == 1
+        assert h["EXTRACT1D"].header["SRCTYPE"] == "EXTENDED"
+    r = dm.open(tmp_path / "s_x1d.fits")
+    assert r.spec[0].meta.wcsinfo.dispersion_direction == 1 and r.spec[0].source_type == "EXTENDED"
+
+
+def test_update_copies_primary_keywords():
+    a = dm.CubeModel((2, 3, 4))
+    a.meta.instrument.name = "MIRI"
+    a.meta.exposure.type = "MIR_LRS-SLITLESS"
+    b = dm.TSOMultiSpecModel()
+    b.update(a)
+    assert b.meta.instrument.name == "MIRI" and b.meta.exposure.type == "MIR_LRS-SLITLESS"
+    b.meta.instrument.name = "NIRSPEC"
+    assert a.meta.instrument.name == "MIRI"
+
+
+def test_new_tables_defaults():
+    t = dm.new_spec_table(5)
+    assert t.dtype.names == tuple(n for n, _, _ in dm.SPEC_COLUMNS)
+    assert t["DQ"].dtype == np.uint32 and np.isnan(t["FLUX"]).all() and len(t) == 5
+    tso = dm.new_tso_spec_table(3, 7)
+    assert tso.shape == (3,) and tso["FLUX"].shape == (3, 7)
+    assert tso["INT_NUM"].tolist() == [1, 2, 3] and tso["N_ALONGDISP"].tolist() == [7, 7, 7]
+    assert np.isnan(tso["MJD-AVG"]).all()
