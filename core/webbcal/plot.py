@@ -27,6 +27,9 @@ def _save(fig, path):
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
     os.close(fd)
     try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
         os.replace(tmp, path)
     finally:
@@ -40,6 +43,21 @@ def _is_spectrum(model):
     return hasattr(model, "spec")
 
 
+def _quiet(func):
+    """Columns that are NaN in every integration are expected: no RuntimeWarnings."""
+    import functools
+    import warnings
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_quiet
 def plot_spectrum(model, path, truth=None):
     """FLUX vs WAVELENGTH with 1-sigma band per slit/order; x1dints also get a light curve."""
     plt = _pyplot()
@@ -88,6 +106,7 @@ def plot_spectrum(model, path, truth=None):
     return _save(fig, path)
 
 
+@_quiet
 def plot_image(model, path, apertures=None):
     """2D product (median over integrations), with extraction apertures as contours.
 
@@ -112,6 +131,11 @@ def plot_image(model, path, apertures=None):
                 ax.contour(src > 0, levels=[0.5], colors="red", linewidths=1)
             if bkg is not None and np.any(bkg > 0):
                 ax.contour(bkg > 0, levels=[0.5], colors="white", linewidths=0.8, linestyles="dashed")
+        rows, cols = np.nonzero(np.isfinite(data).any(axis=1))[0], np.nonzero(np.isfinite(data).any(axis=0))[0]
+        if rows.size and cols.size:  # zoom on the illuminated region (e.g. a slit of a full frame)
+            pad = 5
+            ax.set_xlim(max(cols[0] - pad, 0) - 0.5, min(cols[-1] + pad, data.shape[1] - 1) + 0.5)
+            ax.set_ylim(max(rows[0] - pad, 0) - 0.5, min(rows[-1] + pad, data.shape[0] - 1) + 0.5)
         name = getattr(slit, "name", None) or getattr(model.meta, "filename", None) or ""
         unit = getattr(slit.meta, "bunit_data", None) if hasattr(slit, "meta") else None
         ax.set_title(f"{name} [{unit or ''}]  red: source aperture, white dashed: background")

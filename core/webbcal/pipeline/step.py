@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+
+import numpy as np
 import os
 import re
 import time
@@ -118,6 +120,8 @@ def is_per_integration(model):
     """True for models holding one plane per integration (rateints/calints, x1dints)."""
     if getattr(model, "is_per_integration", False):
         return True
+    if hasattr(model, "spec"):  # spectra: x1dints tables hold one row per integration
+        return any(np.ndim(s.spec_table["FLUX"]) == 2 for s in model.spec if s.spec_table is not None)
     slits = getattr(model, "slits", None)
     if slits:
         return any(getattr(s.data, "ndim", 0) == 3 for s in slits)
