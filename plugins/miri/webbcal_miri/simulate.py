@@ -9,8 +9,8 @@ specwcs, distortion), so running the pipeline with those defaults should return 
   row, ``rate = flux / (PIXAR_SR * 1e6) / (PHOTMJSR * RELRESPONSE(lambda)) * flat *
   profile`` so that summing the calibrated MJy/sr across the row and multiplying by
   PIXAR_SR * 1e6 returns ``flux`` (Jy).  ``truth["aperture_fraction"](lo, hi)`` gives
-  the fraction of the profile between two cross-dispersion pixel edges, to state what a
-  finite aperture should capture.
+  the fraction of the pixelated profile a box between two cross-dispersion edges
+  collects (edge pixels weighted by overlap), to state what a finite aperture captures.
 - imaging: a smooth surface-brightness scene (MJy/sr) with two Gaussian blobs;
   ``rate = S / PHOTMJSR * flat``.
 
@@ -50,6 +50,17 @@ def gaussian_pixel_profile(x_pixels, centre, sigma):
     return 0.5 * (erf((x_pixels + 0.5 - centre) / s) - erf((x_pixels - 0.5 - centre) / s))
 
 
+def box_fraction(profile, lo, hi):
+    """Fraction of each row's pixelated ``profile`` (nrow, nx) that a box with edges
+    ``lo``..``hi`` (pixel coordinates, per row) collects, edge pixels weighted by their
+    overlap -- what a box extraction with fractional edges returns."""
+    x = np.arange(profile.shape[-1], dtype=np.float64)[None, :]
+    lo = np.asarray(lo, dtype=np.float64)[:, None]
+    hi = np.asarray(hi, dtype=np.float64)[:, None]
+    w = np.clip(np.minimum(hi, x + 0.5) - np.maximum(lo, x - 0.5), 0.0, 1.0)
+    return (w * profile).sum(axis=1)
+
+
 def _flux_function(params):
     flux = params.get("flux")
     if flux is None:
@@ -69,7 +80,7 @@ def _new_model(nints, shape, per_integration):
 
 
 def _set_common_meta(model, exp_type, filt, subarray, nints, params, v2v3_ref):
-    from astropy.time import Time
+    from astropy.time import Time, TimeDelta
 
     m = model.meta
     m.telescope = "JWST"
@@ -92,7 +103,7 @@ def _set_common_meta(model, exp_type, filt, subarray, nints, params, v2v3_ref):
     m.exposure.exposure_time = INTEGRATION_TIME * nints
     m.exposure.duration = (INTEGRATION_TIME + 0.15904) * nints
     start = Time("2022-08-18T13:19:28", scale="utc")
-    end = start + m.exposure.duration / 86400.0
+    end = start + TimeDelta(m.exposure.duration, format="sec")
     m.exposure.start_time = float(start.mjd)
     m.exposure.end_time = float(end.mjd)
     m.exposure.mid_time = float(0.5 * (start.mjd + end.mjd))
@@ -216,9 +227,7 @@ def simulate_lrs(mode, params):
         "rows": rows[good].astype(int),
         "trace_x": centre[good],
         "sigma_pixels": sigma[good],
-        "aperture_fraction": lambda lo, hi, c=centre[good], s=sigma[good]: 0.5 * (
-            erf((hi - c) / (np.sqrt(2) * s)) - erf((lo - c) / (np.sqrt(2) * s))
-        ),
+        "aperture_fraction": lambda lo, hi, p=profile[good]: box_fraction(p, lo, hi),
         "pixar_sr": pixar_sr,
         "noise": bool(params.get("noise", False)),
     }
