@@ -73,7 +73,10 @@ def read_asdf_extension(hdulist, path, nslits=0):
         return None, slit_wcs, {}
     hdu = hdulist[EXTNAME]
     try:
-        raw = hdu.data[COLUMN][0]
+        if isinstance(hdu.data, np.ndarray) and hdu.data.dtype.names is None:
+            raw = hdu.data  # older files: the ASDF bytes as a 1-D uint8 image
+        else:
+            raw = hdu.data[COLUMN][0]
     except Exception:
         warnings.warn(f"{path}: the ASDF extension has no {COLUMN} column; meta.wcs is None.",
                       WcsUnavailableWarning, stacklevel=3)

@@ -470,7 +470,7 @@ class _ArrayModel(DataModel):
             raise InputFileError(
                 path or "<in memory>",
                 f"the SCI extension has shape {tuple(np.shape(self.data))}; "
-                f"a {type(self).__name__} needs a {want} SCI array",
+                f"{type(self).__name__} needs a {want} SCI array",
             )
 
     def _read_arrays(self, hdul, indices, path, memmap):

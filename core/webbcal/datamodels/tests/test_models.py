@@ -300,3 +300,38 @@ def test_new_tables_defaults():
     assert tso.shape == (3,) and tso["FLUX"].shape == (3, 7)
     assert tso["INT_NUM"].tolist() == [1, 2, 3] and tso["N_ALONGDISP"].tolist() == [7, 7, 7]
     assert np.isnan(tso["MJD-AVG"]).all()
+
+
+def test_reads_older_asdf_image_extension(tmp_path):
+    import io
+
+    import asdf
+
+    buf = io.BytesIO()
+    asdf.AsdfFile({"meta": {"wcs": simple_gwcs()}}).write_to(buf)
+    raw = np.frombuffer(buf.getvalue(), dtype=np.uint8)
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((3, 4), np.float32), name="SCI"),
+                  fits.ImageHDU(raw, name="ASDF")]).writeto(tmp_path / "old.fits")
+    m = dm.open(tmp_path / "old.fits")
+    assert m.meta.wcs is not None
+    assert m.meta.wcs(0.0, 0.0)[0] == pytest.approx(10.0)
+
+
+def test_tagged_but_unconvertible_wcs_warns_once_and_degrades(tmp_path):
+    import io
+
+    import asdf
+
+    yaml = (b"#ASDF 1.0.0\n#ASDF_STANDARD 1.5.0\n%YAML 1.1\n%TAG ! tag:stsci.edu:asdf/\n"
+            b"--- !core/asdf-1.1.0\nmeta:\n  wcs: !<tag:example.org/made_up/frame-9.9.9> {a: 1}\n...\n")
+    raw = np.frombuffer(yaml, dtype=np.uint8)[None, :]
+    table = fits.BinTableHDU.from_columns([fits.Column(name="ASDF_METADATA", format=f"{raw.shape[1]}B", array=raw)])
+    table.name = "ASDF"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((3, 4), np.float32), name="SCI"),
+                  table]).writeto(tmp_path / "odd.fits")
+    with pytest.warns(dm.WcsUnavailableWarning) as record:
+        m = dm.open(tmp_path / "odd.fits")
+    ours = [w for w in record if issubclass(w.category, dm.WcsUnavailableWarning)]
+    assert len(ours) == 1
+    assert "odd.fits" in str(ours[0].message) and "tag:example.org/made_up/frame-9.9.9" in str(ours[0].message)
+    assert m.meta.wcs is None and m.data.shape == (3, 4)
