@@ -82,3 +82,11 @@ def webbcal_extract_targets(model, mode, refs, params):
     from .extract import extraction_targets
 
     return extraction_targets(model, mode, refs)
+
+
+@hookimpl
+def webbcal_aperture_correction(model, mode, refs, target, params):
+    """LRS point sources: APCORR(wavelength, aperture width in pixels) for the subarray."""
+    if not is_lrs(mode) or "apcorr" not in refs:
+        return None
+    return refs.load("apcorr").to_aperture_correction(model.meta.subarray.name)
