@@ -199,9 +199,9 @@ class WhiteLightProduct:
             raise OutputExistsError(path)
         table = self.table.copy(copy_data=False)
         table.meta = dict(self.table.meta)
-        table.meta["cal_step"] = dict(self.meta.cal_step)
+        table.meta["cal_step"] = self.meta.cal_step.plain()
         if self.meta.ref_file:
-            table.meta["ref_file"] = dict(self.meta.ref_file)
+            table.meta["ref_file"] = self.meta.ref_file.plain()
         table.meta["filename"] = path.name
         directory = path.parent if str(path.parent) else Path(".")
         directory.mkdir(parents=True, exist_ok=True)
@@ -261,10 +261,24 @@ class WhiteLightProduct:
 
 
 class _KeywordLog(dict):
-    """Stands in for a model's cal_step / ref_file keyword group."""
+    """Stands in for a model's cal_step / ref_file keyword group: ``log.set(k, v)``,
+    ``log.k = v`` and ``log.k.name = v`` all record ``k``."""
 
     def set(self, key, value):
         self[key] = value
+
+    def __setattr__(self, key, value):
+        self[key] = value
+
+    def __getattr__(self, key):
+        if key.startswith("_"):
+            raise AttributeError(key)
+        if key not in self:
+            self[key] = SimpleNamespace(name=None)
+        return self[key]
+
+    def plain(self):
+        return {k: (v.name if isinstance(v, SimpleNamespace) else v) for k, v in self.items()}
 
 
 class WhiteLightStep(Step):
