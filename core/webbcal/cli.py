@@ -113,13 +113,54 @@ def cmd_info(args):
     from .plugins import get_host
 
     model = datamodels.open(args.file)
-    print(model.summary() if hasattr(model, "summary") else repr(model))
+    print(describe_model(model, args.file))
     try:
         mode = get_host().modes.for_model(model, args.file)
         print(f"mode: {mode.key} ({mode.plugin}); pipeline {mode.pipeline}: {', '.join(mode.recipe)}")
     except WebbcalError as exc:
         print(f"mode: none ({exc})")
     return 0
+
+
+def _arrays(m):
+    names = ("data", "err", "dq", "var_poisson", "var_rnoise", "var_flat", "wavelength", "area")
+    out = []
+    for n in names:
+        a = getattr(m, n, None)
+        if a is not None:
+            out.append(f"{'SCI' if n == 'data' else n.upper()}{tuple(a.shape)}")
+    return ", ".join(out)
+
+
+def describe_model(model, path):
+    """A few lines a person reads: what the file is, its arrays, slits or spectra."""
+    m = model.meta
+    lines = [f"{path}: {type(model).__name__}"]
+    fields = [
+        ("instrument", m.instrument.name), ("detector", m.instrument.detector), ("EXP_TYPE", m.exposure.type),
+        ("filter", m.instrument.filter), ("grating", m.instrument.grating), ("pupil", m.instrument.pupil),
+        ("subarray", m.subarray.name), ("NINTS", m.exposure.nints), ("SRCTYPE", m.target.source_type),
+    ]
+    lines.append("  " + ", ".join(f"{k} {v}" for k, v in fields if v not in (None, "")))
+    if hasattr(model, "spec"):
+        for i, s in enumerate(model.spec, 1):
+            t = s.spec_table
+            flux = t["FLUX"]
+            shape = f"{flux.shape[0]} integrations x {flux.shape[1]} points" if flux.ndim == 2 else f"{len(t)} points"
+            lines.append(f"  spectrum {i}: {getattr(s, 'name', None) or ''} order {getattr(s, 'spectral_order', None)}: {shape}")
+    elif getattr(model, "slits", None):
+        for i, s in enumerate(model.slits, 1):
+            lines.append(f"  slit {i}: {s.name} source {s.source_id} ({s.source_type}): {_arrays(s)}")
+    else:
+        lines.append(f"  arrays: {_arrays(model)}  unit {m.bunit_data}")
+        if getattr(model, "int_times", None) is not None:
+            lines.append(f"  INT_TIMES: {len(model.int_times)} rows")
+    wcs = getattr(m, "wcs", None)
+    lines.append(f"  WCS: {'gwcs ' + ' -> '.join(map(str, wcs.available_frames)) if wcs is not None else 'none'}")
+    done = [k for k, v in dict(m.cal_step).items() if str(v).upper() == "COMPLETE"]
+    if done:
+        lines.append("  steps completed: " + ", ".join(done))
+    return "\n".join(lines)
 
 
 # -- plot -----------------------------------------------------------------------------
