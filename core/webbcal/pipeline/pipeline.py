@@ -80,7 +80,15 @@ class Pipeline(Step):
                     continue
                 step_pars["save_results"] = False
                 step.user_params["save_results"] = False
-                product = step.run_model(current, mode)
+                source = current
+                if cls.consumes is not None:
+                    if cls.consumes not in self.products:
+                        raise ParameterError(
+                            f"mode {mode.key}: step {step_name} needs the product of {cls.consumes}, "
+                            f"which the recipe does not run before it"
+                        )
+                    source = self.products[cls.consumes]
+                product = step.run_model(source, mode)
                 self.products[step_name] = product
                 pending.append((step, product, step_pars))
             else:

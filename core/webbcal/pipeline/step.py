@@ -164,6 +164,14 @@ class Step:
     needs_mode = True
     #: skip (status SKIPPED) when every reference type the step reads resolves to N/A
     skip_when_refs_na = False
+    #: a step that only reads its input (extraction) sets this False: a model given by
+    #: the caller is then used as is instead of being copied
+    modifies_input = True
+    #: open input files memory-mapped (steps that stream large cubes in chunks)
+    open_memmap = False
+    #: name of an earlier product step whose output this step takes inside a pipeline
+    #: (e.g. white_light consumes extract_1d); None: the calibrated model
+    consumes = None
 
     def __init__(self, config_file=None, host=None, **params):
         self.host = host
@@ -224,9 +232,12 @@ class Step:
         from .. import datamodels
 
         if isinstance(input, (str, os.PathLike)):
-            model = datamodels.open(input)
+            model = datamodels.open(input, memmap=self.open_memmap)
             return model, Path(input)
-        # a model passed by the caller is not modified: work on a copy
+        # a model passed by the caller is not modified: work on a copy unless the
+        # step only reads it
+        if not self.modifies_input:
+            return input, getattr(input, "path", None)
         return input.copy(), getattr(input, "path", None)
 
     def run(self, input):

@@ -288,6 +288,7 @@ class WhiteLightStep(Step):
     aliases = ("WhiteLightStep",)
     suffix = "whtlt"
     needs_mode = False
+    modifies_input = False
     #: the product this step reads when it follows another step in a pipeline recipe
     consumes = "extract_1d"
     spec = {

@@ -34,7 +34,8 @@ LRS_SLITLESS = Mode(
     plugin=PLUGIN,
     product="tso",
     pipeline="spec2",
-    recipe=LRS_RECIPE,
+    # time series: the white-light curve is written with the x1dints
+    recipe=LRS_RECIPE + ("white_light",),
     dispersion_axis=2,
     reftypes=LRS_REFTYPES,
     description="MIRI LRS slitless time series (SLITLESSPRISM subarray)",

@@ -40,7 +40,7 @@ MOS = Mode(
 
 BRIGHT_OBJECT = Mode(
     instrument="NIRSPEC", exp_types=("NRS_BRIGHTOBJ",), name="bots", plugin=PLUGIN,
-    product="tso", pipeline="spec2", recipe=_SPEC2_RECIPE, dispersion_axis=1,
+    product="tso", pipeline="spec2", recipe=_SPEC2_RECIPE + ("white_light",), dispersion_axis=1,
     reftypes=_reftypes(), step_defaults={},
     description="NIRSpec bright-object time series through S1600A1 (rateints -> x1dints)",
     demo=True,
