@@ -19,6 +19,8 @@ def _reftypes():
         "extract_2d": WCS_REFTYPES + ("wavecorr",),
         "flat_field": ("fflat", "sflat", "dflat"),
         "photom": ("photom", "area"),
+        # no embedded defaults: the plugin's aperture defaults apply, no aperture correction
+        "extract_1d": ("extract1d", "apcorr"),
     }
 
 

@@ -130,3 +130,26 @@ def webbcal_extract_targets(model, mode, refs, params):
     from .extract import extraction_targets
 
     return extraction_targets(model, mode, refs, params)
+
+
+#: NIRSpec detector pixel scale (arcsec / pixel) to convert aperture widths for APCORR
+PIXEL_SCALE = 0.1
+
+
+@hookimpl
+def webbcal_aperture_correction(model, mode, refs, target, params):
+    """Point sources: the APCORR row of the exposure's filter/grating (and slit for FS),
+    interpolated at the aperture width in arcsec and the source's pixel phase (the
+    fractional part of its cross-dispersion position)."""
+    if not is_nirspec(mode) or "apcorr" not in refs:
+        return None
+    from webbcal.extract.apcorr import read_apcorr_table
+
+    select = {"FILTER": model.meta.instrument.filter, "GRATING": model.meta.instrument.grating}
+    if mode.product == "multislit" or mode.product == "tso":
+        select["SLIT"] = target.name
+    phase = 0.5
+    if target.source_position is not None:
+        phase = float((target.source_position + 0.5) % 1.0)
+    return read_apcorr_table(refs.path("apcorr"), select=select, size_units="arcsec",
+                             pixel_scale=PIXEL_SCALE, pixel_phase=phase)

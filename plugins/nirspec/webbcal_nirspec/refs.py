@@ -76,6 +76,7 @@ _SELECTORS = {
     "fore": ("FILTER",), "ote": (), "wavelengthrange": (), "wavecorr": (),
     "fflat": ("EXP_TYPE", "FILTER"), "sflat": ("EXP_TYPE", "FILTER", "GRATING", "DETECTOR"),
     "dflat": ("DETECTOR",), "photom": ("EXP_TYPE",), "area": ("EXP_TYPE", "FILTER", "GRATING"),
+    "extract1d": ("EXP_TYPE",), "apcorr": ("EXP_TYPE",),
 }
 
 _DESCRIPTIONS = {
@@ -93,7 +94,23 @@ _DESCRIPTIONS = {
     "dflat": "detector flat (cube over wavelength + fast variation)",
     "photom": "MJy per DN/s and relative response vs wavelength",
     "area": "pixel solid angle per fixed slit / shutter",
+    "extract1d": "extraction apertures (JSON)",
+    "apcorr": "aperture correction vs wavelength, aperture size (arcsec) and pixel phase",
 }
+
+
+def read_apcorr(path):
+    """Check an APCORR file has its table; the row is chosen per slit at extraction."""
+    from astropy.io import fits
+
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            names = [h.name for h in hdul]
+    except Exception as exc:
+        raise ReferenceFileError(path, f"cannot be read as a FITS APCORR file ({exc})") from None
+    if "APCORR" not in names:
+        raise ReferenceFileError(path, "has no APCORR binary-table extension")
+    return Path(path)
 
 
 def reference_types():
@@ -109,4 +126,9 @@ def reference_types():
     for name, reader in readers.items():
         out.append(ReferenceType(name=name, instrument="NIRSPEC", reader=reader, selectors=_SELECTORS[name],
                                  default=_default(name), description=_DESCRIPTIONS[name]))
+    from webbcal.extract.reffile import read_extract1d
+
+    for name, reader in (("extract1d", read_extract1d), ("apcorr", read_apcorr)):
+        out.append(ReferenceType(name=name, instrument="NIRSPEC", reader=reader, selectors=_SELECTORS[name],
+                                 default=None, description=_DESCRIPTIONS[name]))
     return out
