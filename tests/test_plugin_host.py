@@ -71,7 +71,7 @@ def _cli(*args, env_extra=None):
 def test_cli_with_no_plugins_lists_none():
     res = _cli("list")
     assert res.returncode == 0, res.stderr
-    assert "Installed instrument plugins:\n  none" in res.stdout
+    assert "Installed instrument plugins:\n  none (install" in res.stdout
     assert "Modes" in res.stdout and "extract_1d" in res.stdout
 
 

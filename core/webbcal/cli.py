@@ -41,7 +41,7 @@ def cmd_list(args):
     out.append("Installed instrument plugins:")
     rows = host.describe()
     if not rows:
-        out.append("  none (install e.g. webbcal-miri)")
+        out.append("  none (install an instrument plugin: pip install webbcal-<instrument>)")
     for name, dist, ver in rows:
         out.append(f"  {name:10s} {dist} {ver}")
     for name, msg in sorted(host.broken.items()):

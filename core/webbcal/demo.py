@@ -52,7 +52,7 @@ def run_demo(output_dir="demo_output", modes=None):
         raise WebbcalError(
             "no installed plugin provides a demo mode"
             + (f" for {', '.join(modes)}" if modes else "")
-            + " (install an instrument plugin, e.g. pip install webbcal-miri)"
+            + " (install an instrument plugin: pip install webbcal-<instrument>)"
         )
     outdir = Path(output_dir)
     outdir.mkdir(parents=True, exist_ok=True)

@@ -409,7 +409,7 @@ def _to_phase_size_wl(a, nwl_full, nphase, name):
     The wavelength axis is the one whose length equals the WAVELENGTH column's; the
     phase axis the one of the PIXPHASE length.  When lengths are ambiguous the
     default order is ``(phase, size, wavelength)`` (numpy), i.e. FITS TDIM
-    ``(nwl, nsize, nphase)``, which is the layout of the delivered NIRSpec-style files.
+    ``(nwl, nsize, nphase)``, the layout of the delivered pixel-phase tables.
     """
     a = np.asarray(a, dtype=np.float64)
     if a.ndim == 1:

@@ -841,13 +841,23 @@ class _OptimalExtraction:
         excluded = ~region[np.newaxis]
         if mode == "mask" and self.neg_mask is not None:
             excluded = excluded | self.neg_mask
+        # only the rows holding fitted pixels (or the background regions) are processed
+        keep = region | (bkgw > 0 if bkgw is not None else False)
+        rows = np.flatnonzero(keep.any(axis=1))
+        cs = slice(int(rows[0]), int(rows[-1]) + 1)
+        window = self.window[cs]
+        excluded = np.ascontiguousarray(excluded[:, cs])
+        bkgw = None if bkgw is None else bkgw[cs]
+        from ..extract.profiles import normalize_profile
+
+        negp = None if negp is None else normalize_profile(negp[:, cs])
         reject = p.get("reject_sigma")
         out = {k: np.full((n, ndisp), np.nan) for k in ("flux", "var_poisson", "var_rnoise", "var_flat",
                                                         "background", "bkg_var_poisson", "bkg_var_rnoise", "bkg_var_flat")}
         outlier = np.zeros((n, ndisp), dtype=bool)
-        scene = np.empty((n, ncross, ndisp), dtype=np.float32) if want_scene else None
+        scene = np.full((n, ncross, ndisp), np.nan, dtype=np.float32) if want_scene else None
         nrej = 0
-        step = int(p.get("chunk_size") or 0) or max(1, OPTIMAL_CHUNK_PIXELS // max(ncross * ndisp, 1))
+        step = int(p.get("chunk_size") or 0) or max(1, OPTIMAL_CHUNK_PIXELS // max((cs.stop - cs.start) * ndisp, 1))
         prof = self.profile
         for i0 in range(0, n, step):
             sl = slice(i0, min(n, i0 + step))
@@ -855,16 +865,16 @@ class _OptimalExtraction:
             def take(a):
                 if a is None:
                     return None
-                return a[sl] if a.shape[0] == n else a
+                return a[sl, cs] if a.shape[0] == n else a[:, cs]
 
-            d = np.asarray(self.data[sl], dtype=np.float64)
+            d = np.asarray(self.data[sl, cs], dtype=np.float64)
             vs = [None if v is None else np.asarray(take(v), dtype=np.float64) for v in self.variances]
             bad = ~np.isfinite(d)
             if self.mask is not None:
                 bad |= take(self.mask)
             bfit = None
             if self.bkg is not None and not self.joint:
-                bfit = fit_background(d, bkgw, self.window.astype(np.float64), *vs, valid=~bad, method=ap.bkg_fit,
+                bfit = fit_background(d, bkgw, window.astype(np.float64), *vs, valid=~bad, method=ap.bkg_fit,
                                       order=ap.bkg_order, sigma_clip=p.get("bkg_sigma_clip", 3.0),
                                       smoothing_length=ap.smoothing_length)
                 d = d - np.where(np.isfinite(bfit.model), bfit.model, 0.0)
@@ -897,7 +907,7 @@ class _OptimalExtraction:
             elif self.joint:
                 neg = 0.0 if negp is None else res.negative_flux[:, None, :] * negp
                 bpix = res.model - res.flux[:, None, :] * P - neg
-                out["background"][sl] = np.sum(np.where(self.window, bpix, 0.0), axis=1)
+                out["background"][sl] = np.sum(np.where(window, bpix, 0.0), axis=1)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     out["bkg_var_rnoise"][sl] = res.background_var / to_flux**2
                 out["bkg_var_poisson"][sl] = 0.0
@@ -911,7 +921,7 @@ class _OptimalExtraction:
             outlier[sl] = res.rejected.any(axis=1)
             nrej += int(res.rejected.sum())
             if scene is not None:
-                scene[sl] = np.where(excluded, np.nan, model)
+                scene[sl, cs] = np.where(excluded, np.nan, model)
             if progress is not None:
                 progress(sl.stop, n)
         npix = np.broadcast_to(self.nwin, (n, ndisp)).copy()
