@@ -344,6 +344,17 @@ class Step:
         self.saved = getattr(self, "saved", []) + [path]
         return path
 
+    def apply_per_slit(self, model, items, apply, what):
+        """Apply ``apply(slit, item)`` to each slit of a multi-slit model (or to the model
+        itself), pairing the hook's answer -- one item, or a list in slit order -- with them."""
+        targets = model.slits if getattr(model, "slits", None) else [model]
+        items = list(items) if isinstance(items, (list, tuple)) else [items]
+        if len(items) != len(targets):
+            raise NoPluginError(f"step {self.name}: the plugin returned {len(items)} {what} for {len(targets)} slits")
+        for target, item in zip(targets, items):
+            apply(target, item)
+        return model
+
     # -- hooks ----------------------------------------------------------------------------
     def call_hook(self, hookname, **kwargs):
         """Call a ``firstresult`` hook; an unanswered hook is a clear error."""

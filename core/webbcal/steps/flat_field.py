@@ -89,10 +89,4 @@ class FlatFieldStep(Step):
 
     def process(self, model, mode, refs, params):
         flats = self.call_hook("webbcal_flat_field", model=model, mode=mode, refs=refs, params=params)
-        targets = model.slits if getattr(model, "slits", None) else [model]
-        flats = flats if isinstance(flats, (list, tuple)) else [flats]
-        if len(flats) != len(targets):
-            raise ValueError(f"plugin returned {len(flats)} flats for {len(targets)} slits")
-        for target, flat in zip(targets, flats):
-            apply_flat(target, flat)
-        return model
+        return self.apply_per_slit(model, flats, apply_flat, "flats")

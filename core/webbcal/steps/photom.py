@@ -82,10 +82,4 @@ class PhotomStep(Step):
 
     def process(self, model, mode, refs, params):
         convs = self.call_hook("webbcal_photom", model=model, mode=mode, refs=refs, params=params)
-        targets = model.slits if getattr(model, "slits", None) else [model]
-        convs = convs if isinstance(convs, (list, tuple)) else [convs]
-        if len(convs) != len(targets):
-            raise ValueError(f"plugin returned {len(convs)} conversions for {len(targets)} slits")
-        for target, conv in zip(targets, convs):
-            apply_photom(target, conv)
-        return model
+        return self.apply_per_slit(model, convs, apply_photom, "conversions")
