@@ -47,7 +47,7 @@ def simulated_x1dints(nints=600, nbins=120, depth=0.01, noise=0.01, seed=0, orde
 def test_injected_transit_recovered_to_noise_level():
     depth = 0.01
     model, truth = simulated_x1dints(depth=depth)
-    product = WhiteLightStep().run(model)
+    product = WhiteLightStep(save_results=False).run(model)
     tab = product.table
     assert tab.colnames[:7] == ["int_num", "int_start_MJD_UTC", "int_mid_MJD_UTC", "int_end_MJD_UTC",
                                 "int_start_BJD_TDB", "int_mid_BJD_TDB", "int_end_BJD_TDB"]
@@ -134,4 +134,4 @@ def test_not_a_time_series_is_a_clear_error():
     x1d = dm.MultiSpecModel()
     x1d.new_spec(10)
     with pytest.raises(Exception, match="x1dints"):
-        WhiteLightStep().run(x1d)
+        WhiteLightStep(save_results=False).run(x1d)
