@@ -100,7 +100,8 @@ def plot_spectrum(model, path, truth=None):
             o = np.argsort(tw)
             ax.plot(tw[o], np.asarray(truth["flux_jy"], float)[o], "k--", lw=1, label="injected")
         ax.set_xlabel("wavelength [micron]")
-        ax.set_ylabel("flux [Jy]")
+        unit = (getattr(spec, "units", None) or {}).get("FLUX") or "Jy"
+        ax.set_ylabel(f"flux [{unit}]")
         ax.set_title(title)
         ax.legend(fontsize=8)
     return _save(fig, path)

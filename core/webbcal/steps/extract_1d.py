@@ -1045,7 +1045,13 @@ class Extract1dStep(Step):
     name = "extract_1d"
     aliases = ("Extract1dStep",)
     suffix = "x1d"
+    # extraction only reads its input, in chunks of integrations: files are opened
+    # memory-mapped so a cube larger than memory still extracts
+    modifies_input = False
+    open_memmap = True
     spec = {
+        "optimize_width": Param(list, None, "time series: try these extract_width values (pixels) and keep the "
+                                "one giving the lowest white-light point-to-point scatter"),
         "extraction_type": Param(str, "box", "box or optimal", choices=("box", "optimal")),
         "use_source_posn": Param(bool, None, "centre the aperture on the source (None: automatic for point sources)"),
         "apply_apcorr": Param(bool, True, "apply the aperture correction to point sources"),
@@ -1101,7 +1107,8 @@ class Extract1dStep(Step):
         want_scene = bool(want & {"save_scene_model", "save_residual_image"})
         spectra = []
         for i, target in enumerate(targets):
-            spec = extract_target(target, reference, params, refs=refs, scene=want_scene, index=i,
+            tparams = self._optimized_width(target, reference, params, per_int)
+            spec = extract_target(target, reference, tparams, refs=refs, scene=want_scene, index=i,
                                   ntargets=len(targets), parent=model)
             self._aperture_correction(spec, model, mode, refs, params)
             self._append(dm, out, spec, per_int)
@@ -1122,6 +1129,22 @@ class Extract1dStep(Step):
         if self.products and not params.get("save_results") and not self.in_pipeline:
             self._save_side_products(getattr(self, "input_path", None), params)
         return out
+
+    def _optimized_width(self, target, reference, params, per_int):
+        """With ``optimize_width``: the widths tried, their white-light scatter (logged and
+        kept in ``self.width_optimization``) and the parameters with the best width."""
+        widths = params.get("optimize_width")
+        if not widths:
+            return params
+        if not per_int:
+            raise ParameterError("optimize_width needs a time series (per-integration input)")
+        from ..extract.width import optimize_target_width
+
+        result = optimize_target_width(target, widths, reference, params)
+        self.width_optimization = getattr(self, "width_optimization", {})
+        self.width_optimization[target.name] = result
+        log.info("extract_1d: %s: aperture width optimisation\n%s", target.name, result)
+        return dict(params, extract_width=float(result.best_width))
 
     def _check_parameters(self, params):
         w = params.get("profile_window")
@@ -1202,6 +1225,7 @@ class Extract1dStep(Step):
                 if key in names:
                     table[names[key]][...] = values[0]
         spec_model = _new_spec(dm, out, table)
+        spec_model.units = _table_units(spec.units)
         target = spec.target
         info = {
             "name": target.name, "spectral_order": target.spectral_order, "source_type": target.source_type,
@@ -1289,6 +1313,20 @@ def _set(obj, key, value):
                 setattr(meta, key.lower(), value)
             except Exception:
                 log.debug("extract_1d: could not record %s on the spectrum", key)
+
+
+def _table_units(units):
+    """Units of every x1d column from those of FLUX / SURF_BRIGHT / BACKGROUND (data left
+    in e.g. DN/s are labelled DN/s, not Jy)."""
+    out = dict(units or {})
+    square = lambda u: f"({u})^2" if "/" in u else (f"{u}^2" if u else "")  # noqa: E731
+    for base, err, var in (("FLUX", "FLUX_ERROR", "FLUX_VAR_"), ("SURF_BRIGHT", "SB_ERROR", "SB_VAR_"),
+                           ("BACKGROUND", "BKGD_ERROR", "BKGD_VAR_")):
+        if base in out:
+            out[err] = out[base]
+            for part in ("POISSON", "RNOISE", "FLAT"):
+                out[var + part] = square(out[base])
+    return out
 
 
 def _new_spec(dm, out, table):
