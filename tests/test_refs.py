@@ -41,3 +41,34 @@ def test_override_and_na(tmp_path):
     assert resolve_reference(RT, Model(), None, override="N/A") == (None, "N/A")
     with pytest.raises(ReferenceFileError, match="does not exist"):
         resolve_reference(RT, Model(), None, override=str(tmp_path / "missing.fits"))
+
+
+def test_crds_comes_between_directory_and_embedded_default(toy_host, tmp_path, monkeypatch):
+    """With the optional CRDS client importable, its answer beats the embedded default
+    (a stand-in module records what it was asked)."""
+    import sys
+    import types
+
+    from toy_plugin import toy
+
+    model, _ = toy_host.hook.webbcal_simulate(mode=toy.MODE, params={})
+    crds_file = toy.write_flat(tmp_path / "crds_cache_flat.fits", value=5.0)
+    asked = {}
+
+    def getreferences(params, reftypes, observatory):
+        asked.update(params=params, reftypes=reftypes, observatory=observatory)
+        return {reftypes[0]: str(crds_file)}
+
+    monkeypatch.setitem(sys.modules, "crds", types.SimpleNamespace(getreferences=getreferences))
+    rt = toy_host.reftypes.get("TOYSPEC", "flat")
+    path, origin = resolve_reference(rt, model, toy.MODE)
+    assert (path, origin) == (crds_file, "crds")
+    assert asked["observatory"] == "jwst" and asked["reftypes"] == ["flat"]
+    assert asked["params"]["META.INSTRUMENT.NAME"] == "TOYSPEC"
+    assert asked["params"]["META.EXPOSURE.TYPE"] == "TOY_SPEC"
+    # a WEBBCAL_REFS directory still comes first
+    refdir = tmp_path / "refs"
+    refdir.mkdir()
+    toy.write_flat(refdir / "dir_flat.fits", value=4.0)
+    monkeypatch.setenv("WEBBCAL_REFS", str(refdir))
+    assert resolve_reference(rt, model, toy.MODE)[1] == "WEBBCAL_REFS"

@@ -177,18 +177,31 @@ def select_from_directory(directory, rt, model):
     return best[1] if best else None
 
 
+def crds_parameters(model):
+    """The exposure's selection parameters as CRDS takes them for JWST: datamodel paths
+    (``META.INSTRUMENT.NAME``) plus the FITS keywords themselves."""
+    from ..datamodels.meta import KEYWORDS
+
+    params = {k: v for k, v in model.primary_keywords().items() if isinstance(v, (str, int, float))}
+    for path, spec in KEYWORDS.items():
+        keyword = spec[1] if isinstance(spec, tuple) else spec
+        value = model.get_keyword(keyword) if isinstance(keyword, str) else None
+        if isinstance(value, (str, int, float)):
+            params["META." + path.upper()] = value
+    return params
+
+
 def select_from_crds(rt, model):
-    """Ask CRDS (optional extra) for the best reference; ``None`` if unavailable."""
+    """Ask CRDS (optional extra ``webbcal[crds]``, its configured cache or server) for
+    the best reference; ``None`` when CRDS is not installed or cannot answer."""
     try:
-        import crds  # noqa: F401
+        import crds
     except ImportError:
         return None
     try:
-        params = {k: v for k, v in model.primary_keywords().items() if isinstance(v, (str, int, float))}
-        params = {f"META.{k}" if False else k: v for k, v in params.items()}
-        result = crds.getreferences(params, reftypes=[rt.name], observatory="jwst")
+        result = crds.getreferences(crds_parameters(model), reftypes=[rt.name], observatory="jwst")
         path = result.get(rt.name)
-        if path and not str(path).startswith("NOT FOUND"):
+        if path and not str(path).upper().startswith(("NOT FOUND", "N/A")):
             return Path(path)
     except Exception as exc:
         log.info("CRDS could not provide %s: %s", rt.name, exc)
