@@ -82,9 +82,10 @@ def boxcar_along_dispersion(values, valid, length, variances=()):
     return np.where(ok, sm, 0.0), ok, [None if o is None else np.where(ok, o, 0.0) for o in out_vars]
 
 
-def _poly_basis(ncross, order):
-    y = np.arange(ncross, dtype=np.float64)
-    centre, scale = 0.5 * (ncross - 1), max(0.5 * ncross, 1.0)
+def _poly_basis(ncross, order, cross_pixels=None, cross_size=None):
+    y = np.arange(ncross, dtype=np.float64) if cross_pixels is None else np.asarray(cross_pixels, dtype=np.float64)
+    size = ncross if cross_size is None else int(cross_size)
+    centre, scale = 0.5 * (size - 1), max(0.5 * size, 1.0)
     u = (y - centre) / scale
     return u[:, np.newaxis] ** np.arange(order + 1)  # (ncross, p)
 
@@ -102,6 +103,8 @@ def fit_background(
     sigma_clip=3.0,
     smoothing_length=None,
     maxiters=5,
+    cross_pixels=None,
+    cross_size=None,
 ):
     """Fit the background of every column of ``data`` ``(nints, ncross, ndisp)``.
 
@@ -118,6 +121,10 @@ def fit_background(
     :param sigma_clip: clipping threshold (standard deviations) for ``"median"``;
         ``None`` or 0 disables clipping.
     :param smoothing_length: odd boxcar length along dispersion, or ``None``/0/1.
+    :param cross_pixels, cross_size: when ``data`` holds only some rows of a larger
+        array (rows cropped to the weights' support), the cross-dispersion pixel index
+        of each row and the full number of rows, so that the polynomial is expressed
+        in the same coordinate as for the uncropped array.
     """
     method = "poly" if method is None else str(method).lower()
     if method not in BKG_METHODS:
@@ -153,15 +160,15 @@ def fit_background(
     W = np.where(valid, bw, 0.0)
     npix = W.sum(axis=1)
     if method == "poly":
-        model, bsum, bvars = _fit_poly(values, W, sw, variances, order)
+        model, bsum, bvars = _fit_poly(values, W, sw, variances, order, cross_pixels, cross_size)
     else:
         model, bsum, bvars = _fit_median(values, W, sw, variances, sigma_clip, maxiters)
     return BackgroundFit(model=model, sum=bsum, var_poisson=bvars[0], var_rnoise=bvars[1], var_flat=bvars[2], npixels=npix)
 
 
-def _fit_poly(values, W, S, variances, order):
+def _fit_poly(values, W, S, variances, order, cross_pixels=None, cross_size=None):
     nints, ncross, ndisp = values.shape
-    phi = _poly_basis(ncross, order)  # (ncross, p)
+    phi = _poly_basis(ncross, order, cross_pixels, cross_size)  # (ncross, p)
     p = phi.shape[1]
     phiphi = phi[:, :, np.newaxis] * phi[:, np.newaxis, :]  # (ncross, p, p)
     A = np.einsum("nyd,yjk->ndjk", W, phiphi, optimize=True)

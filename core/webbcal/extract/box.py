@@ -28,8 +28,10 @@ __all__ = ["BoxResult", "extract_box", "bad_pixel_mask", "DO_NOT_USE"]
 #: JWST DQ bit 0 (the value is fixed by the JWST data format)
 DO_NOT_USE = 1
 
-#: float64 work arrays held per pixel while a chunk is processed (data, weights,
-#: variances, background model, einsum temporaries) -- used to size the chunks
+#: float64 work arrays held per pixel of the used rows while a chunk with a background
+#: fit is processed (data, weights, variances, background model) -- used to size the
+#: chunks.  Without a background fit a chunk needs almost nothing besides its
+#: (memory-mapped or in-memory) input slices.
 _ARRAYS_PER_PIXEL = 24
 DEFAULT_MAX_MEMORY = 512 * 1024**2
 
@@ -76,14 +78,15 @@ def bad_pixel_mask(mask):
         return None
     m = np.asarray(mask)
     if m.dtype.kind in "iu":
-        return (m & DO_NOT_USE) != 0
+        return np.bitwise_and(m, DO_NOT_USE).astype(bool)
     return m.astype(bool)
 
 
 def _as3(a):
     if a is None:
         return None
-    a = np.asanyarray(a)
+    if not hasattr(a, "shape") or not hasattr(a, "ndim"):
+        a = np.asanyarray(a)
     return a[np.newaxis] if a.ndim == 2 else a
 
 
@@ -94,6 +97,26 @@ def chunk_length(nints, ncross, ndisp, chunk_size=None, max_memory=None):
     budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
     per_int = max(1, ncross * ndisp * 8 * _ARRAYS_PER_PIXEL)
     return max(1, min(nints, budget // per_int))
+
+
+def _row_support(*weights):
+    """Cross-dispersion rows where any of ``weights`` is non-zero: a slice when they
+    are contiguous, else an index array (``None`` when there is none)."""
+    used = np.zeros(weights[0].shape[0], dtype=bool)
+    for w in weights:
+        if w is not None:
+            used |= (w != 0).any(axis=1)
+    rows = np.flatnonzero(used)
+    if rows.size == 0:
+        return None
+    if rows[-1] - rows[0] + 1 == rows.size:
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
+
+
+def _wsum(a, w):
+    """``sum_y a[n, y, d] * w[y, d]`` accumulated in float64 (float32 input is not copied)."""
+    return np.einsum("nyd,yd->nd", a, w, dtype=np.float64)
 
 
 def extract_box(
@@ -138,51 +161,68 @@ def extract_box(
     bw = None if bkg_weights is None else np.asarray(bkg_weights, dtype=np.float64)
     if bw is not None and bw.shape != (ncross, ndisp):
         raise ValueError(f"bkg_weights shape {bw.shape} does not match {(ncross, ndisp)}")
+    fit_bkg = bw is not None and bkg_fit is not None
     variances = [_as3(v) for v in (var_poisson, var_rnoise, var_flat)]
-    bad = bad_pixel_mask(mask)
-    bad = _as3(bad) if bad is not None else None
+    names = ("var_poisson", "var_rnoise", "var_flat")
+    for v, name in zip(variances, names):
+        if v is not None and not (v.shape == data.shape or (v.shape[0] == 1 and v.shape[1:] == (ncross, ndisp))):
+            raise ValueError(f"{name} shape {v.shape} does not match the data shape {(nints, ncross, ndisp)}")
+    # the DQ/boolean mask is converted chunk by chunk (never for the whole cube)
+    bad = None
+    if mask is not None:
+        bad = _as3(mask if hasattr(mask, "shape") else np.asarray(mask))
+        if not (bad.shape == data.shape or (bad.shape[0] == 1 and bad.shape[1:] == (ncross, ndisp))):
+            raise ValueError(f"mask shape {bad.shape} does not match the data shape {(nints, ncross, ndisp)}")
 
     out = {k: np.empty((nints, ndisp)) for k in (
         "flux", "var_poisson", "var_rnoise", "var_flat", "npixels", "background",
         "bkg_var_poisson", "bkg_var_rnoise", "bkg_var_flat", "bkg_npixels")}
-    step = chunk_length(nints, ncross, ndisp, chunk_size, max_memory)
+    # Only the cross-dispersion rows with a non-zero source (or fitted background)
+    # weight are read: every other row contributes exactly zero to every sum.
+    rows = _row_support(sw, bw if fit_bkg else None)
+    if rows is None:  # an aperture with no weight at all: nothing to sum
+        for k in out:
+            out[k][:] = 0.0
+        for k in ("flux",) + names:
+            out[k][:] = np.nan
+        if fit_bkg:  # no background pixel either: the fit is undetermined
+            for k in ("background", "bkg_var_poisson", "bkg_var_rnoise", "bkg_var_flat"):
+                out[k][:] = np.nan
+        if progress is not None:
+            progress(nints, nints)
+        step = chunk_length(nints, 1, ndisp, chunk_size, max_memory)
+        return BoxResult(**out, background_subtracted=bool(fit_bkg and subtract_background), info={"chunk_size": step})
+    nrows = len(range(ncross)[rows]) if isinstance(rows, slice) else rows.size
+    cross_pixels = np.arange(ncross)[rows]
+    sw = sw[rows]
+    s2 = sw * sw
+    bw = bw[rows] if fit_bkg else None
+    step = chunk_length(nints, nrows, ndisp, chunk_size, max_memory)
+    swsum = sw.sum(axis=0)
+
+    def plane(a, sl, n):
+        """Chunk ``sl`` of ``a`` restricted to the used rows (a view when possible, input dtype)."""
+        if a is None:
+            return None
+        if a.shape[0] == nints:
+            return a[sl, rows]
+        return np.broadcast_to(np.asarray(a[0:1, rows]), (n, nrows, ndisp))
+
     for i0 in range(0, nints, step):
         i1 = min(nints, i0 + step)
         sl = slice(i0, i1)
-
-        def plane(a, name):
-            if a is None:
-                return None
-            if a.shape[0] == nints:
-                return np.asarray(a[sl], dtype=np.float64)
-            if a.shape[0] == 1 and a.shape[1:] == (ncross, ndisp):
-                return np.broadcast_to(np.asarray(a, dtype=np.float64), (i1 - i0, ncross, ndisp))
-            raise ValueError(f"{name} shape {a.shape} does not match the data shape {(nints, ncross, ndisp)}")
-
-        d = plane(data, 'data')
-        vs = [plane(v, n) for v, n in zip(variances, ('var_poisson', 'var_rnoise', 'var_flat'))]
-        valid = np.isfinite(d)
-        for v in vs:
-            if v is not None:
-                valid &= np.isfinite(v)
+        n = i1 - i0
+        d = plane(data, sl, n)
+        vs = [plane(v, sl, n) for v in variances]
+        b = None
         if bad is not None:
-            valid &= ~(bad[sl] if bad.shape[0] == nints else bad).astype(bool)
-        s_eff = np.where(valid, sw, 0.0)
-        d0 = np.where(valid, d, 0.0)
-        flux = np.einsum("nyd,nyd->nd", s_eff, d0)
-        s2 = s_eff * s_eff
-        fvars = [np.zeros(flux.shape) if v is None else np.einsum("nyd,nyd->nd", s2, np.where(valid, v, 0.0)) for v in vs]
-        npix = s_eff.sum(axis=1)
-        if bw is not None and bkg_fit is not None:
-            fit = fit_background(
-                d, bw, s_eff, *vs, valid=valid, method=bkg_fit, order=bkg_order,
-                sigma_clip=bkg_sigma_clip, smoothing_length=smoothing_length,
-            )
-            bsum, bvars, bnpix = fit.sum, [fit.var_poisson, fit.var_rnoise, fit.var_flat], fit.npixels
-            if subtract_background:
-                flux = flux - bsum
-                fvars = [f + b for f, b in zip(fvars, bvars)]
+            b = bad_pixel_mask(plane(bad, sl, n))
+        if fit_bkg:
+            flux, fvars, npix, bsum, bvars, bnpix = _chunk_with_background(
+                d, vs, b, sw, s2, bw, bkg_fit, bkg_order, bkg_sigma_clip, smoothing_length,
+                subtract_background, cross_pixels, ncross)
         else:
+            flux, fvars, npix = _chunk_sums(d, vs, b, sw, s2, swsum)
             bsum = np.zeros(flux.shape)
             bvars = [np.zeros(flux.shape) for _ in range(3)]
             bnpix = np.zeros(flux.shape)
@@ -198,5 +238,72 @@ def extract_box(
         out["bkg_npixels"][sl] = bnpix
         if progress is not None:
             progress(i1, nints)
-    subtracted = bool(bw is not None and bkg_fit is not None and subtract_background)
+    subtracted = bool(fit_bkg and subtract_background)
     return BoxResult(**out, background_subtracted=subtracted, info={"chunk_size": step})
+
+
+def _chunk_sums(d, vs, bad, sw, s2, swsum):
+    """Weighted sums of one chunk without background.
+
+    Every (integration, column) is first summed without any masking, straight from
+    the input dtype with float64 accumulation; the few columns that hold a bad
+    pixel (flagged, or a non-finite value, which makes the plain sum non-finite)
+    are then re-done with the pixels masked.  No full-size copy of the chunk.
+    """
+    flux = _wsum(d, sw)
+    fvars = [None if v is None else _wsum(v, s2) for v in vs]
+    npix = np.broadcast_to(swsum, flux.shape).copy()
+    dirty = ~np.isfinite(flux)
+    for f in fvars:
+        if f is not None:
+            dirty |= ~np.isfinite(f)
+    if bad is not None:
+        dirty |= bad.any(axis=1)
+    fvars = [np.zeros(flux.shape) if f is None else f for f in fvars]
+    if dirty.any():
+        ii, dd = np.nonzero(dirty)
+        dc = np.asarray(d[ii, :, dd], dtype=np.float64)            # (k, nrows)
+        vc = [None if v is None else np.asarray(v[ii, :, dd], dtype=np.float64) for v in vs]
+        valid = np.isfinite(dc)
+        for v in vc:
+            if v is not None:
+                valid &= np.isfinite(v)
+        if bad is not None:
+            valid &= ~bad[ii, :, dd]
+        s_eff = np.where(valid, sw[:, dd].T, 0.0)
+        flux[ii, dd] = np.einsum("ky,ky->k", s_eff, np.where(valid, dc, 0.0))
+        s_eff2 = s_eff * s_eff
+        for f, v in zip(fvars, vc):
+            if v is not None:
+                f[ii, dd] = np.einsum("ky,ky->k", s_eff2, np.where(valid, v, 0.0))
+        npix[ii, dd] = s_eff.sum(axis=1)
+    return flux, fvars, npix
+
+
+def _chunk_with_background(d, vs, bad, sw, s2, bw, bkg_fit, bkg_order, bkg_sigma_clip, smoothing_length,
+                           subtract_background, cross_pixels, ncross):
+    """Sums of one chunk with a fitted background (float64 work arrays of the used rows)."""
+    d = np.asarray(d, dtype=np.float64)
+    vs = [None if v is None else np.asarray(v, dtype=np.float64) for v in vs]
+    valid = np.isfinite(d)
+    for v in vs:
+        if v is not None:
+            valid &= np.isfinite(v)
+    if bad is not None:
+        valid &= ~bad
+    s_eff = np.where(valid, sw, 0.0)
+    flux = np.einsum("nyd,nyd->nd", s_eff, np.where(valid, d, 0.0))
+    s_eff2 = s_eff * s_eff
+    fvars = [np.zeros(flux.shape) if v is None else np.einsum("nyd,nyd->nd", s_eff2, np.where(valid, v, 0.0))
+             for v in vs]
+    npix = s_eff.sum(axis=1)
+    fit = fit_background(
+        d, bw, s_eff, *vs, valid=valid, method=bkg_fit, order=bkg_order,
+        sigma_clip=bkg_sigma_clip, smoothing_length=smoothing_length,
+        cross_pixels=cross_pixels, cross_size=ncross,
+    )
+    bsum, bvars, bnpix = fit.sum, [fit.var_poisson, fit.var_rnoise, fit.var_flat], fit.npixels
+    if subtract_background:
+        flux = flux - bsum
+        fvars = [f + b for f, b in zip(fvars, bvars)]
+    return flux, fvars, npix, bsum, bvars, bnpix
