@@ -132,6 +132,18 @@ class OptimalResult:
         Estimated (or given) ``scale`` in ``V = scale / wht``.
     niter : ndarray, shape (nints, ndisp)
         Number of solves performed for each column.
+    unit_background_flux : ndarray, shape (nints, ndisp)
+        ``sum(w P) / sum(w P^2)`` over the pixels of the final fit (``w`` the
+        final weights): what a background of 1 per pixel, left in the data,
+        adds to ``flux``. Converts a per-pixel background (and its variance)
+        into flux units without the per-pixel ``variance`` cube.
+
+    ``model``, ``residual`` and ``variance`` are ``None`` when
+    :func:`extract_optimal` is called with ``return_model=False``. Rows where
+    no fitted component (source, negative trace, background) is non-zero --
+    or that are masked everywhere -- take no part in the fit and are never
+    rejected; there ``model`` is the fitted components evaluated (zero
+    without background), and ``variance`` is the input variance.
     """
 
     flux: np.ndarray
@@ -151,6 +163,7 @@ class OptimalResult:
     variance: np.ndarray
     wht_scale: object
     niter: np.ndarray
+    unit_background_flux: np.ndarray = None
 
 
 # ---------------------------------------------------------------------------
@@ -208,6 +221,14 @@ def _solve_columns(D0, basis, w):
     """
     n, _, ndisp = w.shape
     p = len(basis)
+    if p == 1:  # Horne's estimator: no matrix algebra needed
+        wb = w * basis[0]
+        a = np.sum(wb * basis[0], axis=-2)
+        valid = a > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ainv = np.where(valid, 1.0 / np.where(valid, a, 1.0), np.nan)
+        coef = (ainv * np.sum(wb * D0, axis=-2))[..., None]
+        return coef, ainv[..., None, None], valid
     A = np.empty((n, ndisp, p, p))
     b = np.empty((n, ndisp, p))
     for j in range(p):
@@ -330,7 +351,8 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
                     var_flat=None, mask=None, wht=None, bkg_order=None,
                     reject_sigma=5.0, max_iter=5, revise_variance=True,
                     gain=None, negative_profile=None, wht_scale=None,
-                    max_chunk_pixels=2**20):
+                    max_chunk_pixels=2**20, return_model=True,
+                    profile_floor=1e-12):
     """Optimal extraction (Horne 1986) of every column of every integration.
 
     Parameters
@@ -377,6 +399,21 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
     max_chunk_pixels : int, optional
         Integrations are processed in chunks of about this many pixels to
         bound memory (results do not depend on it).
+    return_model : bool, optional
+        Return the ``model``, ``residual`` and ``variance`` cubes (three
+        arrays the size of the data). ``False`` skips them (they are then
+        ``None``); the spectrum, its variances, ``rejected``, ``npixels`` and
+        ``unit_background_flux`` are the same either way.
+    profile_floor : float, optional
+        With per-pixel variances and no fitted background, cross-dispersion
+        rows where the normalised profile (and negative profile) stays at or
+        below this value in every column and integration are left out of the
+        fit, as if masked: a row with ``P <= 1e-12`` carries less than
+        ``1e-24`` of a column's information, and masking never biases the
+        flux because ``P`` is normalised over all rows. Those rows are not
+        tested for outliers and do not enter the Poisson-variance relation
+        (``k``, ``a``), which is then estimated on the rows that matter.
+        ``0`` keeps every row where the profile is non-zero.
 
     Returns
     -------
@@ -416,6 +453,34 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
     if wht_scale is not None:
         wht_scale = np.broadcast_to(np.asarray(wht_scale, dtype=np.float64), (nints,))
 
+    # Rows that take part in the fit: where a fitted component is non-zero
+    # (every row with a background polynomial, and in drizzle-weight mode,
+    # whose scale is estimated from all good pixels), minus rows that are
+    # masked everywhere. Other rows change neither the fit nor the rejection.
+    used = np.ones(ncross, dtype=bool)
+    if use_var and bkg_order is None:
+        floor = max(float(profile_floor), 0.0)
+        used = (prof > floor).any(axis=(0, 2))
+        if negp is not None:
+            used |= (negp > floor).any(axis=(0, 2))
+    if msk is not None and msk.shape[1] == ncross:
+        used &= ~msk.all(axis=(0, 2))
+    rows = np.flatnonzero(used)
+    if rows.size == 0:
+        rows = np.arange(ncross)
+    if rows[-1] - rows[0] + 1 == rows.size:
+        rsel = slice(int(rows[0]), int(rows[-1]) + 1)
+    else:
+        rsel = rows
+    outside = np.ones(ncross, dtype=bool)
+    outside[rows] = False
+    nrows = rows.size
+
+    def crop(a):
+        if a is None or a.shape[1] != ncross:
+            return a
+        return a[:, rsel]
+
     out_dtype = data.dtype if np.issubdtype(data.dtype, np.floating) else np.float64
     res = dict(
         flux=np.full((nints, ndisp), np.nan),
@@ -427,32 +492,95 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
         background_var=None if bkg_order is None else np.full((nints, ndisp), np.nan),
         negative_flux=None if negp is None else np.full((nints, ndisp), np.nan),
         negative_flux_var=None if negp is None else np.full((nints, ndisp), np.nan),
-        model=np.empty(shape, dtype=out_dtype),
-        residual=np.empty(shape, dtype=out_dtype),
+        model=np.empty(shape, dtype=out_dtype) if return_model else None,
+        residual=np.empty(shape, dtype=out_dtype) if return_model else None,
         rejected=np.zeros(shape, dtype=bool),
         npixels=np.zeros((nints, ndisp)),
-        variance=np.empty(shape, dtype=out_dtype),
+        variance=np.empty(shape, dtype=out_dtype) if return_model else None,
         wht_scale=None if use_var else np.full(nints, np.nan),
         niter=np.zeros((nints, ndisp), dtype=int),
+        unit_background_flux=np.full((nints, ndisp), np.nan),
     )
+    cubes = ("model", "residual", "variance", "rejected")
+    ycoord = rows.astype(np.float64)
+    # background basis (same coordinate whatever the rows used)
+    tfull = None
+    if bkg_order is not None:
+        y = np.arange(ncross, dtype=np.float64)
+        tfull = (y - 0.5 * (ncross - 1)) / max(0.5 * (ncross - 1), 1.0)
 
-    step = max(1, int(max_chunk_pixels // max(ncross * ndisp, 1)))
+    cprof, cnegp = crop(prof), crop(negp)
+    cvr, cvp, cvf, cwh, cmsk, cgain = (crop(a) for a in (vr, vp, vf, wh, msk, gain_arr))
+    step = max(1, int(max_chunk_pixels // max(nrows * ndisp, 1)))
     for start in range(0, nints, step):   # memory chunks, not per integration
         sl = slice(start, min(start + step, nints))
         block = _extract_block(
-            data[sl], _take(prof, sl), _take(negp, sl), _take(vr, sl),
-            _take(vp, sl), _take(vf, sl), _take(wh, sl), _take(msk, sl),
-            _take(gain_arr, sl), bkg_order, reject_sigma, max_iter,
+            data[sl][:, rsel], _take(cprof, sl), _take(cnegp, sl), _take(cvr, sl),
+            _take(cvp, sl), _take(cvf, sl), _take(cwh, sl), _take(cmsk, sl),
+            _take(cgain, sl), bkg_order, reject_sigma, max_iter,
             revise_variance, use_var,
-            None if wht_scale is None else wht_scale[sl])
+            None if wht_scale is None else wht_scale[sl],
+            None if tfull is None else tfull[rows], return_model)
+        coef = block.pop("coef")
         for key, val in block.items():
-            if res.get(key) is not None and val is not None:
+            if res.get(key) is None or val is None:
+                continue
+            if key in cubes:
+                res[key][sl, rsel] = val
+            else:
                 res[key][sl] = val
+        if return_model and outside.any():
+            # rows outside the fit: the fitted components evaluated there
+            obasis = [_take(prof, sl)[:, outside]]
+            if negp is not None:
+                obasis.append(_take(negp, sl)[:, outside])
+            if bkg_order is not None:
+                for j in range(int(bkg_order) + 1):
+                    obasis.append((tfull[outside] ** j)[None, :, None])
+            Do = np.asarray(data[sl][:, outside], dtype=np.float64)
+            Mo = _model(coef, obasis)
+            res["model"][sl, outside] = Mo
+            res["residual"][sl, outside] = np.where(np.isfinite(Do), Do - Mo, np.nan)
+            res["variance"][sl, outside] = _input_variance(
+                Do, [_take(v, sl) for v in (vr, vp, vf)], _take(wh, sl), _take(msk, sl),
+                outside, use_var, res["wht_scale"][sl] if not use_var else None)
     return OptimalResult(profile=prof, **res)
 
 
+def _input_variance(D, variances, wht, mask, outside, use_var, scale):
+    """Input per-pixel variance of the rows ``outside`` the fit (NaN where unusable)."""
+    shape = D.shape
+
+    def rows(a):
+        if a is None:
+            return None
+        a = a[:, outside] if a.shape[1] != 1 else a
+        return np.broadcast_to(a, shape).astype(np.float64, copy=False)
+
+    bad = ~np.isfinite(D)
+    m = rows(mask)
+    if m is not None:
+        bad = bad | m.astype(bool)
+    if use_var:
+        V = np.zeros(shape)
+        for v in variances:
+            v = rows(v)
+            if v is not None:
+                bad = bad | ~np.isfinite(v)
+                V = V + np.where(np.isfinite(v), v, 0.0)
+        bad = bad | ~(V > 0)
+    else:
+        W = rows(wht)
+        okw = np.isfinite(W) & (W > 0)
+        bad = bad | ~okw
+        with np.errstate(divide="ignore", invalid="ignore"):
+            V = np.asarray(scale, dtype=np.float64)[:, None, None] / np.where(okw, W, 1.0)
+    return np.where(bad, np.nan, V)
+
+
 def _extract_block(data, P, N, vr, vp, vf, wht, mask, gain, bkg_order,
-                   reject_sigma, max_iter, revise, use_var, wht_scale):
+                   reject_sigma, max_iter, revise, use_var, wht_scale, tcoord,
+                   return_model):
     n, ncross, ndisp = data.shape
     shape = data.shape
     D = data.astype(np.float64, copy=False)
@@ -475,6 +603,7 @@ def _extract_block(data, P, N, vr, vp, vf, wht, mask, gain, bkg_order,
                 V0 = V0 + np.where(np.isfinite(v), v, 0.0)
         bad = bad | ~(V0 > 0)
         vunit = None
+        W = None
     else:
         W = np.broadcast_to(wht, shape).astype(np.float64, copy=False)
         okw = np.isfinite(W) & (W > 0)
@@ -492,39 +621,218 @@ def _extract_block(data, P, N, vr, vp, vf, wht, mask, gain, bkg_order,
         basis.append(N)
     nb0 = len(basis)
     if bkg_order is not None:
-        y = np.arange(ncross, dtype=np.float64)
-        t = (y - 0.5 * (ncross - 1)) / max(0.5 * (ncross - 1), 1.0)
         for j in range(int(bkg_order) + 1):
-            basis.append((t ** j)[None, :, None])
+            basis.append((tcoord ** j)[None, :, None])
 
     # variance revision set-up
     do_revise = bool(revise) and use_var and (vp is not None or gain is not None)
+    rev = {}
     if do_revise:
-        sgn = 1.0 if N is None else np.where(P >= N, 1.0, -1.0)
-        vr0 = 0.0 if vr is None else np.where(np.isfinite(vr), vr, 0.0)
-        vf0 = 0.0 if vf is None else np.where(np.isfinite(vf), vf, 0.0)
-        kgain = None if gain is None else np.broadcast_to(1.0 / gain, shape)
+        rev["sgn"] = 1.0 if N is None else np.where(P >= N, 1.0, -1.0)
+        rev["vr0"] = 0.0 if vr is None else np.where(np.isfinite(vr), vr, 0.0)
+        rev["vf0"] = 0.0 if vf is None else np.where(np.isfinite(vf), vf, 0.0)
+        rev["kgain"] = None if gain is None else np.broadcast_to(1.0 / gain, shape)
         if vp is not None:
-            k, a = _poisson_relation(D0, vp, np.broadcast_to(sgn, shape), ~bad,
-                                     kgain)
+            rev["k"], rev["a"] = _poisson_relation(
+                D0, vp, np.broadcast_to(rev["sgn"], shape), ~bad, rev["kgain"])
 
-    def revised_variance(M, coef):
-        # Poisson signal of the model: every component counts positively,
-        # so the negative trace (amplitude < 0) enters as -c N
-        sig = M if N is None else M - 2.0 * coef[:, None, :, 1] * N
-        if vp is not None:
-            vpr = np.clip(a + k * sig, 0.0, None)
+    if use_var:
+        coef, Ainv, wfin, rej, Vcur, vp_cur, niter = _iterate_active_columns(
+            D0, bad, V0, basis, N, vp, rev, do_revise, reject_sigma, max_iter)
+    else:
+        coef, Ainv, wfin, rej, Vcur, vp_cur, niter = _iterate_wht(
+            D0, bad, V0, basis, W, vunit, wht_scale, reject_sigma, max_iter)
+
+    # final variance per pixel
+    good = ~bad & ~rej
+    M = None
+    if not use_var:
+        M = _model(coef, basis)
+        if wht_scale is None:
+            s_fin = _wht_scale(D0 - M, W, good, wfin, Ainv, basis)
         else:
-            vpr = kgain * np.abs(sig)
-        return vr0 + np.nan_to_num(vpr, nan=0.0) + vf0, vpr
+            s_fin = np.asarray(wht_scale, dtype=np.float64)
+        Vfin = vunit * s_fin[:, None, None]
+    else:
+        Vfin = Vcur
 
+    rows = list(range(len(basis)))
+    R = _estimator_rows(wfin, Ainv, basis, rows)
+    Vsafe = np.where(good, Vfin, 0.0)
+    R0sq = R[0] ** 2
+    fvar = np.sum(R0sq * Vsafe, axis=-2)
+    out = dict(flux=coef[..., 0], flux_var=fvar, coef=coef)
+    if use_var:
+        if do_revise and vp_cur is not None:
+            vpc = vp_cur
+        else:
+            vpc = vp
+        for key, v in (("flux_var_rnoise", vr), ("flux_var_poisson", vpc),
+                       ("flux_var_flat", vf)):
+            if v is None:
+                out[key] = np.where(np.isfinite(fvar), 0.0, np.nan)
+            else:
+                out[key] = np.sum(R0sq * np.where(good, v, 0.0), axis=-2)
+    else:
+        out["flux_var_rnoise"] = fvar
+        out["flux_var_poisson"] = np.where(np.isfinite(fvar), 0.0, np.nan)
+        out["flux_var_flat"] = np.where(np.isfinite(fvar), 0.0, np.nan)
+        out["wht_scale"] = s_fin
+    if N is not None:
+        out["negative_flux"] = coef[..., 1]
+        out["negative_flux_var"] = np.sum(R[1] ** 2 * Vsafe, axis=-2)
+    wP = wfin * P
+    den = np.sum(wP * P, axis=-2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["unit_background_flux"] = np.sum(wP, axis=-2) / den
+    if bkg_order is not None:
+        # background in flux units: sum(w P B) / sum(w P^2), linear in the
+        # background coefficients -> h . beta_bkg, var = h C h
+        nbk = len(basis) - nb0
+        h = np.stack([np.sum(wP * basis[nb0 + j], axis=-2) / den
+                      for j in range(nbk)], axis=-1)
+        out["background"] = np.sum(h * coef[..., nb0:], axis=-1)
+        rb = 0.0
+        for j in range(nbk):
+            rb = rb + h[:, None, :, j] * R[nb0 + j]
+        out["background_var"] = np.sum(rb ** 2 * Vsafe, axis=-2)
+
+    if return_model:
+        if M is None:
+            M = _model(coef, basis)
+        out["model"] = M
+        out["residual"] = np.where(np.isfinite(D), D - M, np.nan)
+        out["variance"] = np.where(bad, np.nan, Vfin)
+    out["rejected"] = rej
+    out["npixels"] = np.sum(good & (np.broadcast_to(P, shape) > 0), axis=-2).astype(float)
+    out["niter"] = niter
+    return out
+
+
+def _revised_variance(M, coef, N, vp_given, rev):
+    """Variance for the next round from the model (see module docstring)."""
+    # Poisson signal of the model: every component counts positively,
+    # so the negative trace (amplitude < 0) enters as -c N
+    sig = M if N is None else M - 2.0 * coef[:, None, :, 1] * N
+    if vp_given:
+        vpr = np.clip(rev["a"] + rev["k"] * sig, 0.0, None)
+    else:
+        vpr = rev["kgain"] * np.abs(sig)
+    return rev["vr0"] + np.nan_to_num(vpr, nan=0.0) + rev["vf0"], vpr
+
+
+def _iterate_active_columns(D0, bad, V0, basis, N, vp, rev, do_revise,
+                            reject_sigma, max_iter):
+    """Rejection / variance-revision rounds with per-pixel variances.
+
+    The rounds in which every column is necessarily still active (the first,
+    and the second when the variance is revised: a column converges only
+    after a solve with the revised variance) work on the whole block; later
+    rounds gather only the columns still active (a new rejection) into a
+    compact ``(k, ncross, 1)`` problem, so their cost follows the number of
+    columns that change, not the size of the block. Which layout a column is
+    solved in depends only on the round, never on the other columns, so the
+    results do not depend on the chunking.
+    """
+    n, ncross, ndisp = D0.shape
+    shape = D0.shape
+    p = len(basis)
+    rej = np.zeros(shape, dtype=bool)
+    niter = np.zeros((n, ndisp), dtype=int)
+    coef = np.empty((n, ndisp, p))
+    Ainv = np.empty((n, ndisp, p, p))
+    wfin = np.empty(shape)
+    Vcur = V0 if not do_revise else V0.copy()
+    vp_cur = None
+    vp_given = vp is not None
+    if do_revise and vp_given:
+        vp_cur = np.array(np.broadcast_to(vp, shape), dtype=np.float64)
+    plain = not np.isfinite(reject_sigma) and not do_revise
+    thr = float(reject_sigma) ** 2
+
+    sel = None   # None: all columns (first round); else (ii, dd) of the active ones
+
+    def g(a):
+        """The selected columns of ``a`` (broadcastable to the block) as (k, ncross, 1)."""
+        if sel is None or a is None or np.ndim(a) == 0:
+            return a
+        i = sel[0] if a.shape[0] > 1 else 0
+        d = sel[1] if a.shape[2] > 1 else 0
+        if np.ndim(i) == 0 and np.ndim(d) == 0:
+            return a
+        return a[i, :, d][:, :, None]
+
+    for it in range(int(max_iter) + 1):
+        Dc, badc, rejc, Vc = g(D0), g(bad), g(rej), g(Vcur)
+        bc = [g(b) for b in basis]
+        good = ~badc & ~rejc
+        w = np.divide(1.0, Vc, out=np.zeros(np.broadcast_shapes(Vc.shape, good.shape)), where=good)
+        c_new, Ai_new, _ = _solve_columns(Dc, bc, w)
+        if sel is None:
+            coef, Ainv, wfin = c_new, Ai_new, w
+            niter += 1
+        else:
+            ii, dd = sel
+            coef[ii, dd] = c_new[:, 0]
+            Ainv[ii, dd] = Ai_new[:, 0]
+            wfin[ii, :, dd] = w[:, :, 0]
+            niter[ii, dd] += 1
+        if it == int(max_iter) or plain:
+            break
+        M = _model(c_new, bc)
+        if do_revise:
+            rc = {key: g(val) for key, val in rev.items() if key != "sgn"}
+            Vnext, vp_next = _revised_variance(M, c_new, g(N), vp_given, rc)
+        else:
+            Vnext = Vc
+        # reject at most the worst pixel per column
+        z2 = Dc - M
+        z2 *= z2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z2 /= Vnext
+        z2[~(good & np.isfinite(z2))] = -1.0
+        worst = np.argmax(z2, axis=-2)[:, None, :]
+        zmax2 = np.take_along_axis(z2, worst, axis=-2)[:, 0, :]
+        newrej = zmax2 > thr
+        converged = ~newrej & ((it >= 1) or not do_revise)
+        cont = ~converged
+        # scatter the rejections and the next variance of the continuing columns
+        if sel is None:
+            np.put_along_axis(rej, worst, newrej[:, None, :] | np.take_along_axis(rej, worst, axis=-2), axis=-2)
+            if do_revise:
+                Vcur = np.where(cont[:, None, :], Vnext, Vcur)
+                if vp_given:
+                    vp_cur = np.where(cont[:, None, :], vp_next, vp_cur)
+                else:
+                    vp_cur = np.array(np.broadcast_to(vp_next, shape), dtype=np.float64)
+            if do_revise and it == 0:  # every column takes a second, whole-block round
+                continue
+            ai, ad = np.nonzero(cont)
+        else:
+            ii, dd = sel
+            hit = newrej[:, 0]
+            rej[ii[hit], worst[hit, 0, 0], dd[hit]] = True
+            c = cont[:, 0]
+            if do_revise:
+                Vcur[ii[c], :, dd[c]] = Vnext[c, :, 0]
+                vp_cur[ii[c], :, dd[c]] = vp_next[c, :, 0]
+            ai, ad = ii[c], dd[c]
+        if ai.size == 0:
+            break
+        sel = (ai, ad)
+    return coef, Ainv, wfin, rej, Vcur, vp_cur, niter
+
+
+def _iterate_wht(D0, bad, V0, basis, W, vunit, wht_scale, reject_sigma, max_iter):
+    """Rejection rounds with drizzle weights: the variance scale is a property
+    of the whole integration, so every round works on the whole block."""
+    n, ncross, ndisp = D0.shape
+    shape = D0.shape
     rej = np.zeros(shape, dtype=bool)
     active = np.ones((n, ndisp), dtype=bool)
     niter = np.zeros((n, ndisp), dtype=int)
     Vcur = V0.copy()
-    vp_cur = vp
-    coef = Ainv = None
-    s_used = None
+    coef = Ainv = wfin = None
     for it in range(int(max_iter) + 1):
         good = ~bad & ~rej
         w = np.divide(1.0, Vcur, out=np.zeros(shape), where=good)
@@ -537,21 +845,13 @@ def _extract_block(data, P, N, vr, vp, vf, wht, mask, gain, bkg_order,
             wfin = np.where(active[:, None, :], w, wfin)
         niter += active
         M = _model(coef, basis)
-        if it == int(max_iter) or not np.isfinite(reject_sigma) and not do_revise \
-                and use_var:
+        if it == int(max_iter):
             break
-        # variance for the next round
-        if not use_var:
-            if wht_scale is None:
-                s_used = _wht_scale(D0 - M, W, good, wfin, Ainv, basis)
-            else:
-                s_used = wht_scale
-            Vnext = vunit * np.nan_to_num(s_used, nan=1.0)[:, None, None]
-        elif do_revise:
-            Vnext, vp_next = revised_variance(M, coef)
+        if wht_scale is None:
+            s_used = _wht_scale(D0 - M, W, good, wfin, Ainv, basis)
         else:
-            Vnext = Vcur
-        # reject at most the worst pixel per column
+            s_used = wht_scale
+        Vnext = vunit * np.nan_to_num(s_used, nan=1.0)[:, None, None]
         z2 = D0 - M
         z2 *= z2
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -560,77 +860,13 @@ def _extract_block(data, P, N, vr, vp, vf, wht, mask, gain, bkg_order,
         worst = np.argmax(z2, axis=-2)[:, None, :]
         zmax2 = np.take_along_axis(z2, worst, axis=-2)[:, 0, :]
         newrej = active & (zmax2 > float(reject_sigma) ** 2)
-        converged = active & ~newrej & ((it >= 1) or not do_revise)
+        converged = active & ~newrej
         cont = active & ~converged
         put = np.zeros(shape, dtype=bool)
         np.put_along_axis(put, worst, newrej[:, None, :], axis=-2)
         rej |= put
-        if use_var:
-            Vcur = np.where(cont[:, None, :], Vnext, Vcur)
-            if do_revise and vp is not None:
-                vp_cur = np.where(cont[:, None, :], vp_next, vp_cur)
-            elif do_revise:
-                vp_cur = vp_next if vp_cur is None else np.where(
-                    cont[:, None, :], vp_next, vp_cur)
-        else:
-            Vcur = Vnext
+        Vcur = Vnext
         active = cont
         if not active.any():
             break
-
-    # final variance per pixel
-    good = ~bad & ~rej
-    if not use_var:
-        if wht_scale is None:
-            s_fin = _wht_scale(D0 - M, W, good, wfin, Ainv, basis)
-        else:
-            s_fin = np.asarray(wht_scale, dtype=np.float64)
-        Vfin = vunit * s_fin[:, None, None]
-    else:
-        Vfin = Vcur
-
-    rows = list(range(len(basis)))
-    R = _estimator_rows(wfin, Ainv, basis, rows)
-    Vsafe = np.where(good, Vfin, 0.0)
-    fvar = np.sum(R[0] ** 2 * Vsafe, axis=-2)
-    out = dict(flux=coef[..., 0], flux_var=fvar)
-    if use_var:
-        if do_revise and vp_cur is not None:
-            vpc = vp_cur
-        else:
-            vpc = vp
-        for key, v in (("flux_var_rnoise", vr), ("flux_var_poisson", vpc),
-                       ("flux_var_flat", vf)):
-            if v is None:
-                out[key] = np.where(np.isfinite(fvar), 0.0, np.nan)
-            else:
-                out[key] = np.sum(R[0] ** 2 * np.where(good, v, 0.0), axis=-2)
-    else:
-        out["flux_var_rnoise"] = fvar
-        out["flux_var_poisson"] = np.where(np.isfinite(fvar), 0.0, np.nan)
-        out["flux_var_flat"] = np.where(np.isfinite(fvar), 0.0, np.nan)
-        out["wht_scale"] = s_fin
-    if N is not None:
-        out["negative_flux"] = coef[..., 1]
-        out["negative_flux_var"] = np.sum(R[1] ** 2 * Vsafe, axis=-2)
-    if bkg_order is not None:
-        # background in flux units: sum(w P B) / sum(w P^2), linear in the
-        # background coefficients -> h . beta_bkg, var = h C h
-        wP = wfin * P
-        den = np.sum(wP * P, axis=-2)
-        nbk = len(basis) - nb0
-        h = np.stack([np.sum(wP * basis[nb0 + j], axis=-2) / den
-                      for j in range(nbk)], axis=-1)
-        out["background"] = np.sum(h * coef[..., nb0:], axis=-1)
-        rb = 0.0
-        for j in range(nbk):
-            rb = rb + h[:, None, :, j] * R[nb0 + j]
-        out["background_var"] = np.sum(rb ** 2 * Vsafe, axis=-2)
-
-    out["model"] = M
-    out["residual"] = np.where(np.isfinite(D), D - M, np.nan)
-    out["rejected"] = rej
-    out["npixels"] = np.sum(good & (np.broadcast_to(P, shape) > 0), axis=-2).astype(float)
-    out["variance"] = np.where(bad, np.nan, Vfin)
-    out["niter"] = niter
-    return out
+    return coef, Ainv, wfin, rej, Vcur, None, niter
