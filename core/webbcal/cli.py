@@ -197,6 +197,8 @@ def cmd_simulate(args):
 def cmd_demo(args):
     from .demo import run_demo
 
+    if not args.verbose:  # the demo prints its own summary; step logs only on -v
+        logging.getLogger("webbcal").setLevel(logging.WARNING)
     return run_demo(args.output_dir, modes=args.modes)
 
 

@@ -32,6 +32,10 @@ KNOWN_SUFFIXES = (
     "profile", "scene_model", "residual",
 )
 
+#: warn once per process and reference type when a synthetic embedded default is used
+WARN_ON_DEFAULTS = True
+_WARNED_DEFAULTS = set()
+
 _TRUE = {"true", "yes", "1", "on", "t", "y"}
 _FALSE = {"false", "no", "0", "off", "f", "n"}
 
@@ -284,6 +288,11 @@ class Step:
         refs = RefSet.resolve(host.reftypes, model, mode, reftypes, self.overrides) if mode else RefSet()
         for rt in reftypes:
             log.info("%s: %s reference %s (%s)", self.name, rt.upper(), refs.path(rt) or "N/A", refs.origins[rt])
+            if refs.origins[rt] == "embedded default" and rt not in _WARNED_DEFAULTS and WARN_ON_DEFAULTS:
+                _WARNED_DEFAULTS.add(rt)
+                log.warning("%s: the %s reference is the plugin's embedded default (synthetic, PEDIGREE DUMMY): "
+                            "fine for demos and tests, not for science -- set WEBBCAL_REFS or override_%s",
+                            self.name, rt.upper(), rt)
         if self.skip_when_refs_na and reftypes and all(refs.path(rt) is None for rt in reftypes):
             log.info("%s: skipped (reference file N/A)", self.name)
             self.record(model, "SKIPPED", refs)
