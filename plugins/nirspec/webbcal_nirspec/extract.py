@@ -220,42 +220,26 @@ def slit_trace(wcs, x_slit, y_slit, n=400):
     return xd[order], yd[order], lam[order]
 
 
-def _wavecorr_offset_model(aperture):
-    """(lam [m], xpos [-0.5..0.5]) -> zero-point offset in pixels, oriented so that a
-    centred source has ~no offset (the table axes are checked against that physics)."""
-    model = aperture.zero_point_offset
-    points = getattr(model, "points", None)
-    table = np.asarray(getattr(model, "lookup_table", []), dtype=np.float64)
-    if points is None or table.ndim != 2:
-        return lambda lam, xpos: model(lam, xpos)
-    p_lam, p_pos = (np.asarray(p, dtype=np.float64) for p in points)
-    from scipy.interpolate import RegularGridInterpolator
-
-    centre_as_declared = np.nanmean(np.abs(model(p_lam, np.zeros_like(p_lam))))
-    j0 = int(np.argmin(np.abs(p_pos)))
-    centre_transposed = np.nanmean(np.abs(table[j0, :])) if table.shape[0] == len(p_pos) else np.inf
-    if centre_transposed < centre_as_declared and table.shape == (len(p_pos), len(p_lam)):
-        interp = RegularGridInterpolator((p_pos, p_lam), table, bounds_error=False, fill_value=None)
-        return lambda lam, xpos: interp(np.stack(np.broadcast_arrays(np.asarray(xpos, float), np.asarray(lam, float)), -1))
-    return lambda lam, xpos: model(lam, xpos)
-
-
 def apply_wavecorr(wavelength, source_xpos, aperture):
-    """Wavelength corrected for a point source ``source_xpos`` off the slit centre.
+    """Wavelengths of a point source ``source_xpos`` off the slit centre (along dispersion).
 
-    The offset (pixels along the dispersion) times the local dispersion (micron/pixel)
-    is subtracted from the nominal (centred-source) wavelengths.
+    ``wavelength`` is the centred-source map (micron, dispersion along +x);
+    ``aperture`` a :class:`webbcal_nirspec.wcs.readers.WaveCorrAperture`.  The
+    offset (pixels) times the local dispersion (micron per pixel along +x) is
+    ADDED: a source at SRCXPOS > 0 lands at smaller detector x, so each pixel sees
+    longer wavelengths than the centred-source WCS gives.
+
+    :return: ``(corrected wavelengths, median offset in pixels)``.
     """
     wl = np.asarray(wavelength, dtype=np.float64)
-    if not np.isfinite(source_xpos) or source_xpos == 0:
+    if source_xpos is None or not np.isfinite(source_xpos):
         return wl, 0.0
-    offset_of = _wavecorr_offset_model(aperture)
-    xpos = float(np.clip(source_xpos, -0.5, 0.5))
     with np.errstate(invalid="ignore"):
-        offset = np.asarray(offset_of(np.where(np.isfinite(wl), wl * 1e-6, np.nan), xpos), dtype=np.float64)
-        dispersion = np.gradient(wl, axis=-1)
-    corrected = np.where(np.isfinite(offset) & np.isfinite(dispersion), wl - offset * dispersion, wl)
-    return corrected, float(np.nanmedian(offset)) if np.isfinite(offset).any() else 0.0
+        offset = aperture.offset(np.where(np.isfinite(wl), wl * 1e-6, np.nan), float(source_xpos))
+        dispersion = np.gradient(wl, axis=-1) if wl.shape[-1] > 1 else np.full(wl.shape, np.nan)
+    ok = np.isfinite(offset) & np.isfinite(dispersion)
+    corrected = np.where(ok, wl + offset * dispersion, wl)
+    return corrected, float(np.nanmedian(offset[ok])) if ok.any() else 0.0
 
 
 # --------------------------------------------------------------------------------------

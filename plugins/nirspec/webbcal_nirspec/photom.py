@@ -10,17 +10,31 @@ calibrated value is then a flux density in MJy per pixel, the unit of POINT sour
 EXTENDED sources are divided by the pixel solid angle of their aperture (AREA
 reference file) and come out in MJy/sr.
 
+Time dependence (optional tables of the PHOTOM file, one row per PHOTOM row, the
+factors of all present tables multiplied): TIMECOEFF_LINEAR (t0, lossperyear):
+``1 - lossperyear (t - t0) / 365``; TIMECOEFF_EXPONENTIAL (t0, amplitude, tau, const):
+``amplitude exp(-(t - t0) / tau) + const``; TIMECOEFF_POWERLAW (t0, year1value, tsoft,
+alpha): ``year1value ((t - t0 + tsoft) / (365 + tsoft))**alpha``; t and t0 in MJD
+(t = the exposure mid-time EXPMID).  The product is the throughput relative to the
+calibration epoch, so the conversion (MJy per DN/s) is DIVIDED by it: fewer DN per
+photon means more flux per DN.
+
 AREA: for fixed slits a table AREA with SLIT_ID and PIXAREA [arcsec^2]; for the MSA a
-table with quadrant, shutter_x, shutter_y, pixarea [arcsec^2].
+table AREA with one row per shutter: quadrant (1-4), shutter_x (the MSA row, along the
+dispersion, 1..365), shutter_y (the MSA column, along the slit, 1..171), pixarea
+[arcsec^2].  A MOS slitlet uses the row of its primary shutter.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from webbcal.errors import ReferenceFileError
+
+log = logging.getLogger("webbcal.nirspec")
 
 __all__ = ["PhotomRow", "PhotomTable", "AreaTable", "read_photom", "read_area", "slit_conversion",
            "ARCSEC2_TO_SR", "NOMINAL_PIXEL_AREA_A2"]
@@ -41,6 +55,13 @@ class PhotomRow:
     wavelength: np.ndarray
     relresponse: np.ndarray
     reluncertainty: np.ndarray | None = None
+    time_terms: tuple = ()  # (kind, {param: value}) from the TIMECOEFF_* tables
+
+    def time_correction(self, mjd):
+        """Relative throughput at ``mjd`` (1.0 without TIMECOEFF tables or without a time)."""
+        if not self.time_terms or mjd is None or not np.isfinite(mjd):
+            return 1.0
+        return float(np.prod([time_dependence(kind, par, float(mjd)) for kind, par in self.time_terms]))
 
     def response(self, wavelength):
         """relresponse interpolated at ``wavelength`` [micron]; NaN outside the table."""
@@ -89,6 +110,55 @@ class AreaTable:
         return None
 
 
+TIME_TABLES = {
+    "TIMECOEFF_LINEAR": ("linear", ("t0", "lossperyear")),
+    "TIMECOEFF_EXPONENTIAL": ("exponential", ("t0", "amplitude", "tau", "const")),
+    "TIMECOEFF_POWERLAW": ("powerlaw", ("t0", "year1value", "tsoft", "alpha")),
+}
+
+
+def time_dependence(kind, par, mjd):
+    """Relative throughput at ``mjd`` of one TIMECOEFF_* row (see the module docstring)."""
+    dt = mjd - par["t0"]
+    if kind == "linear":
+        return 1.0 - par["lossperyear"] * dt / 365.0
+    if kind == "exponential":
+        return par["amplitude"] * np.exp(-dt / par["tau"]) + par["const"]
+    if kind == "powerlaw":
+        return par["year1value"] * ((dt + par["tsoft"]) / (365.0 + par["tsoft"])) ** par["alpha"]
+    raise ValueError(f"unknown time dependence {kind!r}")
+
+
+def _read_time_terms(hdul, nrows, path):
+    """Per PHOTOM row, the list of (kind, params) of the TIMECOEFF_* tables present."""
+    terms = [[] for _ in range(nrows)]
+    for ext, (kind, cols) in TIME_TABLES.items():
+        if ext not in [h.name for h in hdul]:
+            continue
+        tab = hdul[ext].data
+        names = _cols(tab)
+        missing = [c for c in cols if c not in names]
+        if missing:
+            raise ReferenceFileError(path, f"table {ext} has no column(s) {', '.join(missing)} (expected {', '.join(cols)})")
+        if len(tab) != nrows:
+            raise ReferenceFileError(path, f"table {ext} has {len(tab)} rows; expected one per PHOTOM row ({nrows})")
+        for i in range(nrows):
+            terms[i].append((kind, {c: float(tab[names[c]][i]) for c in cols}))
+    return terms
+
+
+def exposure_mid_mjd(model):
+    """Exposure mid-time (MJD): EXPMID, else the mean of EXPSTART and EXPEND, else EXPSTART."""
+    get = model.get_keyword
+    for key in ("EXPMID",):
+        if get(key) is not None:
+            return float(get(key))
+    start, end = get("EXPSTART"), get("EXPEND")
+    if start is not None and end is not None:
+        return 0.5 * (float(start) + float(end))
+    return float(start) if start is not None else None
+
+
 def _cols(table):
     return {n.lower(): n for n in table.columns.names}
 
@@ -109,6 +179,7 @@ def read_photom(path):
                 if col not in names:
                     raise ReferenceFileError(path, f"PHOTOM table has no column {col!r} (expected filter, grating, slit, photmj, uncertainty, nelem, wavelength, relresponse, reluncertainty)")
             rows = []
+            terms = _read_time_terms(hdul, len(table), path)
             for i in range(len(table)):
                 wl = np.atleast_1d(np.asarray(table[names["wavelength"]][i], np.float64))
                 rr = np.atleast_1d(np.asarray(table[names["relresponse"]][i], np.float64))
@@ -126,7 +197,7 @@ def read_photom(path):
                     photmj=float(table[names["photmj"]][i]),
                     uncertainty=float(table[names["uncertainty"]][i]) if "uncertainty" in names else 0.0,
                     wavelength=wl[good][order], relresponse=rr[good][order],
-                    reluncertainty=None if ru is None else ru[good][order]))
+                    reluncertainty=None if ru is None else ru[good][order], time_terms=tuple(terms[i])))
     except ReferenceFileError:
         raise
     except Exception as exc:
@@ -170,27 +241,33 @@ def read_area(path):
 
 
 def slit_conversion(slit, filter_name, grating, photom, area=None, quadrant=None, shutter_row=None,
-                    shutter_column=None):
+                    shutter_column=None, mjd=None):
     """:class:`webbcal.steps.photom.Conversion` for one slit cut-out.
 
     ``slit`` needs ``name``, ``wavelength`` (micron per pixel) and ``source_type``.
     POINT -> MJy per pixel (factor photmj * relresponse); EXTENDED (and unknown) ->
-    MJy/sr (divided by the slit's pixel solid angle).
+    MJy/sr (divided by the slit's pixel solid angle).  ``mjd``: exposure mid-time for
+    the TIMECOEFF_* throughput loss (the conversion is divided by the relative throughput).
     """
     from webbcal.steps.photom import Conversion
 
     row = photom.find(filter_name, grating, slit.name)
     wavelength = np.asarray(slit.wavelength, dtype=np.float64)
-    factor = row.photmj * row.response(wavelength)
+    throughput = row.time_correction(mjd)
+    factor = row.photmj * row.response(wavelength) / throughput
     area_a2 = None
     if area is not None:
         area_a2 = area.area_arcsec2(slit.name, quadrant, shutter_row, shutter_column)
+        if area_a2 is None:
+            log.warning("photom: %s has no pixel area for slit %s (quadrant %s, shutter_x %s, shutter_y %s); "
+                        "using the nominal %.3f arcsec^2", Path(area.path).name, slit.name, quadrant, shutter_row,
+                        shutter_column, NOMINAL_PIXEL_AREA_A2)
     if area_a2 is None:
         area_a2 = NOMINAL_PIXEL_AREA_A2
     area_sr = area_a2 * ARCSEC2_TO_SR
     point = str(getattr(slit, "source_type", None) or "").upper() == "POINT"
     if point:
-        return Conversion(factor=factor, bunit="MJy", photmjsr=row.photmj / area_sr, pixar_sr=area_sr,
+        return Conversion(factor=factor, bunit="MJy", photmjsr=row.photmj / throughput / area_sr, pixar_sr=area_sr,
                           pixar_a2=area_a2, name=slit.name)
-    return Conversion(factor=factor / area_sr, bunit="MJy/sr", photmjsr=row.photmj / area_sr, pixar_sr=area_sr,
+    return Conversion(factor=factor / area_sr, bunit="MJy/sr", photmjsr=row.photmj / throughput / area_sr, pixar_sr=area_sr,
                       pixar_a2=area_a2, name=slit.name)

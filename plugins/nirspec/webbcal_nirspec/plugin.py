@@ -114,12 +114,13 @@ def webbcal_photom(model, mode, refs, params):
     table = refs.load("photom")
     area = refs.load("area") if "area" in refs else None
     filt, grating = model.get_keyword("FILTER"), model.get_keyword("GRATING")
+    mjd = photmod.exposure_mid_mjd(model)
     out = []
     for slit in model.slits:
         row, col = _shutter(slit)
         q = int(getattr(slit, "quadrant", 0) or 0)
         out.append(photmod.slit_conversion(slit, filt, grating, table, area, quadrant=q if q in (1, 2, 3, 4) else None,
-                                           shutter_row=row, shutter_column=col))
+                                           shutter_row=row, shutter_column=col, mjd=mjd))
     return out
 
 

@@ -6,8 +6,8 @@ components by :mod:`.flat`; photom and area by :mod:`.photom`.  Every reader rai
 :class:`webbcal.errors.ReferenceFileError` on a malformed file.
 
 Embedded defaults live in ``data/`` (PEDIGREE DUMMY, written by
-``data/make_defaults.py``).  There is no default WAVECORR (no zero-point correction
-without the real file) and no default DISPERSER for gratings other than PRISM and
+``data/make_defaults.py``), WAVECORR included (geometric offsets through the synthetic
+optical model).  There is no default DISPERSER for gratings other than PRISM and
 G140M (such exposures need CRDS or ``WEBBCAL_REFS``).
 """
 from __future__ import annotations
@@ -53,7 +53,8 @@ def default_path(reftype, model=None):
         "sflat": "nirspec_sflat_mos_synthetic.fits" if mos else "nirspec_sflat_fs_synthetic.fits",
         "dflat": "nirspec_dflat_synthetic.fits",
         "photom": "nirspec_photom_mos_synthetic.fits" if mos else "nirspec_photom_fs_synthetic.fits",
-        "area": None if mos else "nirspec_area_fs_synthetic.fits",
+        "area": "nirspec_area_mos_synthetic.fits" if mos else "nirspec_area_fs_synthetic.fits",
+        "wavecorr": "nirspec_wavecorr_synthetic.asdf",
     }
     if reftype == "disperser":
         grating = header_value(model, "GRATING") if model is not None else None
@@ -119,7 +120,7 @@ def reference_types():
     for name in wcs_types:
         out.append(ReferenceType(name=name, instrument="NIRSPEC", reader=_wcs_reader(name),
                                  selectors=_SELECTORS[name],
-                                 default=None if name == "wavecorr" else _default(name),
+                                 default=_default(name),
                                  description=_DESCRIPTIONS[name]))
     readers = {"fflat": flat.read_fflat, "sflat": flat.read_sflat, "dflat": flat.read_dflat,
                "photom": photom.read_photom, "area": photom.read_area}

@@ -16,7 +16,11 @@ with no CRDS access:
   planes + WAVELENGTH + FAST_VARIATION 'ANY');
 * DFLAT (cube of 3 planes + WAVELENGTH + ERR + DQ + FAST_VARIATION 'ANY');
 * PHOTOM (fixed slit rows per filter/grating/slit; MOS rows slit 'ANY');
-* AREA (fixed-slit table SLIT_ID / PIXAREA).
+* AREA (fixed-slit table SLIT_ID / PIXAREA; MOS table quadrant / shutter_x / shutter_y /
+  pixarea for every shutter of the synthetic MSA);
+* WAVECORR (zero-point offsets per fixed slit and MOS: the geometric detector shift of an
+  off-centre point source through the embedded optical model, see
+  :func:`webbcal_nirspec.wcs.defaults.make_synthetic_wavecorr`).
 
 Full-frame images are spatially uniform and stored tile-compressed (lossless GZIP), so
 each file is a few kB; the wavelength dependence and the fast variations are smooth,
@@ -40,6 +44,16 @@ PHOTMJ = 2.0e-11
 #: pixel solid angles of the fixed slits [arcsec^2]: DUMMY, of the order of 0.1" x 0.1"-0.2"
 AREA_A2 = {"S200A1": 0.0200, "S200A2": 0.0200, "S400A1": 0.0400, "S1600A1": 0.1600, "S200B1": 0.0200}
 WL_MIN, WL_MAX = 0.55, 5.45  # micron, coverage of every default
+#: MSA shutter columns per quadrant in the synthetic MSA (make_synthetic_msa_reffile n_columns)
+MSA_COLUMNS = 3
+
+
+def mos_pixel_area(quadrant, shutter_x, shutter_y):
+    """DUMMY MOS pixel area [arcsec^2] of shutter (quadrant, shutter_x = MSA row along the
+    dispersion 1..365, shutter_y = MSA column along the slit 1..171): ~0.01 arcsec^2 with a
+    known 4 % gradient along x and 1 % steps per quadrant and column, so tests can tell rows apart."""
+    return 0.0100 * (1 + 0.04 * (np.asarray(shutter_x) - 183) / 182 + 0.01 * (np.asarray(quadrant) - 2.5)
+                     + 0.01 * (np.asarray(shutter_y) - 2))
 
 
 def fast_table(component, slit_index=0, n=600):
@@ -179,6 +193,14 @@ def write_area():
         name="AREA")
     _write([_primary("area", "NRS_FIXEDSLIT", "Synthetic fixed-slit pixel areas.", P_EXP_TY="NRS_FIXEDSLIT|NRS_BRIGHTOBJ|"), table],
            "nirspec_area_fs_synthetic.fits")
+    # MOS: one row per shutter (quadrant, shutter_x = row along dispersion, shutter_y = column)
+    q, x, y = (a.ravel() for a in np.meshgrid([1, 2, 3, 4], np.arange(1, 366), np.arange(1, MSA_COLUMNS + 1), indexing="ij"))
+    mos = fits.BinTableHDU.from_columns([
+        fits.Column("quadrant", "I", array=q.astype(np.int16)), fits.Column("shutter_x", "I", array=x.astype(np.int16)),
+        fits.Column("shutter_y", "I", array=y.astype(np.int16)),
+        fits.Column("pixarea", "E", unit="arcsec^2", array=mos_pixel_area(q, x, y).astype(np.float32))], name="AREA")
+    _write([_primary("area", "NRS_MSASPEC", "Synthetic MOS pixel areas per shutter.", P_EXP_TY="NRS_MSASPEC|"), mos],
+           "nirspec_area_mos_synthetic.fits")
 
 
 def write_optical_model():
@@ -189,11 +211,22 @@ def write_optical_model():
     defaults.make_synthetic_msa_reffile(HERE / "nirspec_msa_synthetic.asdf", n_columns=3)
 
 
+def write_wavecorr():
+    sys.path.insert(0, str(HERE.parents[1]))
+    from webbcal_nirspec.wcs import defaults, readers
+
+    names = {"fpa": "fpa", "camera": "camera", "collimator": "collimator", "fore": "fore", "ote": "ote",
+             "msa": "msa", "wavelengthrange": "wavelengthrange", "disperser": "disperser_prism"}
+    refs = {rt: readers.read_reference(rt, HERE / f"nirspec_{n}_synthetic.asdf") for rt, n in names.items()}
+    defaults.make_synthetic_wavecorr(HERE / "nirspec_wavecorr_synthetic.asdf", refs, detector_of={"S200B1": "NRS2"})
+
+
 def main():
     write_optical_model()
     write_flats()
     write_photom()
     write_area()
+    write_wavecorr()
     for p in sorted(HERE.glob("nirspec_*")):
         print(f"{p.stat().st_size:9d}  {p.name}")
 

@@ -168,3 +168,48 @@ def write_embedded_defaults(dirpath) -> dict:
                       model_type="WavelengthrangeModel", wavelength_units="m"),
         "waverange_selector": sel, "order": orders, "wavelengthrange": ranges})
     return {k: str(v) for k, v in out.items()}
+
+
+def make_synthetic_wavecorr(path, wcs_refs, detector_of=None):
+    """Write a DUMMY WAVECORR in the CRDS layout, geometric from ``wcs_refs``.
+
+    For every fixed slit and for ``MOS`` (a quadrant-1 shutter) the zero-point
+    offset is minus the detector-x shift of a source at position ``xpos`` in the
+    slit relative to a centred one, through the given optical model (PRISM):
+    exactly what a point source much smaller than the slit would show (no PSF
+    smoothing, unlike flight files whose edge offsets are ~0.6-0.9 of it).  Tables
+    are stored in the documented order, ``points = (wavelength [m], xpos)``.
+    """
+    from astropy.modeling.models import Tabular2D
+
+    from .build import NirspecSlit, build_slit_wcs, fixed_slit
+
+    lam = np.linspace(0.6e-6, 5.3e-6, 21)
+    pos = np.linspace(-0.5, 0.5, 21)
+    apertures = []
+    slits = [fixed_slit(n) for n in _FS_ORDER] + [NirspecSlit(name="MOS", shutter_id=2 * 365 + 100, quadrant=1)]
+    for slit in slits:
+        det = (detector_of or {}).get(slit.name, "NRS1")
+        meta = {"DETECTOR": det, "GRATING": "PRISM", "FILTER": "CLEAR", "GWA_XTIL": 0.0, "GWA_YTIL": 0.0, "GWA_TILT": 36.0,
+                "RA_REF": 0.0, "DEC_REF": 0.0, "V2_REF": 321.0, "V3_REF": -477.0, "ROLL_REF": 0.0,
+                "V3I_YANG": 138.5, "VPARITY": -1, "SUBSTRT1": 1, "SUBSTRT2": 1, "SUBSIZE1": 2048, "SUBSIZE2": 2048}
+        wcs = build_slit_wcs(slit, meta, wcs_refs)
+        tr = wcs.get_transform("slit_frame", "detector")
+        L, P = np.meshgrid(lam, pos, indexing="ij")
+        with np.errstate(invalid="ignore"):
+            x, _ = tr(P, np.zeros_like(P), L)
+            x0, _ = tr(np.zeros_like(P), np.zeros_like(P), L)
+        table = -(np.asarray(x) - np.asarray(x0))
+        # wavelengths that miss the detector: the shift varies slowly with wavelength
+        fill = np.nanmedian(table, axis=0)
+        table = np.where(np.isfinite(table), table, fill[None, :])
+        if not np.all(np.isfinite(table)):
+            raise ValueError(f"synthetic WAVECORR: slit {slit.name} does not reach {det}")
+        width = float(SYNTHETIC_FIXED_SLITS[slit.name][2]) if slit.name in SYNTHETIC_FIXED_SLITS else _SHUTTER_PITCH[0]
+        apertures.append({"aperture_name": slit.name, "width": width, "variance": np.zeros_like(table),
+                          "zero_point_offset": Tabular2D(points=(lam, pos), lookup_table=table, bounds_error=False,
+                                                         fill_value=None, name=f"{slit.name}_zero_point_offset")})
+    meta = _meta("wavecorr", "Synthetic wavelength zero-point offsets: geometric shift of an off-centre point "
+                             "source through the embedded optical model (PRISM). NOT FOR SCIENCE.",
+                 model_type="WaveCorrModel")
+    return _write(path, {"meta": meta, "apertures": apertures})

@@ -458,12 +458,84 @@ def read_wavelengthrange(path) -> WavelengthRangeRef:
 
 @dataclass
 class WaveCorrAperture:
-    """Zero-point offset (pixels) vs (wavelength, source position) for one slit."""
+    """Wavelength zero-point offset (detector pixels along dispersion) of one aperture.
+
+    The CRDS format (``apertures``: ``aperture_name``, ``width`` [m, slit width or
+    shutter pitch], ``variance``, ``zero_point_offset``) stores the offset as a
+    ``Tabular2D`` declared with ``points = (wavelength [m], source x position)``,
+    the position in units of the aperture width (MOS: shutter pitch), -0.5..0.5,
+    0 = centred.  Early deliveries (``jwst_nirspec_wavecorr_0001``) hold the
+    lookup table with its two axes swapped (rows = position, columns =
+    wavelength) while declaring the points in the documented order.  The reader
+    decides the layout from the physics the table must obey - the offset vanishes
+    for a centred source and changes sign across the slit - and records it in
+    ``table_axes``.
+
+    :meth:`offset` is positive for a source displaced toward +x in the slit: its
+    spectrum falls at smaller detector x than a centred source's, so every pixel
+    sees a longer wavelength than the centred-source WCS assigns, and the
+    corrected wavelength is ``lam + offset * dispersion`` (dispersion in
+    wavelength per pixel along +x).
+    """
 
     name: str
-    width: float  # slit width in metres at the MSA
+    width: float  # aperture width (MOS: shutter pitch) in metres at the MSA
     zero_point_offset: Model
     variance: np.ndarray | None = None
+    table_axes: tuple = ("wavelength", "position")
+    _interp: Any = field(default=None, repr=False)
+
+    def offset(self, wavelength_m, xpos):
+        """Offset in pixels at ``wavelength_m`` [m] for a source at ``xpos`` (clipped to
+        -0.5..0.5); linear inside the table, linearly extrapolated in wavelength."""
+        lam = np.asarray(wavelength_m, dtype=np.float64)
+        pos = np.clip(np.asarray(xpos, dtype=np.float64), -0.5, 0.5)
+        lam, pos = np.broadcast_arrays(lam, pos)
+        if self._interp is None:
+            with np.errstate(invalid="ignore"):
+                return np.asarray(self.zero_point_offset(lam, pos), dtype=np.float64)
+        pts = np.stack([lam, pos] if self.table_axes[0] == "wavelength" else [pos, lam], axis=-1)
+        out = np.full(lam.shape, np.nan)
+        good = np.isfinite(lam) & np.isfinite(pos)
+        out[good] = self._interp(pts[good])
+        return out
+
+
+def _wavecorr_layout(model, path, index):
+    """(table_axes, interpolator) of a WAVECORR Tabular2D: the documented
+    (wavelength, position) order or the swapped one of early files."""
+    from scipy.interpolate import RegularGridInterpolator
+
+    points = getattr(model, "points", None)
+    table = np.asarray(getattr(model, "lookup_table", np.empty(0)), dtype=np.float64)
+    if points is None or table.ndim != 2 or len(points) != 2:
+        return ("wavelength", "position"), None  # an analytic model: trust its declared inputs
+    p_lam, p_pos = (np.asarray(p, dtype=np.float64).ravel() for p in points)
+    if not (np.all(np.diff(p_lam) > 0) and np.all(np.diff(p_pos) > 0)):
+        raise _bad(path, f"apertures[{index}].zero_point_offset points must increase along both axes")
+    if not (p_pos[0] >= -0.5 - 1e-6 and p_pos[-1] <= 0.5 + 1e-6 and p_pos[0] < 0 < p_pos[-1]):
+        raise _bad(path, f"apertures[{index}].zero_point_offset: the second points axis must be the source "
+                         f"position in the aperture (-0.5..0.5), found {p_pos[0]:g}..{p_pos[-1]:g}")
+
+    def badness(tab):
+        """How far ``tab`` (rows: wavelength, columns: position) is from an offset that
+        vanishes at the centre and flips sign across the slit (0 = perfect)."""
+        centre = np.array([np.interp(0.0, p_pos, row) for row in tab])
+        spread = np.abs(tab[:, -1] - tab[:, 0])
+        return float(np.nanmean(np.abs(centre)) / max(np.nanmean(spread), 1e-12))
+
+    layouts = []
+    if table.shape == (len(p_lam), len(p_pos)):
+        layouts.append((badness(table), ("wavelength", "position"), table))
+    if table.shape == (len(p_pos), len(p_lam)):
+        layouts.append((badness(table.T), ("position", "wavelength"), table))
+    if not layouts:
+        raise _bad(path, f"apertures[{index}].zero_point_offset lookup_table has shape {table.shape}; "
+                         f"expected ({len(p_lam)}, {len(p_pos)}) for its points")
+    _, axes, tab = min(layouts, key=lambda item: item[0])
+    grid = (p_lam, p_pos) if axes[0] == "wavelength" else (p_pos, p_lam)
+    interp = RegularGridInterpolator(grid, tab, bounds_error=False, fill_value=None)
+    return axes, interp
 
 
 @dataclass
@@ -489,11 +561,14 @@ def read_wavecorr(path) -> WaveCorrRef:
         if not isinstance(ap, dict) or "aperture_name" not in ap:
             raise _bad(path, f"apertures[{i}] must be a mapping with 'aperture_name'")
         zpo = ap.get("zero_point_offset")
-        if not isinstance(zpo, Model):
-            raise _bad(path, f"apertures[{i}].zero_point_offset must be an astropy model")
+        if not isinstance(zpo, Model) or zpo.n_inputs != 2:
+            raise _bad(path, f"apertures[{i}].zero_point_offset must be an astropy model of "
+                             "(wavelength, source position)")
+        axes, interp = _wavecorr_layout(zpo, path, i)
         name = str(ap["aperture_name"]).upper()
         out[name] = WaveCorrAperture(name, _number(ap, "width", path), zpo,
-                                     np.asarray(ap["variance"]) if "variance" in ap else None)
+                                     np.asarray(ap["variance"]) if "variance" in ap else None,
+                                     table_axes=axes, _interp=interp)
     return WaveCorrRef(out, meta)
 
 
