@@ -15,7 +15,10 @@ its own subprocess so that memory peaks do not mix:
               (what the caller can do today; see docs/performance.md)
 ``step``      the full extract_1d step (:class:`webbcal.steps.extract_1d.Extract1dStep`)
               on an in-memory CubeModel, through a benchmark plugin declaring the mode
-``optimal``   :func:`webbcal.extract.optimal.extract_optimal` with a fixed profile
+``optimal``   :func:`webbcal.extract.optimal.extract_optimal` with a fixed profile,
+              ``return_model=False`` (spectrum only: what the step needs when no
+              scene-model / residual product is asked for)
+``optimal_model`` the same returning the model, residual and variance cubes
 ``memmap``    the cube written to a FITS file, opened memory-mapped
               (``datamodels.open(path, memmap=True)``), extract_box in chunks of
               ``--chunk`` integrations
@@ -60,7 +63,7 @@ QUICK = {
     "miri": (100, 416, 72, 2, 8.0),
     "nircam": (100, 64, 512, 1, 10.0),
 }
-CASES = ("floor", "box", "box_crop", "step", "optimal", "memmap", "memmap_step")
+CASES = ("floor", "box", "box_crop", "step", "optimal", "optimal_model", "memmap", "memmap_step")
 SIGMA = 1.5
 
 
@@ -220,12 +223,12 @@ def run_case(case, size, quick, chunk, trace=True):
         sl = slice(rows[0], rows[-1] + 1)
         out = extract_box(orient(sci, axis)[:, sl], w[sl], None, orient(vp, axis)[:, sl], orient(vr, axis)[:, sl],
                           None, mask=orient(dq, axis)[:, sl], bkg_fit=None)
-    elif case == "optimal":
+    elif case in ("optimal", "optimal_model"):
         from webbcal.extract.optimal import extract_optimal
 
         prof = profile(ncross, ndisp, centre)
         out = extract_optimal(orient(sci, axis), prof, var_rnoise=orient(vr, axis), var_poisson=orient(vp, axis),
-                              mask=(orient(dq, axis) & 1).astype(bool))
+                              mask=(orient(dq, axis) & 1).astype(bool), return_model=case == "optimal_model")
     elif case == "step":
         from webbcal.steps.extract_1d import Extract1dStep
 

@@ -76,6 +76,147 @@ def _native(array):
     return array
 
 
+class LazyUnsignedArray(np.lib.mixins.NDArrayOperatorsMixin):
+    """Memory-mapped unsigned-integer FITS image, converted slice by slice on access.
+
+    FITS stores an unsigned image (the JWST DQ, uint32) as signed integers with
+    ``BZERO = 2**(bits - 1)``; the unsigned value is the stored one with its sign
+    bit flipped.  astropy converts the whole image into memory on first access,
+    which for a memory-mapped cube of thousands of integrations is a copy of the
+    whole DQ.  This wrapper keeps the raw (big-endian, read-only) file mapping and
+    converts only what is indexed: ``dq[i0:i1]`` costs one chunk.  Transpositions
+    (``np.swapaxes``, ``np.moveaxis``, ``np.transpose``, ``np.expand_dims``, ``.T``)
+    stay lazy; ufuncs and other numpy functions see the converted array
+    (``np.asarray(dq)`` converts everything).  Writing (``dq[...] = v``, ``dq |= v``)
+    first converts the whole array into memory, like a copy-on-write mapping;
+    the file is never modified.
+    """
+
+    def __init__(self, raw, dtype):
+        self._raw = raw
+        self.dtype = np.dtype(dtype)
+        self._full = None
+        self._flip = self.dtype.type(1 << (8 * self.dtype.itemsize - 1))
+
+    # -- array attributes
+    @property
+    def shape(self):
+        return self._raw.shape if self._full is None else self._full.shape
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape))
+
+    @property
+    def nbytes(self):
+        return self.size * self.dtype.itemsize
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __repr__(self):
+        return f"LazyUnsignedArray(shape={self.shape}, dtype={self.dtype})"
+
+    def _convert(self, raw):
+        raw = np.asarray(raw)  # signed, any byte order: flip the sign bit
+        return np.bitwise_xor(raw.view(raw.dtype.str.replace("i", "u")), self._flip, dtype=self.dtype)
+
+    def _lazy(self, raw):
+        return LazyUnsignedArray(raw, self.dtype)
+
+    # -- access
+    def __getitem__(self, key):
+        if self._full is not None:
+            return self._full[key]
+        return self._convert(self._raw[key])
+
+    def __setitem__(self, key, value):
+        self._materialize()[key] = value
+
+    def _materialize(self):
+        if self._full is None:
+            self._full = self._convert(self._raw)
+            self._raw = None
+        return self._full
+
+    def __array__(self, dtype=None, copy=None):
+        full = self._full if self._full is not None else self._convert(self._raw)
+        if dtype is not None and np.dtype(dtype) != full.dtype:
+            return full.astype(dtype)
+        return full.copy() if copy else full
+
+    def astype(self, dtype, copy=True):
+        return np.asarray(self).astype(dtype, copy=copy)
+
+    def copy(self):
+        return np.array(self)
+
+    def swapaxes(self, a, b):
+        return np.swapaxes(self, a, b)
+
+    def transpose(self, *axes):
+        return np.transpose(self, axes or None)
+
+    @property
+    def T(self):
+        return np.transpose(self)
+
+    # -- numpy protocols
+    _LAZY = {np.swapaxes, np.moveaxis, np.transpose, np.expand_dims}
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func in self._LAZY and self._full is None and args and args[0] is self:
+            return self._lazy(func(self._raw, *args[1:], **kwargs))
+        if func is np.shape and len(args) == 1:
+            return self.shape
+        if func is np.ndim and len(args) == 1:
+            return self.ndim
+        return func(*_unwrap(args), **_unwrap(kwargs))
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = tuple(o._materialize() if isinstance(o, LazyUnsignedArray) else o for o in out)
+        result = getattr(ufunc, method)(*_unwrap(inputs), **kwargs)
+        if out is not None and len(out) == 1 and isinstance(out[0], LazyUnsignedArray):
+            return out[0]
+        return result
+
+
+def _unwrap(x):
+    if isinstance(x, LazyUnsignedArray):
+        return np.asarray(x)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_unwrap(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _unwrap(v) for k, v in x.items()}
+    return x
+
+
+def _lazy_unsigned_image(hdu):
+    """A :class:`LazyUnsignedArray` for an uncompressed, memory-mappable image HDU
+    holding unsigned integers (BZERO = 2**(BITPIX - 1), BSCALE = 1), else None."""
+    if not isinstance(hdu, fits.ImageHDU):
+        return None
+    h = hdu.header
+    bitpix = h.get("BITPIX")
+    if bitpix not in (16, 32, 64) or h.get("BSCALE", 1) != 1 or h.get("BZERO", 0) != 2 ** (bitpix - 1):
+        return None
+    try:
+        info = hdu.fileinfo()
+        f = None if info is None else info["file"]
+        if f is None or getattr(f, "compression", None) or not getattr(f, "name", None) or not hdu.shape:
+            return None
+        raw = np.memmap(f.name, dtype=f">i{bitpix // 8}", mode="r", offset=info["datLoc"], shape=hdu.shape)
+    except Exception:  # anything unusual: let astropy read it
+        return None
+    return LazyUnsignedArray(raw, f"u{bitpix // 8}")
+
+
 def _table_to_array(hdu, memmap=False):
     """A FITS binary table as a plain numpy structured array (scaling applied) and units."""
     data = hdu.data
@@ -480,6 +621,14 @@ class _ArrayModel(DataModel):
             hdu = hdul[i]
             attr = _ATTR_BY_EXTNAME.get(hdu.name)
             if attr is None or not isinstance(hdu, (fits.ImageHDU, fits.PrimaryHDU, fits.CompImageHDU)):
+                continue
+            lazy = _lazy_unsigned_image(hdu) if memmap and attr == "dq" else None
+            if lazy is not None and lazy.dtype == np.uint32:
+                # memory-mapped DQ stored as BZERO-scaled int32: converted per slice on
+                # access, never as a whole in-memory copy at open time
+                self._dq = lazy
+                self._headers[hdu.name] = clean_header(hdu.header)
+                used.add(i)
                 continue
             try:
                 data = hdu.data

@@ -72,14 +72,32 @@ class BoxResult:
         return self.bkg_var_poisson + self.bkg_var_rnoise + self.bkg_var_flat
 
 
+#: elements of a DQ array converted at a time by :func:`bad_pixel_mask`
+_MASK_BLOCK = 1 << 24
+
+
 def bad_pixel_mask(mask):
-    """Boolean 'do not use' array from a boolean mask or a DQ integer array."""
+    """Boolean 'do not use' array from a boolean mask or a DQ integer array.
+
+    A large (or lazily converted, memory-mapped) DQ array is converted in blocks
+    along its first axis, so the only full-size allocation is the boolean result.
+    """
     if mask is None:
         return None
-    m = np.asarray(mask)
-    if m.dtype.kind in "iu":
-        return np.bitwise_and(m, DO_NOT_USE).astype(bool)
-    return m.astype(bool)
+    if isinstance(mask, np.ndarray) or hasattr(mask, "__array_function__") and hasattr(mask, "dtype"):
+        m = mask
+    else:
+        m = np.asarray(mask)
+    if m.dtype.kind not in "iu":
+        return np.asarray(m).astype(bool)
+    shape = tuple(m.shape)
+    if len(shape) < 2 or int(np.prod(shape)) <= _MASK_BLOCK:
+        return np.bitwise_and(np.asarray(m), DO_NOT_USE).astype(bool)
+    out = np.empty(shape, dtype=bool)
+    step = max(1, _MASK_BLOCK // int(np.prod(shape[1:])))
+    for i0 in range(0, shape[0], step):  # blocks of planes, not one by one
+        np.not_equal(np.bitwise_and(np.asarray(m[i0:i0 + step]), DO_NOT_USE), 0, out=out[i0:i0 + step])
+    return out
 
 
 def _as3(a):

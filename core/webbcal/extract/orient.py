@@ -19,6 +19,10 @@ def _check_axis(dispersion_axis):
         raise ValueError(f"dispersion_axis must be 1 (along x) or 2 (along y), got {dispersion_axis!r}")
 
 
+def _lazy_array(a):
+    return not isinstance(a, np.ndarray) and hasattr(a, "__array_function__") and hasattr(a, "ndim")
+
+
 def orient(array, dispersion_axis):
     """View of ``array`` shaped ``(nints, ncross, ndisp)``.
 
@@ -28,9 +32,11 @@ def orient(array, dispersion_axis):
     if array is None:
         return None
     _check_axis(dispersion_axis)
-    a = np.asanyarray(array)
+    # array-likes with their own numpy dispatch (the lazily converted memory-mapped
+    # DQ of webbcal.datamodels) stay lazy: expand_dims/swapaxes dispatch to them
+    a = array if _lazy_array(array) else np.asanyarray(array)
     if a.ndim == 2:
-        a = a[np.newaxis]
+        a = np.expand_dims(a, 0)
     if a.ndim != 3:
         raise ValueError(f"expected a 2-D image or 3-D cube, got shape {a.shape}")
     if dispersion_axis == 2:
