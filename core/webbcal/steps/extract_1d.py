@@ -494,8 +494,10 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
     nints, ncross, ndisp = data.shape
     geom = build_aperture(target, reference, p)
     ap, src, bkg = geom.aperture, geom.src, geom.bkg
-    dq = _array(model, "dq")
-    mask = bad_pixel_mask(orient(dq, axis)) if dq is not None else None
+    # the DQ array is passed on as is: box extraction converts it chunk by chunk, so a
+    # memory-mapped cube is never loaded whole
+    dq = getattr(model, "dq", None)
+    dq = orient(dq, axis) if dq is not None and np.size(dq) else None
     variances = [orient(_array(model, n), axis) for n in ("var_poisson", "var_rnoise", "var_flat")]
     subtract = p.get("subtract_background")
     subtract = True if subtract is None else bool(subtract)
@@ -505,6 +507,7 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
     bunit = getattr(getattr(model, "meta", None), "bunit_data", None)
     extras = {"nints": nints}
     if kind == "optimal":
+        mask = bad_pixel_mask(dq) if dq is not None else None
         opt = _OptimalExtraction(target, data, geom, variances, mask, p, refs, index, ntargets, parent)
         result = opt.run(progress, scene)
         cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr)
@@ -514,13 +517,13 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
         extras.update(result.info)
     else:
         result = extract_box(
-            data, src, bkg, *variances, mask=mask, bkg_fit=ap.bkg_fit, bkg_order=ap.bkg_order,
+            data, src, bkg, *variances, mask=dq, bkg_fit=ap.bkg_fit, bkg_order=ap.bkg_order,
             bkg_sigma_clip=p.get("bkg_sigma_clip", 3.0), smoothing_length=ap.smoothing_length,
             subtract_background=subtract, chunk_size=p.get("chunk_size"), progress=progress,
         )
         cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr)
         profile = src[np.newaxis]
-        scene_arr = _box_scene(data, src, bkg, variances, mask, ap, p) if scene else None
+        scene_arr = _box_scene(data, src, bkg, variances, bad_pixel_mask(dq) if dq is not None else None, ap, p) if scene else None
         ssum = src.sum(axis=0)
         width = float(np.median(ssum[ssum > 0]))
     extras["result"] = result
@@ -885,17 +888,14 @@ class _OptimalExtraction:
                     d, take(prof), mask=bad | excluded, bkg_order=ap.bkg_order if self.joint else None,
                     reject_sigma=reject, max_iter=int(p.get("max_iter") if p.get("max_iter") is not None else 5),
                     revise_variance=bool(p.get("revise_variance", True)), negative_profile=None if negp is None else negp,
-                    **kw)
+                    return_model=scene is not None or self.joint, **kw)
             except ValueError as exc:
                 raise ExtractionError(f"target {t.name}: optimal extraction failed: {exc}") from None
             out["flux"][sl] = res.flux
             fv = [res.flux_var_poisson, res.flux_var_rnoise, res.flux_var_flat]
             # h0 = sum(P/V) / sum(P^2/V): background per pixel -> flux units (constant background)
-            P = np.broadcast_to(res.profile, res.variance.shape)
-            used = np.isfinite(res.variance) & ~res.rejected & ~(bad | excluded)
+            h0 = res.unit_background_flux
             with np.errstate(invalid="ignore", divide="ignore"):
-                iv = np.where(used, 1.0 / np.where(used, res.variance, 1.0), 0.0)
-                h0 = np.sum(P * iv, axis=1) / np.sum(P * P * iv, axis=1)
                 to_flux = h0 / self.nwin
             if bfit is not None:
                 out["background"][sl] = bfit.sum
@@ -903,9 +903,10 @@ class _OptimalExtraction:
                 for k, name in enumerate(("bkg_var_poisson", "bkg_var_rnoise", "bkg_var_flat")):
                     out[name][sl] = bv[k]
                     fv[k] = fv[k] + bv[k] * to_flux**2
-                model = res.model + np.where(np.isfinite(bfit.model), bfit.model, 0.0)
+                model = None if res.model is None else res.model + np.where(np.isfinite(bfit.model), bfit.model, 0.0)
             elif self.joint:
                 neg = 0.0 if negp is None else res.negative_flux[:, None, :] * negp
+                P = np.broadcast_to(res.profile, res.model.shape)
                 bpix = res.model - res.flux[:, None, :] * P - neg
                 out["background"][sl] = np.sum(np.where(window, bpix, 0.0), axis=1)
                 with np.errstate(invalid="ignore", divide="ignore"):
