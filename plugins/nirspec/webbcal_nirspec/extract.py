@@ -9,7 +9,11 @@
   the cut-out, WAVELENGTH per pixel and, for off-centre point sources with a WAVECORR
   file, the wavelength zero-point correction;
 * :func:`extraction_targets` - one :class:`webbcal.extract.ExtractionTarget` per slit
-  with the source position and the curved trace through the WCS.
+  with the source position, the curved trace through the WCS and, for nod-subtracted
+  exposures (S_BKDSUB = COMPLETE), the positions of the negative traces
+  (``negative_positions``): MOS from the MSA metadata (the source's shutter at the
+  other dither points of the same MSA configuration), fixed slits from the dither
+  keywords (:func:`fixed_slit_nod_positions`).
 """
 from __future__ import annotations
 
@@ -157,6 +161,44 @@ def open_apertures(model, mode, refs=None, params=None, msa_path=None):
     if wanted:
         out = [a for a in out if a.name.upper() in wanted]
     return out
+
+
+#: PATTTYPE values of two-point nods along the slit (the partner mirrors the source
+#: about the aperture centre)
+NOD_PAIR_PATTERNS = ("2-POINT-NOD", "ALONG-SLIT-NOD")
+NOD_TRIPLET_PATTERNS = ("3-POINT-NOD",)
+
+
+def nod_subtracted(model):
+    """True when the exposure had its nod partner(s) subtracted (S_BKDSUB = COMPLETE)."""
+    value = model.get_keyword("S_BKDSUB")
+    return str(value or "").strip().upper() == "COMPLETE"
+
+
+def fixed_slit_nod_positions(model, source_ypos):
+    """Source positions along the slit (slit units) at the other nods of a fixed-slit
+    exposure, from PATTTYPE (and NUMDTHPT): NIRSpec FS nod patterns are symmetric
+    about the aperture centre, so a 2-point nod (2-POINT-NOD, ALONG-SLIT-NOD) puts the
+    partner at -y and a 3-point nod (3-POINT-NOD: -d, 0, +d) puts the other two at 0
+    and -y.  A source at the centre of a 3-point nod (y ~ 0) does not tell the nod
+    spacing: none is returned (logged).  Other patterns: none."""
+    pattern = str(model.get_keyword("PATTTYPE") or "").strip().upper()
+    npts = int(model.get_keyword("NUMDTHPT") or 0)
+    y = float(source_ypos)
+    if not np.isfinite(y):
+        return ()
+    pair = pattern in NOD_PAIR_PATTERNS
+    triplet = pattern in NOD_TRIPLET_PATTERNS
+    if not (pair or triplet) and "NOD" in pattern:  # a nod pattern of another name: count its points
+        pair, triplet = npts == 2, npts == 3
+    if pair:
+        return (-y,) if abs(y) > 0.01 else ()
+    if triplet:
+        if abs(y) > 0.01:
+            return (0.0, -y)
+        log.info("extract_1d: the source is at the centre position of a 3-point nod; the nod spacing is not "
+                 "in the header, so the negative traces are not located")
+    return ()
 
 
 def slit_wcs(info, meta, wcs_refs):
@@ -371,6 +413,8 @@ def extraction_targets(model, mode, refs=None, params=None):
     from webbcal.extract import ExtractionTarget
 
     targets = []
+    subtracted = nod_subtracted(model)
+    primary_fs = str(model.get_keyword("FXD_SLIT") or "").strip().upper()
     for slit in model.slits:
         info = _info_of(slit)
         wcs = getattr(slit.meta, "wcs", None)
@@ -386,12 +430,20 @@ def extraction_targets(model, mode, refs=None, params=None):
                     return np.interp(np.asarray(disp, float), xt, yt, left=np.nan, right=np.nan)
 
             neg = []
-            for off in info.nod_offsets:
+            nods = tuple(info.nod_offsets)
+            if not nods and info.quadrant == 5 and str(slit.name).upper() == primary_fs:
+                nods = fixed_slit_nod_positions(model, info.source_ypos)
+            for off in (nods if subtracted else ()):
                 xn, yn, _ = slit_trace(wcs, info.source_xpos, off)
                 if xn.size > 1:
                     neg.append(float(np.interp(0.5 * (xn[0] + xn[-1]), xn, yn)))
             negatives = tuple(neg)
-        defaults = {"use_source_posn": True, "extract_width": POINT_EXTRACT_WIDTH} if source_type == "POINT" else {}
+        width = POINT_EXTRACT_WIDTH
+        if negatives and position is not None:
+            # keep the box clear of the negative traces: no wider than the distance to the
+            # nearest one (its edge half-way between source and negative trace)
+            width = float(min(width, min(abs(n - position) for n in negatives)))
+        defaults = {"use_source_posn": True, "extract_width": width} if source_type == "POINT" else {}
         ph = slit.meta.photometry
         targets.append(ExtractionTarget(
             name=str(slit.name), model=slit, dispersion_axis=1,

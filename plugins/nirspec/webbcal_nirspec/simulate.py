@@ -13,7 +13,18 @@ with ``profile`` a pixel-integrated Gaussian (sigma ``psf_sigma`` pixels) centre
 source trace in each column, the flat the FFLAT x SFLAT x DFLAT product of the same
 reference files the pipeline reads, and lam each pixel's wavelength through the WCS.
 Options (``params``): seed, noise (bool), nints, flux (callable lam[micron] -> Jy),
-grating, filter, psf_sigma, source_ypos (slit units), directory (for the MSA file).
+grating, filter, psf_sigma, source_ypos (slit units), directory (for the MSA file),
+nod.
+
+``nod`` simulates a nod-subtracted exposure (keywords PATTTYPE, NUMDTHPT, PATT_NUM=1
+and S_BKDSUB='COMPLETE'): the rate is A - mean(others), so the source is painted
+positive at its position and negative, with weight 1/(npts-1), at the other nods.
+Fixed slit: ``"2-POINT-NOD"`` (partner at -source_ypos, source_ypos default 0.25) or
+``"3-POINT-NOD"`` (others at 0 and -source_ypos).  MOS: ``"2-POINT-NOD"`` (the
+source in the middle shutter at dither 1 and the upper one at dither 2, i.e. the
+other nod one shutter pitch below in slit coordinates) or ``"3-POINT-NOD"`` (middle,
+then lower, then upper shutter: negatives one pitch either side).  ``truth["negative_ypos"]``
+lists the slit positions of the painted negative traces per slit.
 """
 from __future__ import annotations
 
@@ -75,7 +86,7 @@ def _refs_for(kw):
     return wcs_refs, (fflat, sflat, dflat), phot, area
 
 
-def _paint(rate, info, kw, wcs_refs, flats, phot, flux, sigma):
+def _paint(rate, info, kw, wcs_refs, flats, phot, flux, sigma, scale=1.0):
     """Add one slit's source to ``rate`` (ny, nx) of the exposure; return its truth."""
     from . import extract as ex
 
@@ -101,7 +112,7 @@ def _paint(rate, info, kw, wcs_refs, flats, phot, flux, sigma):
     prow = phot.find(kw["FILTER"], kw["GRATING"], info.name)
     rr = prow.response(lam)
     with np.errstate(invalid="ignore", divide="ignore"):
-        signal = profile * flux(lam) / (1e6 * prow.photmj * rr) * fl
+        signal = scale * profile * flux(lam) / (1e6 * prow.photmj * rr) * fl
     signal = np.where(np.isfinite(signal), signal, 0.0)
     rate[..., y0:y0 + ny, x0:x0 + nx] += signal
     import warnings
@@ -140,14 +151,23 @@ def simulate(mode, params):
     filt = str(params.get("filter", "CLEAR" if grating == "PRISM" else "F100LP")).upper()
     kw = dict(BASE_KEYWORDS, EXP_TYPE=exp_type, GRATING=grating, FILTER=filt)
     nints = int(params.get("nints", 1 if exp_type != "NRS_BRIGHTOBJ" else 20))
-    truth = {"slits": []}
+    nod = str(params.get("nod") or "").strip().upper() or None
+    if nod not in (None, "2-POINT-NOD", "3-POINT-NOD"):
+        raise ValueError(f"simulate: nod must be '2-POINT-NOD' or '3-POINT-NOD', not {nod!r}")
+    if nod:
+        kw.update(PATTTYPE=nod, NUMDTHPT=int(nod[0]), PATT_NUM=1, S_BKDSUB="COMPLETE")
+    truth = {"slits": [], "negative_ypos": {}}
     if exp_type == "NRS_MSASPEC":
         directory = Path(params.get("directory") or tempfile.mkdtemp(prefix="webbcal_nirspec_"))
         directory.mkdir(parents=True, exist_ok=True)
+        nod_cols = {"2-POINT-NOD": (2, 3), "3-POINT-NOD": (2, 1, 3)}.get(nod, (2,))
         specs = params.get("slitlets") or [
-            dict(slitlet_id=1, quadrant=1, row=60, columns=[1, 2, 3], source_id=101, dithers=[(2, 0.5, 0.5)]),
-            dict(slitlet_id=2, quadrant=1, row=300, columns=[1, 2, 3], source_id=102, dithers=[(2, 0.5, 0.65)]),
-            dict(slitlet_id=3, quadrant=2, row=180, columns=[1, 2, 3], source_id=103, dithers=[(2, 0.5, 0.40)]),
+            dict(slitlet_id=1, quadrant=1, row=60, columns=[1, 2, 3], source_id=101,
+                 dithers=[(c, 0.5, 0.5) for c in nod_cols]),
+            dict(slitlet_id=2, quadrant=1, row=300, columns=[1, 2, 3], source_id=102,
+                 dithers=[(c, 0.5, 0.65) for c in nod_cols]),
+            dict(slitlet_id=3, quadrant=2, row=180, columns=[1, 2, 3], source_id=103,
+                 dithers=[(c, 0.5, 0.40) for c in nod_cols]),
         ]
         sources = [dict(source_id=s["source_id"], source_name=f"sim_{s['source_id']}", ra=53.16, dec=-27.78, stellarity=1.0)
                    for s in specs if s.get("source_id")]
@@ -169,7 +189,7 @@ def simulate(mode, params):
 
         infos = ex.open_apertures(_Keywords(kw), _mode_of(exp_type), _LoadedRefs({"msa": wcs_refs["msa"]}))
     else:
-        ypos = float(params.get("source_ypos", 0.0))
+        ypos = float(params.get("source_ypos", 0.25 if nod else 0.0))
         info = ex.ApertureInfo(name=kw["FXD_SLIT"], slit=fixed_slit(kw["FXD_SLIT"]), source_ypos=ypos, quadrant=5)
         meta = {k: kw[k] for k in ex._WCS_KEYWORDS if k in kw}
         wcs = ex.slit_wcs(info, meta, wcs_refs)
@@ -177,9 +197,20 @@ def simulate(mode, params):
         ra, dec, _ = wcs.get_transform("slit_frame", "world")(0.0, ypos, 0.5 * (lo + hi))
         kw.update(TARG_RA=float(ra), TARG_DEC=float(dec))
         infos = [info]
+    import dataclasses
+
     for info in infos:
         if info.primary:
             truth["slits"].append(_paint(rate, info, kw, wcs_refs, flats, phot, flux, sigma))
+            if nod:
+                if exp_type == "NRS_MSASPEC":
+                    others = tuple(info.nod_offsets)
+                else:
+                    others = (-info.source_ypos,) if nod == "2-POINT-NOD" else (0.0, -info.source_ypos)
+                for y in others:
+                    _paint(rate, dataclasses.replace(info, source_ypos=y), kw, wcs_refs, flats, phot, flux, sigma,
+                           scale=-1.0 / len(others))
+                truth["negative_ypos"][info.name] = others
     background = float(params.get("background", 0.0))
     rate += background
     # noise model: Poisson on the accumulated electrons (gain 1) plus read noise
@@ -194,7 +225,7 @@ def simulate(mode, params):
         data = cube
     else:
         data = rate
-    var_poisson = np.maximum(data, 0) / t_exp
+    var_poisson = np.abs(data) / t_exp
     var_rnoise = np.full(data.shape, rnoise ** 2)
     if params.get("noise", False):
         data = rng.poisson(np.maximum(data, 0) * t_exp) / t_exp + rng.normal(0, rnoise, data.shape) if rnoise else rng.poisson(np.maximum(data, 0) * t_exp) / t_exp

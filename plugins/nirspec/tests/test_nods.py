@@ -1,0 +1,171 @@
+"""Nod-subtracted fixed-slit and MOS exposures: the negative traces stay out of the source.
+
+The simulator paints A - mean(other nods): the source positive at its position and
+negative (weight 1/(n-1)) at the other nod positions, all noise-free (sigma = 1 px
+pixel-integrated Gaussians along the WCS traces).  Summing the negative traces into
+the source would remove 100 % of the flux (a full-slit sum of A - B is zero), so each
+test below would fail by tens of per cent if that happened.
+
+* FS 2-POINT-NOD (source at +0.25 slit lengths, partner at -0.25: ~16.6 px apart): the
+  plugin fills ``negative_positions`` from PATTTYPE; the 8-px box never reaches the
+  partner, so box and optimal return the injected flux as without nodding (box:
+  Gaussian wings outside +-4 px and iso-wavelength tilt, measured 2.4e-4; optimal 8e-5).
+* MOS 3-POINT-NOD (one shutter pitch, ~5 px, between nods): the plugin narrows the box
+  to the distance to the nearest negative trace (5 px).  Such a box holds a fraction
+  f of the source (measured on the same source without nodding, 0.9785) and catches
+  the near wings of the negative traces: each one's light inside the box is what the
+  source has beyond the box edge on that side, (1 - f) / 2, so the expected flux is
+  f - sum(weights) (1 - f) / 2 = f - (1 - f) / 2 for two half-weight negatives.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import webbcal
+from webbcal.plugins import get_host
+from webbcal_nirspec import simulate as sm
+
+
+def _ratios(x1d, truth):
+    out = {}
+    for spec in x1d.spec:
+        table = spec.spec_table
+        wl, flux = np.asarray(table["WAVELENGTH"]), np.asarray(table["FLUX"])
+        good = np.isfinite(wl) & np.isfinite(flux) & (wl > 0.7) & (wl < 5.2)
+        assert good.sum() > 300
+        out[str(getattr(spec, "name", len(out)))] = flux[good] / truth["flux"](wl[good])
+    assert len(out) == len(truth["slits"])
+    return out
+
+
+def _run(model, **extract):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return webbcal.run("spec2", model, steps={"extract_1d": extract})
+
+
+@pytest.fixture(scope="module")
+def fs_nodded(tmp_path_factory):
+    mode = get_host().modes.find("NIRSPEC", "NRS_FIXEDSLIT")
+    return sm.simulate(mode, {"seed": 5, "nod": "2-POINT-NOD", "source_ypos": 0.25})
+
+
+def test_fixed_slit_nod_positions_from_the_pattern(fs_nodded):
+    from webbcal_nirspec import extract as ex
+
+    model, truth = fs_nodded
+    assert truth["negative_ypos"]["S200A1"] == (-0.25,)
+    assert model.get_keyword("PATTTYPE") == "2-POINT-NOD" and ex.nod_subtracted(model)
+    assert ex.fixed_slit_nod_positions(model, 0.25) == (-0.25,)
+    model.set_keyword("PATTTYPE", "3-POINT-NOD")
+    try:
+        assert ex.fixed_slit_nod_positions(model, 0.2) == (0.0, -0.2)
+        assert ex.fixed_slit_nod_positions(model, 0.0) == ()  # spacing unknown at the centre
+        model.set_keyword("PATTTYPE", "NONE")
+        model.set_keyword("NUMDTHPT", 1)
+        assert ex.fixed_slit_nod_positions(model, 0.2) == ()
+    finally:
+        model.set_keyword("PATTTYPE", "2-POINT-NOD")
+        model.set_keyword("NUMDTHPT", 2)
+
+
+@pytest.mark.parametrize("kind, tol", [("box", 5e-4), ("optimal", 3e-4)])
+def test_nodded_fixed_slit_recovers_injected_flux(fs_nodded, kind, tol):
+    model, truth = fs_nodded
+    ratio = _ratios(_run(model, extraction_type=kind), truth)["S200A1"]
+    assert np.max(np.abs(ratio - 1)) < tol, (np.median(ratio), np.max(np.abs(ratio - 1)))
+
+
+def test_nodded_fixed_slit_targets_carry_the_negative_trace(fs_nodded):
+    from webbcal.refs import RefSet
+    from webbcal_nirspec import plugin
+
+    model, _ = fs_nodded
+    host = get_host()
+    mode = host.modes.find("NIRSPEC", "NRS_FIXEDSLIT")
+
+    def refs(step):
+        return RefSet.resolve(host.reftypes, model, mode, mode.reftypes_for(step))
+
+    ms = plugin.webbcal_extract_2d(plugin.webbcal_assign_wcs(model, mode, refs("assign_wcs"), {}), mode,
+                                   refs("extract_2d"), {})
+    (target,) = plugin.webbcal_extract_targets(ms, mode, refs("extract_1d"), {})
+    (neg,) = target.negative_positions
+    # +-0.25 of a ~33-px slit: ~16.6 px apart, mirrored about the slit centre
+    assert 15.5 < abs(target.source_position - neg) < 17.5
+    data = np.asarray(target.model.data)
+    col = data[:, data.shape[1] // 2]
+    assert abs(np.argmin(col) - neg) <= 1 and abs(np.argmax(col) - target.source_position) <= 1
+
+
+def _mos(nod, directory):
+    """One 3-shutter slitlet; 3-point nod: middle, lower, upper shutter."""
+    mode = get_host().modes.find("NIRSPEC", "NRS_MSASPEC")
+    cols = (2, 1, 3) if nod else (2,)
+    slitlet = dict(slitlet_id=1, quadrant=1, row=60, columns=[1, 2, 3], source_id=101,
+                   dithers=[(c, 0.5, 0.55) for c in cols])
+    return sm.simulate(mode, {"seed": 6, "nod": nod, "directory": directory, "slitlets": [slitlet]})
+
+
+@pytest.fixture(scope="module")
+def mos_nodded(tmp_path_factory):
+    return _mos("3-POINT-NOD", tmp_path_factory.mktemp("nod"))
+
+
+def test_nodded_mos_box_excludes_the_negative_traces(mos_nodded, tmp_path):
+    nodded, truth = mos_nodded
+    plain, truth0 = _mos(None, tmp_path / "plain")
+    assert all(len(v) == 2 for v in truth["negative_ypos"].values())
+    width = 5.0  # what the plugin chooses: the distance to the nearest negative trace
+    f_box = _ratios(_run(plain, extract_width=width), truth0)
+    got = _ratios(_run(nodded), truth)  # plugin defaults: the narrowed box
+    for name, ratio in got.items():
+        f = np.median(f_box[name])
+        assert 0.95 < f < 0.995  # a 5-px box around a sigma = 1 px source
+        expected = f - (1 - f) / 2
+        assert np.median(ratio) == pytest.approx(expected, abs=2e-3), (name, np.median(ratio), expected)
+        assert np.percentile(np.abs(ratio - np.median(ratio)), 95) < 0.02
+
+
+@pytest.mark.xfail(strict=True, reason="core: optimal extraction with negative traces 1 shutter pitch (~5 px) "
+                                       "away is biased 2-3 % low (up to 8 %), see the NIRSpec report")
+def test_nodded_mos_optimal_recovers_injected_flux(mos_nodded):
+    model, truth = mos_nodded
+    for ratio in _ratios(_run(model, extraction_type="optimal"), truth).values():
+        assert np.max(np.abs(ratio - 1)) < 0.01
+
+
+@pytest.mark.xfail(strict=True, reason="core: the box path keeps pixels on target.negative_positions in its "
+                                       "background weights (extract_box ignores negative traces)")
+def test_box_background_regions_exclude_negative_traces(fs_nodded):
+    from webbcal.refs import RefSet
+    from webbcal.steps.extract_1d import extract_target
+    from webbcal.steps.flat_field import apply_flat
+    from webbcal.steps.photom import apply_photom
+    from webbcal_nirspec import plugin
+
+    model, truth = fs_nodded
+    host = get_host()
+    mode = host.modes.find("NIRSPEC", "NRS_FIXEDSLIT")
+
+    def refs(step):
+        return RefSet.resolve(host.reftypes, model, mode, mode.reftypes_for(step))
+
+    ms = plugin.webbcal_extract_2d(plugin.webbcal_assign_wcs(model, mode, refs("assign_wcs"), {}), mode,
+                                   refs("extract_2d"), {})
+    for s, f in zip(ms.slits, plugin.webbcal_flat_field(ms, mode, refs("flat_field"), {})):
+        apply_flat(s, f)
+    for s, c in zip(ms.slits, plugin.webbcal_photom(ms, mode, refs("photom"), {})):
+        apply_photom(s, c)
+    (target,) = plugin.webbcal_extract_targets(ms, mode, refs("extract_1d"), {})
+    mid = (np.shape(target.model.data)[-2] - 1) / 2
+    # background 6-20 px either side of the source (they move with it): the lower one
+    # holds the negative trace 16.6 px below the source
+    params = {"bkg_coeff": [[mid - 20], [mid - 6], [mid + 6], [mid + 20]], "bkg_fit": "poly", "bkg_order": 0}
+    spec = extract_target(target, None, params)
+    wl = np.atleast_2d(spec.columns["WAVELENGTH"])[0]
+    flux = np.atleast_2d(spec.columns["FLUX"])[0]
+    good = np.isfinite(wl) & np.isfinite(flux) & (wl > 0.7) & (wl < 5.2)
+    ratio = flux[good] / truth["flux"](wl[good])
+    assert np.max(np.abs(ratio - 1)) < 1e-3, np.median(ratio)
