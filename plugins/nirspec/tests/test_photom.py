@@ -87,3 +87,83 @@ def test_embedded_defaults_load():
     mos = photom.read_photom(DATA / "nirspec_photom_mos_synthetic.fits")
     assert mos.find("F100LP", "G140M", "12").slit == "ANY"
     assert photom.read_area(DATA / "nirspec_area_fs_synthetic.fits").area_arcsec2("S200A1") > 0
+
+
+def _with_timecoeff(path, **tables):
+    with fits.open(path) as hdul:
+        hdus = [h.copy() for h in hdul]
+    for name, cols in tables.items():
+        hdus.append(fits.BinTableHDU.from_columns([fits.Column(k, "D", array=[v]) for k, v in cols.items()], name=name))
+    fits.HDUList(hdus).writeto(path, overwrite=True)
+    return path
+
+
+def test_time_dependent_throughput_divides_the_conversion(tmp_path):
+    """Exponential x linear throughput loss since t0: the conversion at t is photmj x
+    relresponse / [(A exp(-(t - t0) / tau) + c) (1 - loss (t - t0) / 365)]."""
+    path = _with_timecoeff(_photom_file(tmp_path / "p.fits", np.ones(11)),
+                           TIMECOEFF_EXPONENTIAL=dict(t0=59700.0, amplitude=0.1, tau=200.0, const=0.9),
+                           TIMECOEFF_LINEAR=dict(t0=59700.0, lossperyear=0.02))
+    table = photom.read_photom(path)
+    slit = SimpleNamespace(name="S200A1", wavelength=np.array([[1.5]]), source_type="POINT")
+    at_t0 = photom.slit_conversion(slit, "F100LP", "G140M", table, mjd=59700.0)
+    assert at_t0.factor[0, 0] == pytest.approx(3.0e-11, rel=1e-6)  # A + c = 1 at t0: no loss yet
+    t = 59700.0 + 365.0
+    throughput = (0.1 * np.exp(-365.0 / 200.0) + 0.9) * (1 - 0.02)
+    later = photom.slit_conversion(slit, "F100LP", "G140M", table, mjd=t)
+    assert throughput < 0.9  # the telescope lost light ...
+    assert later.factor[0, 0] == pytest.approx(3.0e-11 / throughput, rel=1e-6)  # ... so each DN/s is worth more
+    assert photom.slit_conversion(slit, "F100LP", "G140M", table).factor[0, 0] == pytest.approx(3.0e-11, rel=1e-6)
+    # power law: year1value one year after t0
+    path2 = _with_timecoeff(_photom_file(tmp_path / "q.fits", np.ones(11)),
+                            TIMECOEFF_POWERLAW=dict(t0=59700.0, year1value=0.95, tsoft=10.0, alpha=-0.1))
+    row = photom.read_photom(path2).rows[0]
+    assert row.time_correction(59700.0 + 365.0) == pytest.approx(0.95, rel=1e-9)
+    # the exposure mid-time comes from EXPMID or EXPSTART/EXPEND
+    kw = {"EXPSTART": 60000.0, "EXPEND": 60001.0}
+    assert photom.exposure_mid_mjd(SimpleNamespace(get_keyword=kw.get)) == pytest.approx(60000.5)
+
+
+def test_timecoeff_table_must_match_photom_rows(tmp_path):
+    path = _photom_file(tmp_path / "p.fits", np.ones(11))
+    with fits.open(path) as hdul:
+        hdus = [h.copy() for h in hdul]
+    hdus.append(fits.BinTableHDU.from_columns([fits.Column("t0", "D", array=[1.0, 2.0]),
+                                               fits.Column("lossperyear", "D", array=[0.0, 0.0])], name="TIMECOEFF_LINEAR"))
+    fits.HDUList(hdus).writeto(path, overwrite=True)
+    with pytest.raises(ReferenceFileError, match=r"p\.fits.*TIMECOEFF_LINEAR has 2 rows"):
+        photom.read_photom(path)
+
+
+def test_mos_area_per_shutter_for_extended_sources():
+    """EXTENDED MOS slitlets are divided by the AREA row of their primary shutter
+    (quadrant, shutter_x = MSA row, shutter_y = MSA column), not a nominal area."""
+    import importlib.util
+
+    from webbcal_nirspec.refs import DATA
+
+    spec = importlib.util.spec_from_file_location("make_defaults", DATA / "make_defaults.py")
+    md = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(md)
+    area = photom.read_area(DATA / "nirspec_area_mos_synthetic.fits")
+    assert len(area.by_shutter) == 4 * 365 * md.MSA_COLUMNS
+    table = photom.read_photom(DATA / "nirspec_photom_mos_synthetic.fits")
+    lam = np.array([[1.5, 2.5]])
+    conv = {}
+    for q, row, col in ((1, 60, 2), (1, 300, 2), (4, 60, 3)):
+        slit = SimpleNamespace(name="7", wavelength=lam, source_type="EXTENDED")
+        conv[(q, row, col)] = c = photom.slit_conversion(slit, "F100LP", "G140M", table, area, quadrant=q,
+                                                         shutter_row=row, shutter_column=col)
+        expected = float(md.mos_pixel_area(q, row, col))
+        assert c.pixar_a2 == pytest.approx(expected, rel=1e-6) and c.bunit == "MJy/sr"
+        point = photom.slit_conversion(SimpleNamespace(name="7", wavelength=lam, source_type="POINT"), "F100LP",
+                                       "G140M", table, area, quadrant=q, shutter_row=row, shutter_column=col)
+        assert np.allclose(c.factor, point.factor / (expected * photom.ARCSEC2_TO_SR), rtol=1e-6)
+    # rows along the dispersion differ by the table's 4 % gradient: 240/182 x 4 % apart
+    ratio = conv[(1, 60, 2)].pixar_a2 / conv[(1, 300, 2)].pixar_a2
+    assert ratio == pytest.approx(float(md.mos_pixel_area(1, 60, 2) / md.mos_pixel_area(1, 300, 2)), rel=1e-6)
+    assert abs(ratio - 1) > 0.04
+    # a shutter outside the table falls back to the nominal area
+    miss = photom.slit_conversion(SimpleNamespace(name="7", wavelength=lam, source_type="EXTENDED"), "F100LP",
+                                  "G140M", table, area, quadrant=1, shutter_row=60, shutter_column=170)
+    assert miss.pixar_a2 == photom.NOMINAL_PIXEL_AREA_A2
