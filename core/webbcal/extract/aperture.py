@@ -219,10 +219,9 @@ class Aperture:
         lo = -0.5 if self.cross_start is None else self.cross_start - 0.5
         hi = ncross - 0.5 if self.cross_stop is None else self.cross_stop + 0.5
         if self.extract_width is not None:
-            if self.cross_start is None and self.cross_stop is None and self.source_position is not None:
-                centre = float(self.source_position)
-            else:
-                centre = 0.5 * (lo + hi)
+            # centred on the nominal region (the whole array when no limits are given);
+            # use_source_posn then moves source AND background regions to the source
+            centre = 0.5 * (lo + hi)
             lo, hi = centre - 0.5 * self.extract_width, centre + 0.5 * self.extract_width
         edges = np.empty((1, 2, ndisp))
         edges[0, 0], edges[0, 1] = lo, hi

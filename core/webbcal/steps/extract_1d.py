@@ -232,8 +232,41 @@ def build_aperture(target, reference=None, params=None):
             src0, _ = nominal.weights(ncross, ndisp, wl_cols)
             wl_cols = aperture_wavelength(wl2d, src0)
     src, bkg = ap.weights(ncross, ndisp, wl_cols)
+    if bkg is not None and str(p.get("negative_traces") or "model").lower() != "ignore":
+        bkg = _exclude_negative_traces(target, src, bkg)
     wavelength = aperture_wavelength(wl2d, src) if wl2d is not None else np.full(ndisp, np.nan)
     return ApertureGeometry(ap, src, bkg, wl2d, wl_cols, wavelength, (ncross, ndisp))
+
+
+def _exclude_negative_traces(target, src, bkg):
+    """Background weights with the negative traces of nod-subtracted data removed.
+
+    Each negative trace runs parallel to the source (following ``target.trace`` when
+    given); pixels closer to it than half the source aperture width plus one pixel get
+    no background weight, so a nod's negative signal is never fitted as background.
+    """
+    negs = [float(x) for x in (target.negative_positions or ()) if x is not None and np.isfinite(x)]
+    if not negs:
+        return bkg
+    ncross, ndisp = src.shape
+    cols = np.arange(ndisp, dtype=np.float64)
+    rows = np.arange(ncross, dtype=np.float64)[:, None]
+    width = src.sum(axis=0)
+    half = 0.5 * np.where(width > 0, width, np.nanmedian(width[width > 0]) if np.any(width > 0) else 2.0) + 1.0
+    base = target.source_position
+    centre = None
+    if target.trace is not None and base is not None:
+        centre = np.asarray(target.trace(cols), dtype=np.float64)
+    keep = np.ones_like(bkg, dtype=bool)
+    for x in negs:
+        c = (centre + (x - base)) if centre is not None else np.full(ndisp, x)
+        keep &= np.abs(rows - c[None, :]) > half[None, :]
+    removed = float(np.sum(bkg * ~keep))
+    if removed > 0:
+        log.info("extract_1d: %s: %.1f background pixel weight(s) near %d negative nod trace(s) excluded",
+                 target.name, removed, len(negs))
+    out = np.where(keep, bkg, 0.0)
+    return out if np.any(out > 0) else None
 
 
 # ------------------------------------------------------------------------------------------

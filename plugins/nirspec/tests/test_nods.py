@@ -136,8 +136,6 @@ def test_nodded_mos_optimal_recovers_injected_flux(mos_nodded):
         assert np.max(np.abs(ratio - 1)) < 0.01
 
 
-@pytest.mark.xfail(strict=True, reason="core: the box path keeps pixels on target.negative_positions in its "
-                                       "background weights (extract_box ignores negative traces)")
 def test_box_background_regions_exclude_negative_traces(fs_nodded):
     from webbcal.refs import RefSet
     from webbcal.steps.extract_1d import extract_target
