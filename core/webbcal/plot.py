@@ -107,41 +107,75 @@ def plot_spectrum(model, path, truth=None):
     return _save(fig, path)
 
 
+def _illuminated(data):
+    """Row and column ranges holding finite data (a slit of a full frame), or None."""
+    rows = np.nonzero(np.isfinite(data).any(axis=1))[0]
+    cols = np.nonzero(np.isfinite(data).any(axis=0))[0]
+    if not rows.size or not cols.size:
+        return None
+    pad = 5
+    return (max(rows[0] - pad, 0), min(rows[-1] + pad, data.shape[0] - 1),
+            max(cols[0] - pad, 0), min(cols[-1] + pad, data.shape[1] - 1))
+
+
 @_quiet
 def plot_image(model, path, apertures=None):
     """2D product (median over integrations), with extraction apertures as contours.
 
     ``apertures``: list of ``(src_weights, bkg_weights)`` per slit, in detector
-    orientation, or ``None``.
+    orientation, or ``None``.  The display uses an asinh stretch so that a bright blue
+    end and a faint red end of a spectrum are both visible; each panel is zoomed on
+    the illuminated region and keeps the pixels square where the layout allows.
     """
+    from matplotlib.colors import AsinhNorm
+
     plt = _pyplot()
     slits = list(model.slits) if getattr(model, "slits", None) else [model]
-    n = len(slits)
-    fig, axes = plt.subplots(n, 1, figsize=(8, 3.0 * n) if n > 1 else (6, 7), squeeze=False)
-    for i, slit in enumerate(slits):
+    images = []
+    for slit in slits:
         data = np.asarray(slit.data, float)
         if data.ndim == 3:
             data = np.nanmedian(data, axis=0)
+        images.append(data)
+    boxes = [_illuminated(d) for d in images]
+    # figure shape from the first panel's aspect (tall strips side by side, wide ones stacked)
+    b0 = boxes[0]
+    h, w = ((b0[1] - b0[0] + 1), (b0[3] - b0[2] + 1)) if b0 else images[0].shape
+    tall = h > 2 * w
+    n = len(slits)
+    if tall:
+        fig, axes = plt.subplots(1, n, figsize=(min(3.2 * n, 16), 8), squeeze=False)
+        axes = axes.T
+    else:
+        fig, axes = plt.subplots(n, 1, figsize=(10, min(2.0 + 2.4 * n, 24)), squeeze=False)
+    for i, (slit, data, box) in enumerate(zip(slits, images, boxes)):
         ax = axes[i, 0]
         finite = data[np.isfinite(data)]
-        lo, hi = (np.percentile(finite, [1, 99.5]) if finite.size else (0, 1))
-        ax.imshow(data, origin="lower", vmin=lo, vmax=hi, cmap="viridis", aspect="auto", interpolation="nearest")
+        lo, hi = (np.percentile(finite, [1, 99.8]) if finite.size else (0, 1))
+        scale = max(float(np.percentile(np.abs(finite), 50)) if finite.size else 1.0, 1e-30)
+        ax.imshow(data, origin="lower", norm=AsinhNorm(linear_width=scale, vmin=lo, vmax=hi), cmap="viridis",
+                  aspect="auto", interpolation="nearest")
+        legend = []
         if apertures is not None and i < len(apertures) and apertures[i] is not None:
             src, bkg = apertures[i]
             if src is not None and np.any(src > 0):
                 ax.contour(src > 0, levels=[0.5], colors="red", linewidths=1)
+                legend.append("red: source aperture")
             if bkg is not None and np.any(bkg > 0):
                 ax.contour(bkg > 0, levels=[0.5], colors="white", linewidths=0.8, linestyles="dashed")
-        rows, cols = np.nonzero(np.isfinite(data).any(axis=1))[0], np.nonzero(np.isfinite(data).any(axis=0))[0]
-        if rows.size and cols.size:  # zoom on the illuminated region (e.g. a slit of a full frame)
-            pad = 5
-            ax.set_xlim(max(cols[0] - pad, 0) - 0.5, min(cols[-1] + pad, data.shape[1] - 1) + 0.5)
-            ax.set_ylim(max(rows[0] - pad, 0) - 0.5, min(rows[-1] + pad, data.shape[0] - 1) + 0.5)
+                legend.append("white dashed: background")
+        if box is not None:
+            ax.set_ylim(box[0] - 0.5, box[1] + 0.5)
+            ax.set_xlim(box[2] - 0.5, box[3] + 0.5)
         name = getattr(slit, "name", None) or getattr(model.meta, "filename", None) or ""
         unit = getattr(slit.meta, "bunit_data", None) if hasattr(slit, "meta") else None
-        ax.set_title(f"{name} [{unit or ''}]  red: source aperture, white dashed: background")
+        title = f"{name} [{unit or ''}]"
+        if legend:
+            title += "\n" + ", ".join(legend)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("x [pixel]")
         ax.set_ylabel("y [pixel]")
+    fig.tight_layout()
     return _save(fig, path)
 
 
