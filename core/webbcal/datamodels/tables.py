@@ -64,8 +64,11 @@ SPEC_UNITS = {name: unit for name, _, unit in SPEC_COLUMNS + TSO_SCALAR_COLUMNS}
 SPEC_UNITS["INT_NUM"] = None
 
 
-def _fill(table):
+def fill_defaults(table, skip=()):
+    """Floats NaN, integers 0, in every column but those in ``skip``."""
     for name in table.dtype.names:
+        if name in skip:
+            continue
         kind = table.dtype[name].base.kind
         table[name] = np.nan if kind == "f" else 0
     return table
@@ -74,21 +77,25 @@ def _fill(table):
 def new_spec_table(n):
     """An x1d spectrum table of ``n`` rows: floats NaN, DQ and integers 0."""
     dtype = [(name, dt) for name, dt, _ in SPEC_COLUMNS]
-    return _fill(np.zeros(int(n), dtype=dtype))
+    return fill_defaults(np.zeros(int(n), dtype=dtype))
 
 
-def new_tso_spec_table(nints, n):
+def new_tso_spec_table(nints, n, fill=True):
     """An x1dints table: ``nints`` rows (one per integration), spectra of length ``n``.
 
     Columns: INT_NUM, the x1d columns as vectors of length ``n``, then N_ALONGDISP,
     SEGMENT, MJD-BEG/AVG/END and TDB-BEG/MID/END.  INT_NUM is 1..nints, N_ALONGDISP
-    is ``n``; floats are NaN, DQ and other integers 0.
+    is ``n``; floats are NaN, DQ and other integers 0.  ``fill=False`` leaves the
+    columns uninitialised for a caller that writes every one of them (large x1dints:
+    the structured array is filled column by column, a strided write).
     """
     n = int(n)
     dtype = [("INT_NUM", "i4")]
     dtype += [(name, dt, (n,)) for name, dt, _ in SPEC_COLUMNS]
     dtype += [(name, dt) for name, dt, _ in TSO_SCALAR_COLUMNS]
-    table = _fill(np.zeros(int(nints), dtype=dtype))
+    table = np.empty(int(nints), dtype=dtype)
+    if fill:
+        fill_defaults(table)
     table["INT_NUM"] = np.arange(1, int(nints) + 1)
     table["N_ALONGDISP"] = n
     return table
@@ -96,6 +103,6 @@ def new_tso_spec_table(nints, n):
 
 def new_int_times(nints):
     """An INT_TIMES table of ``nints`` rows: integration_number 1..nints, times NaN."""
-    table = _fill(np.zeros(int(nints), dtype=INT_TIMES_COLUMNS))
+    table = fill_defaults(np.zeros(int(nints), dtype=INT_TIMES_COLUMNS))
     table["integration_number"] = np.arange(1, int(nints) + 1)
     return table

@@ -1240,18 +1240,25 @@ class Extract1dStep(Step):
         cols = spec.columns
         nints, ndisp = cols["FLUX"].shape
         if per_int:
-            table = dm.new_tso_spec_table(nints, ndisp)
+            table = dm.new_tso_spec_table(nints, ndisp, fill=False)
             times, source = integration_times(spec.target.model, nints)
             if source is None:
                 log.warning("extract_1d: no INT_TIMES and no exposure start/end: integration times left NaN")
             elif source != "INT_TIMES":
                 log.info("extract_1d: integration times from the %s (no matching INT_TIMES rows)", source)
             names = {n.upper(): n for n in table.dtype.names}
+            written = set()
             for key, values in list(cols.items()) + list(times.items()):
                 if key in names:
                     table[names[key]][...] = values.reshape(table[names[key]].shape)
+                    written.add(names[key])
+            table["INT_NUM"] = times["INT_NUM"] if "INT_NUM" in times else np.arange(1, nints + 1)
             if "N_ALONGDISP" in names:
                 table[names["N_ALONGDISP"]][...] = ndisp
+            written |= {"INT_NUM", names.get("N_ALONGDISP", "")}
+            from ..datamodels.tables import fill_defaults
+
+            fill_defaults(table, skip=written)  # NaN / 0 in the columns nothing wrote
         else:
             table = dm.new_spec_table(ndisp)
             names = {n.upper(): n for n in table.dtype.names}
