@@ -84,6 +84,7 @@ import warnings
 
 import numpy as np
 
+from .box import DO_NOT_USE
 from .profiles import normalize_profile
 
 __all__ = ["OptimalResult", "extract_optimal"]
@@ -199,6 +200,14 @@ def _conform(a, shape, name, dtype=None):
             f"{name} of shape {a.shape} does not broadcast to the data shape {shape}."
         )
     return a
+
+
+def _bad_flags(mask):
+    """Boolean exclusion mask from a boolean mask or an integer DQ array
+    (``DO_NOT_USE`` bit, as :func:`webbcal.extract.box.bad_pixel_mask`)."""
+    if mask is None or mask.dtype == bool:
+        return mask
+    return np.bitwise_and(mask, DO_NOT_USE) != 0
 
 
 def _take(a, sl):
@@ -332,6 +341,16 @@ def _poisson_relation(D0, vp, sgn, good, k=None):
     return k, np.nan_to_num(a, nan=0.0)[:, None, :]
 
 
+def _row_information_share(P):
+    """Per cross-dispersion row, the largest share of ``sum(P**2)`` it holds in
+    any column and integration (the share of ``1 / var(flux)`` for uniform
+    variances)."""
+    p2 = P * P
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = p2 / p2.sum(axis=1, keepdims=True)
+    return np.nan_to_num(share, nan=0.0).max(axis=(0, 2))
+
+
 def _column_median(a, valid):
     """Median over axis -2 of the ``valid`` entries (NaN if none); sorting
     based, much faster than ``np.nanmedian`` for short axes."""
@@ -352,7 +371,8 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
                     reject_sigma=5.0, max_iter=5, revise_variance=True,
                     gain=None, negative_profile=None, wht_scale=None,
                     max_chunk_pixels=2**20, return_model=True,
-                    profile_floor=1e-12):
+                    profile_floor=1e-12, max_information_loss=1e-6,
+                    model_error=0.0):
     """Optimal extraction (Horne 1986) of every column of every integration.
 
     Parameters
@@ -368,8 +388,10 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
         Per-pixel variance components (broadcastable to the data). At least
         one of them, or ``wht``, is required. If variances are given,
         ``wht`` is ignored.
-    mask : array_like of bool, optional
-        True for pixels to exclude. NaN/inf data or variances, and
+    mask : array_like of bool or of int, optional
+        True for pixels to exclude; or a JWST DQ array (integer), whose
+        pixels flagged ``DO_NOT_USE`` are excluded (converted chunk by chunk,
+        as in :func:`webbcal.extract.box.extract_box`). NaN/inf data or variances, and
         non-positive total variances, are excluded as well.
     wht : array_like, optional
         Drizzle weight map; used (``V = scale / wht``) only when no variance
@@ -440,7 +462,9 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
     vp = _conform(var_poisson, shape, "var_poisson")
     vf = _conform(var_flat, shape, "var_flat")
     wh = _conform(wht, shape, "wht")
-    msk = _conform(mask, shape, "mask", bool)
+    msk = _conform(mask, shape, "mask")
+    if msk is not None and msk.dtype.kind not in "iu":
+        msk = msk.astype(bool, copy=False)
     use_var = any(v is not None for v in (vr, vp, vf))
     if not use_var and wh is None:
         raise ValueError(
@@ -463,8 +487,20 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
         used = (prof > floor).any(axis=(0, 2))
         if negp is not None:
             used |= (negp > floor).any(axis=(0, 2))
+        loss = float(max_information_loss or 0.0)
+        if loss > 0:
+            share = _row_information_share(prof)
+            if negp is not None:
+                share = np.maximum(share, _row_information_share(negp))
+            order = np.argsort(share, kind="stable")
+            drop = order[np.cumsum(share[order]) <= loss]
+            used[drop] = False
     if msk is not None and msk.shape[1] == ncross:
-        used &= ~msk.all(axis=(0, 2))
+        # rows masked everywhere: only rows masked throughout the first
+        # integration are candidates (avoids a pass over the whole mask)
+        cand = np.flatnonzero(used & _bad_flags(msk[0]).all(axis=-1))
+        if cand.size:
+            used[cand] &= ~_bad_flags(msk[:, cand]).all(axis=(0, 2))
     rows = np.flatnonzero(used)
     if rows.size == 0:
         rows = np.arange(ncross)
@@ -514,16 +550,21 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
     step = max(1, int(max_chunk_pixels // max(nrows * ndisp, 1)))
     for start in range(0, nints, step):   # memory chunks, not per integration
         sl = slice(start, min(start + step, nints))
+        views = {}
+        if use_var and negp is None and bkg_order is None and isinstance(rsel, slice):
+            # the fast path writes its results in place
+            views = {key: res[key][sl, rsel] if key in cubes else res[key][sl]
+                     for key in _FAST_OUTPUTS if res.get(key) is not None}
         block = _extract_block(
             data[sl][:, rsel], _take(cprof, sl), _take(cnegp, sl), _take(cvr, sl),
-            _take(cvp, sl), _take(cvf, sl), _take(cwh, sl), _take(cmsk, sl),
+            _take(cvp, sl), _take(cvf, sl), _take(cwh, sl), _bad_flags(_take(cmsk, sl)),
             _take(cgain, sl), bkg_order, reject_sigma, max_iter,
             revise_variance, use_var,
             None if wht_scale is None else wht_scale[sl],
-            None if tfull is None else tfull[rows], return_model)
+            None if tfull is None else tfull[rows], return_model, model_error, views)
         coef = block.pop("coef")
         for key, val in block.items():
-            if res.get(key) is None or val is None:
+            if res.get(key) is None or val is None or val is views.get(key):
                 continue
             if key in cubes:
                 res[key][sl, rsel] = val
@@ -542,7 +583,7 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
             res["model"][sl, outside] = Mo
             res["residual"][sl, outside] = np.where(np.isfinite(Do), Do - Mo, np.nan)
             res["variance"][sl, outside] = _input_variance(
-                Do, [_take(v, sl) for v in (vr, vp, vf)], _take(wh, sl), _take(msk, sl),
+                Do, [_take(v, sl) for v in (vr, vp, vf)], _take(wh, sl), _bad_flags(_take(msk, sl)),
                 outside, use_var, res["wht_scale"][sl] if not use_var else None)
     return OptimalResult(profile=prof, **res)
 
@@ -580,7 +621,10 @@ def _input_variance(D, variances, wht, mask, outside, use_var, scale):
 
 def _extract_block(data, P, N, vr, vp, vf, wht, mask, gain, bkg_order,
                    reject_sigma, max_iter, revise, use_var, wht_scale, tcoord,
-                   return_model):
+                   return_model, model_error=0.0, out=None):
+    if use_var and N is None and bkg_order is None:
+        return _fast_block(data, P, vr, vp, vf, mask, gain, reject_sigma, max_iter,
+                           revise, model_error, return_model, out)
     n, ncross, ndisp = data.shape
     shape = data.shape
     D = data.astype(np.float64, copy=False)
@@ -870,3 +914,356 @@ def _iterate_wht(D0, bad, V0, basis, W, vunit, wht_scale, reject_sigma, max_iter
         if not active.any():
             break
     return coef, Ainv, wfin, rej, Vcur, None, niter
+
+
+# ---------------------------------------------------------------------------
+# fast path: source amplitude only (no negative trace, no background), with
+# per-pixel variances -- the time-series case
+# ---------------------------------------------------------------------------
+#: pixels per sub-block of the fast path, so that its dozen work arrays stay
+#: in the processor cache
+_FAST_BLOCK_PIXELS = 2**16
+#: the offset ``a`` of the Poisson relation is the midrange of the column's
+#: values ``var_poisson - k s D`` when their whole spread is at most this
+#: fraction of the column's mean Poisson variance -- the usual case: the
+#: pipeline computed var_poisson from these data, so the values agree to
+#: rounding and midrange, mean and median coincide to this fraction; otherwise
+#: it is their median (a sort), as documented in the module docstring
+_OFFSET_SPREAD = 1e-4
+
+
+def _rowsum(a, b):
+    """``sum_y a b`` over axis 1 of 3-d arrays, float64 accumulation (the
+    products of float32 values are formed exactly in float64); ``a`` or ``b``
+    may have a leading axis of 1."""
+    if a.shape[0] == 1 and b.shape[0] != 1:
+        a, b = b, a
+    if b.shape[0] == 1 and a.shape[0] != 1:
+        return np.einsum("ijk,jk->ik", a, b[0], dtype=np.float64)
+    return np.einsum("ijk,ijk->ik", a, b, dtype=np.float64)
+
+
+def _gather(a, ii, dd):
+    """Columns ``(ii, dd)`` of ``a`` (broadcastable to the block) as ``(k, nrows, 1)``."""
+    if a is None or np.ndim(a) == 0:
+        return a
+    i = ii if a.shape[0] > 1 else 0
+    d = dd if a.shape[2] > 1 else 0
+    if np.ndim(i) == 0 and np.ndim(d) == 0:
+        return a
+    return a[i, :, d][:, :, None]
+
+
+def _fast_poisson_relation(D0, vp, use, kgain):
+    """``k`` and ``a`` of ``var_poisson = a + k D`` per column, as
+    :func:`_poisson_relation` (no negative trace), from float64 sums.
+
+    ``D0`` and ``vp`` are finite (zero on bad pixels). ``k`` has shape
+    ``(n, 1, ndisp)`` (or is ``kgain`` itself, per pixel, when the gain is
+    given); ``a`` is the mean of ``vp - k D`` over the ``use`` pixels when the
+    root sum of squares of their deviations from it -- a bound on the largest
+    deviation, hence on the distance to the median -- is within
+    ``_OFFSET_SPREAD`` of the column's mean Poisson variance; otherwise the
+    median (a sort of those columns only).
+    """
+    n, nr, nd = D0.shape
+    dt = D0.dtype
+    allu = bool(use.all())
+    xs = D0 if allu else D0 * use
+    vs = vp if allu else vp * use
+    cnt = np.full((n, nd), float(nr)) if allu else use.sum(axis=1).astype(np.float64)
+    sv = np.add.reduce(vs, axis=1, dtype=np.float64)
+    svv = _rowsum(vs, vs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vpmean = sv / cnt
+        if kgain is None:
+            sx = np.add.reduce(xs, axis=1, dtype=np.float64)
+            sxx = _rowsum(xs, xs) - sx * sx / cnt
+            sxv = _rowsum(xs, vs) - sx * sv / cnt
+            k = sxv / sxx
+            ok = (cnt >= 3) & (sxx > 0) & np.isfinite(k) & (k > 0)
+            if not ok.all():
+                fallback = _nanmedian_int(np.where(ok, k, np.nan)[:, None, :])
+                k = np.where(ok, k, fallback[:, None])
+            k = np.nan_to_num(k, nan=0.0)
+            # mean and sum of squared deviations of vp - k x
+            a = (sv - k * sx) / cnt
+            ssr = (svv - sv * sv / cnt) - 2.0 * k * sxv + k * k * sxx
+            kk = k[:, None, :].astype(dt)
+        else:
+            kk = kgain
+            avals = vs - kk * xs
+            a = np.add.reduce(avals, axis=1, dtype=np.float64) / cnt
+            ssr = _rowsum(avals, avals) - cnt * a * a
+    with np.errstate(invalid="ignore"):
+        tight = np.sqrt(np.clip(ssr, 0.0, None)) <= _OFFSET_SPREAD * np.abs(vpmean)
+    redo = ~tight & (cnt > 0)
+    if redo.any():
+        ii, dd = np.nonzero(redo)
+        kc = _gather(kk, ii, dd)
+        avc = np.asarray(_gather(vp, ii, dd) - kc * _gather(D0, ii, dd), dtype=np.float64)
+        a[ii, dd] = _column_median(avc, _gather(use, ii, dd))[:, 0]
+    a = np.nan_to_num(np.where(cnt > 0, a, 0.0), nan=0.0)
+    return kk, a[:, None, :].astype(dt)
+
+
+class _FastRounds:
+    """Solve, variance revision and outlier test of one-profile columns.
+
+    Works on a sub-block ``(n, nrows, ndisp)`` or on gathered columns
+    ``(k, nrows, 1)`` alike. ``w`` are the weights of a solve, zero on bad and
+    rejected pixels; ``good`` is None when every pixel is good (``rejected``,
+    a list of index triples, is then what is excluded).
+    """
+
+    def __init__(self, D, P, vr0, vf0, k, a, kgain, revise, thr, e2, vpos):
+        self.D, self.P, self.vr0, self.vf0 = D, P, vr0, vf0
+        self.k, self.a, self.kgain = k, a, kgain
+        self.revise, self.thr, self.e2 = revise, thr, e2
+        self.vpos = vpos    # vr0 + vf0 > 0 on every pixel: revised variances are positive
+
+    def gather(self, ii, dd):
+        g = _FastRounds.__new__(_FastRounds)
+        g.__dict__.update({key: _gather(val, ii, dd) if isinstance(val, np.ndarray) else val
+                           for key, val in self.__dict__.items()})
+        return g
+
+    def solve(self, w):
+        wP = w * self.P
+        S2 = _rowsum(wP, self.P)
+        S1 = _rowsum(wP, self.D)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.where(S2 > 0, S1 / S2, np.nan)
+        return f, wP, S2
+
+    def model(self, f):
+        return f[:, None, :].astype(self.D.dtype) * self.P
+
+    def revised(self, f, M, good, rejected=()):
+        """Poisson variance of the model ``M = f P`` and the weights of the next
+        round (zero where ``good`` is False and at the ``rejected`` index triples)."""
+        if self.a is not None:
+            with np.errstate(invalid="ignore"):
+                kf = self.k[:, 0, :] * f
+                vpn = kf[:, None, :].astype(self.D.dtype) * self.P
+                vpn += self.a
+                # clip at zero (NaN of an unfitted column -> 0), unless nothing can be negative
+                if not (np.all(kf >= 0) and np.all(self.a >= 0)):
+                    np.fmax(vpn, 0, out=vpn)
+        else:
+            vpn = np.nan_to_num(np.abs(M) * self.kgain, nan=0.0, posinf=0.0)
+        wn = vpn + self.vr0 if self.vr0 is not None else vpn.copy()
+        if self.vf0 is not None:
+            wn += self.vf0
+        if not self.vpos:
+            bad = ~(wn > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(1.0, wn, out=wn)
+        if not self.vpos:
+            wn[bad] = 0.0
+        if good is not None:
+            wn *= good
+        for idx in rejected:
+            wn[idx] = 0.0
+        return vpn, wn
+
+    def outliers(self, M, wn):
+        """Worst pixel of each column, if above the threshold: ``(newrej,
+        (ii, rows, dd))``; sets ``wn`` to zero there."""
+        z = self.D - M
+        z *= z
+        z *= wn
+        if self.e2 > 0:   # relative model-error floor: (D - M)^2 / (V + (e M)^2)
+            q = M * M
+            q *= wn
+            q *= self.e2
+            q += 1.0
+            z /= q
+        with np.errstate(invalid="ignore"):
+            newrej = z.max(axis=1) > self.thr
+        ii, dd = np.nonzero(newrej)
+        rows = np.argmax(z[ii, :, dd], axis=1) if ii.size else ii
+        wn[ii, rows, dd] = 0.0
+        return newrej, (ii, rows, dd)
+
+
+_FAST_OUTPUTS = ("flux", "flux_var", "flux_var_rnoise", "flux_var_poisson", "flux_var_flat",
+                 "unit_background_flux", "rejected", "npixels", "niter", "model", "residual",
+                 "variance")
+
+
+def _fast_block(data, P, vr, vp, vf, mask, gain, reject_sigma, max_iter,
+                revise, model_error, return_model, out=None):
+    """:func:`_extract_block` for one source profile and per-pixel variances.
+
+    The same estimator, variance revision and rejection rounds as the general
+    code, organised for speed: sub-blocks small enough to stay in the cache,
+    float32 work arrays for float32 data with float64 accumulation of every
+    sum over a column, the rejection test of a round computing the weights of
+    the next, and only the columns with a new rejection after the whole-block
+    rounds gathered for the further rounds.
+    """
+    n, nr, nd = data.shape
+    ft = np.float32 if data.dtype == np.float32 else np.float64
+    out = dict(out or {})
+    for key in _FAST_OUTPUTS:
+        if key not in out:
+            cube = key in ("rejected", "model", "residual", "variance")
+            if cube and key != "rejected" and not return_model:
+                continue
+            out[key] = (np.zeros if key == "rejected" else np.empty)((n, nr, nd) if cube else (n, nd),
+                                dtype=bool if key == "rejected" else int if key == "niter" else ft if cube
+                                else np.float64)
+    out["niter"][...] = 0
+    opts = dict(do_revise=bool(revise) and (vp is not None or gain is not None),
+                thr=float(reject_sigma) ** 2, e2=float(model_error) ** 2,
+                max_iter=int(max_iter), return_model=return_model)
+    Pf = Ppos = None
+    sub = max(1, _FAST_BLOCK_PIXELS // max(nr * nd, 1))
+    for s0 in range(0, n, sub):
+        sl = slice(s0, min(n, s0 + sub))
+        if Pf is None or P.shape[0] != 1:
+            Pf = _take(P, sl).astype(ft)
+            Ppos = _take(P, sl) > 0
+        comps = [None if v is None else np.asarray(_take(v, sl), dtype=ft) for v in (vr, vp, vf)]
+        kg = None if gain is None else (1.0 / _take(gain, sl)).astype(ft)
+        _fast_sub(np.array(data[sl], dtype=ft, order="C"), Pf, Ppos, comps,
+                  None if mask is None else _take(mask, sl), kg, sl, out, **opts)
+    out["coef"] = out["flux"][..., None]
+    return out
+
+
+def _fast_sub(D, Pf, Ppos, comps, mask, kgain, sl, out, do_revise, thr, e2,
+              max_iter, return_model):
+    """One sub-block of :func:`_fast_block`; writes into ``out[...][sl]``."""
+    vr, vp, vf = comps
+    Din = D.copy() if return_model else None
+    given = [v for v in comps if v is not None]
+    V = given[0] + given[1] if len(given) > 1 else np.array(np.broadcast_to(given[0], D.shape))
+    for v in given[2:]:
+        V += v
+    good = np.isfinite(D)
+    good &= np.isfinite(V)
+    good &= V > 0
+    if mask is not None:
+        good &= ~mask
+    allgood = bool(good.all())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.divide(1.0, V, out=V)
+    if not allgood:
+        bad = ~good
+        w[bad] = 0.0
+        D[bad] = 0.0
+
+    def zeroed(v):
+        return v if v is None or allgood else np.where(good, v, 0)
+
+    vr0, vp0, vf0 = zeroed(vr), zeroed(vp), zeroed(vf)
+    k = a = None
+    vpos = False
+    if do_revise:
+        if vp is not None:
+            k, a = _fast_poisson_relation(D, vp0, good & (vp0 > 0), kgain)
+        floor = vr0 if vf0 is None else (vf0 if vr0 is None else vr0 + vf0)
+        vpos = floor is not None and bool((floor > 0).all())
+    R = _FastRounds(D, Pf, vr0, vf0, k, a, kgain, do_revise, thr, e2, vpos)
+    gmask = None if allgood else good
+    rej = out["rejected"][sl]      # all False on entry
+    niter = out["niter"][sl]
+
+    f, wP, S2 = R.solve(w)
+    niter += 1
+    vpc = vp0
+    active = None
+    plain = not np.isfinite(thr) and not do_revise
+    if not (max_iter == 0 or plain):
+        M = R.model(f)
+        if do_revise:   # every column takes a second round with the revised variance
+            vpc, w = R.revised(f, M, gmask)
+            newrej, idx0 = R.outliers(M, w)
+            rej[idx0] = True
+            f, wP, S2 = R.solve(w)
+            niter += 1
+            if max_iter > 1:
+                M = R.model(f)
+                vpn, wn = R.revised(f, M, gmask, [idx0])
+                active, idx1 = R.outliers(M, wn)
+                rej[idx1] = True
+        else:
+            wn, vpn = w.copy(), vpc
+            active, idx0 = R.outliers(M, wn)
+            rej[idx0] = True
+    _fast_outputs(out, sl, f, wP, S2, vr0, vpc, vf0)
+    vpc_full = None
+    if return_model and vpc is not None:
+        vpc_full = np.array(np.broadcast_to(vpc, D.shape))
+    if active is not None and active.any():
+        ii, dd = np.nonzero(active)
+        _continue_columns(R.gather(ii, dd), _gather(wn, ii, dd), _gather(vpn, ii, dd),
+                          _gather(good & ~rej, ii, dd), rej, ii, dd, out, sl,
+                          2 if do_revise else 1, max_iter, vpc_full)
+    good_in = good
+    # npixels: good pixels with P > 0, minus the rejected ones
+    n, _, nd = D.shape
+    npix = np.add.reduce(Ppos if allgood else good & Ppos, axis=1, dtype=np.float64)
+    if npix.shape[0] != n:
+        npix = np.broadcast_to(npix, (n, nd)).copy()
+    ri, rr, rd = np.nonzero(rej)
+    if ri.size:
+        np.subtract.at(npix, (ri, rd), Ppos[ri if Ppos.shape[0] > 1 else 0, rr, rd])
+    out["npixels"][sl] = npix
+    if return_model:
+        fl = out["flux"][sl]
+        M = fl[:, None, :].astype(D.dtype) * Pf
+        out["model"][sl] = M
+        out["residual"][sl] = np.where(np.isfinite(Din), Din - M, np.nan)
+        V = 0.0
+        for v in (vr0, vpc_full, vf0):
+            if v is not None:
+                V = V + v
+        out["variance"][sl] = np.where(good_in, V, np.nan)
+
+
+def _fast_outputs(out, idx, f, wP, S2, vr0, vpc, vf0):
+    """Flux, its variance split and ``unit_background_flux`` from the final
+    weights (``idx``: a slice of integrations, or ``(ints, cols)`` of gathered
+    ``(k, nrows, 1)`` columns)."""
+    wP2 = wP * wP
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv2 = 1.0 / (S2 * S2)
+        parts = [np.where(np.isfinite(f), 0.0, np.nan) if v is None else _rowsum(wP2, v) * inv2
+                 for v in (vr0, vpc, vf0)]
+        ubf = np.add.reduce(wP, axis=1, dtype=np.float64) / S2
+    vals = dict(flux=f, flux_var=parts[0] + parts[1] + parts[2], flux_var_rnoise=parts[0],
+                flux_var_poisson=parts[1], flux_var_flat=parts[2], unit_background_flux=ubf)
+    for key, val in vals.items():
+        out[key][idx] = val if isinstance(idx, slice) else val[:, 0]
+
+
+def _continue_columns(R, w, vpc, good, rej, ii, dd, out, sl, it0, max_iter, vpc_full):
+    """Rounds ``it0 ..`` of the gathered columns ``(ii, dd)`` of a sub-block
+    that had a new rejection (``R``, ``w``, ``vpc``, ``good``: ``(k, nrows, 1)``);
+    writes their outputs and rejections, and their final Poisson variance into
+    ``vpc_full`` (if not None)."""
+    for it in range(it0, max_iter + 1):
+        f, wP, S2 = R.solve(w)
+        _fast_outputs(out, (sl.start + ii, dd), f, wP, S2, R.vr0, vpc, R.vf0)
+        out["niter"][sl.start + ii, dd] += 1
+        if vpc_full is not None and vpc is not None:
+            vpc_full[ii, :, dd] = vpc[:, :, 0]
+        if it == max_iter:
+            break
+        M = R.model(f)
+        if R.revise:
+            vpn, wn = R.revised(f, M, good)
+        else:
+            vpn, wn = vpc, w.copy()
+        newrej, (jj, rows, _) = R.outliers(M, wn)
+        rej[ii[jj], rows, dd[jj]] = True
+        good[jj, rows, 0] = False
+        keep = np.flatnonzero(newrej[:, 0])
+        if keep.size == 0:
+            break
+        R = R.gather(keep, 0)
+        w, vpc, good = _gather(wn, keep, 0), _gather(vpn, keep, 0), _gather(good, keep, 0)
+        ii, dd = ii[keep], dd[keep]
