@@ -932,15 +932,18 @@ _FAST_BLOCK_PIXELS = 2**16
 _OFFSET_SPREAD = 1e-4
 
 
-def _rowsum(a, b):
-    """``sum_y a b`` over axis 1 of 3-d arrays, float64 accumulation (the
-    products of float32 values are formed exactly in float64); ``a`` or ``b``
-    may have a leading axis of 1."""
+def _rowsum(a, b, exact=True):
+    """``sum_y a b`` over axis 1 of 3-d arrays; ``a`` or ``b`` may have a
+    leading axis of 1. ``exact``: float64 accumulation (products of float32
+    values formed exactly in float64) -- for sums whose terms may cancel;
+    otherwise in the arrays' dtype, for sums of positive terms (relative
+    rounding error below ``nrows * 6e-8`` in float32)."""
+    dt = np.float64 if exact else None
     if a.shape[0] == 1 and b.shape[0] != 1:
         a, b = b, a
     if b.shape[0] == 1 and a.shape[0] != 1:
-        return np.einsum("ijk,jk->ik", a, b[0], dtype=np.float64)
-    return np.einsum("ijk,ijk->ik", a, b, dtype=np.float64)
+        return np.einsum("ijk,jk->ik", a, b[0], dtype=dt).astype(np.float64, copy=False)
+    return np.einsum("ijk,ijk->ik", a, b, dtype=dt).astype(np.float64, copy=False)
 
 
 def _gather(a, ii, dd):
@@ -1030,7 +1033,7 @@ class _FastRounds:
 
     def solve(self, w):
         wP = w * self.P
-        S2 = _rowsum(wP, self.P)
+        S2 = _rowsum(wP, self.P, exact=False)
         S1 = _rowsum(wP, self.D)
         with np.errstate(divide="ignore", invalid="ignore"):
             f = np.where(S2 > 0, S1 / S2, np.nan)
@@ -1175,6 +1178,7 @@ def _fast_sub(D, Pf, Ppos, comps, mask, kgain, sl, out, do_revise, thr, e2,
     niter += 1
     vpc = vp0
     active = None
+    rejected = []
     plain = not np.isfinite(thr) and not do_revise
     if not (max_iter == 0 or plain):
         M = R.model(f)
@@ -1182,6 +1186,7 @@ def _fast_sub(D, Pf, Ppos, comps, mask, kgain, sl, out, do_revise, thr, e2,
             vpc, w = R.revised(f, M, gmask)
             newrej, idx0 = R.outliers(M, w)
             rej[idx0] = True
+            rejected = [idx0]
             f, wP, S2 = R.solve(w)
             niter += 1
             if max_iter > 1:
@@ -1189,10 +1194,12 @@ def _fast_sub(D, Pf, Ppos, comps, mask, kgain, sl, out, do_revise, thr, e2,
                 vpn, wn = R.revised(f, M, gmask, [idx0])
                 active, idx1 = R.outliers(M, wn)
                 rej[idx1] = True
+                rejected.append(idx1)
         else:
             wn, vpn = w.copy(), vpc
             active, idx0 = R.outliers(M, wn)
             rej[idx0] = True
+            rejected = [idx0]
     _fast_outputs(out, sl, f, wP, S2, vr0, vpc, vf0)
     vpc_full = None
     if return_model and vpc is not None:
@@ -1201,15 +1208,15 @@ def _fast_sub(D, Pf, Ppos, comps, mask, kgain, sl, out, do_revise, thr, e2,
         ii, dd = np.nonzero(active)
         _continue_columns(R.gather(ii, dd), _gather(wn, ii, dd), _gather(vpn, ii, dd),
                           _gather(good & ~rej, ii, dd), rej, ii, dd, out, sl,
-                          2 if do_revise else 1, max_iter, vpc_full)
+                          2 if do_revise else 1, max_iter, vpc_full, rejected)
     good_in = good
     # npixels: good pixels with P > 0, minus the rejected ones
     n, _, nd = D.shape
     npix = np.add.reduce(Ppos if allgood else good & Ppos, axis=1, dtype=np.float64)
     if npix.shape[0] != n:
         npix = np.broadcast_to(npix, (n, nd)).copy()
-    ri, rr, rd = np.nonzero(rej)
-    if ri.size:
+    if rejected:
+        ri, rr, rd = (np.concatenate(x) for x in zip(*rejected))
         np.subtract.at(npix, (ri, rd), Ppos[ri if Ppos.shape[0] > 1 else 0, rr, rd])
     out["npixels"][sl] = npix
     if return_model:
@@ -1231,20 +1238,21 @@ def _fast_outputs(out, idx, f, wP, S2, vr0, vpc, vf0):
     wP2 = wP * wP
     with np.errstate(divide="ignore", invalid="ignore"):
         inv2 = 1.0 / (S2 * S2)
-        parts = [np.where(np.isfinite(f), 0.0, np.nan) if v is None else _rowsum(wP2, v) * inv2
+        parts = [np.where(np.isfinite(f), 0.0, np.nan) if v is None else _rowsum(wP2, v, exact=False) * inv2
                  for v in (vr0, vpc, vf0)]
-        ubf = np.add.reduce(wP, axis=1, dtype=np.float64) / S2
+        ubf = np.add.reduce(wP, axis=1).astype(np.float64) / S2
     vals = dict(flux=f, flux_var=parts[0] + parts[1] + parts[2], flux_var_rnoise=parts[0],
                 flux_var_poisson=parts[1], flux_var_flat=parts[2], unit_background_flux=ubf)
     for key, val in vals.items():
         out[key][idx] = val if isinstance(idx, slice) else val[:, 0]
 
 
-def _continue_columns(R, w, vpc, good, rej, ii, dd, out, sl, it0, max_iter, vpc_full):
+def _continue_columns(R, w, vpc, good, rej, ii, dd, out, sl, it0, max_iter, vpc_full, rejected):
     """Rounds ``it0 ..`` of the gathered columns ``(ii, dd)`` of a sub-block
     that had a new rejection (``R``, ``w``, ``vpc``, ``good``: ``(k, nrows, 1)``);
-    writes their outputs and rejections, and their final Poisson variance into
-    ``vpc_full`` (if not None)."""
+    writes their outputs and rejections (also appended to the list ``rejected``
+    as index triples), and their final Poisson variance into ``vpc_full`` (if
+    not None)."""
     for it in range(it0, max_iter + 1):
         f, wP, S2 = R.solve(w)
         _fast_outputs(out, (sl.start + ii, dd), f, wP, S2, R.vr0, vpc, R.vf0)
@@ -1260,6 +1268,7 @@ def _continue_columns(R, w, vpc, good, rej, ii, dd, out, sl, it0, max_iter, vpc_
             vpn, wn = vpc, w.copy()
         newrej, (jj, rows, _) = R.outliers(M, wn)
         rej[ii[jj], rows, dd[jj]] = True
+        rejected.append((ii[jj], rows, dd[jj]))
         good[jj, rows, 0] = False
         keep = np.flatnonzero(newrej[:, 0])
         if keep.size == 0:
