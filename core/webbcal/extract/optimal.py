@@ -341,6 +341,52 @@ def _poisson_relation(D0, vp, sgn, good, k=None):
     return k, np.nan_to_num(a, nan=0.0)[:, None, :]
 
 
+#: median of the chi-square distribution with one degree of freedom
+_CHI2_MEDIAN_1DOF = 0.4549364231195724
+
+
+#: half width (columns) of the neighbourhood along dispersion whose residuals
+#: tell a systematic misfit of the profile from an isolated outlier
+_MISFIT_HALF = 5
+
+
+def _misfit_scale(z2, valid, ii, dd, misfit_chi2):
+    """Threshold scale ``(k, nrows)`` for the columns ``(ii, dd)`` of the block
+    ``z2`` (squared normalised residuals, ``valid`` where tested): per row, the
+    robust reduced chi-square -- the median over the ``2 * _MISFIT_HALF + 1``
+    neighbouring columns (same integration and row) of ``z2``, divided by the
+    median of chi-square with one degree of freedom -- where it exceeds
+    ``misfit_chi2``, else 1. A profile that does not fit leaves the same
+    residuals in neighbouring columns; a cosmic ray does not (and the model of
+    its own column, pulled by it, is left out by the median)."""
+    nd = z2.shape[2]
+    width = min(2 * _MISFIT_HALF + 1, nd)      # the window is shifted inside at the edges
+    cols = np.clip(dd - _MISFIT_HALF, 0, nd - width)[:, None] + np.arange(width)
+    zz = np.asarray(z2[ii[:, None], :, cols], dtype=np.float64)       # (k, window, nrows)
+    chi = _column_median(zz, valid[ii[:, None], :, cols]) / _CHI2_MEDIAN_1DOF
+    with np.errstate(invalid="ignore"):
+        return np.where(chi > misfit_chi2, chi, 1.0)
+
+
+def _misfit_guard(newrej, z2, worst, zmax2, thr, misfit_chi2, valid, resid):
+    """Drop from ``newrej`` (n, ndisp) the candidates whose worst pixel (row
+    ``worst``) lies above the model (``resid`` > 0: light the profile does not
+    describe) and within the threshold scaled by :func:`_misfit_scale`."""
+    if not misfit_chi2:
+        return
+    ii, dd = np.nonzero(newrej)
+    if ii.size:
+        w = worst[ii, dd]
+        up = resid[ii, w, dd] > 0
+        ii, dd, w = ii[up], dd[up], w[up]
+        if not ii.size:
+            return
+        scale = _misfit_scale(z2, valid, ii, dd, misfit_chi2)
+        with np.errstate(invalid="ignore"):
+            keep = zmax2[ii, dd] > thr * scale[np.arange(ii.size), w]
+        newrej[ii[~keep], dd[~keep]] = False
+
+
 def _row_information_share(P):
     """Per cross-dispersion row, the largest share of ``sum(P**2)`` it holds in
     any column and integration (the share of ``1 / var(flux)`` for uniform
@@ -372,7 +418,7 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
                     gain=None, negative_profile=None, wht_scale=None,
                     max_chunk_pixels=2**20, return_model=True,
                     profile_floor=1e-12, max_information_loss=1e-6,
-                    model_error=0.0):
+                    model_error=0.0, misfit_chi2=4.0):
     """Optimal extraction (Horne 1986) of every column of every integration.
 
     Parameters
@@ -561,7 +607,8 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
             _take(cgain, sl), bkg_order, reject_sigma, max_iter,
             revise_variance, use_var,
             None if wht_scale is None else wht_scale[sl],
-            None if tfull is None else tfull[rows], return_model, model_error, views)
+            None if tfull is None else tfull[rows], return_model, model_error, views,
+            misfit_chi2)
         coef = block.pop("coef")
         for key, val in block.items():
             if res.get(key) is None or val is None or val is views.get(key):
@@ -621,10 +668,10 @@ def _input_variance(D, variances, wht, mask, outside, use_var, scale):
 
 def _extract_block(data, P, N, vr, vp, vf, wht, mask, gain, bkg_order,
                    reject_sigma, max_iter, revise, use_var, wht_scale, tcoord,
-                   return_model, model_error=0.0, out=None):
+                   return_model, model_error=0.0, out=None, misfit_chi2=4.0):
     if use_var and N is None and bkg_order is None:
         return _fast_block(data, P, vr, vp, vf, mask, gain, reject_sigma, max_iter,
-                           revise, model_error, return_model, out)
+                           revise, model_error, return_model, out, misfit_chi2)
     n, ncross, ndisp = data.shape
     shape = data.shape
     D = data.astype(np.float64, copy=False)
@@ -682,10 +729,10 @@ def _extract_block(data, P, N, vr, vp, vf, wht, mask, gain, bkg_order,
 
     if use_var:
         coef, Ainv, wfin, rej, Vcur, vp_cur, niter = _iterate_active_columns(
-            D0, bad, V0, basis, N, vp, rev, do_revise, reject_sigma, max_iter)
+            D0, bad, V0, basis, N, vp, rev, do_revise, reject_sigma, max_iter, model_error, misfit_chi2)
     else:
         coef, Ainv, wfin, rej, Vcur, vp_cur, niter = _iterate_wht(
-            D0, bad, V0, basis, W, vunit, wht_scale, reject_sigma, max_iter)
+            D0, bad, V0, basis, W, vunit, wht_scale, reject_sigma, max_iter, model_error, misfit_chi2)
 
     # final variance per pixel
     good = ~bad & ~rej
@@ -766,7 +813,7 @@ def _revised_variance(M, coef, N, vp_given, rev):
 
 
 def _iterate_active_columns(D0, bad, V0, basis, N, vp, rev, do_revise,
-                            reject_sigma, max_iter):
+                            reject_sigma, max_iter, model_error=0.0, misfit_chi2=4.0):
     """Rejection / variance-revision rounds with per-pixel variances.
 
     The rounds in which every column is necessarily still active (the first,
@@ -795,6 +842,7 @@ def _iterate_active_columns(D0, bad, V0, basis, N, vp, rev, do_revise,
     thr = float(reject_sigma) ** 2
 
     sel = None   # None: all columns (first round); else (ii, dd) of the active ones
+    mscale = None
 
     def g(a):
         """The selected columns of ``a`` (broadcastable to the block) as (k, ncross, 1)."""
@@ -833,11 +881,17 @@ def _iterate_active_columns(D0, bad, V0, basis, N, vp, rev, do_revise,
         z2 = Dc - M
         z2 *= z2
         with np.errstate(invalid="ignore", divide="ignore"):
-            z2 /= Vnext
+            z2 /= Vnext + model_error ** 2 * M * M if model_error else Vnext
         z2[~(good & np.isfinite(z2))] = -1.0
         worst = np.argmax(z2, axis=-2)[:, None, :]
         zmax2 = np.take_along_axis(z2, worst, axis=-2)[:, 0, :]
         newrej = zmax2 > thr
+        if sel is None:
+            _misfit_guard(newrej, z2, worst[:, 0, :], zmax2, thr, misfit_chi2, z2 >= 0, Dc - M)
+        elif mscale is not None:
+            up = np.take_along_axis(Dc - M, worst, axis=-2)[:, 0, :] > 0
+            with np.errstate(invalid="ignore"):
+                newrej &= ~up | (zmax2 > thr * np.take_along_axis(mscale, worst, axis=-2)[:, 0, :])
         converged = ~newrej & ((it >= 1) or not do_revise)
         cont = ~converged
         # scatter the rejections and the next variance of the continuing columns
@@ -852,6 +906,8 @@ def _iterate_active_columns(D0, bad, V0, basis, N, vp, rev, do_revise,
             if do_revise and it == 0:  # every column takes a second, whole-block round
                 continue
             ai, ad = np.nonzero(cont)
+            if misfit_chi2 and ai.size:   # guard of the later, gathered rounds
+                mscale = _misfit_scale(z2, z2 >= 0, ai, ad, misfit_chi2)[:, :, None]
         else:
             ii, dd = sel
             hit = newrej[:, 0]
@@ -861,13 +917,16 @@ def _iterate_active_columns(D0, bad, V0, basis, N, vp, rev, do_revise,
                 Vcur[ii[c], :, dd[c]] = Vnext[c, :, 0]
                 vp_cur[ii[c], :, dd[c]] = vp_next[c, :, 0]
             ai, ad = ii[c], dd[c]
+            if mscale is not None:
+                mscale = mscale[c]
         if ai.size == 0:
             break
         sel = (ai, ad)
     return coef, Ainv, wfin, rej, Vcur, vp_cur, niter
 
 
-def _iterate_wht(D0, bad, V0, basis, W, vunit, wht_scale, reject_sigma, max_iter):
+def _iterate_wht(D0, bad, V0, basis, W, vunit, wht_scale, reject_sigma, max_iter,
+                 model_error=0.0, misfit_chi2=4.0):
     """Rejection rounds with drizzle weights: the variance scale is a property
     of the whole integration, so every round works on the whole block."""
     n, ncross, ndisp = D0.shape
@@ -899,11 +958,13 @@ def _iterate_wht(D0, bad, V0, basis, W, vunit, wht_scale, reject_sigma, max_iter
         z2 = D0 - M
         z2 *= z2
         with np.errstate(invalid="ignore", divide="ignore"):
-            z2 /= Vnext
+            z2 /= Vnext + model_error ** 2 * M * M if model_error else Vnext
         z2[~(good & np.isfinite(z2))] = -1.0
         worst = np.argmax(z2, axis=-2)[:, None, :]
         zmax2 = np.take_along_axis(z2, worst, axis=-2)[:, 0, :]
         newrej = active & (zmax2 > float(reject_sigma) ** 2)
+        _misfit_guard(newrej, z2, worst[:, 0, :], zmax2, float(reject_sigma) ** 2, misfit_chi2,
+                      z2 >= 0, D0 - M)
         converged = active & ~newrej
         cont = active & ~converged
         put = np.zeros(shape, dtype=bool)
@@ -1019,16 +1080,21 @@ class _FastRounds:
     a list of index triples, is then what is excluded).
     """
 
-    def __init__(self, D, P, vr0, vf0, k, a, kgain, revise, thr, e2, vpos):
+    def __init__(self, D, P, vr0, vf0, k, a, kgain, revise, thr, e2, vpos, misfit):
         self.D, self.P, self.vr0, self.vf0 = D, P, vr0, vf0
         self.k, self.a, self.kgain = k, a, kgain
-        self.revise, self.thr, self.e2 = revise, thr, e2
+        self.revise, self.thr, self.e2, self.misfit = revise, thr, e2, misfit
+        self.scale = None   # misfit threshold scale (k, nrows, 1) of gathered columns
         self.vpos = vpos    # vr0 + vf0 > 0 on every pixel: revised variances are positive
 
     def gather(self, ii, dd):
         g = _FastRounds.__new__(_FastRounds)
         g.__dict__.update({key: _gather(val, ii, dd) if isinstance(val, np.ndarray) else val
-                           for key, val in self.__dict__.items()})
+                           for key, val in self.__dict__.items() if key not in ("last", "scale")})
+        g.scale = None if self.scale is None else self.scale[ii]
+        if self.scale is None and self.misfit:
+            z, wn = self.last
+            g.scale = _misfit_scale(z, wn > 0, ii, dd, self.misfit)[:, :, None]
         return g
 
     def solve(self, w):
@@ -1083,10 +1149,22 @@ class _FastRounds:
             q += 1.0
             z /= q
         with np.errstate(invalid="ignore"):
-            newrej = z.max(axis=1) > self.thr
+            zmax = z.max(axis=1)
+            newrej = zmax > self.thr
         ii, dd = np.nonzero(newrej)
         rows = np.argmax(z[ii, :, dd], axis=1) if ii.size else ii
+        if ii.size and self.misfit:
+            if self.scale is None:      # whole block: neighbouring columns
+                scale = _misfit_scale(z, wn > 0, ii, dd, self.misfit)[np.arange(ii.size), rows]
+            else:                       # gathered columns: the scale of their last block round
+                scale = self.scale[ii, rows, 0]
+            up = self.D[ii, rows, dd] > M[ii if M.shape[0] > 1 else 0, rows, dd]
+            with np.errstate(invalid="ignore"):
+                keep = ~up | (zmax[ii, dd] > self.thr * scale)
+            newrej[ii[~keep], dd[~keep]] = False
+            ii, dd, rows = ii[keep], dd[keep], rows[keep]
         wn[ii, rows, dd] = 0.0
+        self.last = (z, wn)
         return newrej, (ii, rows, dd)
 
 
@@ -1096,7 +1174,7 @@ _FAST_OUTPUTS = ("flux", "flux_var", "flux_var_rnoise", "flux_var_poisson", "flu
 
 
 def _fast_block(data, P, vr, vp, vf, mask, gain, reject_sigma, max_iter,
-                revise, model_error, return_model, out=None):
+                revise, model_error, return_model, out=None, misfit_chi2=4.0):
     """:func:`_extract_block` for one source profile and per-pixel variances.
 
     The same estimator, variance revision and rejection rounds as the general
@@ -1119,7 +1197,7 @@ def _fast_block(data, P, vr, vp, vf, mask, gain, reject_sigma, max_iter,
                                 else np.float64)
     out["niter"][...] = 0
     opts = dict(do_revise=bool(revise) and (vp is not None or gain is not None),
-                thr=float(reject_sigma) ** 2, e2=float(model_error) ** 2,
+                thr=float(reject_sigma) ** 2, e2=float(model_error) ** 2, misfit=misfit_chi2,
                 max_iter=int(max_iter), return_model=return_model)
     Pf = Ppos = None
     sub = max(1, _FAST_BLOCK_PIXELS // max(nr * nd, 1))
@@ -1137,7 +1215,7 @@ def _fast_block(data, P, vr, vp, vf, mask, gain, reject_sigma, max_iter,
 
 
 def _fast_sub(D, Pf, Ppos, comps, mask, kgain, sl, out, do_revise, thr, e2,
-              max_iter, return_model):
+              max_iter, return_model, misfit):
     """One sub-block of :func:`_fast_block`; writes into ``out[...][sl]``."""
     vr, vp, vf = comps
     Din = D.copy() if return_model else None
@@ -1169,7 +1247,7 @@ def _fast_sub(D, Pf, Ppos, comps, mask, kgain, sl, out, do_revise, thr, e2,
             k, a = _fast_poisson_relation(D, vp0, good & (vp0 > 0), kgain)
         floor = vr0 if vf0 is None else (vf0 if vr0 is None else vr0 + vf0)
         vpos = floor is not None and bool((floor > 0).all())
-    R = _FastRounds(D, Pf, vr0, vf0, k, a, kgain, do_revise, thr, e2, vpos)
+    R = _FastRounds(D, Pf, vr0, vf0, k, a, kgain, do_revise, thr, e2, vpos, misfit)
     gmask = None if allgood else good
     rej = out["rejected"][sl]      # all False on entry
     niter = out["niter"][sl]

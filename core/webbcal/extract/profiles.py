@@ -119,7 +119,7 @@ def normalize_profile(profile):
 # ---------------------------------------------------------------------------
 def empirical_profile(data, mask=None, window=11, method="median",
                       combine_integrations=True, refine=3,
-                      max_chunk_pixels=2**23):
+                      max_chunk_pixels=2**23, noise_clip=1.5):
     """Horne (1986) empirical spatial profile.
 
     Each column of the (background-subtracted) data is divided by its own
@@ -155,6 +155,12 @@ def empirical_profile(data, mask=None, window=11, method="median",
     max_chunk_pixels : int, optional
         Memory bound: integrations are smoothed in chunks of at most this
         many pixels times ``window``.
+    noise_clip : float, optional
+        Smoothed fractions below ``noise_clip`` times their noise (estimated
+        from the negative fractions) are set to zero rather than only the
+        negative ones, so that the positive noise of the wings does not bias
+        the flux high (see ``_zero_noise_wings``). ``0``: clip at zero only
+        (Horne's original, biased high for noisy profiles).
 
     Returns
     -------
@@ -180,7 +186,7 @@ def empirical_profile(data, mask=None, window=11, method="median",
         frac = np.where(bad | ~usable, np.nan, d / np.where(usable, total, 1.0))
 
     prof = _smooth_fractions(frac, combine_integrations, window, method,
-                             max_chunk_pixels)
+                             max_chunk_pixels, noise_clip)
     # Refinement: a column total from good pixels only misses the light of
     # its bad pixels, inflating that column's fractions. Re-estimate each
     # total as sum(D) / sum(P) over the good pixels (the profile accounts for
@@ -195,12 +201,12 @@ def empirical_profile(data, mask=None, window=11, method="median",
         with np.errstate(invalid="ignore", divide="ignore"):
             frac = np.where(bad | ~usable, np.nan, d / np.where(usable, tot, 1.0))
         prof = _smooth_fractions(frac, combine_integrations, window, method,
-                                 max_chunk_pixels)
+                                 max_chunk_pixels, noise_clip)
     return prof
 
 
 def _smooth_fractions(frac, combine_integrations, window, method,
-                      max_chunk_pixels):
+                      max_chunk_pixels, noise_clip=2.0):
     import warnings
     if combine_integrations and frac.shape[0] > 1:
         with warnings.catch_warnings():
@@ -208,7 +214,36 @@ def _smooth_fractions(frac, combine_integrations, window, method,
             frac = np.nanmedian(frac, axis=0, keepdims=True)
     if window > 1:
         frac = _nan_running(frac, window, method, max_chunk_pixels)
-    return normalize_profile(frac)
+    return normalize_profile(_zero_noise_wings(frac, noise_clip))
+
+
+def _zero_noise_wings(frac, nsigma):
+    """Set to zero the smoothed fractions not significantly above zero.
+
+    Clipping only the negative noise of the wings at zero leaves their
+    positive noise: a pedestal that, once the profile is renormalised, biases
+    the optimal flux high (+1 % for a single faint integration). The noise of
+    the smoothed fractions is estimated, per profile, from their negative
+    values (pure noise: median(|s| ; s < 0) / 0.674), and values below
+    ``nsigma`` times it are set to zero: the expected positive excess of a
+    pure-noise pixel drops from 0.40 sigma to 0.13 sigma at nsigma = 1.5,
+    while the genuine wing light lost (which biases the flux low) stays
+    comparable; 1.5 balances the two on faint Gaussian-profile simulations
+    (bias < 0.1 % for single integrations, against +1 % before).
+    """
+    if not nsigma:
+        return frac
+    with np.errstate(invalid="ignore"):
+        neg = np.where(frac < 0, -frac, np.nan)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        # half-normal median: robust to genuinely negative pixels (a residual
+        # negative nod trace) among the noise
+        sig = np.nanmedian(neg.reshape(neg.shape[0], -1), axis=1)[:, None, None] / 0.6744897501960817
+    sig = np.nan_to_num(sig, nan=0.0)
+    with np.errstate(invalid="ignore"):
+        return np.where(frac > nsigma * sig, frac, 0.0)
 
 
 def _nan_running(frac, window, method, max_chunk_pixels):
