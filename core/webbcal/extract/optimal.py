@@ -77,6 +77,21 @@ the variance, after at least one solve with the revised variance);
 iteration stops after ``max_iter`` rejection rounds. Columns are
 independent: the result of each integration does not depend on the
 others.
+
+Misfit guard: a profile that does not describe the data (a Gaussian on a
+PSF with broad wings, an unmodelled background) leaves residuals of many
+sigma in every column, and rejecting them removes genuine light column after
+column. Such residuals repeat from column to column; a cosmic ray does not.
+So a candidate whose residual is positive (data above the model) is
+rejected only if it also exceeds the threshold scaled by the robust reduced
+chi-square of its row -- the median of the squared normalised residuals over
+the 11 neighbouring columns of the same integration and row, divided by the
+median of chi-square with one degree of freedom (0.455) -- when that exceeds
+``misfit_chi2`` (default 4). Negative residuals (a residual nod trace, a
+dead pixel) are tested as before. Optionally, ``model_error`` adds a
+relative model error in quadrature to the variance of the test only,
+``(D - M)^2 / (V + (e M)^2)``; off by default (it lowers the residuals the
+guard relies on).
 """
 
 from dataclasses import dataclass
@@ -482,6 +497,19 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
         tested for outliers and do not enter the Poisson-variance relation
         (``k``, ``a``), which is then estimated on the rows that matter.
         ``0`` keeps every row where the profile is non-zero.
+    max_information_loss : float, optional
+        Same conditions: the rows that together hold less than this share of
+        ``sum(P**2)`` in every column (the inverse flux variance for uniform
+        variances) are left out as well, least informative first (default
+        1e-6: S/N loss < 5e-7; with varying variances bounded by the share
+        times max(V)/min(V) of the column). ``0`` disables.
+    model_error : float, optional
+        Relative model error added in quadrature to the variance in the
+        outlier test only (see the module docstring); 0 (default) disables.
+    misfit_chi2 : float, optional
+        Robust reduced chi-square above which a row of neighbouring columns
+        counts as misfit by the profile, scaling the outlier threshold of
+        positive residuals there (module docstring). 0 or None disables.
 
     Returns
     -------
