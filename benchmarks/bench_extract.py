@@ -19,6 +19,8 @@ its own subprocess so that memory peaks do not mix:
               ``return_model=False`` (spectrum only: what the step needs when no
               scene-model / residual product is asked for)
 ``optimal_model`` the same returning the model, residual and variance cubes
+``step_optimal`` the extract_1d step with ``extraction_type="optimal"`` and a fitted
+              Gaussian profile (profile fit + extraction, as a user runs it)
 ``memmap``    the cube written to a FITS file, opened memory-mapped
               (``datamodels.open(path, memmap=True)``), extract_box in chunks of
               ``--chunk`` integrations
@@ -65,7 +67,7 @@ QUICK = {
     "miri": (100, 416, 72, 2, 8.0),
     "nircam": (100, 64, 512, 1, 10.0),
 }
-CASES = ("floor", "box", "box_crop", "step", "optimal", "optimal_model", "memmap", "memmap_step")
+CASES = ("floor", "box", "box_crop", "step", "optimal", "optimal_model", "step_optimal", "memmap", "memmap_step")
 SIGMA = 1.5
 
 
@@ -199,7 +201,7 @@ def run_case(case, size, quick, chunk, trace=True, repeat=1):
         extra["file_GB"] = round(path.stat().st_size / 1e9, 3)
 
     host = plugin = None
-    if case in ("step", "memmap_step"):
+    if case in ("step", "step_optimal", "memmap_step"):
         host, plugin = bench_host(width, centre)
 
     # imports and the fixed profile outside the timed call (importing
@@ -235,11 +237,12 @@ def run_case(case, size, quick, chunk, trace=True, repeat=1):
 
             return extract_optimal(orient(sci, axis), prof, var_rnoise=orient(vr, axis), var_poisson=orient(vp, axis),
                                   mask=orient(dq, axis), return_model=case == "optimal_model")
-        elif case == "step":
+        elif case in ("step", "step_optimal"):
             from webbcal.steps.extract_1d import Extract1dStep
 
             model = cube_model(sci, vp, vr, dq, axis)
-            step = Extract1dStep(host=host, save_results=False, apply_apcorr=False, log_increment=0)
+            kw = dict(extraction_type="optimal", profile_type="gaussian") if case == "step_optimal" else {}
+            step = Extract1dStep(host=host, save_results=False, apply_apcorr=False, log_increment=0, **kw)
             return step.run_model(model, host.modes.for_model(model))
         elif case == "memmap":
             from webbcal.extract.box import extract_box
