@@ -10,6 +10,7 @@ Where things live:
 * :mod:`.wcs` - the optical-model gwcs (one per open slit);
 * :mod:`.msa` - the MSA metadata file (MSAMETFL): open slitlets, sources, nods;
 * :mod:`.extract` - extract_2d cut-outs and the extraction targets;
+* :mod:`.wavecorr` - the ``wavecorr`` step (WAVECORR zero-point of off-centre point sources);
 * :mod:`.flat` - FFLAT x SFLAT x DFLAT synthesised at every pixel's wavelength;
 * :mod:`.photom` - PHOTOM relative response and AREA pixel solid angles;
 * :mod:`.simulate` - synthetic FS / MOS / BOTS exposures with a known spectrum;

@@ -6,8 +6,8 @@
 * :func:`extract_2d` - one cut-out per slit (the slit WCS's bounding box) into a
   multi-slit model with SLTNAME, SLTSTRT1/2 (1-based, in the input's pixel frame),
   SLTSIZE1/2, SOURCEID, SRCXPOS/SRCYPOS, SRCTYPE, SHUTTRID, QUADRANT, the gwcs of
-  the cut-out, WAVELENGTH per pixel and, for off-centre point sources with a WAVECORR
-  file, the wavelength zero-point correction;
+  the cut-out and the centred-source WAVELENGTH per pixel (the ``wavecorr`` step,
+  :mod:`webbcal_nirspec.wavecorr`, then corrects off-centre point sources);
 * :func:`extraction_targets` - one :class:`webbcal.extract.ExtractionTarget` per slit
   with the source position, the curved trace through the WCS and, for nod-subtracted
   exposures (S_BKDSUB = COMPLETE), the positions of the negative traces
@@ -322,7 +322,6 @@ def extract_2d(model, mode, refs, params):
         assign_wcs(model, mode, refs, params)
         built = getattr(model, _WCS_CACHE_ATTR)
     wanted = [str(s).upper() for s in (params or {}).get("slit_names") or []]
-    wavecorr = refs.load("wavecorr") if "wavecorr" in refs else None
     target_ra, target_dec = model.get_keyword("TARG_RA"), model.get_keyword("TARG_DEC")
     out = models.new_multislit(model)
     ny_full, nx_full = model.data.shape[-2:]
@@ -343,13 +342,7 @@ def extract_2d(model, mode, refs, params):
                 info.source_xpos, info.source_ypos = source_slit_position(cw, float(target_ra), float(target_dec))
             except Exception as exc:  # noqa: BLE001 - keep the centred default
                 log.info("extract_2d: %s: source position from TARG_RA/DEC failed (%s); assuming the slit centre", name, exc)
-        lam = wavelength_map(cw, ny, nx)
-        if wavecorr is not None and info.source_type == "POINT" and info.primary:
-            try:
-                lam, zp = apply_wavecorr(lam, info.source_xpos, wavecorr.aperture(name if info.quadrant == 5 else "MOS"))
-                log.info("extract_2d: %s: wavelength zero-point offset %.3f px (SRCXPOS %.3f)", name, zp, info.source_xpos)
-            except ValueError as exc:
-                log.info("extract_2d: %s: no wavelength correction (%s)", name, exc)
+        lam = wavelength_map(cw, ny, nx)  # centred source; the wavecorr step corrects point sources
         sl = (Ellipsis, slice(y0, y1), slice(x0, x1))
         arrays = {}
         for attr in ("data", "err", "dq", "var_poisson", "var_rnoise", "var_flat"):

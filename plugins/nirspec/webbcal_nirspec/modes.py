@@ -10,13 +10,16 @@ WCS_REFTYPES = ("fpa", "camera", "collimator", "disperser", "msa", "fore", "ote"
 GRATINGS = ("G140M", "G140H", "G235M", "G235H", "G395M", "G395H", "PRISM")
 FILTERS = ("F070LP", "F100LP", "F170LP", "F290LP", "CLEAR")
 
-_SPEC2_RECIPE = ("assign_wcs", "extract_2d", "flat_field", "photom", "extract_1d")
+#: JWST calwebb_spec2 order: wavecorr (a step of this plugin) after the cut-outs and
+#: before the flat, which is synthesised at the corrected wavelengths
+_SPEC2_RECIPE = ("assign_wcs", "extract_2d", "wavecorr", "flat_field", "photom", "extract_1d")
 
 
 def _reftypes():
     return {
         "assign_wcs": WCS_REFTYPES,
-        "extract_2d": WCS_REFTYPES + ("wavecorr",),
+        "extract_2d": WCS_REFTYPES,
+        "wavecorr": ("wavecorr",),
         "flat_field": ("fflat", "sflat", "dflat"),
         "photom": ("photom", "area"),
         # no embedded defaults: the plugin's aperture defaults apply, no aperture correction

@@ -29,6 +29,13 @@ def webbcal_reference_types():
 
 
 @hookimpl
+def webbcal_steps():
+    from .wavecorr import WavecorrStep
+
+    return [WavecorrStep]
+
+
+@hookimpl
 def webbcal_simulate(mode, params):
     if not is_nirspec(mode):
         return None

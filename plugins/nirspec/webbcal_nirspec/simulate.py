@@ -11,10 +11,16 @@ F(lam) [Jy] the calibrated column sum must be F, so
 
 with ``profile`` a pixel-integrated Gaussian (sigma ``psf_sigma`` pixels) centred on the
 source trace in each column, the flat the FFLAT x SFLAT x DFLAT product of the same
-reference files the pipeline reads, and lam each pixel's wavelength through the WCS.
+reference files the pipeline reads, and lam the wavelength of the source's light at
+each pixel.  For a source centred across the slit that is the slit WCS's wavelength;
+a source at SRCXPOS != 0 (along the dispersion) sends its light through another line of
+the aperture and lands shifted along x, so its lam comes from the optical model of the
+aperture moved by SRCXPOS widths (:func:`source_wavelength_map`) -- the physical shift
+the pipeline's wavecorr step has to undo.
 Options (``params``): seed, noise (bool), nints, flux (callable lam[micron] -> Jy),
-grating, filter, psf_sigma, source_ypos (slit units), directory (for the MSA file),
-nod.
+grating, filter, psf_sigma, source_ypos and source_xpos (fixed slits, slit units;
+MOS positions come from the ``slitlets`` dithers, ``(column, x, y)`` with x, y in
+0..1 across the shutter), directory (for the MSA file), nod.
 
 ``nod`` simulates a nod-subtracted exposure (keywords PATTTYPE, NUMDTHPT, PATT_NUM=1
 and S_BKDSUB='COMPLETE'): the rate is A - mean(others), so the source is painted
@@ -96,7 +102,10 @@ def _paint(rate, info, kw, wcs_refs, flats, phot, flux, sigma, scale=1.0):
     x0, y0 = int(round(x0 + 0.5)), int(round(y0 + 0.5))
     nx, ny = int(round(x1 + 0.5)) - x0, int(round(y1 + 0.5)) - y0
     cw = ex.cutout_wcs(wcs, x0, y0, nx, ny)
-    lam = ex.wavelength_map(cw, ny, nx)
+    if info.source_xpos:
+        lam = source_wavelength_map(info, meta, wcs_refs, x0, y0, nx, ny)
+    else:
+        lam = ex.wavelength_map(cw, ny, nx)
     xt, yt, _ = ex.slit_trace(cw, info.source_xpos, info.source_ypos)
     cols = np.arange(nx, dtype=np.float64)
     centre = np.interp(cols, xt, yt, left=np.nan, right=np.nan)
@@ -121,6 +130,32 @@ def _paint(rate, info, kw, wcs_refs, flats, phot, flux, sigma, scale=1.0):
         warnings.simplefilter("ignore", RuntimeWarning)
         lam_trace = np.nanmean(np.where(profile > 0.05, lam, np.nan), axis=0)
     return {"slit": info.name, "x0": x0, "y0": y0, "nx": nx, "ny": ny, "trace_y": centre, "wavelength": lam_trace}
+
+
+def source_wavelength_map(info, meta, wcs_refs, x0, y0, nx, ny):
+    """Wavelength [micron] of the light of ``info``'s source reaching each cut-out pixel.
+
+    The slit WCS assumes light crossing the aperture's centre line (x_slit = 0).  A
+    point source at ``source_xpos`` (slit widths along the dispersion) sends its light
+    through x_slit = source_xpos instead, so it lands shifted along the detector
+    x axis.  The exact wavelength it puts on a pixel is that of the centre-line WCS of
+    the same aperture moved by ``source_xpos`` widths along x in the MSA plane (the
+    quadrant transform is affine in the aperture's centre): the optical model itself,
+    not the WAVECORR table the pipeline corrects with.
+    """
+    from dataclasses import replace
+
+    from . import extract as ex
+
+    xpos = float(info.source_xpos or 0.0)
+    slit = info.slit
+    if xpos != 0.0 and np.isfinite(xpos):
+        row, _ = wcs_refs["msa"].aperture(slit.quadrant, slit.shutter_id)
+        xcen = float(row[1]) if slit.xcen is None else float(slit.xcen)
+        xsize = float(row[3]) if slit.xsize is None else float(slit.xsize)
+        slit = replace(slit, xcen=xcen + xpos * xsize, xsize=xsize, source_xpos=0.0)
+    wcs = ex.slit_wcs(replace(info, slit=slit), meta, wcs_refs)
+    return ex.wavelength_map(ex.cutout_wcs(wcs, x0, y0, nx, ny), ny, nx)
 
 
 def _subarray_around(kw, info, wcs_refs, margin=6):
@@ -190,11 +225,13 @@ def simulate(mode, params):
         infos = ex.open_apertures(_Keywords(kw), _mode_of(exp_type), _LoadedRefs({"msa": wcs_refs["msa"]}))
     else:
         ypos = float(params.get("source_ypos", 0.25 if nod else 0.0))
-        info = ex.ApertureInfo(name=kw["FXD_SLIT"], slit=fixed_slit(kw["FXD_SLIT"]), source_ypos=ypos, quadrant=5)
+        xpos = float(params.get("source_xpos", 0.0))
+        info = ex.ApertureInfo(name=kw["FXD_SLIT"], slit=fixed_slit(kw["FXD_SLIT"]), source_xpos=xpos,
+                               source_ypos=ypos, quadrant=5)
         meta = {k: kw[k] for k in ex._WCS_KEYWORDS if k in kw}
         wcs = ex.slit_wcs(info, meta, wcs_refs)
         lo, hi = wcs.nirspec_wavelength_range
-        ra, dec, _ = wcs.get_transform("slit_frame", "world")(0.0, ypos, 0.5 * (lo + hi))
+        ra, dec, _ = wcs.get_transform("slit_frame", "world")(xpos, ypos, 0.5 * (lo + hi))
         kw.update(TARG_RA=float(ra), TARG_DEC=float(dec))
         infos = [info]
     import dataclasses
