@@ -167,3 +167,144 @@ def test_box_background_regions_exclude_negative_traces(fs_nodded):
     good = np.isfinite(wl) & np.isfinite(flux) & (wl > 0.7) & (wl < 5.2)
     ratio = flux[good] / truth["flux"](wl[good])
     assert np.max(np.abs(ratio - 1)) < 1e-3, np.median(ratio)
+
+
+# --------------------------------------------------------------------------------------
+# a cal file written and read back extracts exactly like the model that made it
+# --------------------------------------------------------------------------------------
+#
+# Before the fix a NIRSpec cal read back lost every slit's source position and trace
+# (the gwcs read from the ASDF extension does not carry the WCS's wavelength range) and
+# the MOS nod positions (held only on the in-memory aperture description): re-extracting
+# the nodded MOS cal gave 0.54-0.74 of the injected flux (negative traces summed into a
+# default box, and the box off the source), the nodded FS cal ~0, even a plain FS cal
+# 0.22.  extract_2d now records the MOS nod positions per slit (NODYPOSn) and the trace
+# uses the slit's WAVSTART/WAVEND; a MOS cal without NODYPOSn has its MSA metadata file
+# re-read (as extract_2d found it: MSAMETFL, MSAMETID, PATT_NUM).
+
+
+def _spec2_saved(model, outdir):
+    """(pipeline, cal path) of spec2 run on ``model`` with its products written to ``outdir``."""
+    from webbcal.pipeline import get_step_class
+
+    pipe = get_step_class("spec2")(output_dir=str(outdir), save_results=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pipe.run(model)
+    (cal,) = sorted(outdir.glob("*_cal.fits"))
+    return pipe, cal
+
+
+def _extract(cal, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return webbcal.run("extract_1d", cal, **params)
+
+
+def _flux(x1d):
+    return {str(s.name): np.asarray(s.spec_table["FLUX"], float) for s in x1d.spec}
+
+
+def _assert_same_flux(a, b, rtol=1e-6):
+    fa, fb = _flux(a), _flux(b)
+    assert fa.keys() == fb.keys()
+    for name in fa:
+        assert np.array_equal(np.isfinite(fa[name]), np.isfinite(fb[name])), name
+        good = np.isfinite(fa[name])
+        scale = np.nanmax(np.abs(fa[name]))
+        assert np.max(np.abs(fa[name][good] - fb[name][good])) <= rtol * scale, name
+
+
+def _targets(cal_model):
+    from webbcal_nirspec import plugin
+
+    mode = get_host().modes.for_model(cal_model, None)
+    return {t.name: t for t in plugin.webbcal_extract_targets(cal_model, mode, None, {})}
+
+
+@pytest.fixture(scope="module")
+def mos_saved(mos_nodded, tmp_path_factory):
+    model, truth = mos_nodded
+    pipe, cal = _spec2_saved(model, tmp_path_factory.mktemp("mos_cal"))
+    return pipe, cal, truth
+
+
+def test_nodded_mos_cal_file_keeps_the_nod_positions(mos_saved):
+    pipe, cal, truth = mos_saved
+    memory = _targets(pipe.calibrated)
+    with webbcal.open(cal) as disk_model:
+        for slit in disk_model.slits:
+            header = slit.header("SCI")
+            nods = (header["NODYPOS1"], header["NODYPOS2"])
+            assert nods == pytest.approx(truth["negative_ypos"][str(slit.name)], abs=1e-12)
+        disk = _targets(disk_model)
+    assert memory.keys() == disk.keys() and len(disk) == len(truth["slits"]) >= 1
+    for name, target in memory.items():
+        assert len(target.negative_positions) == 2
+        assert disk[name].source_position == pytest.approx(target.source_position, abs=1e-9)
+        assert disk[name].negative_positions == pytest.approx(target.negative_positions, abs=1e-9)
+        assert disk[name].aperture_defaults == pytest.approx(target.aperture_defaults)
+
+
+@pytest.mark.parametrize("kind", ["box", "optimal"])
+def test_nodded_mos_cal_file_extracts_like_memory(mos_saved, kind):
+    pipe, cal, truth = mos_saved
+    memory = _extract(pipe.calibrated, extraction_type=kind)
+    disk = _extract(str(cal), extraction_type=kind)
+    _assert_same_flux(memory, disk)
+    # and the negative traces are out: the narrowed box keeps ~0.97 of the source
+    # (test above); summing a half-weight negative trace would remove ~50 %
+    for ratio in _ratios(disk, truth).values():
+        assert np.median(ratio) > 0.94
+
+
+def _rewrite_cal(cal, outdir, keep_msa_file, msa_path):
+    """Copy of ``cal`` in ``outdir`` as another pipeline would write it: no NODYPOSn,
+    MSAMETFL a bare file name; the MSA metadata file copied next to it or not."""
+    import shutil
+
+    from astropy.io import fits
+
+    outdir.mkdir()
+    with fits.open(cal) as hdul:
+        for hdu in hdul:
+            for key in [k for k in hdu.header if k.startswith("NODYPOS")]:
+                del hdu.header[key]
+        hdul[0].header["MSAMETFL"] = msa_path.name
+        hdul.writeto(outdir / cal.name)
+    if keep_msa_file:
+        shutil.copy(msa_path, outdir / msa_path.name)
+    return outdir / cal.name
+
+
+def test_mos_cal_without_nod_keywords_rereads_the_msa_file(mos_saved, tmp_path):
+    from pathlib import Path
+
+    pipe, cal, _ = mos_saved
+    msa_path = Path(pipe.calibrated.get_keyword("MSAMETFL"))
+    other = _rewrite_cal(cal, tmp_path / "other", True, msa_path)
+    with webbcal.open(other) as model:
+        assert all(slit.header("SCI").get("NODYPOS1") is None for slit in model.slits)
+    _assert_same_flux(_extract(pipe.calibrated), _extract(str(other)))
+
+
+def test_mos_cal_without_nod_positions_or_msa_file_warns(mos_saved, tmp_path, caplog):
+    import logging
+    from pathlib import Path
+
+    pipe, cal, truth = mos_saved
+    msa_path = Path(pipe.calibrated.get_keyword("MSAMETFL"))
+    lost = _rewrite_cal(cal, tmp_path / "lost", False, msa_path)
+    with caplog.at_level(logging.WARNING, logger="webbcal.nirspec"):
+        with webbcal.open(lost) as model:
+            targets = _targets(model)
+    assert "negative traces of the nod-subtracted data are not located" in caplog.text
+    assert all(t.negative_positions == () for t in targets.values())
+
+
+def test_nodded_fixed_slit_cal_file_extracts_like_memory(fs_nodded, tmp_path):
+    model, truth = fs_nodded
+    pipe, cal = _spec2_saved(model, tmp_path)
+    _assert_same_flux(pipe.products["extract_1d"], _extract(str(cal)))
+    ratio = _ratios(_extract(str(cal)), truth)["S200A1"]
+    assert np.max(np.abs(ratio - 1)) < 5e-4

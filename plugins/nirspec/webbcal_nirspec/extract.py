@@ -12,8 +12,10 @@
   with the source position, the curved trace through the WCS and, for nod-subtracted
   exposures (S_BKDSUB = COMPLETE), the positions of the negative traces
   (``negative_positions``): MOS from the MSA metadata (the source's shutter at the
-  other dither points of the same MSA configuration), fixed slits from the dither
-  keywords (:func:`fixed_slit_nod_positions`).
+  other dither points of the same MSA configuration; extract_2d records them per slit
+  as NODYPOSn so a cal file read back has them, and a MOS file without them has its
+  MSA metadata file re-read), fixed slits from the dither keywords
+  (:func:`fixed_slit_nod_positions`).
 """
 from __future__ import annotations
 
@@ -201,6 +203,60 @@ def fixed_slit_nod_positions(model, source_ypos):
     return ()
 
 
+#: per-slit SCI keywords NODYPOS1, NODYPOS2, ...: the source's position along the slit
+#: (slit units, like SRCYPOS) at the other nods of a MOS exposure, from the MSA metadata.
+#: Written by extract_2d so that a cal file read back locates the negative traces of
+#: nod-subtracted data exactly as the run that made it (the MSA metadata file need not
+#: travel with it); JWST tools ignore them.
+NOD_KEYWORD = "NODYPOS"
+_MAX_NODS = 9
+
+
+def write_nod_positions(slit, positions):
+    """Record ``positions`` (slit units) as NODYPOS1.. on ``slit``'s SCI header."""
+    header = slit.header("SCI")
+    if header is None:
+        slit.set_keyword("SLTNAME", str(slit.name), hdu="SCI")
+        header = slit.header("SCI")
+    for i in range(1, _MAX_NODS + 1):
+        header.remove(f"{NOD_KEYWORD}{i}", ignore_missing=True)
+    for i, y in enumerate(tuple(positions)[:_MAX_NODS], start=1):
+        header[f"{NOD_KEYWORD}{i}"] = (float(y), f"source SRCYPOS at another nod ({i})")
+
+
+def read_nod_positions(slit):
+    """NODYPOS1.. of ``slit`` as a tuple, or ``None`` when the slit has none."""
+    header = slit.header("SCI")
+    if header is None:
+        return None
+    values = []
+    for i in range(1, _MAX_NODS + 1):
+        value = header.get(f"{NOD_KEYWORD}{i}")
+        if value is None:
+            break
+        values.append(float(value))
+    return tuple(values) if values else None
+
+
+def msa_nod_positions(model, mode):
+    """``{slit name: positions}`` of the other nods, re-read from the exposure's MSA
+    metadata file (MSAMETFL, MSAMETID, PATT_NUM; the file found as extract_2d finds it:
+    an absolute path, else next to ``model``'s file), with the shutter pitch from the
+    MSA reference resolved as assign_wcs resolves it.  Empty (and a warning) when the
+    file cannot be read: the negative traces are then not located."""
+    from webbcal.plugins import get_host
+    from webbcal.refs import RefSet
+
+    try:
+        refs = RefSet.resolve(get_host().reftypes, model, mode, ("msa",))
+        infos = open_apertures(model, mode, refs)
+    except (InputFileError, ReferenceFileError, ValueError) as exc:
+        log.warning("extract_1d: the MOS nod positions are neither in the slit headers (NODYPOSn) nor readable from "
+                    "the MSA metadata file (%s): negative traces of the nod-subtracted data are not located", exc)
+        return {}
+    return {info.name: tuple(info.nod_offsets) for info in infos}
+
+
 def slit_wcs(info, meta, wcs_refs):
     from .wcs import build_slit_wcs
 
@@ -249,10 +305,11 @@ def source_slit_position(wcs, ra, dec):
     return float(x[0]), float(x[1])
 
 
-def slit_trace(wcs, x_slit, y_slit, n=400):
-    """(x, y) cut-out pixel positions of a point at (x_slit, y_slit) across the wavelength range."""
+def slit_trace(wcs, x_slit, y_slit, n=400, wavelength_range=None):
+    """(x, y) cut-out pixel positions of a point at (x_slit, y_slit) across the wavelength
+    range (metres: ``wavelength_range``, else the one the WCS was built for)."""
     tr = wcs.get_transform("slit_frame", "detector")
-    lo, hi = wcs.nirspec_wavelength_range
+    lo, hi = wavelength_range if wavelength_range is not None else wcs.nirspec_wavelength_range
     lam = np.linspace(lo, hi, n)
     with np.errstate(invalid="ignore"):
         xd, yd = tr(np.full(n, float(x_slit)), np.full(n, float(y_slit)), lam)
@@ -367,6 +424,8 @@ def extract_2d(model, mode, refs, params):
                 setattr(slit, attr, value)
             except Exception:  # noqa: BLE001 - optional attributes
                 pass
+        if info.nod_offsets:
+            write_nod_positions(slit, info.nod_offsets)
         slit.meta.wcs = cw
         slit.meta.wcsinfo.dispersion_direction = 1
         slit.meta.wcsinfo.spectral_order = int(getattr(wcs, "nirspec_order", 0))
@@ -389,6 +448,8 @@ def extract_2d(model, mode, refs, params):
 
 
 def _info_of(slit):
+    """The slit's :class:`ApertureInfo`: the one extract_2d attached in memory, else
+    rebuilt from the slit keywords of a file (nod positions from NODYPOSn)."""
     info = getattr(slit, "_nirspec_info", None)
     if info is not None:
         return info
@@ -398,7 +459,24 @@ def _info_of(slit):
     return ApertureInfo(name=str(slit.name), slit=NirspecSlit(name=str(slit.name), shutter_id=int(getattr(slit, "shutter_id", 0) or 0), quadrant=quadrant),
                         source_id=int(getattr(slit, "source_id", 0) or 0), source_type=str(getattr(slit, "source_type", "") or "POINT"),
                         source_xpos=float(getattr(slit, "source_xpos", 0.0) or 0.0),
-                        source_ypos=float(getattr(slit, "source_ypos", 0.0) or 0.0), quadrant=quadrant)
+                        source_ypos=float(getattr(slit, "source_ypos", 0.0) or 0.0), quadrant=quadrant,
+                        nod_offsets=read_nod_positions(slit) or (), extra={"from_file": True})
+
+
+def _slit_wavelength_range(slit, wcs):
+    """(lo, hi) in metres of the slit's WCS: the attribute of a WCS built in this session,
+    else the slit's WAVSTART / WAVEND keywords (a gwcs read from a file has no attribute);
+    ``None`` without a WCS that has a slit frame."""
+    if wcs is None or "slit_frame" not in getattr(wcs, "available_frames", ()):
+        return None
+    wrange = getattr(wcs, "nirspec_wavelength_range", None)
+    if wrange is not None:
+        return wrange
+    info = slit.meta.wcsinfo
+    lo, hi = getattr(info, "waverange_start", None), getattr(info, "waverange_end", None)
+    if lo is None or hi is None or not float(lo) < float(hi):
+        return None
+    return float(lo), float(hi)
 
 
 def extraction_targets(model, mode, refs=None, params=None):
@@ -408,14 +486,22 @@ def extraction_targets(model, mode, refs=None, params=None):
     targets = []
     subtracted = nod_subtracted(model)
     primary_fs = str(model.get_keyword("FXD_SLIT") or "").strip().upper()
+    from_msa_file = None  # MOS nod positions re-read from the MSA metadata, when needed
     for slit in model.slits:
         info = _info_of(slit)
+        if (subtracted and not info.nod_offsets and info.extra.get("from_file") and info.quadrant in (1, 2, 3, 4)
+                and str(getattr(slit, "source_type", "") or "").upper() == "POINT"):
+            # a MOS cal written without NODYPOSn (another pipeline, an older webbcal)
+            if from_msa_file is None:
+                from_msa_file = msa_nod_positions(model, mode)
+            info.nod_offsets = from_msa_file.get(info.name, ())
         wcs = getattr(slit.meta, "wcs", None)
         source_type = str(getattr(slit, "source_type", None) or info.source_type or "POINT").upper()
         position = trace = None
         negatives = ()
-        if wcs is not None and hasattr(wcs, "nirspec_wavelength_range"):
-            xt, yt, _ = slit_trace(wcs, info.source_xpos, info.source_ypos)
+        wrange = _slit_wavelength_range(slit, wcs)
+        if wrange is not None:
+            xt, yt, _ = slit_trace(wcs, info.source_xpos, info.source_ypos, wavelength_range=wrange)
             if xt.size > 1:
                 position = float(np.interp(0.5 * (xt[0] + xt[-1]), xt, yt))
 
@@ -427,7 +513,7 @@ def extraction_targets(model, mode, refs=None, params=None):
             if not nods and info.quadrant == 5 and str(slit.name).upper() == primary_fs:
                 nods = fixed_slit_nod_positions(model, info.source_ypos)
             for off in (nods if subtracted else ()):
-                xn, yn, _ = slit_trace(wcs, info.source_xpos, off)
+                xn, yn, _ = slit_trace(wcs, info.source_xpos, off, wavelength_range=wrange)
                 if xn.size > 1:
                     neg.append(float(np.interp(0.5 * (xn[0] + xn[-1]), xn, yn)))
             negatives = tuple(neg)
