@@ -86,8 +86,11 @@ def webbcal_simulate(mode, params):
     :return: ``(model, truth)``: a rate/rateints data model in the JWST layout, with
         the primary keywords a real exposure has, and a dict describing what was
         injected (at least ``"wavelength"`` and ``"flux_jy"`` for spectra, or
-        ``"surface_brightness_mjysr"`` for images).  ``None`` if ``mode`` is not this
-        plugin's.
+        ``"surface_brightness_mjysr"`` for images; optionally
+        ``"flat_errors_realised"``: True when the painted flat was drawn within the
+        reference flat's errors, False when it is the reference itself -- the demo then
+        knows whether VAR_FLAT belongs in the scatter it predicts).  ``None`` if
+        ``mode`` is not this plugin's.
     """
 
 

@@ -20,7 +20,13 @@ the pipeline's wavecorr step has to undo.
 Options (``params``): seed, noise (bool), nints, flux (callable lam[micron] -> Jy),
 grating, filter, psf_sigma, source_ypos and source_xpos (fixed slits, slit units;
 MOS positions come from the ``slitlets`` dithers, ``(column, x, y)`` with x, y in
-0..1 across the shutter), directory (for the MSA file), nod.
+0..1 across the shutter), directory (for the MSA file), nod, flat_errors.
+
+``noise`` draws Poisson and read noise (the VAR_POISSON and VAR_RNOISE the pipeline
+propagates).  The flats painted are the reference flats themselves unless
+``flat_errors`` is true: then the simulated response is the reference drawn within its
+ERR (:func:`realise_flat_errors`), so the reference is off by what VAR_FLAT says.
+``truth["flat_errors_realised"]`` tells which.
 
 ``nod`` simulates a nod-subtracted exposure (keywords PATTTYPE, NUMDTHPT, PATT_NUM=1
 and S_BKDSUB='COMPLETE'): the rate is A - mean(others), so the source is painted
@@ -90,6 +96,31 @@ def _refs_for(kw):
     area_path = default_path("area", probe)
     area = photmod.read_area(area_path) if area_path else None
     return wcs_refs, (fflat, sflat, dflat), phot, area
+
+
+def realise_flat_errors(component, rng):
+    """A copy of a flat component whose values are drawn within their stated errors.
+
+    The reference flat is an estimate of the instrument's response with an error per
+    element (ERR, the VAR_FLAT the pipeline propagates); a simulated instrument that
+    differs from its reference by that error is ``sci + err * z``, z ~ N(0, 1), one draw
+    per spatial element -- a detector pixel for SFLAT and DFLAT, a shutter for the MOS
+    FFLAT -- shared by the element's wavelength planes (the error of one pixel's or
+    shutter's response, smooth in wavelength).  The draw is fixed for the exposure (all
+    integrations see the same flat).  Elements without an error keep their value.
+    """
+    from dataclasses import replace
+
+    if component is None:
+        return None
+    if component.quadrants:
+        return replace(component, quadrants={q: realise_flat_errors(c, rng) for q, c in component.quadrants.items()})
+    if component.sci is None or component.err is None:
+        return component
+    err = np.nan_to_num(np.asarray(component.err, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    z = rng.standard_normal(component.sci.shape[-2:])
+    sci = np.asarray(component.sci, dtype=np.float64) + err * z
+    return replace(component, sci=sci.astype(component.sci.dtype))
 
 
 def _paint(rate, info, kw, wcs_refs, flats, phot, flux, sigma, scale=1.0):
@@ -218,6 +249,10 @@ def simulate(mode, params):
                   SUBSTRT1=1, SUBSTRT2=sub2, SUBSIZE1=2048, SUBSIZE2=size2, SRCTYAPT="POINT")
         shape = (size2, 2048)
     wcs_refs, flats, phot, area = _refs_for(kw)
+    if params.get("flat_errors", False):
+        # the simulated instrument's response: the reference flats drawn within their errors
+        flat_rng = np.random.default_rng(rng.integers(2**32))
+        flats = tuple(realise_flat_errors(c, flat_rng) for c in flats)
     rate = np.zeros(shape)
     if exp_type == "NRS_MSASPEC":
         from . import msa as msamod
@@ -267,7 +302,7 @@ def simulate(mode, params):
     if params.get("noise", False):
         data = rng.poisson(np.maximum(data, 0) * t_exp) / t_exp + rng.normal(0, rnoise, data.shape) if rnoise else rng.poisson(np.maximum(data, 0) * t_exp) / t_exp
     truth.update(wavelength=np.linspace(0.6, 5.3, 500), flux_jy=flux(np.linspace(0.6, 5.3, 500)), flux=flux,
-                 keywords=dict(kw))
+                 keywords=dict(kw), flat_errors_realised=bool(params.get("flat_errors", False)))
     if exp_type == "NRS_BRIGHTOBJ":
         kw.update(NINTS=nints, TSOVISIT=True)
         t0 = float(kw["EXPSTART"])
