@@ -264,7 +264,10 @@ def _nan_running(frac, window, method, max_chunk_pixels):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             if method == "median":
-                out[start:start + step] = np.nanmedian(win, axis=-1)
+                # what np.nanmedian does for short windows, without its warning per
+                # all-NaN window (which dominated the time of sparse profile masks)
+                med = np.ma.median(np.ma.masked_invalid(win), axis=-1)
+                out[start:start + step] = np.ma.filled(med.astype(np.float64), np.nan)
             else:
                 out[start:start + step] = np.nanmean(win, axis=-1)
     return out
