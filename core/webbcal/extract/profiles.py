@@ -119,7 +119,7 @@ def normalize_profile(profile):
 # ---------------------------------------------------------------------------
 def empirical_profile(data, mask=None, window=11, method="median",
                       combine_integrations=True, refine=3,
-                      max_chunk_pixels=2**23, noise_clip=1.5):
+                      max_chunk_pixels=2**23, noise_clip=1.5, norm_mask=None):
     """Horne (1986) empirical spatial profile.
 
     Each column of the (background-subtracted) data is divided by its own
@@ -161,6 +161,12 @@ def empirical_profile(data, mask=None, window=11, method="median",
         negative ones, so that the positive noise of the wings does not bias
         the flux high (see ``_zero_noise_wings``). ``0``: clip at zero only
         (Horne's original, biased high for noisy profiles).
+    norm_mask : array_like of bool, optional
+        Pixels whose (good) sum is each column's total (default: all good
+        pixels), broadcastable to the data. Restricting the totals to where
+        the profile is well measured keeps the errors of pixels far out
+        (residuals of a subtracted neighbour) from scaling whole columns
+        before they are smoothed together.
 
     Returns
     -------
@@ -177,10 +183,13 @@ def empirical_profile(data, mask=None, window=11, method="median",
 
     bad = _bad_pixels(data, mask)
     d = np.where(bad, 0.0, data).astype(np.float64)
+    counted = ~bad
+    if norm_mask is not None:
+        counted = counted & np.broadcast_to(np.asarray(norm_mask, dtype=bool), data.shape)
     # Column totals from good pixels; columns with non-positive totals carry
     # no usable profile information.
-    total = d.sum(axis=-2, keepdims=True)
-    ngood = (~bad).sum(axis=-2, keepdims=True)
+    total = np.where(counted, d, 0.0).sum(axis=-2, keepdims=True)
+    ngood = counted.sum(axis=-2, keepdims=True)
     usable = (total > 0) & (ngood > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.where(bad | ~usable, np.nan, d / np.where(usable, total, 1.0))
@@ -194,7 +203,7 @@ def empirical_profile(data, mask=None, window=11, method="median",
     # missing fraction at each pass.
     for _ in range(int(refine)):
         pb = np.broadcast_to(prof, d.shape)
-        psum = np.sum(np.where(bad, 0.0, pb), axis=-2, keepdims=True)
+        psum = np.sum(np.where(counted, pb, 0.0), axis=-2, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             tot = np.where(psum > 0, total / psum, np.nan)
         usable = np.isfinite(tot) & (tot > 0) & (ngood > 0)
