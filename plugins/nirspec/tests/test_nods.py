@@ -16,6 +16,8 @@ test below would fail by tens of per cent if that happened.
   the near wings of the negative traces: each one's light inside the box is what the
   source has beyond the box edge on that side, (1 - f) / 2, so the expected flux is
   f - sum(weights) (1 - f) / 2 = f - (1 - f) / 2 for two half-weight negatives.
+  Optimal extraction models the negative traces instead and returns the source's flux
+  in its window (the whole pixels of that box), 98.8-99.7 % of the total here.
 """
 import warnings
 
@@ -128,12 +130,45 @@ def test_nodded_mos_box_excludes_the_negative_traces(mos_nodded, tmp_path):
         assert np.percentile(np.abs(ratio - np.median(ratio)), 95) < 0.02
 
 
-@pytest.mark.xfail(strict=True, reason="core: optimal extraction with negative traces 1 shutter pitch (~5 px) "
-                                       "away is biased 2-3 % low (up to 8 %), see the NIRSpec report")
-def test_nodded_mos_optimal_recovers_injected_flux(mos_nodded):
+def test_nodded_mos_optimal_recovers_injected_flux(mos_nodded, mos_saved):
+    """Optimal extraction models both negative traces (source profile shifted one pitch
+    up and down, each with its own amplitude) and returns the source's flux inside the
+    extraction window.
+
+    That window is the whole pixels the narrowed box touches: 5 or 6 rows depending on
+    the trace's pixel phase, holding 98.76-99.73 % of the sigma = 1 px source (computed
+    below from the injected trace).  With no APCORR for the synthetic references, a
+    correct optimal flux is therefore up to 1.24 % below the injected total in some
+    columns, so "within 1 % of the total everywhere" cannot hold: each column is checked
+    against its window fraction instead (measured max deviation 0.11 %; before the fix
+    the profile lost the window's edge rows, where source and negative wings cancel,
+    and the flux came out 0.5-7.5 % low, median 2.5 %), the median against 1 % of the
+    total, and the largest deviation from the total against the window loss plus the
+    same 0.3 % tolerance.
+    """
+    from webbcal.steps.extract_1d import build_aperture
+
     model, truth = mos_nodded
-    for ratio in _ratios(_run(model, extraction_type="optimal"), truth).values():
-        assert np.max(np.abs(ratio - 1)) < 0.01
+    pipe, _, _ = mos_saved
+    targets = _targets(pipe.calibrated)
+    x1d = _run(model, extraction_type="optimal")
+    assert len(x1d.spec) == len(truth["slits"])
+    for spec in x1d.spec:
+        name = str(spec.name)
+        window = build_aperture(targets[name], None, {}).src > 0
+        trace = next(s for s in truth["slits"] if s["slit"] == name)["trace_y"]
+        source = sm._gauss_profile(window.shape[0], np.where(np.isfinite(trace), trace, -100.0), 1.0)
+        held = (source * window).sum(axis=0)  # injected flux fraction inside the window
+        table = spec.spec_table
+        wl, flux = np.asarray(table["WAVELENGTH"]), np.asarray(table["FLUX"])
+        good = np.isfinite(wl) & np.isfinite(flux) & (wl > 0.7) & (wl < 5.2)
+        assert good.sum() > 300
+        assert np.array_equal(np.asarray(table["NPIXELS"])[good], window.sum(axis=0)[good])  # the step's window
+        ratio = flux[good] / truth["flux"](wl[good])
+        assert 0.9875 < held[good].min() and held[good].max() < 0.9975
+        assert np.max(np.abs(ratio / held[good] - 1)) < 3e-3, (name, np.max(np.abs(ratio / held[good] - 1)))
+        assert abs(np.median(ratio) - 1) < 0.01, (name, np.median(ratio))
+        assert np.max(np.abs(ratio - 1)) < 1 - held[good].min() + 3e-3, (name, np.max(np.abs(ratio - 1)))
 
 
 def test_box_background_regions_exclude_negative_traces(fs_nodded):
