@@ -94,6 +94,7 @@ def make_cube(nints, ny, nx, axis, seed=1, chunk=64):
         np.maximum(sci[i0:i1], 0.0, out=vp[i0:i1])
     vr = np.full((nints, ny, nx), 16.0, np.float32)
     dq = np.zeros((nints, ny, nx), np.uint32)
+    dq.fill(0)   # touch the pages, as a DQ read from a file would be (np.zeros maps them lazily)
     dq[:, 3, 5] = 1                                                   # one bad pixel
     return sci, vp, vr, dq, centre
 
