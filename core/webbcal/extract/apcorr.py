@@ -381,7 +381,11 @@ class ApertureCorrection:
             fac = f if name in SCALED_COLUMNS else f * f
             if col.shape[-1:] != fac.shape[-1:]:
                 raise ValueError(f"{self.name}: column {name} has {col.shape[-1]} bins, the correction {fac.shape[-1]}")
-            columns[name] = (col * fac).astype(col.dtype, copy=False)
+            held = columns[name]
+            if isinstance(held, np.ndarray) and held.dtype.kind == "f" and held.flags.writeable:
+                np.multiply(held, fac, out=held)   # no copy of a long x1dints column
+            else:
+                columns[name] = (col * fac).astype(col.dtype, copy=False)
         return columns
 
     def __repr__(self):

@@ -67,7 +67,7 @@ def aperture_wavelength(wavelength, src_weights):
     return np.where(np.isfinite(out), out, fallback)
 
 
-def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None):
+def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None, out=None):
     """Spectrum columns from an extraction result.
 
     :param result: object with ``flux, var_poisson, var_rnoise, var_flat, npixels,
@@ -77,6 +77,9 @@ def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None):
     :param wavelength_1d: ``(ndisp,)`` micron.
     :param bunit: unit of the extracted data (``"MJy/sr"``, ``"MJy"``...).
     :param pixel_area_sr: nominal pixel solid angle (PIXAR_SR).
+    :param out: optional dict column name -> array ``(nints, ndisp)`` to write into
+        (e.g. the fields of an x1dints table: no intermediate copy of a long series);
+        columns it lacks are new arrays.
     :return: dict column name -> array ``(nints, ndisp)`` (all :data:`SPEC_COLUMNS`).
     """
     flux = np.asarray(result.flux, dtype=np.float64)
@@ -87,7 +90,22 @@ def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None):
     bvars = [np.asarray(getattr(result, k, np.zeros_like(flux)), dtype=np.float64) for k in ("bkg_var_poisson", "bkg_var_rnoise", "bkg_var_flat")]
     kind = _unit_kind(bunit)
     pixar = float(pixel_area_sr) if pixel_area_sr is not None and np.isfinite(pixel_area_sr) and pixel_area_sr > 0 else None
-    nan = np.full_like(flux, np.nan)
+    cols = {}
+
+    def column(name, dtype=np.float64):
+        a = None if out is None else out.get(name)
+        cols[name] = a if a is not None else np.empty((nints, ndisp), dtype=dtype)
+        return cols[name]
+
+    def scaled(name, values, scale):
+        np.multiply(values, scale, out=column(name))
+
+    def error(name, parts):   # square root of the summed variance components
+        c = column(name)
+        np.add(cols[parts[0]], cols[parts[1]], out=c)
+        np.add(c, cols[parts[2]], out=c)
+        np.sqrt(c, out=c)
+
     with np.errstate(invalid="ignore", divide="ignore"):
         per_pix = np.where(npix > 0, 1.0 / npix, np.nan)
         if kind == "sb":
@@ -98,30 +116,29 @@ def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None):
                 log.warning("no pixel area (PIXAR_SR) known: FLUX left NaN, SURF_BRIGHT filled")
         elif kind == "flux":
             f_scale = 1e6
-            sb_scale = per_pix / pixar if pixar is not None else nan
+            sb_scale = per_pix / pixar if pixar is not None else np.nan
             bkg_scale = sb_scale
             if pixar is None:
                 log.warning("no pixel area (PIXAR_SR) known: SURF_BRIGHT and BACKGROUND left NaN")
         else:
             f_scale, sb_scale, bkg_scale = 1.0, per_pix, per_pix
-        cols = {}
-        cols["FLUX"] = flux * f_scale
-        for name, v in zip(("POISSON", "RNOISE", "FLAT"), fvars):
-            cols[f"FLUX_VAR_{name}"] = v * f_scale**2
-        cols["FLUX_ERROR"] = np.sqrt(sum(cols[f"FLUX_VAR_{n}"] for n in ("POISSON", "RNOISE", "FLAT")))
-        cols["SURF_BRIGHT"] = flux * sb_scale
-        for name, v in zip(("POISSON", "RNOISE", "FLAT"), fvars):
-            cols[f"SB_VAR_{name}"] = v * sb_scale**2
-        cols["SB_ERROR"] = np.sqrt(sum(cols[f"SB_VAR_{n}"] for n in ("POISSON", "RNOISE", "FLAT")))
-        cols["BACKGROUND"] = bsum * bkg_scale
-        for name, v in zip(("POISSON", "RNOISE", "FLAT"), bvars):
-            cols[f"BKGD_VAR_{name}"] = v * bkg_scale**2
-        cols["BKGD_ERROR"] = np.sqrt(sum(cols[f"BKGD_VAR_{n}"] for n in ("POISSON", "RNOISE", "FLAT")))
-    wl = np.broadcast_to(np.asarray(wavelength_1d, dtype=np.float64), (nints, ndisp))
-    cols["WAVELENGTH"] = np.array(wl)
-    cols["NPIXELS"] = npix
-    dq = np.where(~np.isfinite(cols["FLUX"] if kind != "sb" or pixar is not None else flux) | ~np.isfinite(wl), DO_NOT_USE, 0)
-    cols["DQ"] = dq.astype(np.uint32)
+        for prefix, value, variances, scale, err in (
+                ("FLUX", flux, fvars, f_scale, "FLUX_ERROR"),
+                ("SB", flux, fvars, sb_scale, "SB_ERROR"),
+                ("BKGD", bsum, bvars, bkg_scale, "BKGD_ERROR")):
+            scaled({"FLUX": "FLUX", "SB": "SURF_BRIGHT", "BKGD": "BACKGROUND"}[prefix], value, scale)
+            scale2 = scale * scale
+            names = [f"{prefix}_VAR_{n}" for n in ("POISSON", "RNOISE", "FLAT")]
+            for name, v in zip(names, variances):
+                scaled(name, v, scale2)
+            error(err, names)
+    column("WAVELENGTH")[...] = np.asarray(wavelength_1d, dtype=np.float64)
+    column("NPIXELS")[...] = npix
+    wl = cols["WAVELENGTH"]
+    bad = ~np.isfinite(cols["FLUX"] if kind != "sb" or pixar is not None else flux) | ~np.isfinite(wl)
+    dq = column("DQ", np.uint32)
+    dq[...] = 0
+    dq[bad] = DO_NOT_USE
     return {k: cols[k] for k in SPEC_COLUMNS}
 
 

@@ -538,7 +538,7 @@ def _profile_centre(prof):
 # extraction of one target
 # ------------------------------------------------------------------------------------------
 def extract_target(target, reference=None, params=None, refs=None, progress=None, scene=False,
-                   index=0, ntargets=1, parent=None):
+                   index=0, ntargets=1, parent=None, x1dints=False):
     """Extract one :class:`~webbcal.extract.ExtractionTarget`; pure numpy, no output model.
 
     :param reference: an :class:`Extract1dReference` (or ``None``).
@@ -548,6 +548,9 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
     :param scene: also compute the scene model (``TargetSpectrum.scene``).
     :param index, ntargets, parent: position of the target among the exposure's targets
         and the model they come from (per-target user profiles, WHT of a slit).
+    :param x1dints: write the columns straight into the fields of a new x1dints table
+        (``extras["x1dints_table"]``) instead of separate arrays: a long time series is
+        then held once, not twice.
     :return: :class:`TargetSpectrum`.
     """
     p = _params(params)
@@ -571,12 +574,18 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
         progress = ProgressReport(target.name, nints, p.get("log_increment") or 0)
     bunit = getattr(getattr(model, "meta", None), "bunit_data", None)
     extras = {"nints": nints}
+    fields = None
+    if x1dints:
+        from ..datamodels.tables import new_tso_spec_table
+
+        table = extras["x1dints_table"] = new_tso_spec_table(nints, ndisp, fill=False)
+        fields = {name: table[name] for name in table.dtype.names if table[name].shape == (nints, ndisp)}
     if kind == "optimal":
         mask = bad_pixel_mask(dq) if dq is not None else None
         opt = _OptimalExtraction(target, data, geom, variances, mask, p, refs, index, ntargets, parent)
         result = opt.run(progress, scene)
-        cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr)
-        cols["DQ"] = cols["DQ"] | np.where(result.outlier, OUTLIER, 0).astype(np.uint32)
+        cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr, out=fields)
+        cols["DQ"][result.outlier] |= np.uint32(OUTLIER)
         profile, scene_arr = opt.profile, result.scene
         width = float(np.median(opt.nwin[opt.nwin > 0])) if np.any(opt.nwin > 0) else 0.0
         extras.update(result.info)
@@ -586,7 +595,7 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
             bkg_sigma_clip=p.get("bkg_sigma_clip", 3.0), smoothing_length=ap.smoothing_length,
             subtract_background=subtract, chunk_size=p.get("chunk_size"), progress=progress,
         )
-        cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr)
+        cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr, out=fields)
         profile = src[np.newaxis]
         scene_arr = _box_scene(data, src, bkg, variances, bad_pixel_mask(dq) if dq is not None else None, ap, p) if scene else None
         ssum = src.sum(axis=0)
@@ -697,12 +706,16 @@ class _OptimalExtraction:
         step = max(1, OPTIMAL_CHUNK_PIXELS // max(self.ncross * self.ndisp, 1))
         for i0 in range(0, n, step):
             sl = slice(i0, min(n, i0 + step))
-            d = np.asarray(self.data[sl], dtype=np.float64)
+            d = np.asarray(self.data[sl])   # summed in float64 from its own dtype
             good = np.isfinite(d)
             if self.mask is not None:
                 good &= ~(self.mask[sl] if self.mask.shape[0] == n else self.mask)
-            tot += np.where(good, d, 0.0).sum(axis=0, keepdims=True)
-            cnt += good.sum(axis=0, keepdims=True)
+            if good.all():
+                tot += np.add.reduce(d, axis=0, dtype=np.float64, keepdims=True)
+                cnt += d.shape[0]
+            else:
+                tot += np.add.reduce(np.where(good, d, 0), axis=0, dtype=np.float64, keepdims=True)
+                cnt += good.sum(axis=0, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(cnt > 0, tot / cnt, np.nan)
 
@@ -1071,6 +1084,7 @@ class _OptimalExtraction:
         nrej = 0
         step = int(p.get("chunk_size") or 0) or max(1, OPTIMAL_CHUNK_PIXELS // max((cs.stop - cs.start) * ndisp, 1))
         prof = self.profile
+        fit_here = self.bkg is not None and not self.joint
         for i0 in range(0, n, step):
             sl = slice(i0, min(n, i0 + step))
 
@@ -1079,13 +1093,15 @@ class _OptimalExtraction:
                     return None
                 return a[sl, cs] if a.shape[0] == n else a[:, cs]
 
-            d = np.asarray(self.data[sl, cs], dtype=np.float64)
-            vs = [None if v is None else np.asarray(take(v), dtype=np.float64) for v in self.variances]
-            bad = ~np.isfinite(d)
-            if self.mask is not None:
-                bad |= take(self.mask)
+            # float32 data stay float32 unless a background is fitted here (extract_optimal
+            # accumulates its sums in float64 either way)
+            ft = np.float64 if fit_here or self.data.dtype.kind != "f" else self.data.dtype
+            d = np.asarray(self.data[sl, cs], dtype=ft)
+            vs = [None if v is None else np.asarray(take(v), dtype=ft) for v in self.variances]
+            bad = take(self.mask)   # non-finite pixels are excluded by the extraction itself
             bfit = None
-            if self.bkg is not None and not self.joint:
+            if fit_here:
+                bad = ~np.isfinite(d) if bad is None else bad | ~np.isfinite(d)
                 bfit = fit_background(d, bkgw, window.astype(np.float64), *vs, valid=~bad, method=ap.bkg_fit,
                                       order=ap.bkg_order, sigma_clip=p.get("bkg_sigma_clip", 3.0),
                                       smoothing_length=ap.smoothing_length)
@@ -1094,7 +1110,7 @@ class _OptimalExtraction:
                 wht=np.asarray(take(self.wht), dtype=np.float64))
             try:
                 res = extract_optimal(
-                    d, take(prof), mask=bad | excluded, bkg_order=ap.bkg_order if self.joint else None,
+                    d, take(prof), mask=excluded if bad is None else bad | excluded, bkg_order=ap.bkg_order if self.joint else None,
                     reject_sigma=reject, max_iter=int(p.get("max_iter") if p.get("max_iter") is not None else 5),
                     revise_variance=bool(p.get("revise_variance", True)), negative_profile=None if negp is None else negp,
                     return_model=scene is not None or self.joint, **kw)
@@ -1319,7 +1335,7 @@ class Extract1dStep(Step):
         for i, target in enumerate(targets):
             tparams = self._optimized_width(target, reference, params, per_int)
             spec = extract_target(target, reference, tparams, refs=refs, scene=want_scene, index=i,
-                                  ntargets=len(targets), parent=model)
+                                  ntargets=len(targets), parent=model, x1dints=per_int)
             self._aperture_correction(spec, model, mode, refs, params)
             self._append(dm, out, spec, per_int)
             spectra.append(spec)
@@ -1416,7 +1432,9 @@ class Extract1dStep(Step):
         cols = spec.columns
         nints, ndisp = cols["FLUX"].shape
         if per_int:
-            table = dm.new_tso_spec_table(nints, ndisp, fill=False)
+            table = spec.extras.get("x1dints_table")
+            if table is None or table.shape != (nints,):
+                table = dm.new_tso_spec_table(nints, ndisp, fill=False)
             times, source = integration_times(spec.target.model, nints)
             if source is None:
                 log.warning("extract_1d: no INT_TIMES and no exposure start/end: integration times left NaN")
@@ -1426,7 +1444,8 @@ class Extract1dStep(Step):
             written = set()
             for key, values in list(cols.items()) + list(times.items()):
                 if key in names:
-                    table[names[key]][...] = values.reshape(table[names[key]].shape)
+                    if not np.may_share_memory(values, table):   # else: extraction wrote it there
+                        table[names[key]][...] = values.reshape(table[names[key]].shape)
                     written.add(names[key])
             table["INT_NUM"] = times["INT_NUM"] if "INT_NUM" in times else np.arange(1, nints + 1)
             if "N_ALONGDISP" in names:
