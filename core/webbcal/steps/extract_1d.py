@@ -581,7 +581,7 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
         table = extras["x1dints_table"] = new_tso_spec_table(nints, ndisp, fill=False)
         fields = {name: table[name] for name in table.dtype.names if table[name].shape == (nints, ndisp)}
     if kind == "optimal":
-        mask = bad_pixel_mask(dq) if dq is not None else None
+        mask = _ChunkMask(dq) if dq is not None else None
         opt = _OptimalExtraction(target, data, geom, variances, mask, p, refs, index, ntargets, parent)
         result = opt.run(progress, scene)
         cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr, out=fields)
@@ -629,6 +629,19 @@ def _box_scene(data, src, bkg, variances, mask, ap, p):
                              sigma_clip=p.get("bkg_sigma_clip", 3.0), smoothing_length=ap.smoothing_length)
         out[sl] = np.where(region[np.newaxis], fit.model, np.nan)
     return out
+
+
+class _ChunkMask:
+    """'Do not use' mask of a DQ cube, converted only for the slices asked for
+    (``mask[i0:i1]``, ``mask[sl, rows]``): no whole-cube boolean copy, and a
+    memory-mapped DQ is read chunk by chunk."""
+
+    def __init__(self, dq):
+        self.dq = dq
+        self.shape = tuple(np.shape(dq))
+
+    def __getitem__(self, key):
+        return bad_pixel_mask(self.dq[key])
 
 
 @dataclass
@@ -695,21 +708,33 @@ class _OptimalExtraction:
                                   "VAR_FLAT with positive values) or a WHT array; the input has neither")
 
     def _mean_image(self):
-        """Mean over integrations of the good pixels, ``(1, ncross, ndisp)`` (NaN: no good pixel)."""
+        """Mean over integrations of the good pixels, ``(1, ncross, ndisp)`` (NaN: no good
+        pixel).  Only the rows of the extraction window and background regions are
+        averaged (NaN elsewhere: no profile estimate looks there), all rows when the
+        target has negative (nod) traces, whose region depends on this image."""
         n = self.nints
+        used = self.window | (self.bkg > 0 if self.bkg is not None else False)
+        rows = np.flatnonzero(used.any(axis=1))
+        if self.target.negative_positions or rows.size == 0:
+            rs = slice(0, self.ncross)
+        else:
+            rs = slice(int(rows[0]), int(rows[-1]) + 1)
+        mean = np.full((1, self.ncross, self.ndisp), np.nan)
         if n == 1:
-            d = np.asarray(self.data, dtype=np.float64)
-            bad = ~np.isfinite(d) if self.mask is None else ~np.isfinite(d) | self.mask
-            return np.where(bad, np.nan, d)
-        tot = np.zeros((1, self.ncross, self.ndisp))
-        cnt = np.zeros((1, self.ncross, self.ndisp))
-        step = max(1, OPTIMAL_CHUNK_PIXELS // max(self.ncross * self.ndisp, 1))
+            d = np.asarray(self.data[:, rs], dtype=np.float64)
+            bad = ~np.isfinite(d) if self.mask is None else ~np.isfinite(d) | self.mask[:, rs]
+            mean[:, rs] = np.where(bad, np.nan, d)
+            return mean
+        nr = rs.stop - rs.start
+        tot = np.zeros((1, nr, self.ndisp))
+        cnt = np.zeros((1, nr, self.ndisp))
+        step = max(1, OPTIMAL_CHUNK_PIXELS // max(nr * self.ndisp, 1))
         for i0 in range(0, n, step):
             sl = slice(i0, min(n, i0 + step))
-            d = np.asarray(self.data[sl])   # summed in float64 from its own dtype
+            d = np.asarray(self.data[sl, rs])   # summed in float64 from its own dtype
             good = np.isfinite(d)
             if self.mask is not None:
-                good &= ~(self.mask[sl] if self.mask.shape[0] == n else self.mask)
+                good &= ~(self.mask[sl, rs] if self.mask.shape[0] == n else self.mask[:, rs])
             if good.all():
                 tot += np.add.reduce(d, axis=0, dtype=np.float64, keepdims=True)
                 cnt += d.shape[0]
@@ -717,7 +742,8 @@ class _OptimalExtraction:
                 tot += np.add.reduce(np.where(good, d, 0), axis=0, dtype=np.float64, keepdims=True)
                 cnt += good.sum(axis=0, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(cnt > 0, tot / cnt, np.nan)
+            mean[:, rs] = np.where(cnt > 0, tot / cnt, np.nan)
+        return mean
 
     # -- the profile ----------------------------------------------------------------------
     def _negative_offsets(self, mean):
