@@ -18,6 +18,7 @@ its own subprocess so that memory peaks do not mix:
 ``optimal``   :func:`webbcal.extract.optimal.extract_optimal` with a fixed profile,
               ``return_model=False`` (spectrum only: what the step needs when no
               scene-model / residual product is asked for)
+``optimal_threads`` the same with ``threads=None`` (memory chunks on every available core)
 ``optimal_model`` the same returning the model, residual and variance cubes
 ``step_optimal`` the extract_1d step with ``extraction_type="optimal"`` and a fitted
               Gaussian profile (profile fit + extraction, as a user runs it)
@@ -67,7 +68,8 @@ QUICK = {
     "miri": (100, 416, 72, 2, 8.0),
     "nircam": (100, 64, 512, 1, 10.0),
 }
-CASES = ("floor", "box", "box_crop", "step", "optimal", "optimal_model", "step_optimal", "memmap", "memmap_step")
+CASES = ("floor", "box", "box_crop", "step", "optimal", "optimal_threads", "optimal_model", "step_optimal",
+         "memmap", "memmap_step")
 SIGMA = 1.5
 
 
@@ -233,11 +235,12 @@ def run_case(case, size, quick, chunk, trace=True, repeat=1):
             sl = slice(rows[0], rows[-1] + 1)
             return extract_box(orient(sci, axis)[:, sl], w[sl], None, orient(vp, axis)[:, sl], orient(vr, axis)[:, sl],
                               None, mask=orient(dq, axis)[:, sl], bkg_fit=None)
-        elif case in ("optimal", "optimal_model"):
+        elif case in ("optimal", "optimal_threads", "optimal_model"):
             from webbcal.extract.optimal import extract_optimal
 
             return extract_optimal(orient(sci, axis), prof, var_rnoise=orient(vr, axis), var_poisson=orient(vp, axis),
-                                  mask=orient(dq, axis), return_model=case == "optimal_model")
+                                  mask=orient(dq, axis), return_model=case == "optimal_model",
+                                  threads=None if case == "optimal_threads" else 1)
         elif case in ("step", "step_optimal"):
             from webbcal.steps.extract_1d import Extract1dStep
 
@@ -364,6 +367,9 @@ def print_table(rows):
             print(f"{size}: box / floor = {b['seconds'] / f['seconds']:.2f} (target <= 3)")
         if b and o:
             print(f"{size}: optimal / box = {o['seconds'] / b['seconds']:.2f} (target <= 3)")
+        ot = by.get((size, "optimal_threads"))
+        if b and ot:
+            print(f"{size}: optimal on {os.cpu_count()} cores / box on one = {ot['seconds'] / b['seconds']:.2f}")
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ import warnings
 import numpy as np
 
 from .box import DO_NOT_USE
+from .parallel import map_chunks
 from .profiles import normalize_profile
 
 __all__ = ["OptimalResult", "extract_optimal"]
@@ -433,7 +434,7 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
                     gain=None, negative_profile=None, wht_scale=None,
                     max_chunk_pixels=2**20, return_model=True,
                     profile_floor=1e-12, max_information_loss=1e-6,
-                    model_error=0.0, misfit_chi2=4.0):
+                    model_error=0.0, misfit_chi2=4.0, threads=1):
     """Optimal extraction (Horne 1986) of every column of every integration.
 
     Parameters
@@ -510,6 +511,9 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
         Robust reduced chi-square above which a row of neighbouring columns
         counts as misfit by the profile, scaling the outlier threshold of
         positive residuals there (module docstring). 0 or None disables.
+    threads : int or None, optional
+        Memory chunks computed concurrently on this many threads (1: none; None or
+        0: the available cores, at most 8). The result does not depend on it.
 
     Returns
     -------
@@ -622,8 +626,8 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
     cprof, cnegp = crop(prof), crop(negp)
     cvr, cvp, cvf, cwh, cmsk, cgain = (crop(a) for a in (vr, vp, vf, wh, msk, gain_arr))
     step = max(1, int(max_chunk_pixels // max(nrows * ndisp, 1)))
-    for start in range(0, nints, step):   # memory chunks, not per integration
-        sl = slice(start, min(start + step, nints))
+
+    def chunk(sl):   # one memory chunk of integrations; writes rows sl of res
         views = {}
         if use_var and negp is None and bkg_order is None and isinstance(rsel, slice):
             # the fast path writes its results in place
@@ -660,6 +664,10 @@ def extract_optimal(data, profile, var_rnoise=None, var_poisson=None,
             res["variance"][sl, outside] = _input_variance(
                 Do, [_take(v, sl) for v in (vr, vp, vf)], _take(wh, sl), _bad_flags(_take(msk, sl)),
                 outside, use_var, res["wht_scale"][sl] if not use_var else None)
+
+    chunks = [slice(start, min(start + step, nints)) for start in range(0, nints, step)]
+    for _ in map_chunks(chunk, chunks, threads=threads):
+        pass
     return OptimalResult(profile=prof, **res)
 
 

@@ -97,6 +97,7 @@ from ..errors import ExtractionError, InputFileError, ParameterError, ReferenceF
 from ..extract.aperture import Aperture
 from ..extract.box import bad_pixel_mask, chunk_length, extract_box
 from ..extract.orient import deorient, orient, orient_plane
+from ..extract.parallel import map_chunks
 from ..extract.reffile import Extract1dReference, validate_aperture_entry
 from ..extract.spectrum import aperture_wavelength, column_units, spectrum_columns
 from ..pipeline.step import Param, Step, is_per_integration
@@ -1111,8 +1112,7 @@ class _OptimalExtraction:
         step = int(p.get("chunk_size") or 0) or max(1, OPTIMAL_CHUNK_PIXELS // max((cs.stop - cs.start) * ndisp, 1))
         prof = self.profile
         fit_here = self.bkg is not None and not self.joint
-        for i0 in range(0, n, step):
-            sl = slice(i0, min(n, i0 + step))
+        def chunk(sl):   # one chunk of integrations; writes rows sl of the outputs
 
             def take(a):
                 if a is None:
@@ -1121,7 +1121,8 @@ class _OptimalExtraction:
 
             # float32 data stay float32 unless a background is fitted here (extract_optimal
             # accumulates its sums in float64 either way)
-            ft = np.float64 if fit_here or self.data.dtype.kind != "f" else self.data.dtype
+            # (native byte order: a big-endian FITS mapping is swapped here, once per chunk)
+            ft = np.float64 if fit_here or self.data.dtype.kind != "f" else self.data.dtype.newbyteorder("=")
             d = np.asarray(self.data[sl, cs], dtype=ft)
             vs = [None if v is None else np.asarray(take(v), dtype=ft) for v in self.variances]
             bad = take(self.mask)   # non-finite pixels are excluded by the extraction itself
@@ -1171,9 +1172,13 @@ class _OptimalExtraction:
                 model = res.model
             out["var_poisson"][sl], out["var_rnoise"][sl], out["var_flat"][sl] = fv
             outlier[sl] = res.rejected.any(axis=1)
-            nrej += int(res.rejected.sum())
             if scene is not None:
                 scene[sl, cs] = np.where(excluded, np.nan, model)
+            return int(res.rejected.sum())
+
+        chunks = [slice(i0, min(n, i0 + step)) for i0 in range(0, n, step)]
+        for sl, nrej_chunk in map_chunks(chunk, chunks, threads=p.get("threads")):
+            nrej += nrej_chunk
             if progress is not None:
                 progress(sl.stop, n)
         npix = np.broadcast_to(self.nwin, (n, ndisp)).copy()
@@ -1340,6 +1345,9 @@ class Extract1dStep(Step):
         "bkg_coeff": Param(list, None, "aperture: background edge polynomials (pairs)"),
         "independent_var": Param(str, None, "variable of src_coeff/bkg_coeff: pixel or wavelength", choices=("pixel", "wavelength", None)),
         "chunk_size": Param(int, None, "integrations per chunk (default: sized to the memory budget)"),
+        "threads": Param(int, None, "optimal extraction: chunks of integrations computed on this many threads "
+                                    "(default: the available cores, at most 8; 1 = no threads); results do not "
+                                    "depend on it"),
     }
 
     def process(self, model, mode, refs, params):

@@ -70,3 +70,34 @@ def test_width_optimisation_keeps_the_quietest_width(toy_host):
     assert 4.0 <= result.best_width <= 10.0
     assert scatter[-1] > scatter.min() * 1.2  # the 24-pixel box is measurably noisier
     assert np.median(table(x1d)["NPIXELS"]) == pytest.approx(result.best_width, abs=1.0)
+
+
+def test_optimal_on_threads_equals_one_thread(toy_host, tmp_path):
+    # chunks of 3 integrations over 4 threads, from a memory-mapped file with a cosmic ray:
+    # the same x1dints as one thread, rejection included
+    model, _ = toy_cal(nints=25, noise=0.02, seed=5)
+    model.data[7, 20, 30] += 50.0
+    path = tmp_path / "toy_calints.fits"
+    model.save(path)
+    kw = dict(extraction_type="optimal", chunk_size=3)
+    one = table(run(model, threads=1, **kw))
+    many = table(run(str(path), threads=4, **kw))
+    for col in ("FLUX", "FLUX_ERROR", "DQ", "NPIXELS", "BACKGROUND"):
+        np.testing.assert_array_equal(many[col], one[col], err_msg=col)
+    assert one["DQ"][7].any() and not one["DQ"][6].any()   # the cosmic ray was flagged
+
+
+def test_map_chunks_order_errors_and_thread_count():
+    from webbcal.extract.parallel import map_chunks, resolve_threads
+
+    def square(x):
+        if x == 13:
+            raise ValueError("chunk 13 is bad")
+        return x * x
+
+    assert [r for _, r in map_chunks(square, range(12), threads=3)] == [x * x for x in range(12)]
+    with pytest.raises(ValueError, match="chunk 13"):
+        list(map_chunks(square, range(20), threads=3))
+    assert resolve_threads(None) >= 1 and resolve_threads(2) == 2
+    with pytest.raises(ValueError, match="positive integer"):
+        resolve_threads(-1)
