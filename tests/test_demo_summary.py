@@ -95,3 +95,22 @@ def test_summary_line_says_what_the_prediction_holds():
     assert "propagated errors predict 0.0078" in describe_comparison(realised, True)
     unknown = describe_comparison(row, None)
     assert "Poisson + read noise predict 0.0052" in unknown and "0.0079 with the flat-field" in unknown
+
+
+def test_injected_light_curve_is_divided_out():
+    # a 1 % transit in 40 % of the integrations: the mean spectrum is 0.4 % low, but each
+    # integration compared with the injected spectrum times its light-curve value is not
+    rng = np.random.default_rng(9)
+    nints = 50
+    wave = np.linspace(1.2, 4.8, NBINS)
+    f = _inject(wave)
+    lc = 1 - 0.01 * (np.abs(np.linspace(-1, 1, nints)) < 0.4)
+    flux = f[None, :] * lc[:, None] * (1 + RANDOM * rng.standard_normal((nints, NBINS)))
+    var_r = (RANDOM * f[None, :] * lc[:, None]) ** 2
+    var_f = np.zeros_like(var_r)
+    truth = dict(_truth(False), light_curve=lc)
+    ((_, median, scatter, predicted, _, _),) = compare_spectrum(_x1d(flux, var_r, var_f, wave), truth)
+    assert median == pytest.approx(1.0, abs=3e-4)   # mean of 50 x 2000 bins of 0.4 % noise
+    assert predicted == pytest.approx(RANDOM / np.sqrt(nints), rel=1e-3)
+    ((_, median_raw, *_),) = compare_spectrum(_x1d(flux, var_r, var_f, wave), _truth(False))
+    assert median_raw == pytest.approx(np.mean(lc), abs=3e-4)   # without it: the 0.4 % dip

@@ -30,7 +30,9 @@ def compare_spectrum(x1d, truth):
 
     For per-integration spectra the ratio is that of the mean over integrations: the
     random parts average down by the number of integrations, a realised flat error (the
-    same flat in every integration) does not.
+    same flat in every integration) does not.  When the simulator injected a light curve
+    (``truth["light_curve"]``, one value per integration) each integration is compared
+    with the injected spectrum times its value.
 
     :return: rows ``(name, median, scatter, predicted scatter, flat error, bins)``; the
         flat error is the relative FLUX_VAR_FLAT part (NaN when the product has none).
@@ -52,12 +54,20 @@ def compare_spectrum(x1d, truth):
         else:
             random_var = np.asarray(tab["FLUX_ERROR"], float) ** 2
             flat_var = np.full(random_var.shape, np.nan)
+        lc = truth.get("light_curve")
+        if flux.ndim == 2 and lc is not None and np.size(lc) == flux.shape[0]:
+            # an injected light curve (a transit): compare each integration with the
+            # injected spectrum times its light-curve value
+            lc = np.asarray(lc, float)[:, None]
+            flux, random_var, flat_var = flux / lc, random_var / lc**2, flat_var / lc**2
         with np.errstate(all="ignore"):
             if flux.ndim == 2:  # one row per integration: compare the mean spectrum
                 wave = wave[0]
                 n = np.maximum(np.isfinite(flux).sum(axis=0), 1)
                 random_var = np.nansum(random_var, axis=0) / n**2
-                flat_var = np.nanmean(flat_var, axis=0)  # common to all integrations
+                # common to all integrations (NaN where no integration has it: no warning)
+                nflat = np.isfinite(flat_var).sum(axis=0)
+                flat_var = np.where(nflat > 0, np.nansum(flat_var, axis=0) / np.maximum(nflat, 1), np.nan)
                 valid = np.isfinite(flux).any(axis=0)
                 flux = np.where(valid, np.nansum(flux, axis=0) / n, np.nan)
         inject = np.interp(wave, wave_t[order], flux_t[order], left=np.nan, right=np.nan)
