@@ -130,6 +130,8 @@ NEGATIVE_BLOCK_ELEMENTS = 2**22
 
 #: pixels per outer chunk of the optimal extraction (bounds memory, paces the progress bar)
 OPTIMAL_CHUNK_PIXELS = 2**21
+#: pixels beyond the extraction window on each side over which a parametric profile is fitted
+PROFILE_FIT_MARGIN = 3
 
 
 @dataclass
@@ -714,7 +716,7 @@ class _OptimalExtraction:
         averaged (NaN elsewhere: no profile estimate looks there), all rows when the
         target has negative (nod) traces, whose region depends on this image."""
         n = self.nints
-        used = self.window | (self.bkg > 0 if self.bkg is not None else False)
+        used = self._widened(PROFILE_FIT_MARGIN) | (self.bkg > 0 if self.bkg is not None else False)
         rows = np.flatnonzero(used.any(axis=1))
         if self.target.negative_positions or rows.size == 0:
             rs = slice(0, self.ncross)
@@ -771,6 +773,14 @@ class _OptimalExtraction:
             if good.any():
                 centre = np.interp(cols, cols[good], c[good])
         return centre
+
+    def _widened(self, margin):
+        """The window widened by ``margin`` pixels on both sides, ``(ncross, ndisp)``."""
+        out = self.window.copy()
+        for k in range(1, min(int(margin), self.ncross - 1) + 1):
+            out[k:] |= self.window[:-k]
+            out[:-k] |= self.window[k:]
+        return out
 
     def _nod_region(self, offsets):
         """The window widened on both sides by the largest nod offset (+ 1 pixel),
@@ -853,7 +863,11 @@ class _OptimalExtraction:
                 out[:, rows] = profiles.empirical_profile(img[:, rows], mask=(~np.isfinite(img) | ~estimated | exclude)[:, rows],
                                                           window=window, norm_mask=self.window[rows])
                 return out
-            self.trace_fit = self._fit_trace(img, (region | estimated) & ~exclude, kind)
+            # the kernel is fitted over the window widened by PROFILE_FIT_MARGIN pixels: on the
+            # window alone (a 5-px box around a sigma = 1 px trace) the constant background
+            # of the fit absorbs the wings and the width comes out too narrow
+            self.trace_fit = self._fit_trace(img, (region | estimated | self._widened(PROFILE_FIT_MARGIN)) & ~exclude,
+                                             kind)
             return self.trace_fit.profile(shape)
 
         self.mean, self.src_pos, self.neg_ratios = mean, src_pos, None
