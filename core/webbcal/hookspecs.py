@@ -144,6 +144,36 @@ def webbcal_flat_field(model, mode, refs, params):
 
 
 # --------------------------------------------------------------------------------------
+# pathloss, barshadow
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def webbcal_pathloss(model, mode, refs, params):
+    """Return the path-loss correction of ``model``: the fraction of a point source's
+    light the aperture passes, per pixel (e.g. from a PATHLOSS reference at the
+    source's position in the slit).  Used when the mode's recipe names ``pathloss``.
+
+    The core divides by it (:func:`webbcal.steps.corrections.apply_correction`): data
+    and ERR by the factor, variances by its square, non-positive factors flagged.
+
+    :return: a :class:`webbcal.steps.corrections.Correction` (or a list, one per slit),
+        or ``None`` if ``mode`` is not this plugin's.
+    """
+
+
+@hookspec(firstresult=True)
+def webbcal_barshadow(model, mode, refs, params):
+    """Return the bar-shadow correction of ``model``: the throughput left by the
+    shadow of the slit bars for an extended source, per pixel.  Used when the mode's
+    recipe names ``barshadow``; same arithmetic as :func:`webbcal_pathloss`.
+
+    :return: a :class:`webbcal.steps.corrections.Correction` (or a list, one per slit),
+        or ``None`` if ``mode`` is not this plugin's.
+    """
+
+
+# --------------------------------------------------------------------------------------
 # photom
 # --------------------------------------------------------------------------------------
 
