@@ -65,7 +65,7 @@ class _CorrectionStep(Step):
 
 
 class PathLossStep(_CorrectionStep):
-    """Correct point sources for the light the aperture does not pass (plugin: ``webbcal_pathloss``)."""
+    """Correct point sources for the light the aperture does not pass (the plugin supplies the throughput)."""
 
     name = "pathloss"
     aliases = ("PathLossStep",)
@@ -74,7 +74,7 @@ class PathLossStep(_CorrectionStep):
 
 
 class BarShadowStep(_CorrectionStep):
-    """Correct extended sources for the shadow of the slit bars (plugin: ``webbcal_barshadow``)."""
+    """Correct extended sources for the shadow of the slit bars (the plugin supplies the throughput)."""
 
     name = "barshadow"
     aliases = ("BarShadowStep",)
