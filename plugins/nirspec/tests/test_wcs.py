@@ -332,18 +332,122 @@ def test_builder_reproduces_the_archive_gwcs(real_refs, tmp_path):
 # ---------------------------------------------------------------------------
 
 
-def test_embedded_defaults_build_a_working_wcs(tmp_path):
-    paths = defaults.write_embedded_defaults(tmp_path)
-    for grating, filt, disp in (("PRISM", "CLEAR", "disperser_prism"),
-                                ("G140M", "F100LP", "disperser_g140m")):
-        refs = dict(paths, disperser=paths[disp])
-        meta = dict(GRATING=grating, FILTER=filt, DETECTOR="NRS1", GWA_TILT=36.0,
-                    RA_REF=10.0, DEC_REF=-20.0, V2_REF=321.0, V3_REF=-477.0, ROLL_REF=30.0)
-        wcs = build.build_slit_wcs(build.fixed_slit("S1600A1"), meta, refs)
-        x, y = _pixel_grid(wcs, step=5)
-        ra, dec, lam = wcs(x, y)
-        lit = np.isfinite(lam)
-        assert lit.mean() > 0.2
-        xb, yb = wcs.invert(ra[lit], dec[lit], lam[lit])
-        assert np.nanmax(np.hypot(xb - x[lit], yb - y[lit])) < 0.01
-        assert np.abs(dec[lit] + 20.0).max() < 0.1
+GRATING_FILTER = {"PRISM": "CLEAR", "G140M": "F100LP", "G140H": "F100LP", "G235M": "F170LP",
+                  "G235H": "F170LP", "G395M": "F290LP", "G395H": "F290LP"}
+
+
+@pytest.fixture(scope="module")
+def embedded_paths(tmp_path_factory):
+    return defaults.write_embedded_defaults(tmp_path_factory.mktemp("embedded"))
+
+
+@pytest.mark.parametrize("grating", list(GRATING_FILTER))
+def test_embedded_defaults_build_a_working_wcs(embedded_paths, grating):
+    paths = embedded_paths
+    refs = dict(paths, disperser=paths[f"disperser_{grating.lower()}"])
+    meta = dict(GRATING=grating, FILTER=GRATING_FILTER[grating], DETECTOR="NRS1", GWA_TILT=36.0,
+                RA_REF=10.0, DEC_REF=-20.0, V2_REF=321.0, V3_REF=-477.0, ROLL_REF=30.0)
+    wcs = build.build_slit_wcs(build.fixed_slit("S1600A1"), meta, refs)
+    x, y = _pixel_grid(wcs, step=5)
+    ra, dec, lam = wcs(x, y)
+    lit = np.isfinite(lam)
+    assert lit.mean() > 0.2
+    xb, yb = wcs.invert(ra[lit], dec[lit], lam[lit])
+    assert np.nanmax(np.hypot(xb - x[lit], yb - y[lit])) < 0.01
+    assert np.abs(dec[lit] + 20.0).max() < 0.1
+
+
+def test_shipped_dispersers_match_the_generator(embedded_paths):
+    """data/ holds a DISPERSER per grating, the one write_embedded_defaults writes."""
+    from webbcal_nirspec.refs import default_path
+
+    class Probe:
+        def __init__(self, grating):
+            self.grating = grating
+
+        def get_keyword(self, key):
+            return {"GRATING": self.grating, "EXP_TYPE": "NRS_FIXEDSLIT"}.get(key)
+
+    for grating in GRATING_FILTER:
+        shipped = readers.read_disperser(default_path("disperser", Probe(grating)))
+        written = readers.read_disperser(embedded_paths[f"disperser_{grating.lower()}"])
+        assert shipped.grating == grating
+        assert shipped.meta.pedigree == "DUMMY"
+        assert np.all(np.asarray(shipped.gwa_angles()) == np.asarray(written.gwa_angles()))
+        if grating != "PRISM":
+            assert shipped.groove_density == written.groove_density > 0
+    # M gratings: G140M's groove density scaled by the ratio of the range centres
+    g = {k: v[0] for k, v in defaults.SYNTHETIC_GRATINGS.items()}
+    assert g["G235M"] == pytest.approx(56900, rel=0.01) and g["G395M"] == pytest.approx(34200, rel=0.025)
+    for band in ("G140", "G235", "G395"):
+        assert g[band + "H"] == pytest.approx(2.7 * g[band + "M"])
+
+
+def _embedded_wcs(grating, detector="NRS1", slit="S200A1"):
+    from webbcal_nirspec.refs import DATA
+
+    names = ("fpa", "camera", "collimator", "fore", "ote", "msa", "wavelengthrange")
+    refs = {n: DATA / f"nirspec_{n}_synthetic.asdf" for n in names}
+    refs["disperser"] = DATA / f"nirspec_disperser_{grating.lower()}_synthetic.asdf"
+    meta = dict(GRATING=grating, FILTER=GRATING_FILTER[grating], DETECTOR=detector, GWA_TILT=36.0,
+                RA_REF=10.0, DEC_REF=-20.0, V2_REF=321.0, V3_REF=-477.0, ROLL_REF=30.0)
+    return build.build_slit_wcs(build.fixed_slit(slit), meta, refs)
+
+
+# every grating on NRS1; the H gratings' ranges continue on NRS2
+EMBEDDED_CASES = [(g, "NRS1") for g in GRATING_FILTER] + [(g, "NRS2") for g in ("G140H", "G235H", "G395H")]
+
+
+@pytest.fixture(scope="module")
+def embedded_wcs():
+    return {case: _embedded_wcs(*case) for case in EMBEDDED_CASES}
+
+
+@pytest.mark.parametrize("grating,detector", EMBEDDED_CASES)
+def test_embedded_round_trip_detector_world_detector(embedded_wcs, grating, detector):
+    wcs = embedded_wcs[grating, detector]
+    x, y = _pixel_grid(wcs, step=3)
+    ra, dec, lam = wcs(x, y)
+    lit = np.isfinite(lam)
+    assert lit.sum() > 1000
+    xb, yb = wcs.invert(ra[lit], dec[lit], lam[lit])
+    err = np.hypot(xb - x[lit], yb - y[lit])
+    assert np.all(np.isfinite(err))
+    print(f"{grating} {detector}: max round-trip error {err.max():.2e} px")
+    assert err.max() < 0.01, f"{grating} {detector}: round trip error {err.max():.2e} px"
+
+
+@pytest.mark.parametrize("grating,detector", EMBEDDED_CASES)
+def test_embedded_wavelengths_increase_along_dispersion_within_range(embedded_wcs, grating, detector):
+    wcs = embedded_wcs[grating, detector]
+    lo, hi = wcs.nirspec_wavelength_range
+    x, y = _pixel_grid(wcs, step=2)
+    _, _, lam = wcs(x, y)
+    lam_m = lam * 1e-6
+    for row in lam:
+        good = np.isfinite(row)
+        if good.sum() > 10:
+            assert np.all(np.diff(row[good]) > 0)
+    col_min, col_max = np.nanmin(lam_m, axis=0), np.nanmax(lam_m, axis=0)
+    blue_tol = (col_max - col_min)[0] + abs(col_min[1] - col_min[0])
+    red_tol = (col_max - col_min)[-1] + abs(col_max[-1] - col_max[-2])
+    assert np.nanmin(lam_m) > lo - blue_tol
+    assert np.nanmax(lam_m) < hi + red_tol
+    assert red_tol < 8 * abs(col_max[-1] - col_max[-2])
+    slit2det = wcs.get_transform("slit_frame", "detector")
+    (bx0, bx1), (by0, by1) = wcs.bounding_box.bounding_box()
+    ends = [slit2det(0.0, 0.0, lam_end) for lam_end in (lo, hi)]
+    on = [-0.5 <= xd <= 2047.5 for xd, _ in ends]
+    if grating.endswith("H"):
+        # wider than a detector: one end of the range on each detector, the box clipped
+        # at the other end to the detector edge
+        assert on == ([True, False] if detector == "NRS1" else [False, True])
+        assert (bx1 == 2047.5) if detector == "NRS1" else (bx0 == -0.5)
+        frac = (np.nanmax(lam_m) - np.nanmin(lam_m)) / (hi - lo)
+        assert 0.35 < frac < 0.65, frac
+    else:
+        for (xd, yd), inside in zip(ends, on):
+            if inside:
+                assert bx0 <= xd <= bx1 and by0 <= yd <= by1
+        # the bulk of the range is on the detector
+        assert (np.nanmax(lam_m) - np.nanmin(lam_m)) / (hi - lo) > 0.85

@@ -7,8 +7,9 @@ components by :mod:`.flat`; photom and area by :mod:`.photom`.  Every reader rai
 
 Embedded defaults live in ``data/`` (PEDIGREE DUMMY, written by
 ``data/make_defaults.py``), WAVECORR included (geometric offsets through the synthetic
-optical model).  There is no default DISPERSER for gratings other than PRISM and
-G140M (such exposures need CRDS or ``WEBBCAL_REFS``).
+optical model).  There is a default DISPERSER for the PRISM and every grating
+(G140M/H, G235M/H, G395M/H; see :mod:`webbcal_nirspec.wcs.defaults` for the synthetic
+geometry: the H gratings' ranges span NRS1 and NRS2 as in the instrument).
 """
 from __future__ import annotations
 
@@ -58,8 +59,9 @@ def default_path(reftype, model=None):
     }
     if reftype == "disperser":
         grating = header_value(model, "GRATING") if model is not None else None
-        name = {"PRISM": "nirspec_disperser_prism_synthetic.asdf",
-                "G140M": "nirspec_disperser_g140m_synthetic.asdf"}.get(grating)
+        known = ("PRISM", "G140M", "G140H", "G235M", "G235H", "G395M", "G395H")
+        grating = str(grating).strip().upper() if grating is not None else None
+        name = f"nirspec_disperser_{grating.lower()}_synthetic.asdf" if grating in known else None
     else:
         name = names.get(reftype)
     if name is None:

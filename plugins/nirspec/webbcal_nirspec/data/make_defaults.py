@@ -1,14 +1,15 @@
 """Write the embedded default reference files of webbcal-nirspec (PEDIGREE DUMMY).
 
-Run from anywhere: ``python plugins/nirspec/webbcal_nirspec/data/make_defaults.py``.
+Run from anywhere: ``python plugins/nirspec/webbcal_nirspec/data/make_defaults.py``
+(``--dispersers-only``: write just the DISPERSERs of G140H, G235M/H and G395M/H).
 Deterministic: the same numbers every run (only the WCS files' creation date changes).
 
 Nothing here is a flight calibration.  The files are small synthetic stand-ins in the
 real CRDS formats, so that the plugin runs, and its tests and demo work, on a machine
 with no CRDS access:
 
-* optical model (FPA, CAMERA, COLLIMATOR, FORE, OTE, DISPERSER PRISM/G140M, MSA,
-  WAVELENGTHRANGE): written by :func:`webbcal_nirspec.wcs.write_embedded_defaults`,
+* optical model (FPA, CAMERA, COLLIMATOR, FORE, OTE, DISPERSER PRISM, G140M/H, G235M/H,
+  G395M/H, MSA, WAVELENGTHRANGE): written by :func:`webbcal_nirspec.wcs.write_embedded_defaults`,
   with an MSA of 3 shutter columns per quadrant (slitlets of up to 3 shutters);
 * FFLAT (fixed slit: FAST_VARIATION per slit; MOS: per-quadrant SCI/ERR/DQ cubes over
   2 wavelength planes + WAVELENGTH + FAST_VARIATION 'ANY');
@@ -211,6 +212,13 @@ def write_optical_model():
     defaults.make_synthetic_msa_reffile(HERE / "nirspec_msa_synthetic.asdf", n_columns=3)
 
 
+def write_dispersers():
+    sys.path.insert(0, str(HERE.parents[1]))
+    from webbcal_nirspec.wcs import defaults
+
+    defaults.write_grating_dispersers(HERE)
+
+
 def write_wavecorr():
     sys.path.insert(0, str(HERE.parents[1]))
     from webbcal_nirspec.wcs import defaults, readers
@@ -221,7 +229,13 @@ def write_wavecorr():
     defaults.make_synthetic_wavecorr(HERE / "nirspec_wavecorr_synthetic.asdf", refs, detector_of={"S200B1": "NRS2"})
 
 
-def main():
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if "--dispersers-only" in argv:
+        write_dispersers()
+        for p in sorted(HERE.glob("nirspec_disperser_*")):
+            print(f"{p.stat().st_size:9d}  {p.name}")
+        return
     write_optical_model()
     write_flats()
     write_photom()

@@ -9,8 +9,8 @@
   (entry point ``asdf.extensions = webbcal_nirspec.wcs.asdf_ext:get_extensions``).
 """
 from .build import FIXED_SLITS, NirspecSlit, build_slit_wcs, compute_bounding_box, fixed_slit
-from .defaults import make_synthetic_msa_reffile, write_embedded_defaults
+from .defaults import make_synthetic_msa_reffile, write_embedded_defaults, write_grating_dispersers
 from .readers import read_msa, read_reference
 
 __all__ = ["FIXED_SLITS", "NirspecSlit", "build_slit_wcs", "compute_bounding_box", "fixed_slit",
-           "make_synthetic_msa_reffile", "write_embedded_defaults", "read_msa", "read_reference"]
+           "make_synthetic_msa_reffile", "write_embedded_defaults", "write_grating_dispersers", "read_msa", "read_reference"]

@@ -13,8 +13,10 @@ the fixed slits) with approximate apertures:
   nominal 105 x 204 micron pitch.
 
 :func:`write_embedded_defaults` writes a full, self-consistent synthetic
-optical model (linear CAMERA/COLLIMATOR/FORE/OTE, FPA, PRISM and G140M
-DISPERSER, MSA, WAVELENGTHRANGE) so the plugin runs on a machine without CRDS.
+optical model (linear CAMERA/COLLIMATOR/FORE/OTE, FPA, a DISPERSER for the PRISM
+and every grating, MSA, WAVELENGTHRANGE) so the plugin runs on a machine without
+CRDS.  :func:`write_grating_dispersers` writes only the DISPERSERs of the
+gratings other than G140M (see :data:`SYNTHETIC_GRATINGS` for their geometry).
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ from pathlib import Path
 import numpy as np
 from astropy.modeling import models as am
 
-__all__ = ["make_synthetic_msa_reffile", "write_embedded_defaults", "SYNTHETIC_FIXED_SLITS"]
+__all__ = ["make_synthetic_msa_reffile", "write_embedded_defaults", "write_grating_dispersers",
+           "SYNTHETIC_FIXED_SLITS", "SYNTHETIC_GRATINGS"]
 
 # name -> (x_center, y_center, x_size, y_size) in metres, quadrant-5 frame
 SYNTHETIC_FIXED_SLITS = {
@@ -40,6 +43,33 @@ _SHUTTER_PITCH = (1.0532e-4, 2.0406e-4)
 _SHUTTER_OPEN = (7.8e-5, 1.78e-4)
 _QUADRANT_ORIGIN = {1: (0.0035, 0.0025), 2: (0.0035, -0.0375), 3: (-0.0420, 0.0025),
                     4: (-0.0420, -0.0375)}
+
+
+# Synthetic grating geometry.  G140M: 95400 lines/m at GWA tilt_y -4.2 deg puts its
+# nominal F100LP range (0.97-1.89 micron, centre 1.43) on NRS1.  The other M gratings
+# keep that tilt with the groove density scaled by 1.43 / (their range centre), so the
+# product groove density x wavelength, hence the whole geometry, is the same over their
+# nominal ranges (G235M 56488, G395M 33518 lines/m; flight ~56900 and ~34200).  The H
+# gratings have 2.7 x the M groove density and a tilt_y chosen (-9.865 deg) so that the
+# centre of the nominal range of S200A1 falls in the 2.6 mm NRS1/NRS2 gap: the blue half
+# of the range lands on NRS1, the red half on NRS2, as in the instrument; the WCS of one
+# detector holds its part (bounding box clipped to the detector).
+_G140M_GROOVES, _M_TILT_Y = 95400.0, -4.2
+_H_FACTOR, _H_TILT_Y = 2.7, -9.865
+_RANGE_CENTRE_UM = {"G140": 1.43, "G235": 0.5 * (1.66 + 3.17), "G395": 0.5 * (2.87 + 5.27)}
+
+
+def _grating_geometry():
+    out = {}
+    for band, centre in _RANGE_CENTRE_UM.items():
+        m = round(_G140M_GROOVES * _RANGE_CENTRE_UM["G140"] / centre, 1)
+        out[band + "M"] = (m, _M_TILT_Y)
+        out[band + "H"] = (round(_H_FACTOR * m, 1), _H_TILT_Y)
+    return out
+
+
+#: grating -> (groove density [lines/m], GWA tilt_y [deg]) of the synthetic DISPERSERs
+SYNTHETIC_GRATINGS = _grating_geometry()
 
 
 def _meta(reftype: str, description: str, **extra) -> dict:
@@ -105,7 +135,8 @@ def write_embedded_defaults(dirpath) -> dict:
     """Write synthetic defaults for every WCS reference type; returns reftype -> path.
 
     The optical model is linear (no distortion) but self-consistent: a ray from
-    the fixed slits reaches NRS1 through the PRISM and G140M.
+    the fixed slits reaches NRS1 through the PRISM and every grating (the H gratings:
+    the blue part of their range, the red part reaches NRS2).
     """
     d = Path(dirpath)
     d.mkdir(parents=True, exist_ok=True)
@@ -156,6 +187,7 @@ def write_embedded_defaults(dirpath) -> dict:
                                   "p_detector": "NRS1|NRS2|"}),
         "groovedensity": 95400.0, "theta_x": 0.036, "theta_y": 0.008, "theta_z": -0.42,
         "tilt_x": 0.0, "tilt_y": -4.2, "gwa_tiltx": dict(tilt), "gwa_tilty": dict(tilt)})
+    out.update(write_grating_dispersers(d))
     out["msa"] = make_synthetic_msa_reffile(d / "nirspec_msa_synthetic.asdf")
     sel = ["CLEAR_PRISM", "F100LP_PRISM", "F070LP_G140M", "F100LP_G140M", "F170LP_G235M",
            "F290LP_G395M", "F070LP_G140H", "F100LP_G140H", "F170LP_G235H", "F290LP_G395H"]
@@ -167,6 +199,40 @@ def write_embedded_defaults(dirpath) -> dict:
         "meta": _meta("wavelengthrange", "Nominal NIRSpec filter/grating ranges. DUMMY.",
                       model_type="WavelengthrangeModel", wavelength_units="m"),
         "waverange_selector": sel, "order": orders, "wavelengthrange": ranges})
+    return {k: str(v) for k, v in out.items()}
+
+
+def write_grating_dispersers(dirpath, gratings=("G140H", "G235M", "G235H", "G395M", "G395H")) -> dict:
+    """Write the synthetic DISPERSERs of ``gratings`` (not G140M, written by
+    :func:`write_embedded_defaults`) in ``dirpath``; returns ``disperser_<grating>`` -> path.
+
+    Same layout and angles as the G140M file, groove density and tilt_y from
+    :data:`SYNTHETIC_GRATINGS`.
+    """
+    d = Path(dirpath)
+    d.mkdir(parents=True, exist_ok=True)
+    tilt = {"temperatures": [37.0], "tilt_model": am.Polynomial1D(1, c0=0.0, c1=0.0),
+            "unit": "arcsec", "zeroreadings": [0.0]}
+    out = {}
+    for grating in gratings:
+        grating = grating.upper()
+        grooves, tilt_y = SYNTHETIC_GRATINGS[grating]
+        if grating.endswith("M"):
+            what = (f"groove density = G140M's x 1.43 um / {_RANGE_CENTRE_UM[grating[:4]]:.3f} um (nominal "
+                    "range centres), G140M tilt: the nominal range lands on NRS1 like G140M's.")
+        else:
+            what = (f"groove density {_H_FACTOR} x the synthetic {grating[:4]}M, GWA tilt_y {tilt_y} deg: the "
+                    "range is wider than a detector; its centre falls in the NRS1/NRS2 gap for S200A1, "
+                    "the blue half lands on NRS1 and the red half on NRS2, and a WCS holds the part on "
+                    "its detector (bounding box clipped to the detector).")
+        key = f"disperser_{grating.lower()}"
+        out[key] = _write(d / f"nirspec_{key}_synthetic.asdf", {
+            "meta": _meta("disperser", f"Synthetic {grating} grating: {what} NOT FOR SCIENCE.",
+                          model_type="DisperserModel",
+                          instrument={"name": "NIRSPEC", "grating": grating,
+                                      "p_detector": "NRS1|NRS2|"}),
+            "groovedensity": grooves, "theta_x": 0.036, "theta_y": 0.008, "theta_z": -0.42,
+            "tilt_x": 0.0, "tilt_y": tilt_y, "gwa_tiltx": dict(tilt), "gwa_tilty": dict(tilt)})
     return {k: str(v) for k, v in out.items()}
 
 
