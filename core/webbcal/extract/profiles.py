@@ -463,7 +463,13 @@ def _fit_bin(slice_, good, y, kernel, offsets, bkg_order, guess):
     nb = bkg_order + 1 if bkg_order >= 0 else 0
     if yy.size < npar_k + nb + 1:
         return None, None, False
+    # fit the slice scaled to unit peak: the optimiser's tolerances are absolute enough
+    # that slices of 1e-9 MJy per pixel (point sources in MJy) stopped ~0.1 px from the
+    # centre, and 1e-6 failed outright; amplitude and background are scaled back after
+    scale = float(np.max(np.abs(ss))) if ss.size and np.max(np.abs(ss)) > 0 else 1.0
+    ss = ss / scale
     amp0, cen0, w0 = guess
+    amp0 = amp0 / scale
     p0 = [amp0, cen0, w0]
     lo = [-np.inf, y[0] - 0.5, 0.1]
     hi = [np.inf, y[-1] + 0.5, max(y[-1] - y[0], 1.0)]
@@ -495,7 +501,11 @@ def _fit_bin(slice_, good, y, kernel, offsets, bkg_order, guess):
         err = np.sqrt(np.clip(np.diag(cov), 0, None))
     except np.linalg.LinAlgError:
         err = np.full(res.x.size, np.nan)
-    return res.x, err, bool(res.x[0] > 0)
+    x = res.x.copy()
+    for i in [0] + list(range(npar_k, x.size)):   # amplitude and background back to data units
+        x[i] *= scale
+        err[i] *= scale
+    return x, err, bool(x[0] > 0)
 
 
 def _fit_poly_clipped(x, v, err, good, order, clip_sigma=4.0, niter=3):

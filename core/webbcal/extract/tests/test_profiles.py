@@ -254,3 +254,20 @@ def test_empirical_profile_unbiased_on_faint_single_integrations():
                            np.full(P.shape, rn2), np.clip(raw[i], 0, None)).flux[0] / f
            for i in range(100)]
     assert np.mean(old) - 1.0 > 5e-3
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1.0, 1e6])
+def test_trace_fit_does_not_depend_on_the_data_units(scale):
+    # a point source calibrated in MJy per pixel is ~1e-9 per pixel: the fitted centre
+    # and width must be those of the injected trace whatever the unit (the fit of slices
+    # at 1e-9 used to stop ~0.1 px from the centre, and at 1e-6 to fail)
+    from webbcal.extract.profiles import fit_trace, gaussian_pixel_integral
+
+    ncross, ndisp = 22, 400
+    x = np.arange(ndisp)
+    centre = 12.0 - 0.0123 * x + 3e-6 * (x - 200.0) ** 2      # curved, 5 px of drift
+    flux = 1.0 + 0.3 * np.sin(x / 60.0)
+    img = gaussian_pixel_integral(np.arange(ncross)[:, None], centre[None, :], 1.1) * flux[None, :] * scale
+    tf = fit_trace(img[None], nbins=20, trace_order=2)
+    assert np.max(np.abs(tf.center() - centre)) < 0.02
+    assert np.median(tf.width()) == pytest.approx(1.1, abs=0.01)
