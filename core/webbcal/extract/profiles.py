@@ -454,6 +454,10 @@ def _bin_model(params, y, kernel, offsets, bkg_order, ycen, yscale):
     return model
 
 
+#: minimum amplitude / error of a bin's fit for it to count as a detection of the trace
+MIN_BIN_SNR = 3.0
+
+
 def _fit_bin(slice_, good, y, kernel, offsets, bkg_order, guess):
     """Least-squares fit of one co-added slice. Returns (params, errors, ok)."""
     ycen = 0.5 * (y[0] + y[-1])
@@ -505,7 +509,12 @@ def _fit_bin(slice_, good, y, kernel, offsets, bkg_order, guess):
     for i in [0] + list(range(npar_k, x.size)):   # amplitude and background back to data units
         x[i] *= scale
         err[i] *= scale
-    return x, err, bool(x[0] > 0)
+    # a detection: positive amplitude at >= 3 sigma, centre and width off their bounds
+    # (a bin without the source -- beyond the end of the spectrum -- otherwise returns a
+    # "fit" stuck at the edge of the region, which can outvote the real bins)
+    amp_ok = x[0] > 0 and (not np.isfinite(err[0]) or x[0] > MIN_BIN_SNR * err[0])
+    inside = (yy.min() <= x[1] <= yy.max()) and (lo[2] * 1.01 < x[2] < hi[2] * 0.99)
+    return x, err, bool(amp_ok and inside)
 
 
 def _fit_poly_clipped(x, v, err, good, order, clip_sigma=4.0, niter=3):
@@ -640,10 +649,23 @@ def fit_trace(data, mask=None, nbins=20, kernel="gaussian", trace_order=2,
         cpoly, cgood = _fit_poly_clipped(bin_centers, results[:, 1], errors[:, 1],
                                          ok & np.isfinite(results[:, 1]), trace_order)
     wgood = cgood & np.isfinite(results[:, 2])
-    wpoly, wgood = _fit_poly_clipped(bin_centers, results[:, 2], errors[:, 2],
-                                     wgood, width_order)
     alphas = results[:, 3] if kernel == "moffat" else np.full(nbins, np.nan)
-    alpha = float(np.nanmedian(alphas[wgood])) if kernel == "moffat" else float("nan")
+    if kernel == "moffat":
+        # gamma and alpha of a Moffat fit are strongly correlated (a slice fits about as
+        # well with (gamma, alpha) = (5, 6) as with (13, 50)), so a polynomial of the bins'
+        # gamma paired with a median alpha can describe a much narrower or broader kernel
+        # than any bin found.  The FWHM is what the data fix: fit it, then express it as
+        # gamma for the median alpha of the bins used.
+        wgood &= np.isfinite(alphas)
+        half = 2.0 * np.sqrt(np.power(2.0, 1.0 / np.where(np.isfinite(alphas), alphas, 1.0)) - 1.0)
+        fwhm, fwhm_err = results[:, 2] * half, errors[:, 2] * half
+        fpoly, wgood = _fit_poly_clipped(bin_centers, fwhm, fwhm_err, wgood, width_order)
+        alpha = float(np.nanmedian(alphas[wgood]))
+        wpoly = fpoly / (2.0 * np.sqrt(2.0 ** (1.0 / alpha) - 1.0))
+    else:
+        wpoly, wgood = _fit_poly_clipped(bin_centers, results[:, 2], errors[:, 2],
+                                         wgood, width_order)
+        alpha = float("nan")
     # good: bins kept by both the centre and width fits
     good = cgood & wgood
     return TraceFit(

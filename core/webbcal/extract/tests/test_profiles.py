@@ -271,3 +271,38 @@ def test_trace_fit_does_not_depend_on_the_data_units(scale):
     tf = fit_trace(img[None], nbins=20, trace_order=2)
     assert np.max(np.abs(tf.center() - centre)) < 0.02
     assert np.median(tf.width()) == pytest.approx(1.1, abs=0.01)
+
+
+def test_trace_fit_ignores_bins_without_the_source():
+    # the spectrum covers only the second half of the columns (beyond its end: flat
+    # background and noise); the bins there are not detections and must not pull the
+    # trace polynomial -- a fit of noise drifts to the region edge with a "good" flag
+    from webbcal.extract.profiles import fit_trace, gaussian_pixel_integral
+
+    rng = np.random.default_rng(3)
+    ncross, ndisp = 40, 400
+    x = np.arange(ndisp)
+    centre = 20.3 + 0.002 * (x - 300)
+    flux = np.where(x >= 180, 50.0, 0.0)
+    img = 18.0 + gaussian_pixel_integral(np.arange(ncross)[:, None], centre[None, :], 1.2) * flux[None, :]
+    cube = img[None] + rng.normal(0.0, 0.3, (4, ncross, ndisp))
+    tf = fit_trace(cube, nbins=20, trace_order=1)
+    assert not tf.good[:8].any()          # bins of columns 0-160: no source
+    assert np.max(np.abs(tf.center()[200:] - centre[200:])) < 0.05
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_moffat_profile_has_the_fitted_fwhm(seed):
+    # a Moffat kernel fitted to a Gaussian source (sigma 1.2 px, FWHM 2.83 px): the
+    # bins' alpha runs to its bound or stops at 20-30 where the noise allows, each with
+    # its own gamma along the gamma-alpha degeneracy.  The profile must keep the FWHM
+    # the data fix (a gamma polynomial paired with the median alpha gave 0.75-0.91 of it)
+    from webbcal.extract.profiles import fit_trace, gaussian_pixel_integral
+
+    rng = np.random.default_rng(seed)
+    ncross, ndisp = 40, 400
+    img = gaussian_pixel_integral(np.arange(ncross)[:, None], 19.6, 1.2) * 100.0 + 5.0
+    cube = img[None] + rng.normal(0.0, 1.0, (3, ncross, ndisp))
+    tf = fit_trace(cube, nbins=20, trace_order=1, kernel="moffat")
+    fwhm = 2 * tf.width() * np.sqrt(2 ** (1 / tf.alpha) - 1)
+    assert np.median(fwhm) == pytest.approx(2.3548 * 1.2, rel=0.02)
