@@ -131,6 +131,29 @@ def prism_wcs(real_refs):
             for name in build.FIXED_SLITS}
 
 
+def _assert_increasing_within_range(wcs, step=1):
+    """Wavelength grows along each detector row (NRS1 and the flipped NRS2), and inside
+    the box every wavelength is within the WAVELENGTHRANGE range up to the spread of
+    wavelength along one column (the slit image is tilted with respect to the columns)
+    plus one pixel of dispersion at each end.  Returns ``(lo, hi, wavelengths in m)``."""
+    lo, hi = wcs.nirspec_wavelength_range
+    x, y = _pixel_grid(wcs, step=step)
+    _, _, lam = wcs(x, y)
+    lam_m = lam * 1e-6
+    for row in lam:
+        good = np.isfinite(row)
+        if good.sum() > 10:
+            assert np.all(np.diff(row[good]) > 0)
+    col_min, col_max = np.nanmin(lam_m, axis=0), np.nanmax(lam_m, axis=0)
+    blue_tol = (col_max - col_min)[0] + abs(col_min[1] - col_min[0])
+    red_tol = (col_max - col_min)[-1] + abs(col_max[-1] - col_max[-2])
+    assert np.nanmin(lam_m) > lo - blue_tol
+    assert np.nanmax(lam_m) < hi + red_tol
+    # the spread along a column is a tilt of a few pixels, not a broken solution
+    assert red_tol < 8 * abs(col_max[-1] - col_max[-2])
+    return lo, hi, lam_m
+
+
 def _pixel_grid(wcs, step=1):
     (x0, x1), (y0, y1) = wcs.bounding_box.bounding_box()
     x, y = np.meshgrid(np.arange(x0 + 0.5, x1, step), np.arange(y0 + 0.5, y1, step))
@@ -155,25 +178,7 @@ def test_prism_round_trip_detector_world_detector(prism_wcs, name):
 @pytest.mark.parametrize("name", build.FIXED_SLITS)
 def test_prism_wavelengths_increase_along_dispersion_within_range(prism_wcs, name):
     wcs = prism_wcs[name]
-    lo, hi = wcs.nirspec_wavelength_range
-    x, y = _pixel_grid(wcs)
-    _, _, lam = wcs(x, y)
-    lam_m = lam * 1e-6
-    # along each detector row wavelength grows with x (NRS1 and the flipped NRS2)
-    for row in lam:
-        good = np.isfinite(row)
-        if good.sum() > 10:
-            assert np.all(np.diff(row[good]) > 0)
-    # Inside the box every wavelength is within the WAVELENGTHRANGE range, up to
-    # the spread of wavelength along one column (the slit image is tilted with
-    # respect to the columns) plus one pixel of dispersion at each end.
-    col_min, col_max = np.nanmin(lam_m, axis=0), np.nanmax(lam_m, axis=0)
-    blue_tol = (col_max - col_min)[0] + abs(col_min[1] - col_min[0])
-    red_tol = (col_max - col_min)[-1] + abs(col_max[-1] - col_max[-2])
-    assert np.nanmin(lam_m) > lo - blue_tol
-    assert np.nanmax(lam_m) < hi + red_tol
-    # the spread along a column is a tilt of a few pixels, not a broken solution
-    assert red_tol < 8 * abs(col_max[-1] - col_max[-2])
+    lo, hi, lam_m = _assert_increasing_within_range(wcs)
     # the box covers the range: the slit centre line at lo and hi lands inside it
     slit2det = wcs.get_transform("slit_frame", "detector")
     (bx0, bx1), (by0, by1) = wcs.bounding_box.bounding_box()
@@ -420,20 +425,7 @@ def test_embedded_round_trip_detector_world_detector(embedded_wcs, grating, dete
 @pytest.mark.parametrize("grating,detector", EMBEDDED_CASES)
 def test_embedded_wavelengths_increase_along_dispersion_within_range(embedded_wcs, grating, detector):
     wcs = embedded_wcs[grating, detector]
-    lo, hi = wcs.nirspec_wavelength_range
-    x, y = _pixel_grid(wcs, step=2)
-    _, _, lam = wcs(x, y)
-    lam_m = lam * 1e-6
-    for row in lam:
-        good = np.isfinite(row)
-        if good.sum() > 10:
-            assert np.all(np.diff(row[good]) > 0)
-    col_min, col_max = np.nanmin(lam_m, axis=0), np.nanmax(lam_m, axis=0)
-    blue_tol = (col_max - col_min)[0] + abs(col_min[1] - col_min[0])
-    red_tol = (col_max - col_min)[-1] + abs(col_max[-1] - col_max[-2])
-    assert np.nanmin(lam_m) > lo - blue_tol
-    assert np.nanmax(lam_m) < hi + red_tol
-    assert red_tol < 8 * abs(col_max[-1] - col_max[-2])
+    lo, hi, lam_m = _assert_increasing_within_range(wcs, step=2)
     slit2det = wcs.get_transform("slit_frame", "detector")
     (bx0, bx1), (by0, by1) = wcs.bounding_box.bounding_box()
     ends = [slit2det(0.0, 0.0, lam_end) for lam_end in (lo, hi)]
