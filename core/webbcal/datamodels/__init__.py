@@ -32,6 +32,7 @@ from .tables import (
     SPEC_COLUMNS,
     SPEC_UNITS,
     TSO_SCALAR_COLUMNS,
+    int_times_table,
     new_int_times,
     new_spec_table,
     new_tso_spec_table,
@@ -70,4 +71,5 @@ __all__ = [
     "new_spec_table",
     "new_tso_spec_table",
     "new_int_times",
+    "int_times_table",
 ]

@@ -9,6 +9,7 @@ __all__ = [
     "new_spec_table",
     "new_tso_spec_table",
     "new_int_times",
+    "int_times_table",
 ]
 
 _FLUX2 = "Jy^2"
@@ -105,4 +106,36 @@ def new_int_times(nints):
     """An INT_TIMES table of ``nints`` rows: integration_number 1..nints, times NaN."""
     table = fill_defaults(np.zeros(int(nints), dtype=INT_TIMES_COLUMNS))
     table["integration_number"] = np.arange(1, int(nints) + 1)
+    return table
+
+
+def int_times_table(start_mjd, end_mjd, nints, ra=None, dec=None):
+    """INT_TIMES of ``nints`` equal integrations spanning ``start_mjd`` .. ``end_mjd``
+    (MJD, UTC), as a simulator writes them.
+
+    The BJD_TDB columns (MJD-like, BJD - 2400000.5, the JWST convention) are filled when
+    the target position ``ra``, ``dec`` (degrees) is given: TDB plus the light travel
+    time to the solar-system barycentre (astropy's built-in ephemeris, observer at the
+    geocentre -- JWST at L2 is up to ~5 s away from it, so these are accurate to a few
+    seconds, fine for simulations); NaN otherwise.
+    """
+    nints = int(nints)
+    table = new_int_times(nints)
+    step = (float(end_mjd) - float(start_mjd)) / nints
+    k = np.arange(nints, dtype=np.float64)
+    cols = {"start": float(start_mjd) + k * step, "mid": float(start_mjd) + (k + 0.5) * step,
+            "end": float(start_mjd) + (k + 1) * step}
+    for key, mjd in cols.items():
+        table[f"int_{key}_MJD_UTC"] = mjd
+    if ra is not None and dec is not None and np.isfinite(ra) and np.isfinite(dec):
+        from astropy import units as u
+        from astropy.coordinates import EarthLocation, SkyCoord
+        from astropy.time import Time
+
+        target = SkyCoord(float(ra), float(dec), unit="deg")
+        geocentre = EarthLocation.from_geocentric(0.0, 0.0, 0.0, unit=u.m)
+        for key, mjd in cols.items():
+            t = Time(mjd, format="mjd", scale="utc", location=geocentre)
+            ltt = t.light_travel_time(target, kind="barycentric", ephemeris="builtin")
+            table[f"int_{key}_BJD_TDB"] = (t.tdb + ltt).mjd
     return table

@@ -237,15 +237,9 @@ def simulate_lrs(mode, params):
 def _int_times(model, nints):
     from webbcal import datamodels as dm
 
-    table = dm.new_int_times(nints)
-    t0 = model.meta.exposure.start_time
-    step = (model.meta.exposure.end_time - t0) / nints
-    k = np.arange(nints)
-    table["int_start_MJD_UTC"] = t0 + k * step
-    table["int_end_MJD_UTC"] = t0 + (k + 1) * step
-    table["int_mid_MJD_UTC"] = t0 + (k + 0.5) * step
-    # BJD_TDB columns stay NaN: no barycentric correction is simulated
-    model.int_times = table
+    ex, tg = model.meta.exposure, model.meta.target
+    model.int_times = dm.int_times_table(ex.start_time, ex.end_time, nints,
+                                         getattr(tg, "ra", None), getattr(tg, "dec", None))
 
 
 # --------------------------------------------------------------------------------------

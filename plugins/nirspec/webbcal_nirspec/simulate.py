@@ -305,10 +305,11 @@ def simulate(mode, params):
                  keywords=dict(kw), flat_errors_realised=bool(params.get("flat_errors", False)))
     if exp_type == "NRS_BRIGHTOBJ":
         kw.update(NINTS=nints, TSOVISIT=True)
-        t0 = float(kw["EXPSTART"])
-        dt = (float(kw["EXPEND"]) - t0) / nints
-        times = dict(integration_number=np.arange(1, nints + 1), int_start_MJD_UTC=t0 + dt * np.arange(nints),
-                     int_mid_MJD_UTC=t0 + dt * (np.arange(nints) + 0.5), int_end_MJD_UTC=t0 + dt * (np.arange(nints) + 1))
+        from webbcal.datamodels import int_times_table
+
+        table = int_times_table(kw["EXPSTART"], kw["EXPEND"], nints, kw.get("TARG_RA", kw.get("RA_REF")),
+                                kw.get("TARG_DEC", kw.get("DEC_REF")))
+        times = {name: table[name] for name in table.dtype.names}
         model = models.new_cube(data, var_poisson, var_rnoise, kw, int_times=times)
         truth["int_mid_mjd"] = times["int_mid_MJD_UTC"]
     else:

@@ -335,3 +335,22 @@ def test_tagged_but_unconvertible_wcs_warns_once_and_degrades(tmp_path):
     assert len(ours) == 1
     assert "odd.fits" in str(ours[0].message) and "tag:example.org/made_up/frame-9.9.9" in str(ours[0].message)
     assert m.meta.wcs is None and m.data.shape == (3, 4)
+
+
+def test_int_times_table_spans_and_barycentric_times():
+    # 10 integrations over 0.01 d; BJD_TDB - UTC = (TDB - UTC = 69.18 s in 2023) + the
+    # Roemer delay: near the March equinox the Earth is at ecliptic longitude ~180 deg
+    # from the Sun, so a target at RA 180, Dec 0 (ecliptic longitude 180) sees the light
+    # ~497 s (1 AU / c) earlier than the barycentre, one at RA 0 ~497 s later, and one
+    # at the ecliptic pole within a few seconds of it
+    from webbcal.datamodels import int_times_table
+
+    t = int_times_table(60023.0, 60023.01, 10)
+    np.testing.assert_allclose(np.diff(t["int_start_MJD_UTC"]), 0.001, rtol=0, atol=1e-9)  # 0.1 ms
+    np.testing.assert_allclose(t["int_end_MJD_UTC"][:-1], t["int_start_MJD_UTC"][1:])
+    np.testing.assert_allclose(t["int_mid_MJD_UTC"], 0.5 * (t["int_start_MJD_UTC"] + t["int_end_MJD_UTC"]))
+    assert np.all(np.isnan(t["int_mid_BJD_TDB"]))   # no target position: no barycentric time
+    for (ra, dec), lo, hi in (((180.0, 0.0), 560, 575), ((0.0, 0.0), -440, -425), ((270.0, 66.56), 64, 75)):
+        tb = int_times_table(60023.0, 60023.01, 10, ra, dec)
+        delay = (tb["int_mid_BJD_TDB"] - tb["int_mid_MJD_UTC"]) * 86400.0
+        assert np.all((delay > lo) & (delay < hi)), (ra, dec, delay)
