@@ -787,12 +787,7 @@ class _OptimalExtraction:
         ``(ncross, ndisp)``: it holds the negative traces' cores, which fix their
         amplitudes, and the source's wings beyond the window, whose shifted copies are
         the negative traces' light inside it."""
-        reach = int(np.ceil(max(abs(d) for d in offsets))) + 1
-        out = self.window.copy()
-        for k in range(1, min(reach, self.ncross - 1) + 1):
-            out[k:] |= self.window[:-k]
-            out[:-k] |= self.window[k:]
-        return out
+        return self._widened(int(np.ceil(max(abs(d) for d in offsets))) + 1)
 
     def _source_support(self, offsets, centre):
         """Pixels where the source profile is solved for, ``(ncross, ndisp)``: the window
