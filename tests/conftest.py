@@ -6,13 +6,12 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-SHARED_DATA = HERE.parent.parent / "shared" / "data"
+#: real sample files copied into the repository (see data/SOURCES.md)
+SHARED_DATA = HERE / "data"
 
 
 @pytest.fixture
 def shared_data():
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared test data not found at {SHARED_DATA}")
     return SHARED_DATA
 
 

@@ -10,7 +10,7 @@ from webbcal.modes import Mode
 from webbcal.plugins import PluginHost
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = ROOT / "tests" / "data"
 
 
 class BrokenPlugin:
@@ -77,8 +77,6 @@ def test_cli_with_no_plugins_lists_none():
 
 def test_cli_with_no_plugins_on_miri_file(tmp_path):
     f = SHARED / "miri" / "ERS_NGTS10_2022_new_drift_041_calints.fits"
-    if not f.is_file():
-        pytest.skip("shared data absent")
     res = _cli("run", "extract_1d", str(f), "--output-dir", str(tmp_path))
     assert res.returncode != 0
     lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]

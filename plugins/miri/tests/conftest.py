@@ -3,15 +3,13 @@ from pathlib import Path
 
 import pytest
 
-#: the shared sample data: sibling of the repository
-SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+#: real sample files copied into the repository (tests/data, see its SOURCES.md)
+SHARED_DATA = Path(__file__).resolve().parents[3] / "tests" / "data"
 
 
 @pytest.fixture
 def shared_miri():
     path = SHARED_DATA / "miri"
-    if not path.is_dir():
-        pytest.skip(f"shared MIRI sample data not found at {path}")
     return path
 
 

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "tests" / "data"
 FS_APCORR = SHARED / "nirspec" / "ref" / "jwst_nirspec_apcorr_fs_dummy.fits"
 
-pytestmark = pytest.mark.skipif(not FS_APCORR.is_file(), reason="shared NIRSpec APCORR file absent")
 
 
 @pytest.fixture(scope="module")

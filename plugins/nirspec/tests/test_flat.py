@@ -8,9 +8,8 @@ from astropy.io import fits
 from webbcal.errors import ReferenceFileError
 from webbcal_nirspec import flat
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "tests" / "data"
 REF = SHARED / "nirspec" / "ref"
-needs_data = pytest.mark.skipif(not REF.is_dir(), reason="shared/data/nirspec/ref absent")
 
 
 def _fast(rows, ver=1):
@@ -160,7 +159,6 @@ def test_malformed_files_raise_reference_file_error(tmp_path):
         flat.read_fflat(text)
 
 
-@needs_data
 def test_real_fixed_slit_fflat_loads():
     F = flat.read_fflat(REF / "jwst_nirspec_fflat_0017.fits")
     assert F.sci is None and not F.is_quadrant_flat
@@ -171,7 +169,6 @@ def test_real_fixed_slit_fflat_loads():
     assert F.pedigree == "DUMMY"
 
 
-@needs_data
 def test_real_cropped_dflat_loads_as_a_single_plane():
     D = flat.read_dflat(REF / "dflat_PRISM_32x512.fits")
     assert D.sci.shape == (32, 512) and D.wavelength is None

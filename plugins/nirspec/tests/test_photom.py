@@ -9,12 +9,10 @@ from astropy.io import fits
 from webbcal.errors import ReferenceFileError
 from webbcal_nirspec import photom
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "tests" / "data"
 REF = SHARED / "nirspec" / "ref"
-needs_data = pytest.mark.skipif(not REF.is_dir(), reason="shared/data/nirspec/ref absent")
 
 
-@needs_data
 def test_real_photom_table_loads_and_selects_by_filter_grating_slit():
     table = photom.read_photom(REF / "jwst_nirspec_photom_0014.fits")
     assert len(table.rows) == 45  # 9 filter/grating pairs x 5 fixed slits
@@ -28,7 +26,6 @@ def test_real_photom_table_loads_and_selects_by_filter_grating_slit():
         table.find("F290LP", "G140M", "S200A1")
 
 
-@needs_data
 def test_real_fixed_slit_area_table():
     area = photom.read_area(REF / "jwst_nirspec_area_0020.fits")
     assert area.area_arcsec2("S200A1") == pytest.approx(0.02204958, rel=1e-6)

@@ -19,16 +19,7 @@ from webbcal_nirspec import simulate as sm
 from webbcal_nirspec.wcs import fixed_slit
 
 
-def _datamodels_ready():
-    try:
-        from webbcal import datamodels as dm
 
-        return all(hasattr(dm, n) for n in ("ImageModel", "CubeModel", "SlitModel", "MultiSlitModel"))
-    except Exception:
-        return False
-
-
-needs_models = pytest.mark.skipif(not _datamodels_ready(), reason="webbcal.datamodels not available")
 
 
 def test_painted_fixed_slit_inverts_to_the_injected_flux():
@@ -65,7 +56,6 @@ def _x1d_rows(x1d):
         yield spec, spec.spec_table
 
 
-@needs_models
 @pytest.mark.parametrize("exp_type", ["NRS_FIXEDSLIT", "NRS_MSASPEC"])
 def test_stage2_recovers_injected_flux(exp_type, tmp_path):
     import webbcal
@@ -86,7 +76,6 @@ def test_stage2_recovers_injected_flux(exp_type, tmp_path):
     assert n == len(truth["slits"])
 
 
-@needs_models
 @pytest.mark.parametrize("grating,filt", [("G235M", "F170LP"), ("G395H", "F290LP")])
 def test_fixed_slit_gratings_recover_injected_flux(grating, filt):
     """An M and an H grating through the embedded synthetic DISPERSERs.  G235M: its nominal
@@ -121,7 +110,6 @@ def test_fixed_slit_gratings_recover_injected_flux(grating, filt):
     assert np.percentile(np.abs(ratio - 1), 95) < 0.01
 
 
-@needs_models
 def test_bots_rateints_give_one_row_per_integration_with_times(tmp_path):
     import webbcal
     from webbcal.plugins import get_host
@@ -144,7 +132,6 @@ def test_bots_rateints_give_one_row_per_integration_with_times(tmp_path):
     assert mid is not None and np.allclose(np.ravel(mid)[:12], truth["int_mid_mjd"], atol=1e-8)
 
 
-@needs_models
 @pytest.mark.parametrize("exp_type", ["NRS_FIXEDSLIT", "NRS_MSASPEC", "NRS_BRIGHTOBJ"])
 def test_hooks_in_recipe_order_recover_injected_flux(exp_type, tmp_path):
     """The plugin's hooks chained with the core arithmetic (no Step bookkeeping)."""

@@ -1,4 +1,4 @@
-"""Every real reference file in shared/data/nirspec/ref/ whose type the plugin declares
+"""Every real reference file in tests/data/nirspec/ref/ whose type the plugin declares
 loads through the plugin's declared ReferenceType reader, chosen by the file's own
 REFTYPE (FITS primary header) or meta.reftype (ASDF) - not by its name."""
 from pathlib import Path
@@ -8,9 +8,10 @@ import pytest
 from webbcal.errors import ReferenceFileError
 from webbcal_nirspec.refs import reference_types
 
-REF = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "nirspec" / "ref"
+REF = Path(__file__).resolve().parents[3] / "tests" / "data" / "nirspec" / "ref"
 
-#: files present in the shared data that are deliberately not read, and why
+#: real files that are deliberately not read through a reader, and why (only the D-flat
+#: cut-out is kept in tests/data: test_flat reads it directly)
 SKIPPED = {
     "jwst_nirspec_dark_0046.fits": "DARK: a detector-level (stage 1) type, outside stage-2 spectroscopy",
     "jwst_nirspec_superbias_0075.fits": "SUPERBIAS: a detector-level (stage 1) type, outside stage-2 spectroscopy",
@@ -32,14 +33,11 @@ def _reftype(path):
 
 
 def _files():
-    return sorted(p for p in REF.iterdir() if p.suffix in (".fits", ".asdf")) if REF.is_dir() else []
+    return sorted(p for p in REF.iterdir() if p.suffix in (".fits", ".asdf") and p.name not in SKIPPED)
 
 
-@pytest.mark.skipif(not REF.is_dir(), reason="shared/data/nirspec/ref absent")
 @pytest.mark.parametrize("path", _files(), ids=lambda p: p.name)
 def test_real_file_loads_through_the_declared_reader(path):
-    if path.name in SKIPPED:
-        pytest.skip(SKIPPED[path.name])
     declared = {rt.name: rt for rt in reference_types()}
     reftype = _reftype(path)
     assert reftype in declared, f"{path.name} has REFTYPE {reftype!r}, which the plugin does not declare; " \
@@ -48,13 +46,13 @@ def test_real_file_loads_through_the_declared_reader(path):
     assert obj is not None
 
 
-@pytest.mark.skipif(not REF.is_dir(), reason="shared/data/nirspec/ref absent")
 def test_skipped_files_are_outside_the_declared_types_or_not_crds_files():
     declared = {rt.name for rt in reference_types()}
-    for name in SKIPPED:
-        path = REF / name
-        if path.is_file() and not name.endswith("_test.asdf"):  # the test copy does say WAVELENGTHRANGE
-            assert _reftype(path) not in declared, name
+    present = [name for name in SKIPPED if (REF / name).is_file()]
+    assert present, "no deliberately unread file left in tests/data: drop this test or the SKIPPED entries"
+    for name in present:
+        if not name.endswith("_test.asdf"):  # the test copy does say WAVELENGTHRANGE
+            assert _reftype(REF / name) not in declared, name
 
 
 def test_readers_raise_reference_file_errors_naming_the_file(tmp_path):

@@ -8,10 +8,9 @@ from astropy.modeling import models as am
 
 from webbcal_nirspec.wcs import defaults, readers
 
-SHARED = Path(__file__).parents[3] / ".." / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "tests" / "data"
 REF_DIR = SHARED / "nirspec" / "ref"
 
-needs_data = pytest.mark.skipif(not REF_DIR.is_dir(), reason="shared/data/nirspec/ref absent")
 
 
 def _reftype(path: Path) -> str:
@@ -22,7 +21,6 @@ def _real_files():
     return sorted(REF_DIR.glob("*.asdf")) if REF_DIR.is_dir() else []
 
 
-@needs_data
 @pytest.mark.parametrize("path", _real_files(), ids=lambda p: p.name)
 def test_every_real_reference_file_loads(path):
     ref = readers.read_reference(_reftype(path), path)
@@ -30,7 +28,6 @@ def test_every_real_reference_file_loads(path):
     assert Path(ref.meta.path).name == path.name
 
 
-@needs_data
 def test_optical_models_are_invertible_maps():
     camera = readers.read_camera(REF_DIR / "jwst_nirspec_camera_0004.asdf").model
     fpa = readers.read_fpa(REF_DIR / "jwst_nirspec_fpa_0005.asdf")
@@ -46,7 +43,6 @@ def test_optical_models_are_invertible_maps():
     assert abs(xb - 0.01) < 1e-6 and abs(yb + 0.005) < 1e-6
 
 
-@needs_data
 def test_disperser_0034_is_the_prism_with_caf2_like_glass():
     disp = readers.read_disperser(REF_DIR / "jwst_nirspec_disperser_0034.asdf")
     assert disp.is_prism and disp.grating == "PRISM"
@@ -61,7 +57,6 @@ def test_disperser_0034_is_the_prism_with_caf2_like_glass():
     assert np.all(np.diff(n) < 0)
 
 
-@needs_data
 def test_gwa_tilt_correction_moves_theta_by_half_the_sensor_angle():
     disp = readers.read_disperser(REF_DIR / "jwst_nirspec_disperser_0034.asdf")
     zero_x = disp.gwa_tiltx.zeroreading
@@ -75,7 +70,6 @@ def test_gwa_tilt_correction_moves_theta_by_half_the_sensor_angle():
     assert moved.theta_x == disp.theta_x  # x tilt only corrects theta_y
 
 
-@needs_data
 def test_wavelengthrange_lookup():
     wr = readers.read_wavelengthrange(REF_DIR / "jwst_nirspec_wavelengthrange_0004.asdf")
     order, (lo, hi) = wr.lookup("CLEAR", "PRISM")
@@ -87,7 +81,6 @@ def test_wavelengthrange_lookup():
     assert order == -1 and rng == pytest.approx((2.87e-6, 5.27e-6))
 
 
-@needs_data
 def test_wavecorr_apertures():
     wc = readers.read_wavecorr(REF_DIR / "jwst_nirspec_wavecorr_0001.asdf")
     assert set(wc.apertures) == {"S200A1", "S200A2", "S400A1", "S1600A1", "S200B1"}
@@ -179,7 +172,6 @@ def test_synthetic_msa_file_layout(tmp_path):
         msa.aperture(1, 10 ** 6)
 
 
-@needs_data
 def test_synthetic_fixed_slits_map_to_their_published_v2v3(tmp_path):
     """S200A1/S200A2 sit where the flight FORE+OTE put the published V2/V3 points."""
     fore = readers.read_fore(REF_DIR / "jwst_nirspec_fore_0028.asdf").model

@@ -20,9 +20,7 @@ from webbcal_nirspec import simulate as sm
 from webbcal_nirspec.refs import default_path
 from webbcal_nirspec.wcs import fixed_slit, readers
 
-REF = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "nirspec" / "ref"
-needs_data = pytest.mark.skipif(not (REF / "jwst_nirspec_wavecorr_0001.asdf").is_file(),
-                                reason="shared/data/nirspec/ref absent")
+REF = Path(__file__).resolve().parents[3] / "tests" / "data" / "nirspec" / "ref"
 REAL_OPTICS = {"fpa": "jwst_nirspec_fpa_0005.asdf", "camera": "jwst_nirspec_camera_0004.asdf",
                "collimator": "jwst_nirspec_collimator_0004.asdf", "disperser": "jwst_nirspec_disperser_0034.asdf",
                "fore": "jwst_nirspec_fore_0028.asdf", "ote": "jwst_nirspec_ote_0005.asdf",
@@ -49,7 +47,6 @@ def real_wavecorr():
     return readers.read_wavecorr(REF / "jwst_nirspec_wavecorr_0001.asdf")
 
 
-@needs_data
 @pytest.mark.parametrize("name", ["S200A1", "S400A1", "S1600A1"])
 def test_real_wavecorr_centred_zero_antisymmetric_and_of_the_slit_size(real_wavecorr, name):
     ap = real_wavecorr.aperture(name)
@@ -74,7 +71,6 @@ def test_real_wavecorr_centred_zero_antisymmetric_and_of_the_slit_size(real_wave
     assert np.all(np.diff(grid, axis=0) > -0.02 * half)
 
 
-@needs_data
 @pytest.mark.parametrize("name", ["S200A1", "S400A1", "S1600A1"])
 def test_real_wavecorr_sign_agrees_with_the_flight_optical_model(real_wavecorr, name):
     wcs_refs = {rt: readers.read_reference(rt, REF / f) for rt, f in REAL_OPTICS.items()}

@@ -11,11 +11,10 @@ from astropy.modeling import models as am
 from webbcal_nirspec.wcs import build, defaults, readers, transforms
 from webbcal_nirspec.wcs.asdf_ext import get_extensions
 
-SHARED = Path(__file__).parents[3] / ".." / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "tests" / "data"
 REF_DIR = SHARED / "nirspec" / "ref"
 STUB = SHARED / "nirspec" / "nrs_fs_multislit_header_stub_cal.fits"
 
-needs_data = pytest.mark.skipif(not REF_DIR.is_dir(), reason="shared/data/nirspec/ref absent")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -109,8 +108,6 @@ META_PRISM = dict(GRATING="PRISM", FILTER="CLEAR", DETECTOR="NRS1", GWA_XTIL=0.3
 
 @pytest.fixture(scope="module")
 def real_refs(tmp_path_factory):
-    if not REF_DIR.is_dir():
-        pytest.skip("shared/data/nirspec/ref absent")
     names = dict(fpa="fpa_0005", camera="camera_0004", disperser="disperser_0034",
                  collimator="collimator_0004", fore="fore_0028", ote="ote_0005",
                  wavelengthrange="wavelengthrange_0004")
@@ -160,7 +157,6 @@ def _pixel_grid(wcs, step=1):
     return x, y
 
 
-@needs_data
 @pytest.mark.parametrize("name", build.FIXED_SLITS)
 def test_prism_round_trip_detector_world_detector(prism_wcs, name):
     wcs = prism_wcs[name]
@@ -174,7 +170,6 @@ def test_prism_round_trip_detector_world_detector(prism_wcs, name):
     assert err.max() < 0.01, f"{name}: round trip error {err.max():.2e} px"
 
 
-@needs_data
 @pytest.mark.parametrize("name", build.FIXED_SLITS)
 def test_prism_wavelengths_increase_along_dispersion_within_range(prism_wcs, name):
     wcs = prism_wcs[name]
@@ -190,7 +185,6 @@ def test_prism_wavelengths_increase_along_dispersion_within_range(prism_wcs, nam
     assert 300 < x1 - x0 < 600
 
 
-@needs_data
 def test_prism_slit_centre_points_at_the_reference_position(prism_wcs):
     """S200A1 is the reference aperture: its centre maps to RA_REF, DEC_REF."""
     wcs = prism_wcs["S200A1"]
@@ -206,7 +200,6 @@ def test_prism_slit_centre_points_at_the_reference_position(prism_wcs):
     assert abs(xs) < 1e-4 and abs(ys) < 1e-4
 
 
-@needs_data
 def test_slits_project_on_the_expected_detector(real_refs):
     with pytest.raises(ValueError, match="does not project"):
         build.build_slit_wcs(build.fixed_slit("S200B1"), META_PRISM, real_refs)
@@ -215,14 +208,12 @@ def test_slits_project_on_the_expected_detector(real_refs):
                              real_refs)
 
 
-@needs_data
 def test_grating_mismatch_is_reported(real_refs):
     with pytest.raises(ValueError, match="disperser_0034.*PRISM.*G140M"):
         build.build_slit_wcs(build.fixed_slit("S200A1"),
                              dict(META_PRISM, GRATING="G140M", FILTER="F100LP"), real_refs)
 
 
-@needs_data
 def test_missing_reference_and_keyword(real_refs):
     refs = dict(real_refs)
     del refs["ote"]
@@ -234,7 +225,6 @@ def test_missing_reference_and_keyword(real_refs):
         build.build_slit_wcs(build.fixed_slit("S200A1"), meta, real_refs)
 
 
-@needs_data
 def test_built_wcs_survives_asdf_round_trip(prism_wcs):
     wcs = prism_wcs["S1600A1"]
     buf = io.BytesIO()
@@ -255,8 +245,6 @@ def test_built_wcs_survives_asdf_round_trip(prism_wcs):
 
 
 def _stub_tree():
-    if not STUB.exists():
-        pytest.skip("shared stub cal file absent")
     from astropy.io import fits
 
     with fits.open(STUB) as hdul:
@@ -293,7 +281,6 @@ def test_archive_gwcs_loads_and_evaluates():
     assert back == pytest.approx((700.0, 24.0), abs=0.02)
 
 
-@needs_data
 def test_builder_reproduces_the_archive_gwcs(real_refs, tmp_path):
     """Same G140M angles and slit position as the archive WCS -> same solution."""
     af = _stub_tree()

@@ -11,7 +11,7 @@ from webbcal.extract.apcorr import ApertureCorrection, read_apcorr_table
 from webbcal.extract.aperture import pixel_overlap
 from webbcal.extract.box import extract_box
 
-SHARED = Path(__file__).resolve().parents[4].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[4] / "tests" / "data"
 
 
 def gaussian_sigma(wl):
@@ -206,7 +206,6 @@ def test_pixel_phase_table_from_fits(tmp_path):
         read_apcorr_table(path, select={"FILTER": "F100LP"}).evaluate([1.5], 0.4)
 
 
-@pytest.mark.skipif(not (SHARED / "nirspec" / "ref").is_dir(), reason="shared NIRSpec reference data absent")
 @pytest.mark.parametrize("name,select", [
     ("jwst_nirspec_apcorr_fs_dummy.fits", {"FILTER": "CLEAR", "GRATING": "PRISM", "SLIT": "S200A1"}),
     ("jwst_nirspec_apcorr_msa_dummy.fits", {"FILTER": "F070LP", "GRATING": "G140H"}),
