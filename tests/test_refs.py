@@ -60,6 +60,7 @@ def test_crds_comes_between_directory_and_embedded_default(toy_host, tmp_path, m
         return {reftypes[0]: str(crds_file)}
 
     monkeypatch.setitem(sys.modules, "crds", types.SimpleNamespace(getreferences=getreferences))
+    monkeypatch.setenv("CRDS_PATH", str(tmp_path / "crds_cache"))
     rt = toy_host.reftypes.get("TOYSPEC", "flat")
     path, origin = resolve_reference(rt, model, toy.MODE)
     assert (path, origin) == (crds_file, "crds")
@@ -72,3 +73,60 @@ def test_crds_comes_between_directory_and_embedded_default(toy_host, tmp_path, m
     toy.write_flat(refdir / "dir_flat.fits", value=4.0)
     monkeypatch.setenv("WEBBCAL_REFS", str(refdir))
     assert resolve_reference(rt, model, toy.MODE)[1] == "WEBBCAL_REFS"
+
+
+def _fatal_crds(monkeypatch, calls):
+    """A stand-in CRDS client that behaves as the real one does when it cannot reach a
+    server: it logs FATAL and ends the process (SystemExit 255)."""
+    import sys
+    import types
+
+    def getreferences(params, reftypes, observatory):
+        calls.append(reftypes)
+        raise SystemExit(255)
+
+    monkeypatch.setitem(sys.modules, "crds", types.SimpleNamespace(getreferences=getreferences))
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_crds_installed_but_unusable_falls_back_with_one_warning(toy_host, monkeypatch, caplog, tmp_path, configured):
+    """Installed beside the official pipeline, CRDS is often not configured, or configured
+    for a server that cannot be reached: the run goes on with the embedded default and
+    says so once, instead of dying with CRDS's exit 255."""
+    from toy_plugin import toy
+
+    from webbcal.refs import resolve
+
+    monkeypatch.setattr(resolve, "_CRDS_WARNED", set())
+    monkeypatch.delenv("CRDS_PATH", raising=False)
+    monkeypatch.delenv("CRDS_SERVER_URL", raising=False)
+    if configured:
+        monkeypatch.setenv("CRDS_SERVER_URL", "https://crds.invalid")
+    calls = []
+    _fatal_crds(monkeypatch, calls)
+    model, _ = toy_host.hook.webbcal_simulate(mode=toy.MODE, params={})
+    rt = toy_host.reftypes.get("TOYSPEC", "flat")
+    with caplog.at_level("WARNING", logger="webbcal.refs"):
+        for _ in range(3):
+            path, origin = resolve_reference(rt, model, toy.MODE)
+            assert origin == "embedded default" and path is not None
+    warnings = [r for r in caplog.records if "CRDS" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert ("not configured" in warnings[0].getMessage()) is (not configured)
+    assert len(calls) == (3 if configured else 0)
+
+
+def test_crds_fatal_does_not_end_a_command_line_run(toy_host, monkeypatch, tmp_path):
+    from toy_plugin import toy
+
+    from webbcal.cli import main
+    from webbcal.refs import resolve
+
+    monkeypatch.setattr(resolve, "_CRDS_WARNED", set())
+    monkeypatch.setenv("CRDS_PATH", str(tmp_path / "cache"))
+    _fatal_crds(monkeypatch, [])
+    model, _ = toy_host.hook.webbcal_simulate(mode=toy.MODE, params={})
+    rate = tmp_path / "toy_rate.fits"
+    model.save(rate)
+    assert main(["run", "spec2", str(rate), "--output-dir", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "toy_x1d.fits").is_file()

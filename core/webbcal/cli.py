@@ -89,6 +89,11 @@ def _parse_extra(tokens):
 def cmd_run(args, extra):
     from .pipeline import get_step_class
 
+    if args.help:
+        print(step_help(get_step_class(args.step)))
+        return 0
+    if args.file is None:
+        raise WebbcalError(f"webbcal run {args.step}: give the input file (see: webbcal run {args.step} --help)")
     params = _parse_extra(extra)
     if args.output_dir:
         params["output_dir"] = args.output_dir
@@ -98,13 +103,53 @@ def cmd_run(args, extra):
     for key, value in params.items():
         if key.startswith("steps."):
             step.set(key, value)
-    if not Path(args.file).exists():
-        raise WebbcalError(f"{args.file}: no such file")
+    check_input_file(args.file)
     step.run(args.file)
     for path in getattr(step, "saved", []) or []:
         if path:
             print(f"wrote {path}")
+    if args.save_parameters:
+        print(f"wrote {step.save_parameters(args.save_parameters)}")
     return 0
+
+
+def check_input_file(path):
+    """An input must be an existing regular file (a FIFO or a folder would block or fail late)."""
+    from .errors import InputFileError
+
+    p = Path(path)
+    if not p.exists():
+        raise InputFileError(path, "no such file")
+    if not p.is_file():
+        raise InputFileError(path, "is not a regular file (expected a FITS product)")
+
+
+def step_help(cls):
+    """``webbcal run STEP --help``: the step's parameters with type, default and meaning,
+    and the reference types it reads in each installed mode (``--override_<reftype>``)."""
+    from .plugins import get_host
+
+    lines = [f"usage: webbcal run {cls.name} FILE [--<parameter>=value ...] [--override_<reftype>=path|N/A]",
+             "", (cls.__doc__ or cls.name).strip().splitlines()[0], "", "parameters (default in brackets):"]
+    for name, par in sorted(cls.full_spec().items()):
+        choices = f" one of {', '.join(map(str, par.choices))};" if par.choices else ""
+        lines.append(f"  --{name}=<{par.type.__name__}>  [{par.default!r}]{choices}")
+        if par.doc:
+            lines.append(f"      {par.doc}")
+    reftypes = sorted({rt for m in get_host().modes for rt in m.reftypes_for(cls.name)})
+    if reftypes:
+        lines.append("")
+        lines.append("reference files (override with --override_<reftype>=path or N/A):")
+        for rt in reftypes:
+            modes = sorted(m.key for m in get_host().modes if rt in m.reftypes_for(cls.name))
+            lines.append(f"  --override_{rt}   ({', '.join(modes)})")
+    if getattr(cls, "kind", None):
+        lines.append("")
+        lines.append("step parameters: --steps.<step>.<parameter>=value (see: webbcal run <step> --help)")
+    lines.append("")
+    lines.append("also: --output-dir DIR, --config FILE (ASDF/JSON, also the official pipeline's), "
+                 "--save-parameters FILE")
+    return "\n".join(lines)
 
 
 # -- info -----------------------------------------------------------------------------
@@ -112,6 +157,7 @@ def cmd_info(args):
     from . import datamodels
     from .plugins import get_host
 
+    check_input_file(args.file)
     model = datamodels.open(args.file)
     print(describe_model(model, args.file))
     try:
@@ -168,6 +214,7 @@ def cmd_plot(args):
     from . import datamodels
     from .plot import quicklook
 
+    check_input_file(args.file)
     model = datamodels.open(args.file)
     out = args.output or str(Path(args.file).with_suffix(".png").name)
     quicklook(model, out, source=args.file)
@@ -183,7 +230,11 @@ def cmd_simulate(args):
     mode = host.modes.find(args.instrument, args.exp_type)
     if mode is None:
         raise WebbcalError(f"no installed plugin declares {args.instrument} {args.exp_type} (see: webbcal list)")
-    res = host.hook.webbcal_simulate(mode=mode, params={"nints": args.nints, "seed": args.seed, "noise": args.noise})
+    # parameters the user did not set are absent, never None (the hook contract)
+    params = {"seed": args.seed, "noise": args.noise}
+    if args.nints is not None:
+        params["nints"] = args.nints
+    res = host.call_for_mode("webbcal_simulate", mode, params=params)
     if res is None:
         raise WebbcalError(f"{mode.plugin} cannot simulate {args.exp_type}")
     model, truth = res
@@ -203,15 +254,21 @@ def cmd_demo(args):
 
 
 def build_parser():
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="webbcal", description="Calibrate JWST exposures and extract their spectra.")
+    p.add_argument("--version", action="version", version=f"webbcal {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="installed instruments, modes, steps and pipelines")
-    r = sub.add_parser("run", help="run a step or pipeline on a file",
+    r = sub.add_parser("run", help="run a step or pipeline on a file", add_help=False,
                        description="Extra options: --<par>=value, --override_<reftype>=path|N/A, --steps.<step>.<par>=value")
+    r.add_argument("-h", "--help", action="store_true", help="the step's parameters and reference types")
     r.add_argument("step")
-    r.add_argument("file")
+    r.add_argument("file", nargs="?")
+    r.add_argument("--save-parameters", "--save_parameters", dest="save_parameters", default=None,
+                   help="write the parameters used to this ASDF or JSON file (read back with --config)")
     r.add_argument("--output-dir", "--output_dir", dest="output_dir", default=None)
     r.add_argument("--config", default=None, help="parameter file (ASDF or JSON)")
     i = sub.add_parser("info", help="summarise a file and the mode that handles it")
@@ -239,26 +296,69 @@ def main(argv=None):
     _setup_logging(args.verbose, args.quiet)
     if extra and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    commands = {"list": cmd_list, "info": cmd_info, "plot": cmd_plot, "simulate": cmd_simulate, "demo": cmd_demo}
     try:
-        if args.command == "list":
-            return cmd_list(args)
-        if args.command == "run":
-            return cmd_run(args, extra)
-        if args.command == "info":
-            return cmd_info(args)
-        if args.command == "plot":
-            return cmd_plot(args)
-        if args.command == "simulate":
-            return cmd_simulate(args)
-        if args.command == "demo":
-            return cmd_demo(args)
+        with quiet_library_warnings():
+            rc = cmd_run(args, extra) if args.command == "run" else commands[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not in a traceback at exit
+        return rc
     except WebbcalError as exc:
         print(f"webbcal: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("webbcal: interrupted", file=sys.stderr)
         return 130
-    return 1
+    except BrokenPipeError:
+        # the reader went away (webbcal list | head -1): not an error of ours
+        _silence_stdout()
+        return 0
+    except MemoryError:
+        print("webbcal: error: out of memory (try a smaller --chunk_size, or fewer integrations)", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"webbcal: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: one line for the user, the traceback with -v
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"webbcal: internal error: {type(exc).__name__}{': ' + msg if msg else ''} "
+              f"(please report it; -v shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def _silence_stdout():
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+class quiet_library_warnings:
+    """Warnings that third-party libraries print on ordinary archive files (asdf's
+    package-version notices, astropy's FITS fix-ups, numpy's all-NaN slices) are logged at
+    DEBUG instead of printed: a normal run prints only webbcal's own log lines."""
+
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.showwarning = _log_warning
+        return self
+
+    def __exit__(self, *exc):
+        return self._catch.__exit__(*exc)
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None):
+    logging.getLogger("webbcal.warnings").debug("%s: %s (%s:%s)", category.__name__, message, filename, lineno)
 
 
 if __name__ == "__main__":  # pragma: no cover

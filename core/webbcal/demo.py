@@ -125,7 +125,7 @@ def run_demo(output_dir="demo_output", modes=None):
     print(f"webbcal demo: writing products to {outdir.resolve()}")
     for mode in chosen:
         exp = mode.exp_types[0]
-        res = host.hook.webbcal_simulate(mode=mode, params={"seed": 42, "noise": True})
+        res = host.call_for_mode("webbcal_simulate", mode, params={"seed": 42, "noise": True})
         if res is None:
             log.warning("%s does not simulate %s; skipped", mode.plugin, exp)
             continue

@@ -21,12 +21,26 @@ class InputFileError(WebbcalError):
         super().__init__(f"{self.path}: {what}")
 
 
+class OutputError(InputFileError):
+    """An output file cannot be written (folder missing or read-only, disk full, name too
+    long, the path is a folder or one of the inputs); nothing partial is left behind."""
+
+    exit_code = 4
+
+
 class ReferenceFileError(InputFileError):
     """A reference file is missing, malformed or does not apply."""
 
 
 class NoPluginError(WebbcalError):
     """No installed plugin handles an exposure's instrument / EXP_TYPE."""
+
+
+class PluginError(WebbcalError):
+    """A plugin's hook raised an unexpected exception (a bug in the plugin, or input
+    the plugin did not anticipate); the message names the plugin and the hook."""
+
+    exit_code = 3
 
 
 class ParameterError(WebbcalError):

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,23 +18,15 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path):
-    """Write the PNG atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
+def _save(fig, path, inputs=()):
+    """Write the PNG atomically (temp file + rename), never over one of ``inputs``."""
+    from .datamodels.atomic import atomic_write
+
     try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"), inputs=inputs)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    _pyplot().close(fig)
-    return path
+        _pyplot().close(fig)
+    return Path(path)
 
 
 def _is_spectrum(model):
@@ -104,7 +94,7 @@ def plot_spectrum(model, path, truth=None):
         ax.set_ylabel(f"flux [{unit}]")
         ax.set_title(title)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _save(fig, path, inputs=(getattr(model, "path", None),))
 
 
 def _illuminated(data):
@@ -176,7 +166,7 @@ def plot_image(model, path, apertures=None):
         ax.set_xlabel("x [pixel]")
         ax.set_ylabel("y [pixel]")
     fig.tight_layout()
-    return _save(fig, path)
+    return _save(fig, path, inputs=(getattr(model, "path", None),))
 
 
 def quicklook(model, path, truth=None, extraction=None, source=None):

@@ -105,10 +105,12 @@ class PluginHost:
         from .refs import ReferenceRegistry
 
         self.modes = ModeRegistry()
+        self._owner = {}  # id(mode) -> registered name of the plugin that declared it
         for name, modes in self._collect("webbcal_modes"):
             try:
                 for m in modes:
                     self.modes.add(m)
+                    self._owner[id(m)] = name
             except Exception as exc:
                 self._mark_broken(name, f"invalid modes: {exc}")
         self.reftypes = ReferenceRegistry()
@@ -122,6 +124,37 @@ class PluginHost:
     @property
     def hook(self):
         return self.pm.hook
+
+    def call_for_mode(self, hookname, mode, **kwargs):
+        """Call a mode-specific ``firstresult`` hook on the plugin that declared ``mode``
+        only, so that another plugin cannot answer for an instrument it does not own.
+
+        A mode not declared through this host (built by hand in a test or notebook) is
+        offered to every plugin.  An exception raised inside the hook that is not already
+        a :class:`~webbcal.errors.WebbcalError` becomes a :class:`~webbcal.errors.PluginError`
+        naming the plugin and the hook, so users see one line, not a traceback.
+        """
+        from .errors import PluginError, WebbcalError
+
+        owner = self._owner.get(id(mode)) if mode is not None else None
+        if owner is not None and self.pm.get_plugin(owner) is not None:
+            keep = self.pm.get_plugin(owner)
+            others = [p for p in self.pm.get_plugins() if p is not keep]
+            caller = self.pm.subset_hook_caller(hookname, others)
+        else:
+            caller = getattr(self.pm.hook, hookname)
+        try:
+            return caller(mode=mode, **kwargs)
+        except WebbcalError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:
+            who = mode.plugin if mode is not None else (owner or "a plugin")
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise PluginError(f"plugin {who} failed in {hookname}"
+                              + (f" for {mode.key}" if mode is not None else "")
+                              + f": {type(exc).__name__}" + (f": {msg}" if msg else "")) from exc
 
     def plugin_for(self, mode):
         """Name of the plugin distribution that owns ``mode``."""

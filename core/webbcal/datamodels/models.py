@@ -7,7 +7,6 @@ so habits carry over; the implementation is independent.
 import copy as _copy
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -496,32 +495,26 @@ class DataModel:
     def _slit_wcs_list(self):
         return None
 
-    def save(self, path, overwrite=False):
+    def save(self, path, overwrite=False, inputs=()):
         """Write the model to ``path`` atomically (temp file in the same folder + rename).
 
-        On any error no file is left behind.  Sets ``meta.filename`` and
+        On any error no file is left behind (:class:`~webbcal.errors.OutputError`);
+        ``path`` may not be any of ``inputs`` (nor the file this model was read from).
+        Sets ``meta.filename`` and
         ``meta.model_type``.  Returns the path written.
         """
         path = Path(path)
         if path.exists() and not overwrite:
             raise OutputExistsError(path)
+        inputs = tuple(inputs) + ((self.path,) if getattr(self, "path", None) else ())
         self.validate(path)
         self.meta.filename = path.name
         self.meta.model_type = type(self).__name__
-        directory = path.parent if str(path.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        os.close(fd)
-        try:
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; products get the usual mode
-            hdul = self.to_hdulist()
-            hdul.writeto(tmp, overwrite=True, output_verify="silentfix")
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        from .atomic import atomic_write
+
+        hdul = self.to_hdulist()
+        atomic_write(path, lambda tmp: hdul.writeto(tmp, overwrite=True, output_verify="silentfix"),
+                     inputs=inputs)
         return str(path)
 
     def __repr__(self):
@@ -1091,11 +1084,6 @@ class MultiSpecModel(DataModel):
     def _copy_contents(self, other):
         self.spec = [self._attach(s.copy()) for s in other.spec]
 
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 class TSOMultiSpecModel(MultiSpecModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from ..errors import ParameterError
-from .step import Step, is_per_integration
+from .step import Step, file_parameters, is_per_integration
 
 log = logging.getLogger("webbcal.pipeline")
 
@@ -29,8 +29,6 @@ class Pipeline(Step):
     def __init__(self, config_file=None, host=None, steps=None, **params):
         super().__init__(config_file=config_file, host=host, **params)
         self.step_params = {}
-        for name, pars in (self._file_substeps or {}).items():
-            self.step_params.setdefault(name, {}).update(pars or {})
         for name, pars in (steps or {}).items():
             self.step_params.setdefault(name, {}).update(pars)
 
@@ -50,12 +48,17 @@ class Pipeline(Step):
                 f"(its mode runs the {mode.pipeline} pipeline)"
             )
         unknown = set(self.step_params) - set(mode.recipe)
+        not_run = sorted(set(self._file_substeps) - set(mode.recipe) - {None})
+        if not_run:
+            log.warning("%s: mode %s does not run step %s: its parameters are ignored",
+                        self.file_source, mode.key, ", ".join(not_run))
         if unknown:
             raise ParameterError(
                 f"pipeline {self.name} for mode {mode.key} has no step {', '.join(sorted(unknown))} "
                 f"(its steps: {', '.join(mode.recipe)})"
             )
         self.products = {}
+        self.step_parameters = {}
         self.saved = []
         pending = []  # products are written only once every step has succeeded
         current = model
@@ -67,6 +70,10 @@ class Pipeline(Step):
             if params.get("output_file"):
                 pars.setdefault("output_file", params["output_file"])
             step = cls(host=self.host, **pars)
+            if step_name in self._file_substeps:
+                step.file_source = self.file_source
+                step.file_params = file_parameters(step_name, step.full_spec(), self._file_substeps[step_name],
+                                                   self.file_source)
             step.in_pipeline = True
             step.input_path = self.input_path
             step_pars = step.parameters(mode)
@@ -89,11 +96,13 @@ class Pipeline(Step):
                         )
                     source = self.products[cls.consumes]
                 product = step.run_model(source, mode)
+                self.step_parameters[step_name] = step.used_parameters
                 self.products[step_name] = product
                 pending.append((step, product, step_pars))
             else:
                 step.user_params["save_results"] = False
                 current = step.run_model(current, mode)
+                self.step_parameters[step_name] = getattr(step, "used_parameters", step_pars)
         self.calibrated = current
         if not cal_queued:
             pending.append((self, current, dict(params)))

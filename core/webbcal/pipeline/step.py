@@ -156,6 +156,41 @@ def _read_parameter_file(path):
     return tree
 
 
+#: parameters of the official framework (stpipe) that parameter files it exports carry for
+#: every step; they mean nothing here and are dropped without a warning
+FRAMEWORK_PARAMETERS = frozenset({
+    "input_dir", "pre_hooks", "post_hooks", "output_ext", "output_use_model", "output_use_index",
+    "search_output_file", "log_increment",
+})
+
+
+def file_parameters(step_name, spec, values, source):
+    """The entries of a parameter file that this step implements, converted.
+
+    Entries set to ``None`` (the official files' "use the default") are dropped; names the
+    step does not implement draw one warning naming them (a parameter file exported by the
+    official pipeline carries parameters webbcal does not have); stpipe framework entries
+    are dropped silently.
+    """
+    out, unknown = {}, []
+    for key, value in values.items():
+        if key.startswith("override_"):
+            if value is not None:
+                out[key] = value
+            continue
+        if key in FRAMEWORK_PARAMETERS:
+            continue
+        if key not in spec:
+            unknown.append(key)
+            continue
+        if value is None:
+            continue
+        out[key] = spec[key].convert(key, value)
+    if unknown:
+        log.warning("%s: step %s does not implement %s: ignored", source, step_name, ", ".join(sorted(unknown)))
+    return out
+
+
 class Step:
     """Base class of every step.  Subclasses set ``name``, ``suffix``, ``spec`` and
     implement :meth:`process`."""
@@ -181,12 +216,15 @@ class Step:
         self.host = host
         self.overrides = {}
         self.file_params = {}
+        self.file_source = None
+        self._file_substeps = {}
         if config_file is not None:
             tree = _read_parameter_file(config_file)
-            self.file_params = dict(tree.get("parameters", {}))
-            self._file_substeps = {s.get("name"): s.get("parameters", {}) for s in tree.get("steps", []) if isinstance(s, dict)}
-        else:
-            self._file_substeps = {}
+            self.file_source = str(config_file)
+            self.file_params = file_parameters(self.name, self.full_spec(), dict(tree.get("parameters") or {}),
+                                               self.file_source)
+            self._file_substeps = {s.get("name"): dict(s.get("parameters") or {})
+                                   for s in tree.get("steps") or [] if isinstance(s, dict)}
         self.user_params = {}
         for key, value in params.items():
             self.set(key, value)
@@ -216,17 +254,46 @@ class Step:
             for k, v in mode.defaults_for(self.name).items():
                 if k in spec:
                     out[k] = spec[k].convert(k, v)
-        for k, v in self.file_params.items():
+        for k, v in self.file_params.items():  # converted and checked by file_parameters
             if k.startswith("override_"):
                 self.overrides.setdefault(k[len("override_"):].lower(), v)
                 continue
-            if k not in spec:
-                raise ParameterError(f"parameter file: step {self.name} has no parameter {k!r}")
-            out[k] = spec[k].convert(k, v)
+            out[k] = v
         out.update(self.user_params)
         if out.get("save_results") is None:
             out["save_results"] = not self.in_pipeline
         return out
+
+    def parameter_tree(self):
+        """The parameters of the last run as a parameter file holds them
+        (``name``, ``class``, ``parameters`` and, for a pipeline, ``steps``); before a run,
+        the defaults merged with the file and keyword values."""
+        used = getattr(self, "used_parameters", None) or self.parameters()
+        tree = {"name": self.name, "class": f"{type(self).__module__}.{type(self).__name__}",
+                "parameters": {k: v for k, v in used.items()}}
+        tree["parameters"].update({f"override_{k}": v for k, v in self.overrides.items()})
+        sub = getattr(self, "step_parameters", None)
+        if sub:
+            tree["steps"] = [{"name": n, "parameters": dict(p)} for n, p in sub.items()]
+        return tree
+
+    def save_parameters(self, path):
+        """Write :meth:`parameter_tree` as an ASDF (``.asdf``) or JSON file, atomically;
+        ``--config`` reads it back."""
+        from ..datamodels.fileio import atomic_write
+
+        path = Path(path)
+        tree = self.parameter_tree()
+        if path.suffix.lower() == ".asdf":
+            import asdf
+
+            def write(tmp):
+                asdf.AsdfFile(tree).write_to(tmp)
+        else:
+            def write(tmp):
+                Path(tmp).write_text(json.dumps(tree, indent=2) + "\n")
+        atomic_write(path, write)
+        return path
 
     # -- running ----------------------------------------------------------------------
     def _host(self):
@@ -301,6 +368,7 @@ class Step:
         if mode is not None:
             log.info("%s: %s %s handled by plugin %s", self.name, mode.instrument, model.meta.exposure.type, mode.plugin)
         self.refs = refs
+        self.used_parameters = dict(params)
         result = self.process(model, mode, refs, params)
         if result is None:
             result = model
@@ -346,9 +414,8 @@ class Step:
         path = self.output_path(model, input_path, params)
         if input_path is not None and Path(path).resolve() == Path(input_path).resolve():
             raise WebbcalError(f"{path}: refusing to overwrite the input file; choose another --output-dir or --output_file")
-        path.parent.mkdir(parents=True, exist_ok=True)
         model.meta.filename = path.name
-        model.save(path, overwrite=True)
+        model.save(path, overwrite=True, inputs=(input_path,))
         log.info("%s: saved %s", self.name, path)
         self.saved = getattr(self, "saved", []) + [path]
         return path
@@ -367,8 +434,10 @@ class Step:
     # -- hooks ----------------------------------------------------------------------------
     def call_hook(self, hookname, **kwargs):
         """Call a ``firstresult`` hook; an unanswered hook is a clear error."""
-        hook = getattr(self._host().hook, hookname)
-        result = hook(**kwargs)
+        kwargs = dict(kwargs)
+        mode = kwargs.pop("mode", None)
+        result = self._host().call_for_mode(hookname, mode, **kwargs)
+        kwargs["mode"] = mode
         if result is None:
             mode = kwargs.get("mode")
             where = f"{mode.plugin} ({mode.key})" if mode is not None else "no plugin"

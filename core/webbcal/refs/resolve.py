@@ -191,20 +191,42 @@ def crds_parameters(model):
     return params
 
 
+#: CRDS problems already reported (one warning per process and kind)
+_CRDS_WARNED = set()
+
+
+def _crds_warning(kind, message, *args):
+    if kind not in _CRDS_WARNED:
+        _CRDS_WARNED.add(kind)
+        log.warning(message, *args)
+
+
 def select_from_crds(rt, model):
     """Ask CRDS (optional extra ``webbcal[crds]``, its configured cache or server) for
-    the best reference; ``None`` when CRDS is not installed or cannot answer."""
+    the best reference; ``None`` when CRDS is not installed, not configured or cannot
+    answer -- the resolution then goes on to the plugin's embedded default.
+
+    CRDS counts as configured when ``CRDS_PATH`` or ``CRDS_SERVER_URL`` is set (installed
+    beside the official pipeline but never set up, it would try a server this machine may
+    not reach and end the process with its FATAL); its failures, ``SystemExit`` included,
+    become one warning per process.
+    """
     try:
         import crds
     except ImportError:
+        return None
+    if not (os.environ.get("CRDS_PATH") or os.environ.get("CRDS_SERVER_URL")):
+        _crds_warning("unconfigured", "CRDS is installed but not configured (neither CRDS_PATH nor "
+                      "CRDS_SERVER_URL is set): reference files come from WEBBCAL_REFS or the embedded defaults")
         return None
     try:
         result = crds.getreferences(crds_parameters(model), reftypes=[rt.name], observatory="jwst")
         path = result.get(rt.name)
         if path and not str(path).upper().startswith(("NOT FOUND", "N/A")):
             return Path(path)
-    except Exception as exc:
-        log.info("CRDS could not provide %s: %s", rt.name, exc)
+    except (Exception, SystemExit) as exc:
+        _crds_warning(f"failed:{rt.name}", "CRDS could not provide %s (%s: %s): using the next source",
+                      rt.name, type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
     return None
 
 

@@ -1276,7 +1276,7 @@ def aperture_weights_for(model, host=None, per_target=False, **params):
     reftypes = mode.reftypes_for(Extract1dStep.name)
     refs = RefSet.resolve(host.reftypes, model, mode, reftypes, {})
     reference = _as_reference(refs.load("extract1d"), refs.path("extract1d")) if "extract1d" in refs else None
-    targets = host.hook.webbcal_extract_targets(model=model, mode=mode, refs=refs, params=p)
+    targets = host.call_for_mode("webbcal_extract_targets", mode, model=model, refs=refs, params=p)
     if not targets:
         raise ExtractionError(f"{mode.plugin} found nothing to extract in this exposure")
     per = []
@@ -1459,10 +1459,8 @@ class Extract1dStep(Step):
         target = spec.target
         if not params.get("apply_apcorr") or (target.source_type or "").upper() != "POINT":
             return
-        hook = getattr(self._host().hook, "webbcal_aperture_correction", None)
-        if hook is None:
-            return
-        apcorr = hook(model=model, mode=mode, refs=refs, target=target, params=params)
+        apcorr = self._host().call_for_mode("webbcal_aperture_correction", mode, model=model, refs=refs,
+                                            target=target, params=params)
         if apcorr is None:
             log.info("extract_1d: no aperture correction for %s", target.name)
             return

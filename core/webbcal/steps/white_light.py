@@ -26,8 +26,6 @@ a quicklook PNG of the normalised light curve (``plot=True``).
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -190,8 +188,9 @@ class WhiteLightProduct:
     def flux_columns(self):
         return [c for c in self.table.colnames if c.startswith("whitelight_flux") and "_err" not in c]
 
-    def save(self, path, overwrite=False):
+    def save(self, path, overwrite=False, inputs=()):
         """Write the ECSV table atomically (temp file in the same folder + rename)."""
+        from ..datamodels.atomic import atomic_write
         from ..datamodels.models import OutputExistsError
 
         path = Path(path)
@@ -203,19 +202,7 @@ class WhiteLightProduct:
         if self.meta.ref_file:
             table.meta["ref_file"] = self.meta.ref_file.plain()
         table.meta["filename"] = path.name
-        directory = path.parent if str(path.parent) else Path(".")
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        os.close(fd)
-        try:
-            table.write(tmp, format="ascii.ecsv", overwrite=True)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(path, lambda tmp: table.write(tmp, format="ascii.ecsv", overwrite=True), inputs=inputs)
         self.meta.filename = path.name
         self.path = str(path)
         return str(path)
