@@ -280,7 +280,7 @@ class Step:
     def save_parameters(self, path):
         """Write :meth:`parameter_tree` as an ASDF (``.asdf``) or JSON file, atomically;
         ``--config`` reads it back."""
-        from ..datamodels.fileio import atomic_write
+        from ..datamodels.atomic import atomic_write
 
         path = Path(path)
         tree = self.parameter_tree()

@@ -113,6 +113,15 @@ def test_two_orders_give_per_order_columns_and_file_round_trip(tmp_path):
     out = tmp_path / "jw_test_whtlt.ecsv"
     assert out.is_file() and out.with_suffix(".png").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temp file left
+    # the light curve and its plot get the mode of every other product (0666 less the
+    # umask), not the 0600 of a temporary file
+    import os
+    import stat
+
+    mask = os.umask(0)
+    os.umask(mask)
+    for f in (out, out.with_suffix(".png"), x1dints):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o666 & ~mask, f.name
     back = Table.read(out, format="ascii.ecsv")
     for col in ("whitelight_flux_order_1", "whitelight_flux_err_order_1",
                 "whitelight_flux_order_2", "whitelight_flux_err_order_2", "int_mid_BJD_TDB"):
