@@ -48,6 +48,11 @@ class Mode:
         One line shown by ``webbcal list``.
     demo : bool
         Whether ``webbcal demo`` simulates and runs this mode.
+    use_source_posn : bool
+        What extract_1d's ``use_source_posn`` means for a point source when neither the
+        user nor the EXTRACT1D reference sets it: ``True`` moves the aperture to the
+        source position (the official pipeline does so for MIRI LRS fixed slit and
+        NIRSpec FS, MOS and BOTS, not for slitless modes); extended sources never move.
     """
 
     instrument: str
@@ -63,6 +68,8 @@ class Mode:
     description: str = ""
     #: run by ``webbcal demo`` (the plugin must answer ``webbcal_simulate`` for it)
     demo: bool = False
+    #: extract_1d's use_source_posn for point sources when nobody set it (official default)
+    use_source_posn: bool = False
 
     def __post_init__(self):
         if self.product not in PRODUCT_KINDS:

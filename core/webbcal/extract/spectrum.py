@@ -67,6 +67,15 @@ def aperture_wavelength(wavelength, src_weights):
     return np.where(np.isfinite(out), out, fallback)
 
 
+def background_fitted(result):
+    """Whether ``result`` holds a fitted background (its regions had valid pixels)."""
+    npix = getattr(result, "bkg_npixels", None)
+    if npix is not None:
+        return bool(np.any(np.asarray(npix) > 0))
+    bkg = getattr(result, "background", None)
+    return bkg is not None and bool(np.any(np.nan_to_num(np.asarray(bkg, dtype=np.float64)) != 0))
+
+
 def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None, out=None):
     """Spectrum columns from an extraction result.
 
@@ -122,10 +131,17 @@ def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None, out=None)
                 log.warning("no pixel area (PIXAR_SR) known: SURF_BRIGHT and BACKGROUND left NaN")
         else:
             f_scale, sb_scale, bkg_scale = 1.0, per_pix, per_pix
+        fitted = background_fitted(result)
         for prefix, value, variances, scale, err in (
                 ("FLUX", flux, fvars, f_scale, "FLUX_ERROR"),
                 ("SB", flux, fvars, sb_scale, "SB_ERROR"),
                 ("BKGD", bsum, bvars, bkg_scale, "BKGD_ERROR")):
+            if prefix == "BKGD" and not fitted:
+                # no background regions: the background terms are absent, written as 0
+                # (the official convention), in every column including empty ones
+                for name in ("BACKGROUND", "BKGD_ERROR", "BKGD_VAR_POISSON", "BKGD_VAR_RNOISE", "BKGD_VAR_FLAT"):
+                    column(name)[...] = 0.0
+                continue
             scaled({"FLUX": "FLUX", "SB": "SURF_BRIGHT", "BKGD": "BACKGROUND"}[prefix], value, scale)
             scale2 = scale * scale
             names = [f"{prefix}_VAR_{n}" for n in ("POISSON", "RNOISE", "FLAT")]

@@ -253,6 +253,20 @@ def build_aperture(target, reference=None, params=None):
     return ApertureGeometry(ap, src, bkg, wl2d, wl_cols, wavelength, (ncross, ndisp))
 
 
+def apply_mode_defaults(targets, mode):
+    """Give each target the mode's ``use_source_posn`` default (Mode data) where the plugin
+    did not choose: point sources move to their position only in the modes where the
+    official pipeline moves them; extended sources never do."""
+    if mode is None:
+        return targets
+    for target in targets:
+        if "use_source_posn" not in target.aperture_defaults:
+            point = (target.source_type or "").upper() == "POINT"
+            target.aperture_defaults = dict(target.aperture_defaults,
+                                            use_source_posn=bool(mode.use_source_posn and point))
+    return targets
+
+
 def _exclude_negative_traces(target, src, bkg):
     """Background weights with the negative traces of nod-subtracted data removed.
 
@@ -1279,6 +1293,7 @@ def aperture_weights_for(model, host=None, per_target=False, **params):
     targets = host.call_for_mode("webbcal_extract_targets", mode, model=model, refs=refs, params=p)
     if not targets:
         raise ExtractionError(f"{mode.plugin} found nothing to extract in this exposure")
+    apply_mode_defaults(targets, mode)
     per = []
     for t in targets:
         geom = build_aperture(t, reference, p)
@@ -1366,6 +1381,7 @@ class Extract1dStep(Step):
         targets = self.call_hook("webbcal_extract_targets", model=model, mode=mode, refs=refs, params=params)
         if not targets:
             raise ExtractionError("the plugin found nothing to extract in this exposure")
+        apply_mode_defaults(targets, mode)
         reference = None
         if "extract1d" in refs:
             reference = _as_reference(refs.load("extract1d"), refs.path("extract1d"))

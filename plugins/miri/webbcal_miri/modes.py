@@ -25,6 +25,7 @@ LRS_FIXEDSLIT = Mode(
     reftypes=LRS_REFTYPES,
     description="MIRI LRS fixed slit (P750L prism), 5-14 micron",
     demo=True,
+    use_source_posn=True,
 )
 
 LRS_SLITLESS = Mode(

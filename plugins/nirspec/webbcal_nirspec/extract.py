@@ -522,7 +522,8 @@ def extraction_targets(model, mode, refs=None, params=None):
             # keep the box clear of the negative traces: no wider than the distance to the
             # nearest one (its edge half-way between source and negative trace)
             width = float(min(width, min(abs(n - position) for n in negatives)))
-        defaults = {"use_source_posn": True, "extract_width": width} if source_type == "POINT" else {}
+        # use_source_posn comes from the Mode (True for NIRSpec point sources, as officially)
+        defaults = {"extract_width": width} if source_type == "POINT" else {}
         ph = slit.meta.photometry
         targets.append(ExtractionTarget(
             name=str(slit.name), model=slit, dispersion_axis=1,

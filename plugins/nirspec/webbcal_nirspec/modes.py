@@ -33,6 +33,7 @@ FIXED_SLIT = Mode(
     reftypes=_reftypes(), step_defaults={},
     description="NIRSpec fixed slits S200A1/A2, S400A1, S1600A1, S200B1 (gratings and PRISM)",
     demo=True,
+    use_source_posn=True,  # the official default for NIRSpec FS, MOS and BOTS point sources
 )
 
 MOS = Mode(
@@ -41,6 +42,7 @@ MOS = Mode(
     reftypes=_reftypes(), step_defaults={},
     description="NIRSpec multi-object spectroscopy through the micro-shutter array (MSAMETFL)",
     demo=True,
+    use_source_posn=True,  # the official default for NIRSpec FS, MOS and BOTS point sources
 )
 
 BRIGHT_OBJECT = Mode(
@@ -49,6 +51,7 @@ BRIGHT_OBJECT = Mode(
     reftypes=_reftypes(), step_defaults={},
     description="NIRSpec bright-object time series through S1600A1 (rateints -> x1dints)",
     demo=True,
+    use_source_posn=True,  # the official default for NIRSpec FS, MOS and BOTS point sources
 )
 
 MODES = (FIXED_SLIT, MOS, BRIGHT_OBJECT)

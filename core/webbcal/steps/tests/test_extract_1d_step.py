@@ -378,3 +378,30 @@ def test_bad_parameters_are_clear(toy_host):
         run(model, extraction_type="optimal", profile_window=4)
     with pytest.raises(ParameterError, match="profile_type"):
         run(model, extraction_type="optimal", profile_type="triangle")
+
+
+@pytest.mark.parametrize("extraction_type", ["box", "optimal"])
+def test_column_conventions_zero_for_absent_terms_nan_for_no_data(toy_host, extraction_type):
+    """Official column conventions: without background regions the background columns
+    are 0 everywhere (also in columns with no valid pixel); a variance the input lacks
+    (no VAR_FLAT) gives 0 in its column; FLUX is NaN (and DQ DO_NOT_USE) only where no
+    valid pixel was summed."""
+    m, _ = toy_cal(noise=0.01)
+    m.dq = np.zeros(m.data.shape, np.uint32)
+    m.dq[:, 50:53] = 1  # three whole columns DO_NOT_USE
+    x1d = Extract1dStep(extraction_type=extraction_type, apply_apcorr=False).run(m)
+    t = x1d.spec[0].spec_table
+    for name in ("BACKGROUND", "BKGD_ERROR", "BKGD_VAR_POISSON", "BKGD_VAR_RNOISE", "BKGD_VAR_FLAT"):
+        assert np.all(np.asarray(t[name]) == 0.0), name
+    empty = np.zeros(len(t), bool)
+    empty[50:53] = True
+    flux = np.asarray(t["FLUX"])
+    assert np.all(np.isnan(flux[empty])) and np.all(np.isfinite(flux[~empty]))
+    assert np.all(np.asarray(t["DQ"])[empty] & 1) and not np.any(np.asarray(t["DQ"])[~empty] & 1)
+    assert np.all(np.asarray(t["FLUX_VAR_FLAT"])[~empty] == 0.0)
+    assert np.all(np.asarray(t["FLUX_ERROR"])[~empty] > 0)
+    # with background regions the background columns hold the fit
+    x1d = Extract1dStep(extraction_type=extraction_type, apply_apcorr=False,
+                        bkg_coeff=[[0.5], [6.5], [31.5], [38.5]], bkg_fit="poly", bkg_order=0).run(toy_cal(noise=0.01)[0])
+    bk = np.asarray(x1d.spec[0].spec_table["BKGD_ERROR"])
+    assert np.all(np.isfinite(bk)) and np.all(bk > 0)
