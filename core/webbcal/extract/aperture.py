@@ -129,9 +129,29 @@ class Aperture:
                 name, merged["dispaxis"], dispersion_axis,
             )
         if dispersion_axis == 1:
-            d0, d1, c0, c1 = (merged.get(k) for k in ("xstart", "xstop", "ystart", "ystop"))
+            names = ("xstart", "xstop", "ystart", "ystop")
         else:
-            d0, d1, c0, c1 = (merged.get(k) for k in ("ystart", "ystop", "xstart", "xstop"))
+            names = ("ystart", "ystop", "xstart", "xstop")
+        d0, d1, c0, c1 = (merged.get(k) for k in names)
+        for key in names + ("extract_width", "position_correction"):
+            value = merged.get(key)
+            if value is None:
+                continue
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise ExtractionError(f"aperture {name}: {key} must be a number, got {value!r}") from None
+            if not np.isfinite(value):
+                raise ExtractionError(f"aperture {name}: {key} must be finite, got {value!r}")
+        for lo_key, hi_key, lo, hi in ((names[0], names[1], d0, d1), (names[2], names[3], c0, c1)):
+            if lo is not None and hi is not None and float(lo) > float(hi):
+                raise ExtractionError(f"aperture {name}: {lo_key}={float(lo):g} is beyond {hi_key}={float(hi):g}; "
+                                      f"{lo_key} must be <= {hi_key}")
+        # a width from a lower-priority source (plugin default < reference file < step
+        # parameter) does not override cross-dispersion limits given by a higher one
+        cross_given = [provenance[k] for k in names[2:] if k in merged]
+        if "extract_width" in merged and cross_given and provenance["extract_width"] < max(cross_given):
+            merged.pop("extract_width")
         iv = str(merged.get("independent_var", "pixel")).lower()
         if iv not in ("pixel", "wavelength"):
             raise ExtractionError(f"aperture {name}: independent_var must be 'pixel' or 'wavelength', got {iv!r}")
@@ -269,7 +289,18 @@ class Aperture:
         :raises ExtractionError: the source region has no pixel with weight > 0 in any
             column (the aperture lies off the array).
         """
+        nominal = self.nominal_source_edges(ncross, ndisp, wavelength_1d)
+        cols = self._column_mask(ndisp)
+        if not np.any(region_weights(nominal, ncross) * cols > 0):
+            # the aperture as given (before any move to the source) misses the data: an
+            # error, not something to repair silently by moving it onto the trace
+            raise ExtractionError(
+                f"aperture {self.name}: {self._describe(nominal, ndisp)} lies entirely off the data, "
+                f"which span cross-dispersion pixels 0 to {ncross - 1} and dispersion pixels 0 to {ndisp - 1} "
+                f"({self._axis_names()}); check xstart/xstop/ystart/ystop/extract_width/src_coeff"
+            )
         src_edges, bkg_edges, cols = self.edges(ncross, ndisp, wavelength_1d)
+        self._warn_if_moved(nominal, src_edges, cols)
         src = region_weights(src_edges, ncross) * cols
         if not np.any(src > 0):
             lo, hi = np.nanmin(src_edges[:, 0]) if np.isfinite(src_edges[:, 0]).any() else np.nan, (
@@ -289,6 +320,34 @@ class Aperture:
                 log.warning("aperture %s: background regions lie off the array; no background subtracted", self.name)
                 bkg = None
         return src, bkg
+
+    def _axis_names(self):
+        return "cross = y, dispersion = x" if self.dispersion_axis == 1 else "cross = x, dispersion = y"
+
+    def _describe(self, edges, ndisp):
+        with np.errstate(invalid="ignore"):
+            lo = np.nanmin(edges[:, 0]) if np.isfinite(edges[:, 0]).any() else np.nan
+            hi = np.nanmax(edges[:, 1]) if np.isfinite(edges[:, 1]).any() else np.nan
+        c0 = "0" if self.disp_start is None else f"{self.disp_start:g}"
+        c1 = str(ndisp - 1) if self.disp_stop is None else f"{self.disp_stop:g}"
+        return (f"source region (cross-dispersion pixels {lo + 0.5:.2f} to {hi - 0.5:.2f}, "
+                f"dispersion pixels {c0} to {c1})")
+
+    def _warn_if_moved(self, nominal, final, cols):
+        """A move of the aperture by more than 1 px (use_source_posn, position_correction)
+        is logged at WARNING with where it was and where it went."""
+        centre0 = 0.5 * (nominal[:, 0].min(axis=0) + nominal[:, 1].max(axis=0))
+        centre1 = 0.5 * (final[:, 0].min(axis=0) + final[:, 1].max(axis=0))
+        good = cols & np.isfinite(centre0) & np.isfinite(centre1)
+        if not good.any():
+            return
+        move = centre1[good] - centre0[good]
+        if np.nanmax(np.abs(move)) > 1.0:
+            why = "to the source position (use_source_posn)" if self.use_source_posn else "by position_correction"
+            log.warning("aperture %s moved %s: cross-dispersion centre %.2f -> %.2f (median move %+.2f px, "
+                        "largest %+.2f px)", self.name, why, float(np.median(centre0[good])),
+                        float(np.median(centre1[good])), float(np.median(move)),
+                        float(move[np.argmax(np.abs(move))]))
 
     def limits(self, ncross, ndisp, wavelength_1d=None):
         """Mean extraction limits in detector x/y (inclusive pixel numbers, 0-based).

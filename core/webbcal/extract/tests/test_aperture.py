@@ -91,7 +91,7 @@ def test_aperture_off_the_detector_is_a_clear_error():
     with pytest.raises(ExtractionError) as exc:
         ap.weights(32, 100)
     msg = str(exc.value)
-    assert "S200A1" in msg and "79.50" in msg and "32 x 100" in msg
+    assert "S200A1" in msg and "80.00 to 90.00" in msg and "0 to 31" in msg and "0 to 99" in msg
     # dispersion limits off the array are also "entirely off"
     with pytest.raises(ExtractionError):
         Aperture(name="x", disp_start=200, disp_stop=300).weights(32, 100)
@@ -118,3 +118,46 @@ def test_orient_returns_views_with_dispersion_last():
     assert o[1, 3, 2] == cube[1, 2, 3]
     assert orient(cube[0], 1).shape == (1, 3, 4)
     assert orient_plane(cube[0], 2).shape == (4, 3)
+
+
+def test_off_data_aperture_is_not_moved_onto_the_source():
+    """An aperture wholly outside the data is an error even when use_source_posn could
+    move it onto the trace (it used to be moved silently)."""
+    ap = Aperture(name="A", cross_start=80, cross_stop=90, use_source_posn=True, source_position=15.0)
+    with pytest.raises(ExtractionError, match="entirely off the data"):
+        ap.weights(32, 100)
+    ap = Aperture(name="B", src_coeff=[[-20.0], [-10.0]], use_source_posn=True, trace=lambda x: 0 * x + 15.0)
+    with pytest.raises(ExtractionError, match="entirely off the data"):
+        ap.weights(32, 100)
+
+
+def test_a_move_of_more_than_one_pixel_is_a_warning_with_from_and_to(caplog):
+    with caplog.at_level("WARNING", logger="webbcal.extract"):
+        Aperture(name="A", cross_start=10, cross_stop=14, use_source_posn=True, source_position=12.5).weights(32, 50)
+    assert not caplog.records  # 0.5 px: silent
+    with caplog.at_level("WARNING", logger="webbcal.extract"):
+        Aperture(name="A", cross_start=10, cross_stop=14, use_source_posn=True, source_position=20.0).weights(32, 50)
+    msgs = [r.getMessage() for r in caplog.records]
+    assert len(msgs) == 1 and "12.00 -> 20.00" in msgs[0] and "+8.00" in msgs[0]
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"ystart": 20, "ystop": 10}, "ystart=20 is beyond ystop=10"),
+    ({"xstart": 50, "xstop": 5}, "xstart=50 is beyond xstop=5"),
+    ({"ystop": float("inf")}, "ystop must be finite"),
+    ({"extract_width": float("nan")}, "extract_width must be finite"),
+    ({"ystart": "low"}, "ystart must be a number"),
+    ({"src_coeff": [1, 2, 3]}, "even number"),
+])
+def test_invalid_aperture_values_are_rejected(params, match):
+    with pytest.raises(ExtractionError, match=match):
+        Aperture.from_parameters("A", 1, params)
+
+
+def test_step_limits_beat_a_plugin_default_width():
+    """The plugin's default extract_width does not override ystart/ystop the user gives
+    (NIRSpec ignored --ystart/--ystop); a width given at the same level still wins."""
+    ap = Aperture.from_parameters("A", 1, {"extract_width": 5.0}, None, {"ystart": 2, "ystop": 20})
+    assert ap.extract_width is None and (ap.cross_start, ap.cross_stop) == (2.0, 20.0)
+    ap = Aperture.from_parameters("A", 1, {"ystart": 2, "ystop": 20}, None, {"extract_width": 5.0})
+    assert ap.extract_width == 5.0
