@@ -76,7 +76,7 @@ def background_fitted(result):
     return bkg is not None and bool(np.any(np.nan_to_num(np.asarray(bkg, dtype=np.float64)) != 0))
 
 
-def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None, out=None):
+def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None, out=None, columns=None):
     """Spectrum columns from an extraction result.
 
     :param result: object with ``flux, var_poisson, var_rnoise, var_flat, npixels,
@@ -89,14 +89,19 @@ def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None, out=None)
     :param out: optional dict column name -> array ``(nints, ndisp)`` to write into
         (e.g. the fields of an x1dints table: no intermediate copy of a long series);
         columns it lacks are new arrays.
+    :param columns: a slice of the dispersion columns to keep (the x1d rows); all by default.
     :return: dict column name -> array ``(nints, ndisp)`` (all :data:`SPEC_COLUMNS`).
     """
-    flux = np.asarray(result.flux, dtype=np.float64)
+    sl = (slice(None), columns if columns is not None else slice(None))
+    flux = np.asarray(result.flux, dtype=np.float64)[sl]
     nints, ndisp = flux.shape
-    npix = np.asarray(result.npixels, dtype=np.float64)
-    fvars = [np.asarray(getattr(result, k), dtype=np.float64) for k in ("var_poisson", "var_rnoise", "var_flat")]
-    bsum = np.asarray(getattr(result, "background", np.zeros_like(flux)), dtype=np.float64)
-    bvars = [np.asarray(getattr(result, k, np.zeros_like(flux)), dtype=np.float64) for k in ("bkg_var_poisson", "bkg_var_rnoise", "bkg_var_flat")]
+    npix = np.asarray(result.npixels, dtype=np.float64)[sl]
+    fvars = [np.asarray(getattr(result, k), dtype=np.float64)[sl] for k in ("var_poisson", "var_rnoise", "var_flat")]
+    bsum = getattr(result, "background", None)
+    bsum = np.zeros_like(flux) if bsum is None else np.asarray(bsum, dtype=np.float64)[sl]
+    bvars = [getattr(result, k, None) for k in ("bkg_var_poisson", "bkg_var_rnoise", "bkg_var_flat")]
+    bvars = [np.zeros_like(flux) if v is None else np.asarray(v, dtype=np.float64)[sl] for v in bvars]
+    wavelength_1d = np.asarray(wavelength_1d, dtype=np.float64)[sl[1]]
     kind = _unit_kind(bunit)
     pixar = float(pixel_area_sr) if pixel_area_sr is not None and np.isfinite(pixel_area_sr) and pixel_area_sr > 0 else None
     cols = {}

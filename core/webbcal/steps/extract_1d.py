@@ -168,6 +168,9 @@ class ApertureGeometry:
     wavelength_cols: np.ndarray | None
     wavelength: np.ndarray
     shape: tuple
+    #: dispersion columns the spectrum covers (the x1d rows): the aperture's dispersion
+    #: range within the WCS bounding box (columns with a wavelength)
+    columns: slice = field(default_factory=lambda: slice(None))
 
 
 def _as_reference(ref, path=None):
@@ -250,13 +253,41 @@ def build_aperture(target, reference=None, params=None):
     if bkg is not None and str(p.get("negative_traces") or "model").lower() != "ignore":
         bkg = _exclude_negative_traces(target, src, bkg)
     wavelength = aperture_wavelength(wl2d, src) if wl2d is not None else np.full(ndisp, np.nan)
-    return ApertureGeometry(ap, src, bkg, wl2d, wl_cols, wavelength, (ncross, ndisp))
+    return ApertureGeometry(ap, src, bkg, wl2d, wl_cols, wavelength, (ncross, ndisp),
+                            spectrum_columns_of(ap, wavelength, ndisp))
+
+
+def spectrum_columns_of(ap, wavelength, ndisp):
+    """The dispersion columns an x1d covers, as the official pipeline chooses them: the
+    aperture's dispersion range (xstart..xstop or ystart..ystop) within the region where
+    the WCS defines a wavelength -- not the whole detector with NaN rows."""
+    keep = ap._column_mask(ndisp)
+    with_wl = keep & np.isfinite(wavelength)
+    if with_wl.any():
+        keep = with_wl
+    idx = np.flatnonzero(keep)
+    if idx.size == 0:
+        return slice(0, ndisp)
+    return slice(int(idx[0]), int(idx[-1]) + 1)
 
 
 def apply_mode_defaults(targets, mode):
-    """Give each target the mode's ``use_source_posn`` default (Mode data) where the plugin
-    did not choose: point sources move to their position only in the modes where the
-    official pipeline moves them; extended sources never do."""
+    """Complete the plugin's targets with what the core knows.
+
+    * Wavelengths: a target without usable wavelengths (none, all 0 or NaN) gets its
+      model's WCS evaluated on the pixels, as the official pipeline does; 0 micron never
+      reaches a product (non-positive values become NaN).
+    * ``use_source_posn`` (Mode data) where the plugin did not choose: point sources move
+      to their position only in the modes where the official pipeline moves them;
+      extended sources never do.
+    """
+    from ..wcs import pixel_wavelengths, usable_wavelengths
+
+    for target in targets:
+        wl = usable_wavelengths(target.wavelength)
+        if wl is None:
+            wl = pixel_wavelengths(target.model, what=f"target {target.name}")
+        target.wavelength = wl
     if mode is None:
         return targets
     for target in targets:
@@ -592,17 +623,19 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
     bunit = getattr(getattr(model, "meta", None), "bunit_data", None)
     extras = {"nints": nints}
     fields = None
+    keep = geom.columns
+    nout = len(range(*keep.indices(ndisp)))
     if x1dints:
         from ..datamodels.tables import new_tso_spec_table
 
-        table = extras["x1dints_table"] = new_tso_spec_table(nints, ndisp, fill=False)
-        fields = {name: table[name] for name in table.dtype.names if table[name].shape == (nints, ndisp)}
+        table = extras["x1dints_table"] = new_tso_spec_table(nints, nout, fill=False)
+        fields = {name: table[name] for name in table.dtype.names if table[name].shape == (nints, nout)}
     if kind == "optimal":
         mask = _ChunkMask(dq) if dq is not None else None
         opt = _OptimalExtraction(target, data, geom, variances, mask, p, refs, index, ntargets, parent)
         result = opt.run(progress, scene)
-        cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr, out=fields)
-        cols["DQ"][result.outlier] |= np.uint32(OUTLIER)
+        cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr, out=fields, columns=keep)
+        cols["DQ"][np.asarray(result.outlier)[:, keep]] |= np.uint32(OUTLIER)
         profile, scene_arr = opt.profile, result.scene
         width = float(np.median(opt.nwin[opt.nwin > 0])) if np.any(opt.nwin > 0) else 0.0
         extras.update(result.info)
@@ -612,12 +645,13 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
             bkg_sigma_clip=p.get("bkg_sigma_clip", 3.0), smoothing_length=ap.smoothing_length,
             subtract_background=subtract, chunk_size=p.get("chunk_size"), progress=progress,
         )
-        cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr, out=fields)
+        cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr, out=fields, columns=keep)
         profile = src[np.newaxis]
         scene_arr = _box_scene(data, src, bkg, variances, bad_pixel_mask(dq) if dq is not None else None, ap, p) if scene else None
         ssum = src.sum(axis=0)
         width = float(np.median(ssum[ssum > 0]))
     extras["result"] = result
+    extras["columns"] = keep
     return TargetSpectrum(
         target=target, columns=cols, aperture=ap, limits=ap.limits(ncross, ndisp, geom.wavelength_cols),
         units=column_units(bunit), src_weights=src, bkg_weights=bkg, aperture_width=width,

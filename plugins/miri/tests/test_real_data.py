@@ -79,3 +79,59 @@ def test_real_calints_parametric_profiles_agree(shared_miri, host):
     spec = extract_target(target, None, {"extraction_type": "optimal", "profile_type": "gaussian"})
     centre = spec.extras["trace_fit"].center()
     assert np.all((centre[150:350] > 36.5) & (centre[150:350] < 38.5)), (centre.min(), centre.max())
+
+
+def _x1d_table(result):
+    t = result.spec[0].spec_table
+    return np.asarray(t["WAVELENGTH"], float), np.asarray(t["FLUX"], float)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("how", ["zero", "nan", "absent"])
+def test_wavelengths_from_the_wcs_when_wavelength_is_empty(shared_miri, host, how):
+    """The official sample calints carries an all-zero WAVELENGTH: the gwcs is evaluated
+    instead (it agrees with the archive WAVELENGTH to 1e-6 micron here), no 0 micron is
+    written, and the fluxes are those of the file with its WAVELENGTH."""
+    path = shared_miri / "ERS_NGTS10_2022_new_drift_041_calints.fits"
+    wl0, fl0 = _x1d_table(webbcal.run("extract_1d", path, apply_apcorr=False))
+    model = webbcal.open(path)
+    if how == "zero":
+        model.wavelength = np.zeros_like(model.wavelength)
+    elif how == "nan":
+        model.wavelength = np.full_like(model.wavelength, np.nan)
+    else:
+        model.wavelength = None
+    wl, fl = _x1d_table(webbcal.run("extract_1d", model, apply_apcorr=False))
+    assert wl.shape == wl0.shape
+    assert np.all(np.isfinite(wl)) and np.all(wl > 4.0)
+    np.testing.assert_allclose(wl, wl0, atol=1e-5)
+    np.testing.assert_allclose(fl, fl0, rtol=1e-6)
+
+
+def test_no_wavelength_and_no_wcs_is_a_clear_error(shared_miri, host):
+    from webbcal.errors import ExtractionError
+
+    model = webbcal.open(shared_miri / "ERS_NGTS10_2022_new_drift_041_calints.fits")
+    model.wavelength = np.zeros_like(model.wavelength)
+    model.meta.wcs = None
+    with pytest.raises(ExtractionError, match="WAVELENGTH array is empty .* no WCS"):
+        webbcal.run("extract_1d", model)
+
+
+def test_x1d_rows_are_the_wcs_bounding_box_not_the_detector(shared_miri, host):
+    """416 detector rows, of which the gwcs bounding box (and the WAVELENGTH array) cover
+    rows 6-395 and 7-394: the x1d has no row without a wavelength (it had 416 rows, 28 of
+    them NaN, and the official combine_1d rejects such a spectrum as non-monotonic)."""
+    path = shared_miri / "ERS_NGTS10_2022_new_drift_041_calints.fits"
+    wl, fl = _x1d_table(webbcal.run("extract_1d", path))
+    model = webbcal.open(path)
+    finite_rows = np.flatnonzero(np.isfinite(model.wavelength).any(axis=1))
+    rows_box = list(model.meta.wcs.bounding_box.intervals.values())[1]  # x1 = detector y
+    lo, hi = float(rows_box.lower), float(rows_box.upper)
+    assert (lo, hi) == (5.5, 395.5)
+    assert wl.shape[1] <= finite_rows.size <= hi - lo
+    assert wl.shape[1] > 0.95 * finite_rows.size
+    assert np.all(np.isfinite(wl)) and np.all(np.isfinite(fl))
+    assert np.all(np.diff(wl[0]) < 0) or np.all(np.diff(wl[0]) > 0)   # monotonic

@@ -15,6 +15,7 @@ import numpy as np
 
 from webbcal.errors import ExtractionError
 from webbcal.extract import ExtractionTarget
+from webbcal.wcs import pixel_wavelengths
 
 from . import detector
 from .wcs import LrsGeometry
@@ -23,12 +24,9 @@ log = logging.getLogger("webbcal.miri")
 
 
 def extraction_targets(model, mode, refs):
-    wave2d = getattr(model, "wavelength", None)
-    if wave2d is None:
-        raise ExtractionError("MIRI LRS extraction needs the WAVELENGTH array: run assign_wcs first")
-    wave2d = np.asarray(wave2d, dtype=np.float64)
-    if wave2d.ndim == 3:  # one plane per integration: they are identical
-        wave2d = wave2d[0]
+    # WAVELENGTH, else the gwcs evaluated on the pixels (an archive calints may carry an
+    # all-zero WAVELENGTH)
+    wave2d = pixel_wavelengths(model, what=str(getattr(model, "path", None) or "MIRI LRS exposure"))
     exp_type = str(model.meta.exposure.type).upper()
     slitless = exp_type == "MIR_LRS-SLITLESS"
     specwcs = refs.load("specwcs") if "specwcs" in refs else None
