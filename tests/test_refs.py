@@ -56,10 +56,13 @@ def test_crds_comes_between_directory_and_embedded_default(toy_host, tmp_path, m
     asked = {}
 
     def getreferences(params, reftypes, observatory):
+        if reftypes[0] != "flat":
+            return {reftypes[0]: "NOT FOUND n/a"}
         asked.update(params=params, reftypes=reftypes, observatory=observatory)
         return {reftypes[0]: str(crds_file)}
 
-    monkeypatch.setitem(sys.modules, "crds", types.SimpleNamespace(getreferences=getreferences))
+    monkeypatch.setitem(sys.modules, "crds", types.SimpleNamespace(getreferences=getreferences,
+                                                                   get_default_context=lambda obs: "jwst_1322.pmap"))
     monkeypatch.setenv("CRDS_PATH", str(tmp_path / "crds_cache"))
     rt = toy_host.reftypes.get("TOYSPEC", "flat")
     path, origin = resolve_reference(rt, model, toy.MODE)
@@ -67,6 +70,14 @@ def test_crds_comes_between_directory_and_embedded_default(toy_host, tmp_path, m
     assert asked["observatory"] == "jwst" and asked["reftypes"] == ["flat"]
     assert asked["params"]["META.INSTRUMENT.NAME"] == "TOYSPEC"
     assert asked["params"]["META.EXPOSURE.TYPE"] == "TOY_SPEC"
+    # a step that used a CRDS file records the context (CRDS_CTX), as the official ones do
+    import webbcal
+    from astropy.io import fits
+
+    rate = tmp_path / "toy_rate.fits"
+    model.save(rate)
+    webbcal.run("spec2", str(rate), output_dir=str(tmp_path / "out"), save_results=True)
+    assert fits.getval(tmp_path / "out" / "toy_cal.fits", "CRDS_CTX") == "jwst_1322.pmap"
     # a WEBBCAL_REFS directory still comes first
     refdir = tmp_path / "refs"
     refdir.mkdir()

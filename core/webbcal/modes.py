@@ -48,6 +48,11 @@ class Mode:
         One line shown by ``webbcal list``.
     demo : bool
         Whether ``webbcal demo`` simulates and runs this mode.
+    model_kinds : mapping
+        Step or pipeline name -> the product classes (DATAMODL names: ``ImageModel``,
+        ``CubeModel``, ``SlitModel``, ``MultiSlitModel``) it accepts in this mode; a step
+        not listed accepts any.  Anything else is refused with a message naming the class
+        found and the classes expected (e.g. extract_1d given a rate file).
     use_source_posn : bool
         What extract_1d's ``use_source_posn`` means for a point source when neither the
         user nor the EXTRACT1D reference sets it: ``True`` moves the aperture to the
@@ -68,6 +73,8 @@ class Mode:
     description: str = ""
     #: run by ``webbcal demo`` (the plugin must answer ``webbcal_simulate`` for it)
     demo: bool = False
+    #: step / pipeline name -> accepted product classes (empty: any)
+    model_kinds: Mapping[str, tuple] = field(default_factory=dict)
     #: extract_1d's use_source_posn for point sources when nobody set it (official default)
     use_source_posn: bool = False
 
@@ -81,6 +88,7 @@ class Mode:
         object.__setattr__(self, "recipe", tuple(self.recipe))
         object.__setattr__(self, "reftypes", MappingProxyType({k: tuple(v) for k, v in dict(self.reftypes).items()}))
         object.__setattr__(self, "step_defaults", MappingProxyType(dict(self.step_defaults)))
+        object.__setattr__(self, "model_kinds", MappingProxyType({k: tuple(v) for k, v in dict(self.model_kinds).items()}))
 
     @property
     def key(self):

@@ -26,6 +26,7 @@ from .models import (
     SlitModel,
     SpecModel,
     TSOMultiSpecModel,
+    slits_of,
 )
 from .tables import (
     INT_TIMES_COLUMNS,
@@ -64,6 +65,7 @@ __all__ = [
     "dq_from_names",
     "WcsUnavailableWarning",
     "OutputExistsError",
+    "slits_of",
     "SPEC_COLUMNS",
     "TSO_SCALAR_COLUMNS",
     "INT_TIMES_COLUMNS",

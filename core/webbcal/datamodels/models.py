@@ -476,6 +476,19 @@ class DataModel:
     def validate(self, path=None):
         """Check array shapes; raise InputFileError naming the extension."""
 
+    def stamp_provenance(self):
+        """The keywords users look for in a product: DATE (UTC, when written), CAL_SOFT /
+        CAL_VER (the software and version that wrote it), TELESCOP."""
+        from astropy.time import Time
+
+        from .. import __version__
+
+        self.meta.date = Time.now().utc.isot
+        self.meta.calibration_software_name = "webbcal"
+        self.meta.calibration_software_version = __version__
+        if not self.meta.telescope:
+            self.meta.telescope = "JWST"
+
     def to_hdulist(self):
         """The model as a new astropy HDUList in the JWST layout."""
         primary = fits.PrimaryHDU(header=self._headers["PRIMARY"].copy())
@@ -508,6 +521,7 @@ class DataModel:
             raise OutputExistsError(path)
         inputs = tuple(inputs) + ((self.path,) if getattr(self, "path", None) else ())
         self.validate(path)
+        self.stamp_provenance()
         self.meta.filename = path.name
         self.meta.model_type = type(self).__name__
         from .atomic import atomic_write
@@ -793,6 +807,14 @@ class SlitModel(_ArrayModel):
 
     def _init_from_model(self, other):
         _ArrayModel._init_from_model(self, other)
+
+
+def slits_of(model):
+    """The slits of a product as a list: those of a multi-slit model, or the model itself
+    for a single-slit product (a MOS slitlet or fixed-slit source written on its own, an
+    ``_s2d``, a BOTS calints) and for a plain image or cube."""
+    slits = getattr(model, "slits", None)
+    return list(slits) if slits is not None else [model]
 
 
 # --------------------------------------------------------------------------- multi-slit

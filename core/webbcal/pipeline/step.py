@@ -208,6 +208,8 @@ class Step:
     modifies_input = True
     #: open input files memory-mapped (steps that stream large cubes in chunks)
     open_memmap = False
+    #: a step that takes extracted spectra (x1d / x1dints) sets this True; the others refuse them
+    takes_spectra = False
     #: name of an earlier product step whose output this step takes inside a pipeline
     #: (e.g. white_light consumes extract_1d); None: the calibrated model
     consumes = None
@@ -316,9 +318,31 @@ class Step:
         host = self._host()
         model, input_path = self._open(input)
         self.input_path = input_path
+        self.check_kind(model, input_path)
         mode = host.modes.for_model(model, input_path) if self.needs_mode else None
+        self.check_kind(model, input_path, mode)
         self.check_input(model, input_path)
         return self.run_model(model, mode)
+
+    def check_kind(self, model, input_path, mode=None):
+        """Refuse a product of the wrong level with one sentence: an extracted spectrum
+        given to a step that needs images, or a class the mode does not list for this step
+        (``Mode.model_kinds``)."""
+        from ..errors import InputFileError
+
+        where = input_path or "input model"
+        kind = type(model).__name__
+        if mode is None:
+            if hasattr(model, "spec") and not self.takes_spectra:
+                raise InputFileError(where, f"is an extracted spectrum ({kind}, an x1d/x1dints product); "
+                                            f"{self.name} needs a 2-D or 3-D image product (rate, cal, calints)")
+            return
+        kinds = mode.model_kinds.get(self.name)
+        if kinds and kind not in kinds:
+            level = {"ImageModel": "an image (rate or cal)", "CubeModel": "a cube of integrations (rateints or calints)",
+                     "SlitModel": "a single-slit product", "MultiSlitModel": "a multi-slit product"}.get(kind, kind)
+            raise InputFileError(where, f"is {level} ({kind}); {self.name} for {mode.instrument} "
+                                        f"{model.meta.exposure.type} takes {' or '.join(kinds)}")
 
     def check_input(self, model, input_path):
         """Reject input with nothing to calibrate (e.g. SCI NaN everywhere)."""
@@ -326,7 +350,9 @@ class Step:
 
         from ..errors import InputFileError
 
-        arrays = [s.data for s in model.slits] if getattr(model, "slits", None) else [getattr(model, "data", None)]
+        from ..datamodels import slits_of
+
+        arrays = [getattr(s, "data", None) for s in slits_of(model)]
         arrays = [a for a in arrays if a is not None]
         def has_finite(a):  # chunked and short-circuiting: memory-mapped cubes stay on disk
             if a.ndim < 3:
@@ -389,6 +415,11 @@ class Step:
         if refs is not None:
             for rt, path in refs.paths.items():
                 getattr(model.meta.ref_file, rt).name = Path(path).name if path is not None else "N/A"
+            if "crds" in refs.origins.values():
+                from ..refs import resolve
+
+                if resolve.CRDS_CONTEXT:
+                    model.meta.ref_file.crds.context_used = resolve.CRDS_CONTEXT
 
     def product_suffix(self, model, params):
         suffix = params.get("suffix") or self.suffix or self.name
@@ -423,7 +454,9 @@ class Step:
     def apply_per_slit(self, model, items, apply, what):
         """Apply ``apply(slit, item)`` to each slit of a multi-slit model (or to the model
         itself), pairing the hook's answer -- one item, or a list in slit order -- with them."""
-        targets = model.slits if getattr(model, "slits", None) else [model]
+        from ..datamodels import slits_of
+
+        targets = slits_of(model)
         items = list(items) if isinstance(items, (list, tuple)) else [items]
         if len(items) != len(targets):
             raise NoPluginError(f"step {self.name}: the plugin returned {len(items)} {what} for {len(targets)} slits")

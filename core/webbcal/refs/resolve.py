@@ -191,6 +191,25 @@ def crds_parameters(model):
     return params
 
 
+#: the CRDS context (``jwst_1234.pmap``) of the last reference CRDS chose, for CRDS_CTX
+CRDS_CONTEXT = None
+
+
+def _crds_context(crds):
+    """The context CRDS answers from: ``CRDS_CONTEXT`` when set, else the client's default."""
+    ctx = os.environ.get("CRDS_CONTEXT")
+    if ctx:
+        return ctx
+    for name in ("get_default_context", "get_context_name"):
+        fn = getattr(crds, name, None)
+        if fn is not None:
+            try:
+                return str(fn("jwst"))
+            except Exception:  # noqa: S112 - best effort: the keyword is informative
+                continue
+    return None
+
+
 #: CRDS problems already reported (one warning per process and kind)
 _CRDS_WARNED = set()
 
@@ -223,6 +242,8 @@ def select_from_crds(rt, model):
         result = crds.getreferences(crds_parameters(model), reftypes=[rt.name], observatory="jwst")
         path = result.get(rt.name)
         if path and not str(path).upper().startswith(("NOT FOUND", "N/A")):
+            global CRDS_CONTEXT
+            CRDS_CONTEXT = _crds_context(crds)
             return Path(path)
     except (Exception, SystemExit) as exc:
         _crds_warning(f"failed:{rt.name}", "CRDS could not provide %s (%s: %s): using the next source",

@@ -1335,7 +1335,9 @@ def aperture_weights_for(model, host=None, per_target=False, **params):
         per.append((t, deorient(geom.src, axis), None if geom.bkg is None else deorient(geom.bkg, axis)))
     if per_target:
         return [(s, b) for _, s, b in per]
-    holders = list(model.slits) if getattr(model, "slits", None) else [model]
+    from ..datamodels import slits_of
+
+    holders = slits_of(model)
     out = []
     for h in holders:
         mine = [(s, b) for t, s, b in per if t.model is h or (len(holders) == 1)]

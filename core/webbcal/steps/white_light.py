@@ -271,6 +271,8 @@ class _KeywordLog(dict):
 class WhiteLightStep(Step):
     """Sum an x1dints product over wavelength: one white-light flux per integration."""
 
+    takes_spectra = True
+
     name = "white_light"
     aliases = ("WhiteLightStep",)
     suffix = "whtlt"

@@ -13,6 +13,10 @@ LRS_REFTYPES = {
     "extract_1d": ("extract1d", "apcorr", "specwcs"),
 }
 
+#: product classes accepted: one image (fixed slit) or a cube of integrations (slitless);
+#: the official pipeline writes the slitless calints as a SlitModel
+LRS_KINDS = {"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel", "SlitModel")}
+
 LRS_FIXEDSLIT = Mode(
     instrument=INSTRUMENT,
     exp_types=("MIR_LRS-FIXEDSLIT",),
@@ -23,6 +27,7 @@ LRS_FIXEDSLIT = Mode(
     recipe=LRS_RECIPE,
     dispersion_axis=2,
     reftypes=LRS_REFTYPES,
+    model_kinds=LRS_KINDS,
     description="MIRI LRS fixed slit (P750L prism), 5-14 micron",
     demo=True,
     use_source_posn=True,
@@ -39,6 +44,7 @@ LRS_SLITLESS = Mode(
     recipe=LRS_RECIPE + ("white_light",),
     dispersion_axis=2,
     reftypes=LRS_REFTYPES,
+    model_kinds=LRS_KINDS,
     description="MIRI LRS slitless time series (SLITLESSPRISM subarray)",
     demo=True,
 )

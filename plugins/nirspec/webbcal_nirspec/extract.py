@@ -24,6 +24,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from webbcal.datamodels import slits_of
 import numpy as np
 
 from webbcal.errors import InputFileError, ReferenceFileError
@@ -487,7 +488,7 @@ def extraction_targets(model, mode, refs=None, params=None):
     subtracted = nod_subtracted(model)
     primary_fs = str(model.get_keyword("FXD_SLIT") or "").strip().upper()
     from_msa_file = None  # MOS nod positions re-read from the MSA metadata, when needed
-    for slit in model.slits:
+    for slit in slits_of(model):
         info = _info_of(slit)
         if (subtracted and not info.nod_offsets and info.extra.get("from_file") and info.quadrant in (1, 2, 3, 4)
                 and str(getattr(slit, "source_type", "") or "").upper() == "POINT"):

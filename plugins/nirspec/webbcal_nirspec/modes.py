@@ -27,10 +27,20 @@ def _reftypes():
     }
 
 
+#: product classes each step / pipeline accepts: count-rate images (a cube for BOTS) into
+#: spec2; cut-outs into extract_1d, as a multi-slit product or as one slit on its own (a
+#: MOS slitlet or fixed-slit source written alone, one slit's s2d, an official BOTS calints)
+_KINDS = {
+    "spec2": ("ImageModel",),
+    "extract_1d": ("MultiSlitModel", "SlitModel"),
+}
+_KINDS_TSO = dict(_KINDS, spec2=("ImageModel", "CubeModel"))
+
+
 FIXED_SLIT = Mode(
     instrument="NIRSPEC", exp_types=("NRS_FIXEDSLIT",), name="fixedslit", plugin=PLUGIN,
     product="multislit", pipeline="spec2", recipe=_SPEC2_RECIPE, dispersion_axis=1,
-    reftypes=_reftypes(), step_defaults={},
+    reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS,
     description="NIRSpec fixed slits S200A1/A2, S400A1, S1600A1, S200B1 (gratings and PRISM)",
     demo=True,
     use_source_posn=True,  # the official default for NIRSpec FS, MOS and BOTS point sources
@@ -39,7 +49,7 @@ FIXED_SLIT = Mode(
 MOS = Mode(
     instrument="NIRSPEC", exp_types=("NRS_MSASPEC",), name="mos", plugin=PLUGIN,
     product="multislit", pipeline="spec2", recipe=_SPEC2_RECIPE, dispersion_axis=1,
-    reftypes=_reftypes(), step_defaults={},
+    reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS,
     description="NIRSpec multi-object spectroscopy through the micro-shutter array (MSAMETFL)",
     demo=True,
     use_source_posn=True,  # the official default for NIRSpec FS, MOS and BOTS point sources
@@ -48,7 +58,7 @@ MOS = Mode(
 BRIGHT_OBJECT = Mode(
     instrument="NIRSPEC", exp_types=("NRS_BRIGHTOBJ",), name="bots", plugin=PLUGIN,
     product="tso", pipeline="spec2", recipe=_SPEC2_RECIPE + ("white_light",), dispersion_axis=1,
-    reftypes=_reftypes(), step_defaults={},
+    reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS_TSO,
     description="NIRSpec bright-object time series through S1600A1 (rateints -> x1dints)",
     demo=True,
     use_source_posn=True,  # the official default for NIRSpec FS, MOS and BOTS point sources

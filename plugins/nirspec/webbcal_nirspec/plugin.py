@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from webbcal.datamodels import slits_of
 import numpy as np
 
 from webbcal.hookspecs import hookimpl
@@ -94,10 +95,10 @@ def webbcal_flat_field(model, mode, refs, params):
             reuse = None
         if reuse is not None:
             log.info("flat_field: reusing the interpolated flat %s", supplied)
-            return [reuse[str(s.name)] for s in model.slits]
+            return [reuse[str(s.name)] for s in slits_of(model)]
     comps = [refs.load(rt) if rt in refs else None for rt in ("fflat", "sflat", "dflat")]
     flats = []
-    for slit in model.slits:
+    for slit in slits_of(model):
         iy, ix = _slit_geometry(model, slit)
         row, col = _shutter(slit)
         quadrant = int(getattr(slit, "quadrant", 0) or 0) or None
@@ -123,7 +124,7 @@ def webbcal_photom(model, mode, refs, params):
     filt, grating = model.get_keyword("FILTER"), model.get_keyword("GRATING")
     mjd = photmod.exposure_mid_mjd(model)
     out = []
-    for slit in model.slits:
+    for slit in slits_of(model):
         row, col = _shutter(slit)
         q = int(getattr(slit, "quadrant", 0) or 0)
         out.append(photmod.slit_conversion(slit, filt, grating, table, area, quadrant=q if q in (1, 2, 3, 4) else None,

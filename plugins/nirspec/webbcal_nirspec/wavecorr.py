@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 
+from webbcal.datamodels import slits_of
 import numpy as np
 
 from webbcal.errors import InputFileError, ParameterError
@@ -52,7 +53,7 @@ def correct_slits(model, wavecorr):
     from .extract import apply_wavecorr
 
     done = []
-    for slit in model.slits:
+    for slit in slits_of(model):
         source_type = str(getattr(slit, "source_type", None) or "").strip().upper()
         if source_type != "POINT":
             log.info("wavecorr: %s: %s source, not corrected", slit.name, source_type or "unknown")

@@ -17,7 +17,7 @@ Register with the plugin entry point
 from __future__ import annotations
 
 import numpy as np
-from asdf.extension import Extension
+from asdf.extension import Converter, Extension
 from asdf_astropy.converters.transform.core import TransformConverterBase
 
 __all__ = ["get_extensions", "NirspecTransformsExtension", "JWST_TAG_PREFIX", "WEBBCAL_TAGS"]
@@ -233,9 +233,12 @@ class Msa2SlitConverter(_RouterConverter):
         return Msa2Slit
 
 
-class NewtonInverseConverter(_ConverterBase):
+class NewtonInverseReader(_ConverterBase):
+    """Reads the ``newton_inverse_2d`` tag that webbcal 0.1 wrote (no tool but webbcal
+    knows it); nothing writes it any more (see :class:`NewtonInverseWriter`)."""
+
     tags = list(WEBBCAL_TAGS)
-    types = [f"{_MODULE}.NewtonInverse2D"]
+    types = []
 
     def from_yaml_tree_transform(self, node, tag, ctx):
         from .transforms import NewtonInverse2D
@@ -243,15 +246,37 @@ class NewtonInverseConverter(_ConverterBase):
         return NewtonInverse2D(node["forward"], node["initial"], n_iter=node.get("n_iter", 3),
                                eps=node.get("eps", 1e-7))
 
-    def to_yaml_tree_transform(self, model, tag, ctx):
-        return {"forward": model.forward, "initial": model.initial, "n_iter": model.n_iter,
-                "eps": model.eps}
+    def to_yaml_tree_transform(self, model, tag, ctx):  # pragma: no cover - never selected
+        raise NotImplementedError
+
+
+class NewtonInverseWriter(Converter):
+    """Writes a :class:`NewtonInverse2D` as its starting model (the CAMERA reference's
+    backward polynomials, standard astropy models, good to ~0.015 px), so that files
+    carry only tags that asdf-astropy, asdf-transform-schemas, gwcs and the official
+    ``jwst_pipeline`` schemas define: the official tools read our cal files.  webbcal
+    refines the inverse again when it rebuilds the WCS; the file keeps the polynomial."""
+
+    tags = []
+    types = [f"{_MODULE}.NewtonInverse2D"]
+
+    def select_tag(self, obj, tags, ctx):
+        return None  # defer to the converter of the returned model
+
+    def to_yaml_tree(self, obj, tag, ctx):
+        initial = obj.initial.copy()
+        if obj.name and not initial.name:
+            initial.name = obj.name
+        return initial
+
+    def from_yaml_tree(self, node, tag, ctx):  # pragma: no cover - never tagged
+        raise NotImplementedError
 
 
 CONVERTERS = [CoordsConverter(), RotationSequenceConverter(), GratingEquationConverter(),
               SnellConverter(), RefractionIndexConverter(), LogicalConverter(),
               Gwa2SlitConverter(), Slit2GwaConverter(), Slit2MsaConverter(),
-              Msa2SlitConverter(), NewtonInverseConverter()]
+              Msa2SlitConverter(), NewtonInverseReader(), NewtonInverseWriter()]
 
 
 class NirspecTransformsExtension(Extension):
