@@ -29,8 +29,23 @@ def run(step, input, config_file=None, **params):
     of the pipeline instance (use :func:`webbcal.pipeline.get_step_class` for that).
     Results are not saved unless ``save_results=True``.
     """
+    import os
+
+    from .errors import ParameterError
     from .pipeline import Pipeline, get_step_class
 
+    if not isinstance(step, str):
+        raise ParameterError(f"webbcal.run: step must be a step or pipeline name (str), got {type(step).__name__}")
+    if not isinstance(input, (str, os.PathLike)) and not hasattr(input, "meta"):
+        raise ParameterError(f"webbcal.run({step!r}, ...): input must be a file path or a model from "
+                             f"webbcal.open(), got {type(input).__name__}")
+    if "steps" in params and not isinstance(params["steps"], dict):
+        raise ParameterError(f"webbcal.run({step!r}, ...): steps must be a dict "
+                             f"{{step name: {{parameter: value}}}}, got {params['steps']!r}")
+    for name, pars in (params.get("steps") or {}).items():
+        if not isinstance(pars, dict):
+            raise ParameterError(f"webbcal.run({step!r}, ...): steps[{name!r}] must be a dict of parameters, "
+                                 f"got {pars!r}")
     cls = get_step_class(step)
     params.setdefault("save_results", False)
     instance = cls(config_file=config_file, **params)

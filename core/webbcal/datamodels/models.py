@@ -646,6 +646,12 @@ class _ArrayModel(DataModel):
             if not memmap:
                 data = _native(data)
             if attr == "dq":
+                if data.dtype.kind == "i" and (data < 0).any():
+                    raise InputFileError(path, f"the {hdu.name} extension holds negative values; expected unsigned "
+                                               "32-bit flags (JWST DQ bits, BZERO 2147483648)")
+                if data.dtype.kind == "f":
+                    raise InputFileError(path, f"the {hdu.name} extension holds floating-point values; expected "
+                                               "unsigned 32-bit flags (JWST DQ bits)")
                 data = data.astype(np.uint32, copy=False) if data.dtype != np.uint32 else data
             setattr(self, attr, data)
             self._headers[hdu.name] = clean_header(hdu.header)

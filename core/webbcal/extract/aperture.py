@@ -202,7 +202,10 @@ class Aperture:
             raise ExtractionError(f"aperture {name}: {key} must be an even number of coefficient lists, got {value!r}")
         out = []
         for poly in value:
-            poly = [poly] if np.isscalar(poly) else list(poly)
+            if np.isscalar(poly):
+                raise ExtractionError(f"aperture {name}: {key} must be a list of coefficient lists, one per edge "
+                                      f"(e.g. [[10.5], [20.5]]), got {value!r}")
+            poly = list(poly)
             if not poly:
                 raise ExtractionError(f"aperture {name}: {key} has an empty coefficient list")
             out.append([float(c) for c in poly])
@@ -319,6 +322,13 @@ class Aperture:
             if not np.any(bkg > 0):
                 log.warning("aperture %s: background regions lie off the array; no background subtracted", self.name)
                 bkg = None
+            elif self.bkg_fit == "poly":
+                rows = int((bkg > 0).sum(axis=0).max())
+                if self.bkg_order + 1 > rows:
+                    raise ExtractionError(
+                        f"aperture {self.name}: bkg_order={self.bkg_order} needs at least {self.bkg_order + 1} "
+                        f"background pixels per column, but the background regions give at most {rows}; "
+                        f"lower bkg_order or widen bkg_coeff")
         return src, bkg
 
     def _axis_names(self):

@@ -53,6 +53,26 @@ class Param:
     doc: str = ""
     choices: tuple | None = None
     allow_none: bool = True
+    #: valid range (numbers; each element of a list of numbers): ``low <= value <= high``,
+    #: or ``low < value`` with ``low_open``; floats must be finite in any case
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+
+    def valid_range(self):
+        lo = "" if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
+        hi = "" if self.high is None else f"<= {self.high:g}"
+        return " and ".join(x for x in (lo, hi) if x) or "finite"
+
+    def _check_number(self, name, x):
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise ParameterError(f"parameter {name}={x!r} must be a number")
+        if isinstance(x, float) and not np.isfinite(x):
+            raise ParameterError(f"parameter {name}={x!r} must be finite ({self.valid_range()})")
+        if self.low is not None and (x <= self.low if self.low_open else x < self.low):
+            raise ParameterError(f"parameter {name}={x!r} is out of range: it must be {self.valid_range()}")
+        if self.high is not None and x > self.high:
+            raise ParameterError(f"parameter {name}={x!r} is out of range: it must be {self.valid_range()}")
 
     def convert(self, name, value):
         if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null") and self.type is not str):
@@ -92,6 +112,11 @@ class Param:
             raise ParameterError(f"parameter {name}={value!r} is not a valid {self.type.__name__}") from None
         if self.choices is not None and out not in self.choices:
             raise ParameterError(f"parameter {name}={out!r} must be one of {', '.join(map(str, self.choices))}")
+        if self.type in (int, float):
+            self._check_number(name, out)
+        elif self.type is list and (self.low is not None or self.high is not None):
+            for x in out:
+                self._check_number(name, x)
         return out
 
 
@@ -344,23 +369,54 @@ class Step:
             raise InputFileError(where, f"is {level} ({kind}); {self.name} for {mode.instrument} "
                                         f"{model.meta.exposure.type} takes {' or '.join(kinds)}")
 
-    def check_input(self, model, input_path):
-        """Reject input with nothing to calibrate (e.g. SCI NaN everywhere)."""
-        import numpy as np
+    #: warn when more than this fraction of the pixels (first integration) is unusable
+    UNUSABLE_WARNING = 0.5
 
+    def check_input(self, model, input_path):
+        """Reject input with nothing to calibrate (SCI NaN everywhere, not real numbers,
+        DQ with negative values) and warn, with the fraction, when most pixels are
+        unusable (DO_NOT_USE, NaN SCI, or an infinite or NaN variance)."""
+        from ..datamodels import DQ, slits_of
         from ..errors import InputFileError
 
-        from ..datamodels import slits_of
+        where = input_path or "input model"
+        holders = [h for h in slits_of(model) if getattr(h, "data", None) is not None]
+        for h in holders:
+            a = h.data
+            if np.dtype(a.dtype).kind not in "fiu":
+                raise InputFileError(where, f"the SCI array holds {np.dtype(a.dtype).name} values; "
+                                            "expected real numbers (float32)")
+            if a.ndim not in (2, 3):
+                raise InputFileError(where, f"the SCI array has {a.ndim} dimensions {tuple(a.shape)}; "
+                                            "expected 2 (an image) or 3 (integrations x rows x columns)")
 
-        arrays = [getattr(s, "data", None) for s in slits_of(model)]
-        arrays = [a for a in arrays if a is not None]
         def has_finite(a):  # chunked and short-circuiting: memory-mapped cubes stay on disk
             if a.ndim < 3:
                 return bool(np.isfinite(a).any())
             return any(np.isfinite(a[i : i + 16]).any() for i in range(0, a.shape[0], 16))
 
-        if arrays and not any(has_finite(a) for a in arrays):
-            raise InputFileError(input_path or "input model", "the SCI array has no finite value (NaN everywhere)")
+        if holders and not any(has_finite(h.data) for h in holders):
+            raise InputFileError(where, "the SCI array has no finite value (NaN everywhere)")
+        bad = total = 0
+        for h in holders:
+            plane = np.asarray(h.data[0] if h.data.ndim == 3 else h.data)
+            unusable = ~np.isfinite(plane)
+            dq = getattr(h, "dq", None)
+            if dq is not None and np.size(dq):
+                dq_plane = np.asarray(dq[0] if np.ndim(dq) == 3 else dq)
+                if dq_plane.dtype.kind == "i" and (dq_plane < 0).any():
+                    raise InputFileError(where, "the DQ array holds negative values; expected unsigned 32-bit "
+                                                "flags (JWST DQ bits)")
+                unusable |= (dq_plane.astype(np.uint32) & DQ.DO_NOT_USE) != 0
+            for name in ("var_poisson", "var_rnoise", "var_flat"):
+                v = getattr(h, name, None)
+                if v is not None and np.size(v):
+                    unusable |= ~np.isfinite(np.asarray(v[0] if np.ndim(v) == 3 else v))
+            bad += int(unusable.sum())
+            total += unusable.size
+        if total and bad / total > self.UNUSABLE_WARNING:
+            log.warning("%s: %s: %.1f %% of the pixels are unusable (DO_NOT_USE, NaN data or infinite/NaN "
+                        "variance) in the first integration", self.name, where, 100.0 * bad / total)
 
     def run_model(self, model, mode):
         """Run on an opened model whose mode is known (pipelines call this)."""

@@ -1368,29 +1368,29 @@ class Extract1dStep(Step):
     open_memmap = True
     spec = {
         "optimize_width": Param(list, None, "time series: try these extract_width values (pixels) and keep the "
-                                "one giving the lowest white-light point-to-point scatter"),
+                                "one giving the lowest white-light point-to-point scatter", low=0, low_open=True),
         "extraction_type": Param(str, "box", "box or optimal", choices=("box", "optimal")),
         "use_source_posn": Param(bool, None, "centre the aperture on the source (None: automatic for point sources)"),
         "apply_apcorr": Param(bool, True, "apply the aperture correction to point sources"),
-        "smoothing_length": Param(int, None, "boxcar length (odd) along dispersion for the background"),
+        "smoothing_length": Param(int, None, "boxcar length (odd) along dispersion for the background", low=0),
         "bkg_fit": Param(str, None, "background fit: poly, mean or median (default: reference file, else poly)", choices=("poly", "mean", "median", None)),
-        "bkg_order": Param(int, None, "order of the background polynomial"),
-        "bkg_sigma_clip": Param(float, 3.0, "sigma clipping threshold of the median background"),
+        "bkg_order": Param(int, None, "order of the background polynomial", low=0),
+        "bkg_sigma_clip": Param(float, 3.0, "sigma clipping threshold of the median background", low=0, low_open=True),
         "subtract_background": Param(bool, None, "subtract the background when background regions are defined"),
-        "log_increment": Param(int, 50, "log progress every N integrations (0: never)"),
+        "log_increment": Param(int, 50, "log progress every N integrations (0: never)", low=0),
         "save_profile": Param(bool, False, "save the spatial profile (optimal) or aperture weights (box), suffix profile"),
         "save_scene_model": Param(bool, False, "save the model of the data, suffix scene_model"),
         "save_residual_image": Param(bool, False, "save data minus the scene model, suffix residual"),
         "profile_type": Param(str, "empirical", "optimal: spatial profile empirical, gaussian, moffat, psf or user",
                               choices=PROFILE_TYPES),
-        "profile_window": Param(int, 11, "optimal, empirical profile: running-median length (odd) along dispersion"),
-        "trace_order": Param(int, 2, "optimal, gaussian/moffat/psf: polynomial order of the trace centre"),
-        "trace_nbins": Param(int, 20, "optimal, gaussian/moffat: number of dispersion bins fitted"),
-        "width_order": Param(int, 0, "optimal, gaussian/moffat: polynomial order of the kernel width"),
+        "profile_window": Param(int, 11, "optimal, empirical profile: running-median length (odd) along dispersion", low=1),
+        "trace_order": Param(int, 2, "optimal, gaussian/moffat/psf: polynomial order of the trace centre", low=0),
+        "trace_nbins": Param(int, 20, "optimal, gaussian/moffat: number of dispersion bins fitted", low=1),
+        "width_order": Param(int, 0, "optimal, gaussian/moffat: polynomial order of the kernel width", low=0),
         "psf_file": Param(str, None, "optimal, psf: SPECPSF-like FITS file (SCI, WAVE, SUBPIX, CENTCOL)"),
         "profile_file": Param(str, None, "optimal, user: FITS image of the profile (detector orientation)"),
-        "reject_sigma": Param(float, 5.0, "optimal: outlier rejection threshold in sigma (None: no rejection)"),
-        "max_iter": Param(int, 5, "optimal: maximum rejection / variance-revision rounds"),
+        "reject_sigma": Param(float, 5.0, "optimal: outlier rejection threshold in sigma (None: no rejection)", low=0, low_open=True),
+        "max_iter": Param(int, 5, "optimal: maximum rejection / variance-revision rounds", low=0),
         "revise_variance": Param(bool, True, "optimal: re-estimate the Poisson variance from the model"),
         "variance_from_wht": Param(bool, None, "optimal: variance = scale / WHT (None: when there are no variances)"),
         "fit_background_jointly": Param(bool, True, "optimal: fit the background polynomial with the source amplitude"),
@@ -1400,14 +1400,16 @@ class Extract1dStep(Step):
         "xstop": Param(float, None, "aperture: last pixel in x (0-based, inclusive)"),
         "ystart": Param(float, None, "aperture: first pixel in y (0-based, inclusive)"),
         "ystop": Param(float, None, "aperture: last pixel in y (0-based, inclusive)"),
-        "extract_width": Param(float, None, "aperture: cross-dispersion width in pixels"),
+        "extract_width": Param(float, None, "aperture: cross-dispersion width in pixels", low=0, low_open=True),
         "src_coeff": Param(list, None, "aperture: source edge polynomials [[lower...], [upper...]]"),
         "bkg_coeff": Param(list, None, "aperture: background edge polynomials (pairs)"),
         "independent_var": Param(str, None, "variable of src_coeff/bkg_coeff: pixel or wavelength", choices=("pixel", "wavelength", None)),
-        "chunk_size": Param(int, None, "integrations per chunk (default: sized to the memory budget)"),
+        "keep_empty": Param(bool, False, "write the product even when no spectrum has a finite flux "
+                                         "(otherwise that is an error)"),
+        "chunk_size": Param(int, None, "integrations per chunk (default: sized to the memory budget)", low=1),
         "threads": Param(int, None, "optimal extraction: chunks of integrations computed on this many threads "
                                     "(default: the available cores, at most 8; 1 = no threads); results do not "
-                                    "depend on it"),
+                                    "depend on it", low=1),
     }
 
     def process(self, model, mode, refs, params):
@@ -1445,6 +1447,11 @@ class Extract1dStep(Step):
                 spec.limits["xstart"], spec.limits["xstop"], spec.limits["ystart"], spec.limits["ystop"],
                 spec.columns["FLUX"].shape[-1], f", {spec.extras['nints']} integrations" if per_int else "",
             )
+        if not params.get("keep_empty") and not any(np.isfinite(spec.columns["FLUX"]).any() for spec in spectra):
+            raise ExtractionError(
+                f"{getattr(self, 'input_path', None) or 'input'}: no finite flux in any spectrum (every pixel of "
+                "the apertures is DO_NOT_USE, NaN or has an invalid variance); nothing written -- "
+                "set keep_empty=true to write the empty spectra anyway")
         self.products = _side_products(dm, model, spectra, want)
         self._pending_products = dict(self.products)
         if self.products and not params.get("save_results") and not self.in_pipeline:

@@ -5,6 +5,7 @@ arithmetic below is the JWST one and lives only here.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,9 @@ class Flat:
     name: str | None = None
 
 
+log = logging.getLogger("webbcal.flat_field")
+
+
 def apply_flat(model, flat):
     """Divide ``model`` (image, cube or slit) by ``flat`` in place, JWST arithmetic.
 
@@ -47,23 +51,35 @@ def apply_flat(model, flat):
     f = np.where(bad, 1.0, f)
     ferr = np.zeros(shape) if flat.err is None else np.where(np.isfinite(flat.err) & ~bad, flat.err, 0.0)
     dtype = model.data.dtype if model.data.dtype.kind == "f" else np.float32
-    model.data = (model.data / f).astype(dtype, copy=False)
-    newdq = fdq | np.where(bad, np.uint32(DQ.DO_NOT_USE | DQ.NO_FLAT_FIELD), np.uint32(0))
-    model.dq = (model.dq | newdq).astype(np.uint32)
-    f2 = f * f
-    if model.var_poisson is not None:
-        model.var_poisson = (model.var_poisson / f2).astype(dtype, copy=False)
-    if model.var_rnoise is not None:
-        model.var_rnoise = (model.var_rnoise / f2).astype(dtype, copy=False)
-    model.var_flat = (model.data.astype(np.float64) ** 2 * (ferr / f) ** 2).astype(dtype)
-    total = model.var_flat.astype(np.float64)
-    for v in (model.var_poisson, model.var_rnoise):
-        if v is not None:
-            total = total + v
-    if model.var_poisson is not None or model.var_rnoise is not None:
-        model.err = np.sqrt(total).astype(dtype)
-    elif model.err is not None:
-        model.err = np.sqrt((model.err / f) ** 2 + model.var_flat).astype(dtype)
+    was_finite = np.isfinite(model.data)
+    # values near the float32 limit can overflow when divided by a flat < 1: such pixels
+    # are flagged below instead of numpy's RuntimeWarning being the only sign
+    with np.errstate(over="ignore", invalid="ignore"):
+        model.data = (model.data / f).astype(dtype, copy=False)
+        newdq = fdq | np.where(bad, np.uint32(DQ.DO_NOT_USE | DQ.NO_FLAT_FIELD), np.uint32(0))
+        model.dq = (model.dq | newdq).astype(np.uint32)
+        f2 = f * f
+        if model.var_poisson is not None:
+            model.var_poisson = (model.var_poisson / f2).astype(dtype, copy=False)
+        if model.var_rnoise is not None:
+            model.var_rnoise = (model.var_rnoise / f2).astype(dtype, copy=False)
+        model.var_flat = (model.data.astype(np.float64) ** 2 * (ferr / f) ** 2).astype(dtype)
+        total = model.var_flat.astype(np.float64)
+        for v in (model.var_poisson, model.var_rnoise):
+            if v is not None:
+                total = total + v
+        if model.var_poisson is not None or model.var_rnoise is not None:
+            model.err = np.sqrt(total).astype(dtype)
+        elif model.err is not None:
+            model.err = np.sqrt((model.err / f) ** 2 + model.var_flat).astype(dtype)
+    overflow = was_finite & ~np.isfinite(model.data)
+    if model.err is not None:
+        overflow |= was_finite & ~np.isfinite(model.err)
+    n = int(overflow.sum())
+    if n:
+        model.dq = model.dq | np.where(overflow, np.uint32(DQ.DO_NOT_USE), np.uint32(0))
+        log.warning("flat_field: %d pixel(s) overflow the %s range after dividing by the flat (SCI near "
+                    "%.3g): flagged DO_NOT_USE", n, np.dtype(dtype).name, float(np.finfo(dtype).max))
     return model
 
 
