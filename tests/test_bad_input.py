@@ -203,3 +203,28 @@ def _with_data(model, data):
     model = model.copy()
     model.__dict__["data"] = data  # bypass the model's own shape checks, as a user's array could
     return model
+
+
+def test_a_science_product_as_override_flat_is_refused(rate, tmp_path, capsys):
+    _assert_clean_failure(capsys, tmp_path / "out", [rate], "run", "spec2", str(rate),
+                          f"--steps.flat_field.override_flat={rate}", match="science product")
+
+
+def test_a_reference_of_another_type_is_refused(rate, tmp_path, capsys):
+    other = tmp_path / "photom_as_flat.fits"
+    fits.PrimaryHDU(header=fits.Header({"REFTYPE": "PHOTOM", "INSTRUME": "TOYSPEC"})).writeto(other)
+    _assert_clean_failure(capsys, tmp_path / "out", [rate, other], "run", "spec2", str(rate),
+                          f"--steps.flat_field.override_flat={other}", match="REFTYPE=PHOTOM")
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("SUBSTRT1", "abc", "SUBSTRT1='abc' in the primary header: expected a whole number"),
+    ("SUBSTRT2", -5, "SUBSTRT2=-5: expected >= 1"),
+    ("SUBSIZE1", 999, "SUBSIZE1=999 but the SCI array has"),
+])
+def test_subarray_keywords_are_checked(rate, tmp_path, capsys, key, value, match):
+    bad = tmp_path / "badsub_rate.fits"
+    with fits.open(rate) as hdul:
+        hdul[0].header[key] = value
+        hdul.writeto(bad)
+    _assert_clean_failure(capsys, tmp_path / "out", [bad], "run", "spec2", str(bad), match=match)

@@ -53,6 +53,12 @@ class Mode:
         ``CubeModel``, ``SlitModel``, ``MultiSlitModel``) it accepts in this mode; a step
         not listed accepts any.  Anything else is refused with a message naming the class
         found and the classes expected (e.g. extract_1d given a rate file).
+    keyword_values : mapping
+        Primary-header keyword -> the values this mode handles (e.g. ``{"GRATING":
+        ("G140M", ...)}``); an exposure with another value, or without the keyword, is
+        refused naming the keyword and its value.
+    detector_shape : tuple or None
+        ``(ny, nx)`` of the full detector: SUBSTRT/SUBSIZE must place the subarray on it.
     use_source_posn : bool
         What extract_1d's ``use_source_posn`` means for a point source when neither the
         user nor the EXTRACT1D reference sets it: ``True`` moves the aperture to the
@@ -75,6 +81,10 @@ class Mode:
     demo: bool = False
     #: step / pipeline name -> accepted product classes (empty: any)
     model_kinds: Mapping[str, tuple] = field(default_factory=dict)
+    #: primary-header keyword -> values this mode handles
+    keyword_values: Mapping[str, tuple] = field(default_factory=dict)
+    #: (ny, nx) of the full detector, for the SUBSTRT/SUBSIZE check
+    detector_shape: tuple | None = None
     #: extract_1d's use_source_posn for point sources when nobody set it (official default)
     use_source_posn: bool = False
 
@@ -89,6 +99,8 @@ class Mode:
         object.__setattr__(self, "reftypes", MappingProxyType({k: tuple(v) for k, v in dict(self.reftypes).items()}))
         object.__setattr__(self, "step_defaults", MappingProxyType(dict(self.step_defaults)))
         object.__setattr__(self, "model_kinds", MappingProxyType({k: tuple(v) for k, v in dict(self.model_kinds).items()}))
+        object.__setattr__(self, "keyword_values", MappingProxyType(
+            {k.upper(): tuple(str(x).upper() for x in v) for k, v in dict(self.keyword_values).items()}))
 
     @property
     def key(self):

@@ -362,12 +362,53 @@ class Step:
                 raise InputFileError(where, f"is an extracted spectrum ({kind}, an x1d/x1dints product); "
                                             f"{self.name} needs a 2-D or 3-D image product (rate, cal, calints)")
             return
+        for key, allowed in mode.keyword_values.items():
+            value = model.get_keyword(key)
+            shown = f"{key} absent" if value is None else f"{key}={value!r}"
+            if value is None or str(value).strip().upper() not in allowed:
+                raise InputFileError(where, f"{shown} in the primary header: {mode.instrument} "
+                                            f"{model.meta.exposure.type} takes {key} = {', '.join(allowed)}")
+        self._check_subarray(model, where, mode)
         kinds = mode.model_kinds.get(self.name)
         if kinds and kind not in kinds:
             level = {"ImageModel": "an image (rate or cal)", "CubeModel": "a cube of integrations (rateints or calints)",
                      "SlitModel": "a single-slit product", "MultiSlitModel": "a multi-slit product"}.get(kind, kind)
             raise InputFileError(where, f"is {level} ({kind}); {self.name} for {mode.instrument} "
                                         f"{model.meta.exposure.type} takes {' or '.join(kinds)}")
+
+    @staticmethod
+    def _check_subarray(model, where, mode):
+        """SUBSTRT1/2 and SUBSIZE1/2: whole numbers, starts >= 1, the subarray on the
+        detector (Mode.detector_shape), and for an image or cube the size of its arrays."""
+        from ..errors import InputFileError
+
+        values = {}
+        for key in ("SUBSTRT1", "SUBSTRT2", "SUBSIZE1", "SUBSIZE2"):
+            v = model.get_keyword(key)
+            if v is None:
+                continue
+            try:
+                f = float(v)
+                if isinstance(v, bool) or not f.is_integer():
+                    raise ValueError
+            except (TypeError, ValueError):
+                raise InputFileError(where, f"{key}={v!r} in the primary header: expected a whole number of "
+                                            "pixels") from None
+            values[key] = int(f)
+            if values[key] < 1:
+                raise InputFileError(where, f"{key}={values[key]}: expected >= 1 (1-based detector pixels)")
+        if mode.detector_shape is not None:
+            ny, nx = mode.detector_shape
+            for start, size, n, axis in (("SUBSTRT1", "SUBSIZE1", nx, "x"), ("SUBSTRT2", "SUBSIZE2", ny, "y")):
+                if start in values and values[start] + values.get(size, 1) - 1 > n:
+                    raise InputFileError(where, f"{start}={values[start]}, {size}={values.get(size, 1)} put the "
+                                                f"subarray beyond the {n}-pixel {axis} extent of the "
+                                                f"{mode.instrument} detector")
+        if getattr(model, "slits", None) is None and type(model).__name__ in ("ImageModel", "CubeModel"):
+            shape = np.shape(getattr(model, "data", None))
+            for size, n, ext in (("SUBSIZE1", -1, "columns"), ("SUBSIZE2", -2, "rows")):
+                if size in values and len(shape) >= 2 and values[size] != shape[n]:
+                    raise InputFileError(where, f"{size}={values[size]} but the SCI array has {shape[n]} {ext}")
 
     #: warn when more than this fraction of the pixels (first integration) is unusable
     UNUSABLE_WARNING = 0.5

@@ -121,6 +121,28 @@ def _reference_header(path):
     return None
 
 
+def check_reference_identity(path, rt):
+    """Refuse a file given as a ``rt`` reference that says it is something else: another
+    REFTYPE, another instrument, or a science product (a rate file as override_flat).
+    Files that do not say (no REFTYPE, no DATAMODL: a user's own table) are left to the
+    reader."""
+    hdr = _reference_header(path)
+    if not hdr:
+        return
+    reftype = str(hdr.get("REFTYPE") or "").strip().lower()
+    if reftype and reftype != rt.name:
+        raise ReferenceFileError(path, f"has REFTYPE={reftype.upper()}; override_{rt.name} expects a "
+                                       f"{rt.name.upper()} reference file")
+    if not reftype and (hdr.get("DATAMODL") or hdr.get("EXP_TYPE")) and hdr.get("DATAMODL") not in (None, "ReferenceFileModel"):
+        raise ReferenceFileError(path, f"is a science product (DATAMODL {hdr.get('DATAMODL')}, EXP_TYPE "
+                                       f"{hdr.get('EXP_TYPE')}), not a {rt.name.upper()} reference file "
+                                       f"(no REFTYPE keyword)")
+    inst = str(hdr.get("INSTRUME") or "").strip().upper()
+    if reftype and inst and inst not in (rt.instrument, "ANY", "N/A"):
+        raise ReferenceFileError(path, f"is a {inst} reference file (INSTRUME={inst}); this exposure needs a "
+                                       f"{rt.instrument} {rt.name.upper()}")
+
+
 def _options(value):
     """Values a reference keyword allows (``A|B|`` lists alternatives), or None for any."""
     if value is None:
@@ -263,6 +285,7 @@ def resolve_reference(rt, model, mode, override=None):
         path = Path(override)
         if not path.is_file():
             raise ReferenceFileError(path, f"override_{rt.name} names a file that does not exist")
+        check_reference_identity(path, rt)
         return path, "override"
     refdir = os.environ.get("WEBBCAL_REFS")
     if refdir:

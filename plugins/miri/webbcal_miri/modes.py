@@ -28,6 +28,8 @@ LRS_FIXEDSLIT = Mode(
     dispersion_axis=2,
     reftypes=LRS_REFTYPES,
     model_kinds=LRS_KINDS,
+    keyword_values={"FILTER": ("P750L",)},
+    detector_shape=(1024, 1032),
     description="MIRI LRS fixed slit (P750L prism), 5-14 micron",
     demo=True,
     use_source_posn=True,
@@ -45,6 +47,8 @@ LRS_SLITLESS = Mode(
     dispersion_axis=2,
     reftypes=LRS_REFTYPES,
     model_kinds=LRS_KINDS,
+    keyword_values={"FILTER": ("P750L",)},
+    detector_shape=(1024, 1032),
     description="MIRI LRS slitless time series (SLITLESSPRISM subarray)",
     demo=True,
 )
@@ -65,6 +69,9 @@ IMAGE = Mode(
     },
     description="MIRI imaging (F560W-F2550W)",
     demo=True,
+    keyword_values={"FILTER": ("F560W", "F770W", "F1000W", "F1130W", "F1280W", "F1500W", "F1800W",
+                               "F2100W", "F2550W", "F2550WR", "FND", "OPAQUE")},
+    detector_shape=(1024, 1032),
 )
 
 MODES = (LRS_FIXEDSLIT, LRS_SLITLESS, IMAGE)

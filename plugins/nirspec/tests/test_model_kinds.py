@@ -72,3 +72,21 @@ def test_wrong_product_levels_are_refused_naming_the_class(calibrated, tmp_path)
     with pytest.raises(InputFileError, match=r"\(MultiSlitModel\); spec2 for NIRSPEC"):
         webbcal.run("spec2", path)
     assert x1d.spec
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("GRATING", "G999X", "GRATING='G999X' in the primary header: NIRSPEC NRS_FIXEDSLIT takes GRATING = G140M"),
+    ("FILTER", None, "FILTER absent in the primary header"),
+    ("SUBSTRT2", 2040, "beyond the 2048-pixel y extent of the NIRSPEC detector"),
+])
+def test_keywords_the_mode_cannot_handle_are_named(tmp_path, key, value, match):
+    from webbcal.plugins import get_host
+
+    mode = get_host().modes.find("NIRSPEC", "NRS_FIXEDSLIT")
+    model, _ = sm.simulate(mode, {"seed": 1})
+    if value is None:
+        model._headers["PRIMARY"].pop(key, None)
+    else:
+        model.set_keyword(key, value)
+    with pytest.raises(InputFileError, match=match):
+        webbcal.run("spec2", model)

@@ -35,12 +35,15 @@ _KINDS = {
     "extract_1d": ("MultiSlitModel", "SlitModel"),
 }
 _KINDS_TSO = dict(_KINDS, spec2=("ImageModel", "CubeModel"))
+#: the optical elements the plugin models; anything else is refused by name
+_KEYWORDS = {"GRATING": GRATINGS, "FILTER": FILTERS}
+_DETECTOR = (2048, 2048)
 
 
 FIXED_SLIT = Mode(
     instrument="NIRSPEC", exp_types=("NRS_FIXEDSLIT",), name="fixedslit", plugin=PLUGIN,
     product="multislit", pipeline="spec2", recipe=_SPEC2_RECIPE, dispersion_axis=1,
-    reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS,
+    reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS, keyword_values=_KEYWORDS, detector_shape=_DETECTOR,
     description="NIRSpec fixed slits S200A1/A2, S400A1, S1600A1, S200B1 (gratings and PRISM)",
     demo=True,
     use_source_posn=True,  # the official default for NIRSpec FS, MOS and BOTS point sources
@@ -49,7 +52,7 @@ FIXED_SLIT = Mode(
 MOS = Mode(
     instrument="NIRSPEC", exp_types=("NRS_MSASPEC",), name="mos", plugin=PLUGIN,
     product="multislit", pipeline="spec2", recipe=_SPEC2_RECIPE, dispersion_axis=1,
-    reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS,
+    reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS, keyword_values=_KEYWORDS, detector_shape=_DETECTOR,
     description="NIRSpec multi-object spectroscopy through the micro-shutter array (MSAMETFL)",
     demo=True,
     use_source_posn=True,  # the official default for NIRSpec FS, MOS and BOTS point sources
@@ -58,7 +61,7 @@ MOS = Mode(
 BRIGHT_OBJECT = Mode(
     instrument="NIRSPEC", exp_types=("NRS_BRIGHTOBJ",), name="bots", plugin=PLUGIN,
     product="tso", pipeline="spec2", recipe=_SPEC2_RECIPE + ("white_light",), dispersion_axis=1,
-    reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS_TSO,
+    reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS_TSO, keyword_values=_KEYWORDS, detector_shape=_DETECTOR,
     description="NIRSpec bright-object time series through S1600A1 (rateints -> x1dints)",
     demo=True,
     use_source_posn=True,  # the official default for NIRSpec FS, MOS and BOTS point sources
