@@ -312,6 +312,10 @@ class DataModel:
         self.path = None
         self.int_times = None
         self.extra_hdus = []
+        #: files a keyword of this product names by file name alone (e.g. the NIRSpec MSA
+        #: metadata file, MSAMETFL): save() puts a copy next to the product so that it
+        #: stays self-contained, as the official pipeline expects them side by side
+        self.companions = []
         self._hdulist = None
         self._init_contents()
         if init is None:
@@ -443,6 +447,7 @@ class DataModel:
         new._extras = _copy.deepcopy(self._extras)
         new.meta = Meta(new._headers, new._extras)
         new.meta.wcs = _copy.deepcopy(self.meta.wcs)
+        new.companions = list(getattr(self, "companions", ()) or ())
         new.int_times = None if self.int_times is None else np.array(self.int_times)
         new.extra_hdus = [h.copy() for h in self.extra_hdus]
         new._copy_contents(self)
@@ -529,7 +534,23 @@ class DataModel:
         hdul = self.to_hdulist()
         atomic_write(path, lambda tmp: hdul.writeto(tmp, overwrite=True, output_verify="silentfix"),
                      inputs=inputs)
+        self._save_companions(path.parent if str(path.parent) else Path("."))
         return str(path)
+
+    def _save_companions(self, directory):
+        import filecmp
+        import shutil
+
+        from .atomic import atomic_write
+
+        for src in getattr(self, "companions", ()) or ():
+            src = Path(src)
+            dst = directory / src.name
+            if not src.is_file():
+                continue
+            if dst.exists() and (os.path.samefile(src, dst) or filecmp.cmp(src, dst, shallow=False)):
+                continue
+            atomic_write(dst, lambda tmp, src=src: shutil.copyfile(src, tmp))
 
     def __repr__(self):
         where = f" from {self.path}" if self.path else ""

@@ -495,6 +495,8 @@ class Step:
         result = self.process(model, mode, refs, params)
         if result is None:
             result = model
+        if result is not model and getattr(model, "companions", None) and not getattr(result, "companions", None):
+            result.companions = list(model.companions)  # files beside the input go beside the products
         status = getattr(result, "_step_status", None) or "COMPLETE"
         self.record(result, status, refs)
         log.info("%s: %s in %.2f s", self.name, status.lower(), time.perf_counter() - t0)

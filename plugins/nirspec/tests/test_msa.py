@@ -71,3 +71,25 @@ def test_missing_rows_and_files_are_clear_errors(tmp_path):
                   fits.BinTableHDU.from_columns([fits.Column("source_id", "J", array=[1])], name="SOURCE_INFO")]).writeto(bad)
     with pytest.raises(InputFileError, match="msa_metadata_id"):
         msa.read_msa_metadata(bad, 1, 1)
+
+
+def test_simulated_mos_exposure_is_self_contained(tmp_path):
+    """MSAMETFL names the file alone (no temporary absolute path) and saving the exposure
+    puts the MSA file beside it: the folder can be moved and still calibrates."""
+    import shutil
+
+    import webbcal
+    from webbcal.plugins import get_host
+    from webbcal_nirspec import simulate as sm
+
+    mode = get_host().modes.find("NIRSPEC", "NRS_MSASPEC")
+    model, _ = sm.simulate(mode, {"seed": 1})
+    name = model.get_keyword("MSAMETFL")
+    assert "/" not in name and name.endswith("_msa.fits")
+    first = tmp_path / "first"
+    model.save(first / "mos_rate.fits")
+    assert (first / name).is_file()
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(first), str(moved))
+    x1d = webbcal.run("spec2", str(moved / "mos_rate.fits"))
+    assert len(x1d.spec) == 3

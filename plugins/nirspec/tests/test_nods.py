@@ -316,7 +316,8 @@ def test_mos_cal_without_nod_keywords_rereads_the_msa_file(mos_saved, tmp_path):
     from pathlib import Path
 
     pipe, cal, _ = mos_saved
-    msa_path = Path(pipe.calibrated.get_keyword("MSAMETFL"))
+    msa_path = Path(cal).parent / pipe.calibrated.get_keyword("MSAMETFL")  # saved beside the cal
+    assert msa_path.is_file()
     other = _rewrite_cal(cal, tmp_path / "other", True, msa_path)
     with webbcal.open(other) as model:
         assert all(slit.header("SCI").get("NODYPOS1") is None for slit in model.slits)
@@ -328,7 +329,8 @@ def test_mos_cal_without_nod_positions_or_msa_file_warns(mos_saved, tmp_path, ca
     from pathlib import Path
 
     pipe, cal, truth = mos_saved
-    msa_path = Path(pipe.calibrated.get_keyword("MSAMETFL"))
+    msa_path = Path(cal).parent / pipe.calibrated.get_keyword("MSAMETFL")  # saved beside the cal
+    assert msa_path.is_file()
     lost = _rewrite_cal(cal, tmp_path / "lost", False, msa_path)
     with caplog.at_level(logging.WARNING, logger="webbcal.nirspec"):
         with webbcal.open(lost) as model:

@@ -94,6 +94,21 @@ def _wcs_refs(refs):
     return out
 
 
+def msa_file_of(model, name):
+    """The MSA metadata file MSAMETFL names: beside the exposure (as the official pipeline
+    looks for it), else a companion the model carries in memory (a simulated exposure)."""
+    path = Path(str(name))
+    if path.is_absolute() or path.is_file():
+        return path
+    beside = _input_dir(model) / path
+    if beside.is_file():
+        return beside
+    for companion in getattr(model, "companions", ()) or ():
+        if Path(companion).name == path.name and Path(companion).is_file():
+            return Path(companion)
+    return beside
+
+
 def _input_dir(model):
     for cand in (getattr(model, "path", None), getattr(getattr(model, "meta", None), "filename", None)):
         if cand:
@@ -125,9 +140,7 @@ def open_apertures(model, mode, refs=None, params=None, msa_path=None):
         name = _kw(model, "MSAMETFL")
         if not name:
             raise InputFileError(getattr(model, "path", "input"), "a MOS exposure needs keyword MSAMETFL (the MSA metadata file)")
-        path = Path(msa_path) if msa_path else Path(str(name))
-        if not path.is_absolute() and not path.is_file():
-            path = _input_dir(model) / path
+        path = Path(msa_path) if msa_path else msa_file_of(model, name)
         meta_id = _kw(model, "MSAMETID")
         if meta_id is None:
             raise InputFileError(getattr(model, "path", "input"), "a MOS exposure needs keyword MSAMETID")

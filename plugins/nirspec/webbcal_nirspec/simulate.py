@@ -76,8 +76,9 @@ def _gauss_profile(ny, centre, sigma):
 class _Keywords:
     """Minimal stand-in with get_keyword, for resolving embedded defaults before a model exists."""
 
-    def __init__(self, kw):
+    def __init__(self, kw, companions=()):
         self.kw = kw
+        self.companions = list(companions)
 
     def get_keyword(self, key):
         return self.kw.get(key)
@@ -223,6 +224,7 @@ def simulate(mode, params):
     if nod:
         kw.update(PATTTYPE=nod, NUMDTHPT=int(nod[0]), PATT_NUM=1, S_BKDSUB="COMPLETE")
     truth = {"slits": [], "negative_ypos": {}}
+    companions = []
     if exp_type == "NRS_MSASPEC":
         directory = Path(params.get("directory") or tempfile.mkdtemp(prefix="webbcal_nirspec_"))
         directory.mkdir(parents=True, exist_ok=True)
@@ -238,7 +240,10 @@ def simulate(mode, params):
         sources = [dict(source_id=s["source_id"], source_name=f"sim_{s['source_id']}", ra=53.16, dec=-27.78, stellarity=1.0)
                    for s in specs if s.get("source_id")]
         msa_path = write_msa_metadata(directory / "jw99999001001_01_msa.fits", specs, sources, msa_metadata_id=1)
-        kw.update(MSAMETFL=str(msa_path), MSAMETID=1, SUBARRAY="FULL", SUBSTRT1=1, SUBSTRT2=1, SUBSIZE1=2048, SUBSIZE2=2048)
+        # the keyword names the file alone (as in archive products); the model carries it
+        # as a companion that is saved next to it
+        companions.append(Path(msa_path))
+        kw.update(MSAMETFL=Path(msa_path).name, MSAMETID=1, SUBARRAY="FULL", SUBSTRT1=1, SUBSTRT2=1, SUBSIZE1=2048, SUBSIZE2=2048)
         shape = (2048, 2048)
     else:
         name = "S1600A1" if exp_type == "NRS_BRIGHTOBJ" else str(params.get("slit", "S200A1")).upper()
@@ -257,7 +262,7 @@ def simulate(mode, params):
     if exp_type == "NRS_MSASPEC":
         from . import msa as msamod
 
-        infos = ex.open_apertures(_Keywords(kw), _mode_of(exp_type), _LoadedRefs({"msa": wcs_refs["msa"]}))
+        infos = ex.open_apertures(_Keywords(kw, companions), _mode_of(exp_type), _LoadedRefs({"msa": wcs_refs["msa"]}))
     else:
         ypos = float(params.get("source_ypos", 0.25 if nod else 0.0))
         xpos = float(params.get("source_xpos", 0.0))
@@ -315,6 +320,7 @@ def simulate(mode, params):
     else:
         kw.update(NINTS=1)
         model = models.new_image(data, var_poisson, var_rnoise, kw)
+    model.companions = companions
     return model, truth
 
 
