@@ -22,6 +22,9 @@ def open(path, **kwargs):  # noqa: A001 - mirrors datamodels.open
 def run(step, input, config_file=None, **params):
     """Run a step or pipeline by name or alias on a path or model; return the result.
 
+    ``input`` may also be a list of paths or models: the segments of one time-series
+    exposure, joined into one product over all their integrations.
+
     Keyword parameters are the step's parameters (``override_<reftype>`` included);
     for pipelines, ``steps={"extract_1d": {...}}`` sets step parameters.  When a
     pipeline's recipe ends in an extraction step, the returned object is the
@@ -36,9 +39,12 @@ def run(step, input, config_file=None, **params):
 
     if not isinstance(step, str):
         raise ParameterError(f"webbcal.run: step must be a step or pipeline name (str), got {type(step).__name__}")
-    if not isinstance(input, (str, os.PathLike)) and not hasattr(input, "meta"):
-        raise ParameterError(f"webbcal.run({step!r}, ...): input must be a file path or a model from "
-                             f"webbcal.open(), got {type(input).__name__}")
+    items = list(input) if isinstance(input, (list, tuple)) else [input]
+    for item in items:
+        if not isinstance(item, (str, os.PathLike)) and not hasattr(item, "meta"):
+            raise ParameterError(f"webbcal.run({step!r}, ...): input must be a file path or a model from "
+                                 f"webbcal.open() (or a list of them: the segments of one exposure), "
+                                 f"got {type(item).__name__}")
     if "steps" in params and not isinstance(params["steps"], dict):
         raise ParameterError(f"webbcal.run({step!r}, ...): steps must be a dict "
                              f"{{step name: {{parameter: value}}}}, got {params['steps']!r}")

@@ -92,7 +92,7 @@ def cmd_run(args, extra):
     if args.help:
         print(step_help(get_step_class(args.step)))
         return 0
-    if args.file is None:
+    if not args.file:
         raise WebbcalError(f"webbcal run {args.step}: give the input file (see: webbcal run {args.step} --help)")
     params = _parse_extra(extra)
     if args.output_dir:
@@ -103,8 +103,9 @@ def cmd_run(args, extra):
     for key, value in params.items():
         if key.startswith("steps."):
             step.set(key, value)
-    check_input_file(args.file)
-    step.run(args.file)
+    for path in args.file:
+        check_input_file(path)
+    step.run(args.file[0] if len(args.file) == 1 else list(args.file))
     for path in getattr(step, "saved", []) or []:
         if path:
             print(f"wrote {path}")
@@ -239,6 +240,21 @@ def cmd_simulate(args):
         raise WebbcalError(f"{mode.plugin} cannot simulate {args.exp_type}")
     model, truth = res
     out = Path(args.output or f"sim_{args.exp_type.lower()}_{'rateints' if model.data.ndim == 3 else 'rate'}.fits")
+    if args.segments:
+        from .pipeline.segments import split_segments
+
+        if model.data.ndim != 3:
+            raise WebbcalError(f"--segments applies to time series; {args.exp_type} simulates a single image")
+        if "_" in out.name:  # the segment number goes before the product suffix
+            stem, tail = out.name.rsplit("_", 1)
+            tail = "_" + tail
+        else:
+            stem, tail = out.stem, out.suffix
+        for k, seg in enumerate(split_segments(model, args.segments), start=1):
+            path = out.with_name(f"{stem}-seg{k:03d}{tail}")
+            seg.save(path, overwrite=True)
+            print(f"wrote {path}")
+        return 0
     model.save(out, overwrite=True)
     print(f"wrote {out}")
     return 0
@@ -266,7 +282,8 @@ def build_parser():
                        description="Extra options: --<par>=value, --override_<reftype>=path|N/A, --steps.<step>.<par>=value")
     r.add_argument("-h", "--help", action="store_true", help="the step's parameters and reference types")
     r.add_argument("step")
-    r.add_argument("file", nargs="?")
+    r.add_argument("file", nargs="*", help="input file; several: the segments of one time series "
+                                            "(-seg001, -seg002 ...), joined into one product")
     r.add_argument("--save-parameters", "--save_parameters", dest="save_parameters", default=None,
                    help="write the parameters used to this ASDF or JSON file (read back with --config)")
     r.add_argument("--output-dir", "--output_dir", dest="output_dir", default=None)
@@ -283,6 +300,8 @@ def build_parser():
     s.add_argument("--nints", type=int, default=None)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--noise", action="store_true")
+    s.add_argument("--segments", type=int, default=None,
+                   help="time series: write the exposure as this many segment files (-seg001, -seg002 ...)")
     d = sub.add_parser("demo", help="simulate, calibrate and extract the installed modes' demo exposures")
     d.add_argument("--output-dir", "--output_dir", dest="output_dir", default="demo_output")
     d.add_argument("--modes", nargs="*", default=None, help="EXP_TYPEs to run (default: every demo mode)")

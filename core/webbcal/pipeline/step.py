@@ -339,9 +339,27 @@ class Step:
         return input.copy(), getattr(input, "path", None)
 
     def run(self, input):
-        """Run the step on a path or a model and return the result model."""
+        """Run the step on a path or a model and return the result model.
+
+        A list or tuple of paths / models is taken as the segments of one time-series
+        exposure (``-seg001``, ``-seg002`` ...): they are joined into one model over all
+        their integrations, in order (:func:`~webbcal.pipeline.segments.join_segments`),
+        and the products are named after the exposure without the segment number.
+        """
         host = self._host()
-        model, input_path = self._open(input)
+        if isinstance(input, (list, tuple)):
+            from .segments import join_segments, segment_root
+
+            if not input:
+                raise ParameterError(f"step {self.name}: the list of inputs is empty")
+            opened = [self._open(x) for x in input]
+            paths = [p for _, p in opened]
+            model = join_segments([m for m, _ in opened], paths)
+            input_path = segment_root(paths[0]) if paths[0] is not None and len(opened) > 1 else paths[0]
+            self.input_paths = [p for p in paths if p is not None]
+        else:
+            model, input_path = self._open(input)
+            self.input_paths = [input_path] if input_path is not None else []
         self.input_path = input_path
         self.check_kind(model, input_path)
         mode = host.modes.for_model(model, input_path) if self.needs_mode else None
@@ -542,10 +560,11 @@ class Step:
 
     def save(self, model, input_path, params):
         path = self.output_path(model, input_path, params)
-        if input_path is not None and Path(path).resolve() == Path(input_path).resolve():
+        inputs = list(getattr(self, "input_paths", None) or []) + ([input_path] if input_path is not None else [])
+        if any(Path(path).resolve() == Path(p).resolve() for p in inputs):
             raise WebbcalError(f"{path}: refusing to overwrite the input file; choose another --output-dir or --output_file")
         model.meta.filename = path.name
-        model.save(path, overwrite=True, inputs=(input_path,))
+        model.save(path, overwrite=True, inputs=tuple(inputs))
         log.info("%s: saved %s", self.name, path)
         self.saved = getattr(self, "saved", []) + [path]
         return path
