@@ -30,11 +30,13 @@ def _plain_leaves(node, prefix, out, depth=0):
     if depth > 8:
         return
     try:
-        items = list(node.items())
+        keys = [k for k in node.keys() if isinstance(k, str) and k != "wcs"]  # never convert the gwcs here
     except Exception:
         return
-    for key, value in items:
-        if not isinstance(key, str) or key == "wcs":
+    for key in keys:
+        try:
+            value = node[key]
+        except Exception:
             continue
         path = f"{prefix}.{key}" if prefix else key
         if isinstance(value, dict) or (hasattr(value, "items") and not hasattr(value, "shape")):
@@ -56,7 +58,7 @@ def _is_gwcs(obj):
         return False
 
 
-def read_asdf_extension(hdulist, path, nslits=0):
+def read_asdf_extension(hdulist, path, nslits=0, lazy=False):
     """Read the ASDF extension of an open HDUList.
 
     Returns ``(wcs, slit_wcs, extras)``: the top-level gwcs or None, a list of
@@ -64,9 +66,12 @@ def read_asdf_extension(hdulist, path, nslits=0):
     ``{dotted path: value}`` dict.  When a gwcs cannot be rebuilt because the ASDF
     converters for some of its tags are not installed, one
     :class:`WcsUnavailableWarning` names the file and the tags, and that wcs is None.
+
+    With ``lazy=True`` the gwcs are not rebuilt now: ``wcs`` and each ``slit_wcs`` entry
+    are callables (or None where the file has no gwcs) that rebuild them on first call;
+    the tags are still checked now, so a missing converter is reported at open time.
     """
     import asdf
-    from asdf.exceptions import AsdfConversionWarning
 
     slit_wcs = [None] * nslits
     if EXTNAME not in [h.name for h in hdulist]:
@@ -83,9 +88,9 @@ def read_asdf_extension(hdulist, path, nslits=0):
         return None, slit_wcs, {}
     data = np.asarray(raw, dtype=np.uint8).tobytes()
 
-    problems = []
-    wcs = None
     extras = {}
+    present = []  # "wcs" and/or slit indices that have a gwcs
+    problems = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -98,55 +103,130 @@ def read_asdf_extension(hdulist, path, nslits=0):
             with af:
                 tree = af.tree
                 meta = tree.get("meta") if hasattr(tree, "get") else None
-                wanted = []
                 if meta is not None and hasattr(meta, "get"):
                     _plain_leaves(meta, "", extras)
                     if "wcs" in meta:
-                        wanted.append(("wcs", lambda m=meta: m["wcs"]))
+                        present.append("wcs")
                 slits = tree.get("slits") if hasattr(tree, "get") else None
                 for i in range(nslits):
-                    def get(i=i):
-                        return slits[i]["meta"]["wcs"]
                     try:
-                        has = slits is not None and "wcs" in slits[i]["meta"]
+                        if slits is not None and "wcs" in slits[i]["meta"]:
+                            present.append(i)
                     except Exception:
-                        has = False
-                    if has:
-                        wanted.append((i, get))
-                for which, getter in wanted:
-                    try:
-                        obj = getter()
-                    except Exception as exc:
-                        problems.append(f"{which}: {exc}")
                         continue
-                    if obj is None:
-                        continue
-                    if _is_gwcs(obj):
-                        if which == "wcs":
-                            wcs = obj
-                        else:
-                            slit_wcs[which] = obj
-                    else:
-                        problems.append(f"{which} is a {type(obj).__name__}, not a gwcs")
-    tags = []
-    for w in caught:
-        if issubclass(w.category, AsdfConversionWarning):
-            for tag in re.findall(r"(tag:[^\s'\"]+) is not recognized", str(w.message)):
-                if tag not in tags:
-                    tags.append(tag)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if tags or problems:
-        what = ("its gwcs needs ASDF converters that are not installed for tag(s) "
-                + ", ".join(tags)) if tags else "; ".join(problems)
-        warnings.warn(
-            f"{path}: the WCS in the ASDF extension cannot be rebuilt: {what}; "
-            "meta.wcs is None and the WAVELENGTH extension is used instead "
-            "(install the instrument's webbcal plugin to register its transforms).",
-            WcsUnavailableWarning,
-            stacklevel=3,
-        )
+    _rewarn(caught)
+    if problems:
+        _warn_unavailable(path, [], problems)
+        return None, slit_wcs, extras
+    if not present:
+        return None, slit_wcs, extras
+    unknown = _unknown_tags(data)
+    if unknown:
+        _warn_unavailable(path, unknown, [])
+        return None, slit_wcs, extras
+    bundle = _WcsBundle(data, path, nslits)
+    if lazy:
+        wcs = (lambda: bundle.get("wcs")) if "wcs" in present else None
+        for i in range(nslits):
+            if i in present:
+                slit_wcs[i] = (lambda i=i: bundle.get(i))
+        return wcs, slit_wcs, extras
+    wcs = bundle.get("wcs") if "wcs" in present else None
+    for i in range(nslits):
+        if i in present:
+            slit_wcs[i] = bundle.get(i)
     return wcs, slit_wcs, extras
+
+
+def _rewarn(caught):
+    from asdf.exceptions import AsdfConversionWarning
+
+    for w in caught:
+        if not issubclass(w.category, AsdfConversionWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _warn_unavailable(path, tags, problems):
+    what = ("its gwcs needs ASDF converters that are not installed for tag(s) "
+            + ", ".join(tags)) if tags else "; ".join(problems)
+    warnings.warn(
+        f"{path}: the WCS in the ASDF extension cannot be rebuilt: {what}; "
+        "meta.wcs is None and the WAVELENGTH extension is used instead "
+        "(install the instrument's webbcal plugin to register its transforms).",
+        WcsUnavailableWarning,
+        stacklevel=4,
+    )
+
+
+#: full-form YAML tags (``!<tag:...>``, ``!<asdf://...>``) of an ASDF tree; the
+#: shorthand ones (``!core/...``, ``!transform/...``) are the ASDF standard's own
+_TAG = re.compile(rb"!<([A-Za-z][A-Za-z0-9:/._~%+-]*)>")
+
+
+def _unknown_tags(data):
+    """Tags of the ASDF tree no installed converter handles (checked without building
+    anything, so that a missing plugin is reported when the file is opened)."""
+    import asdf
+
+    text = data.split(b"\xd3BLK", 1)[0]  # the YAML tree, not the binary blocks after it
+    tags = sorted({t.decode("ascii") for t in _TAG.findall(text)})
+    if not tags:
+        return []
+    manager = asdf.AsdfFile().extension_manager
+    return [t for t in tags if not manager.handles_tag(t) and "/core/" not in t]
+
+
+class _WcsBundle:
+    """The gwcs of one ASDF extension, rebuilt once on first request; a second request
+    for the same one (a copy of the model) gets a deep copy."""
+
+    def __init__(self, data, path, nslits):
+        self.data, self.path, self.nslits = data, path, nslits
+        self.built = None
+        self.given = set()
+
+    def _build(self):
+        import asdf
+
+        out = {}
+        problems = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                with asdf.open(io.BytesIO(self.data), lazy_load=False, lazy_tree=True, memmap=False,
+                               validate_checksums=False) as af:
+                    tree = af.tree
+                    meta = tree.get("meta")
+                    if meta is not None and "wcs" in meta:
+                        out["wcs"] = meta["wcs"]
+                    slits = tree.get("slits")
+                    for i in range(self.nslits):
+                        try:
+                            if slits is not None and "wcs" in slits[i]["meta"]:
+                                out[i] = slits[i]["meta"]["wcs"]
+                        except Exception as exc:
+                            problems.append(f"slit {i}: {exc}")
+            except Exception as exc:
+                problems.append(str(exc))
+        _rewarn(caught)
+        for key, obj in list(out.items()):
+            if obj is not None and not _is_gwcs(obj):
+                problems.append(f"{key} is a {type(obj).__name__}, not a gwcs")
+                out[key] = None
+        if problems:
+            _warn_unavailable(self.path, [], problems)
+        self.built = out
+
+    def get(self, key):
+        import copy
+
+        if self.built is None:
+            self._build()
+        obj = self.built.get(key)
+        if key in self.given and obj is not None:
+            return copy.deepcopy(obj)
+        self.given.add(key)
+        return obj
 
 
 def _nest(flat):

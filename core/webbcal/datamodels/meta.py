@@ -409,17 +409,39 @@ class MetaNode:
 class Meta(MetaNode):
     """The ``model.meta`` tree.  ``meta.wcs`` is the gwcs (or None)."""
 
-    __slots__ = ("_headers", "_extras", "wcs")
+    __slots__ = ("_headers", "_extras", "_wcs", "_wcs_loader")
 
     def __init__(self, headers, extras=None):
         object.__setattr__(self, "_headers", headers)
         object.__setattr__(self, "_extras", extras if extras is not None else {})
-        object.__setattr__(self, "wcs", None)
+        object.__setattr__(self, "_wcs", None)
+        object.__setattr__(self, "_wcs_loader", None)
         MetaNode.__init__(self, self, "")
+
+    @property
+    def wcs(self):
+        """The gwcs (or None).  A file's gwcs is rebuilt from its ASDF extension on first
+        access (rebuilding it costs more than reading a time-series cube whose WAVELENGTH
+        array makes it unnecessary)."""
+        loader = self._wcs_loader
+        if loader is not None:
+            object.__setattr__(self, "_wcs_loader", None)
+            object.__setattr__(self, "_wcs", loader())
+        return self._wcs
+
+    def set_wcs_loader(self, loader):
+        """Defer ``wcs`` to ``loader()``, called once on first access."""
+        object.__setattr__(self, "_wcs", None)
+        object.__setattr__(self, "_wcs_loader", loader)
+
+    def wcs_pending(self):
+        """True while the gwcs has not been rebuilt yet."""
+        return self._wcs_loader is not None
 
     def __setattr__(self, name, value):
         if name == "wcs":
-            object.__setattr__(self, "wcs", value)
+            object.__setattr__(self, "_wcs", value)
+            object.__setattr__(self, "_wcs_loader", None)
         else:
             self._set(name, value)
 

@@ -378,8 +378,11 @@ class DataModel:
         return 0
 
     def _read_wcs(self, hdul, path):
-        wcs, slit_wcs, extras = read_asdf_extension(hdul, path, nslits=self._slit_count())
-        self.meta.wcs = wcs
+        wcs, slit_wcs, extras = read_asdf_extension(hdul, path, nslits=self._slit_count(), lazy=True)
+        if callable(wcs):
+            self.meta.set_wcs_loader(wcs)
+        else:
+            self.meta.wcs = wcs
         for key, value in extras.items():
             if key not in KEYWORDS and not key.startswith(("cal_step.", "ref_file.")):
                 self._extras.setdefault(key, value)
@@ -446,7 +449,10 @@ class DataModel:
             new._headers[k] = h.copy()
         new._extras = _copy.deepcopy(self._extras)
         new.meta = Meta(new._headers, new._extras)
-        new.meta.wcs = _copy.deepcopy(self.meta.wcs)
+        if self.meta.wcs_pending():  # not rebuilt yet: the copy rebuilds its own when asked
+            new.meta.set_wcs_loader(self.meta._wcs_loader)
+        else:
+            new.meta.wcs = _copy.deepcopy(self.meta.wcs)
         new.companions = list(getattr(self, "companions", ()) or ())
         new.int_times = None if self.int_times is None else np.array(self.int_times)
         new.extra_hdus = [h.copy() for h in self.extra_hdus]
@@ -924,7 +930,10 @@ class MultiSlitModel(DataModel):
 
     def _set_slit_wcs(self, slit_wcs):
         for slit, w in zip(self.slits, slit_wcs):
-            slit.meta.wcs = w
+            if callable(w):
+                slit.meta.set_wcs_loader(w)
+            else:
+                slit.meta.wcs = w
 
     def _slit_wcs_list(self):
         return [s.meta.wcs for s in self.slits]

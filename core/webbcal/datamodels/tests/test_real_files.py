@@ -104,3 +104,16 @@ def test_nirspec_multislit_without_converters_warns_once(shared_data):
     assert str(path) in message and "tag:stsci.edu:jwst_pipeline/" in message
     assert m.slits[0].meta.wcs is None
     assert m.slits[0].wavelength.shape == (2, 5)  # the fallback is still there
+
+
+def test_gwcs_is_rebuilt_only_when_asked(shared_data):
+    """Opening a product does not rebuild its gwcs (it costs more than reading a
+    300-integration cube); the first access does, and gives the same transform."""
+    path = sample(shared_data, CALINTS)
+    m = dm.open(path)
+    assert m.meta.wcs_pending()
+    w = m.meta.wcs
+    assert not m.meta.wcs_pending() and w is not None
+    c = dm.open(path).copy()  # a copy of an unbuilt model builds its own
+    assert c.meta.wcs_pending() and c.meta.wcs is not w
+    assert c.meta.wcs(30.0, 200.0) == w(30.0, 200.0)
