@@ -289,3 +289,34 @@ def test_products_have_the_usual_file_mode(rate, tmp_path):
     assert files
     for p in files:
         assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~_umask(), p.name
+
+
+def test_a_normal_run_prints_only_our_log_lines(tmp_path):
+    """A run on a real archive-format file: stderr holds only webbcal's own lines."""
+    import re
+
+    data = Path(__file__).parent / "data" / "miri" / "ERS_NGTS10_2022_new_drift_041_calints.fits"
+    res = subprocess.run([sys.executable, "-m", "webbcal.cli", "run", "extract_1d", str(data),
+                          "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    ours = re.compile(r"^\d\d:\d\d:\d\d webbcal[.\w]* (INFO|WARNING|ERROR|DEBUG): ")
+    foreign = [ln for ln in res.stderr.splitlines() if ln.strip() and not ours.match(ln)]
+    assert foreign == [], foreign
+
+
+def test_library_warnings_go_to_the_debug_log(capsys, caplog):
+    """What asdf (AsdfPackageVersionWarning on archive files), astropy or numpy warn
+    during a command is logged at DEBUG, not printed."""
+    import warnings
+
+    from webbcal.cli import quiet_library_warnings
+
+    class AsdfPackageVersionWarning(UserWarning):
+        pass
+
+    with caplog.at_level("DEBUG", logger="webbcal.warnings"), quiet_library_warnings():
+        warnings.warn("File was created with extension asdf-astropy 99.0", AsdfPackageVersionWarning)
+        warnings.warn("Mean of empty slice", RuntimeWarning)
+    assert capsys.readouterr().err == ""
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "AsdfPackageVersionWarning" in logged and "Mean of empty slice" in logged
