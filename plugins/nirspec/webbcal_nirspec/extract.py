@@ -453,7 +453,28 @@ def extract_2d(model, mode, refs, params):
         raise InputFileError(getattr(model, "path", "input"), "no NIRSpec slit cut-out lies on the detector")
     if getattr(model, "int_times", None) is not None:
         out.int_times = model.int_times
+    if per_int and len(out.slits) == 1:
+        return single_slit_product(out)
     return out
+
+
+def single_slit_product(multi):
+    """The one slit of ``multi`` as a top-level ``SlitModel`` with the exposure's
+    primary keywords: the official layout of a bright-object time series (BOTS calints
+    is a SlitModel there), so the official tools and the community TSO codes read it."""
+    from webbcal import datamodels as dm
+
+    slit = multi.slits[0]
+    single = dm.SlitModel(slit)
+    single._headers["PRIMARY"] = multi._headers["PRIMARY"].copy()
+    single.meta.model_type = "SlitModel"
+    single.meta.wcs = slit.meta.wcs
+    single.int_times = multi.int_times
+    single.companions = list(getattr(multi, "companions", ()) or ())
+    info = getattr(slit, "_nirspec_info", None)
+    if info is not None:
+        single._nirspec_info = info
+    return single
 
 
 # --------------------------------------------------------------------------------------

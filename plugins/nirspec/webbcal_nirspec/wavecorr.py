@@ -91,9 +91,9 @@ class WavecorrStep(Step):
         if not is_nirspec(mode) or "wavecorr" not in mode.reftypes_for(self.name):
             raise ParameterError(f"step wavecorr applies to NIRSpec fixed-slit, MOS and bright-object exposures, "
                                  f"not to {mode.instrument} {mode.exp_types[0]}")
-        if not getattr(model, "slits", None):
+        if not getattr(model, "slits", None) and type(model).__name__ != "SlitModel":
             raise InputFileError(getattr(self, "input_path", None) or "input model",
-                                 "wavecorr needs the per-slit cut-outs of extract_2d (a multi-slit model); "
+                                 "wavecorr needs the per-slit cut-outs of extract_2d (a multi-slit or single-slit model); "
                                  "run extract_2d first")
         self.corrected = []
         if str(getattr(model.meta.cal_step, "wavecorr", None) or "").upper() == "COMPLETE":
