@@ -174,6 +174,8 @@ class LazyUnsignedArray(np.lib.mixins.NDArrayOperatorsMixin):
             return self.shape
         if func is np.ndim and len(args) == 1:
             return self.ndim
+        if func is np.size and len(args) == 1 and not kwargs:
+            return self.size  # (np.size on the whole cube must not convert it)
         return func(*_unwrap(args), **_unwrap(kwargs))
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
