@@ -83,3 +83,24 @@ def test_cli_with_no_plugins_on_miri_file(tmp_path):
     assert len(lines) == 1, res.stderr
     assert "webbcal-miri" in lines[0] and "Traceback" not in res.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_misspelled_hook_name_marks_the_plugin_broken_naming_the_hook(caplog):
+    from webbcal.hookspecs import hookimpl
+    from webbcal.plugins import PluginHost
+
+    class Misspelled:
+        @hookimpl
+        def webbcal_modes(self):
+            return []
+
+        @hookimpl
+        def webbcal_extract_target(self, model, mode, refs, params):  # the hook is webbcal_extract_targets
+            return None
+
+    with caplog.at_level("ERROR"):
+        host = PluginHost(load_entry_points=False, extra=[("typo", Misspelled())])
+    assert "typo" in host.broken and "webbcal_extract_target" in host.broken["typo"]
+    assert "typo" not in host.names
+    assert host.pm.get_plugin("typo") is None
+    assert any("webbcal_extract_target" in r.getMessage() for r in caplog.records)

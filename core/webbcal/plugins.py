@@ -64,7 +64,27 @@ class PluginHost:
         except Exception as exc:
             self._mark_broken(name, f"registration failed: {exc}")
             return
+        unknown = self._unknown_hooks(plugin)
+        if unknown:
+            self.pm.unregister(plugin)
+            self._mark_broken(name, f"implements {', '.join(unknown)}, which no webbcal hook specification "
+                                    f"declares (a misspelled hook name?); known hooks: "
+                                    f"{', '.join(sorted(self._hook_names()))}")
+            return
         self.names[name] = dist
+
+    def _hook_names(self):
+        return {n for n in dir(hookspecs) if n.startswith(hookspecs.PROJECT + "_")}
+
+    def _unknown_hooks(self, plugin):
+        """``webbcal_*`` hook implementations of ``plugin`` that match no specification
+        (pluggy's ``check_pending`` would say the same for all plugins at once)."""
+        known = self._hook_names()
+        out = []
+        for hook in self.pm.get_hookcallers(plugin) or []:
+            if hook.name not in known and hook.name.startswith(hookspecs.PROJECT + "_"):
+                out.append(hook.name)
+        return sorted(out)
 
     def _mark_broken(self, name, message):
         self.broken[name] = message
