@@ -28,3 +28,15 @@ def toy_host(tmp_path, monkeypatch):
     host = set_host(PluginHost(load_entry_points=False, extra=[("toy", toy)]))
     yield host
     set_host(old)
+
+
+@pytest.fixture
+def rate(toy_host, tmp_path):
+    """A toy-instrument rate file in its own folder (``tmp_path / "in"``)."""
+    from toy_plugin import toy
+
+    model, _ = toy_host.hook.webbcal_simulate(mode=toy.MODE, params={})
+    path = tmp_path / "in" / "toy_rate.fits"
+    path.parent.mkdir()
+    model.save(path)
+    return path

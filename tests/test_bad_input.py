@@ -14,17 +14,6 @@ def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture
-def rate(toy_host, tmp_path):
-    from toy_plugin import toy
-
-    model, _ = toy_host.hook.webbcal_simulate(mode=toy.MODE, params={})
-    path = tmp_path / "in" / "toy_rate.fits"
-    path.parent.mkdir()
-    model.save(path)
-    return path
-
-
 def _run_cli(capsys, *args):
     code = main(list(args))
     err = capsys.readouterr().err

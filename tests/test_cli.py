@@ -15,17 +15,6 @@ from webbcal.hookspecs import hookimpl
 from webbcal.plugins import PluginHost, get_host, set_host
 
 
-@pytest.fixture
-def rate(toy_host, tmp_path):
-    from toy_plugin import toy
-
-    model, _ = toy_host.hook.webbcal_simulate(mode=toy.MODE, params={})
-    path = tmp_path / "in" / "toy_rate.fits"
-    path.parent.mkdir()
-    model.save(path)
-    return path
-
-
 def _errors(capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err, err

@@ -32,25 +32,26 @@ class CorrectingPlugin:
     def webbcal_modes(self):
         return [self.mode]
 
+    def _toy(self, name, *args):
+        from toy_plugin import toy
+
+        return getattr(toy, name)(*args)
+
     @hookimpl
     def webbcal_assign_wcs(self, model, mode, refs, params):
-        from toy_plugin import toy
-        return toy.webbcal_assign_wcs(model, mode, refs, params)
+        return self._toy("webbcal_assign_wcs", model, mode, refs, params)
 
     @hookimpl
     def webbcal_flat_field(self, model, mode, refs, params):
-        from toy_plugin import toy
-        return toy.webbcal_flat_field(model, mode, refs, params)
+        return self._toy("webbcal_flat_field", model, mode, refs, params)
 
     @hookimpl
     def webbcal_photom(self, model, mode, refs, params):
-        from toy_plugin import toy
-        return toy.webbcal_photom(model, mode, refs, params)
+        return self._toy("webbcal_photom", model, mode, refs, params)
 
     @hookimpl
     def webbcal_extract_targets(self, model, mode, refs, params):
-        from toy_plugin import toy
-        return toy.webbcal_extract_targets(model, mode, refs, params)
+        return self._toy("webbcal_extract_targets", model, mode, refs, params)
 
     @hookimpl
     def webbcal_pathloss(self, model, mode, refs, params):
