@@ -120,3 +120,36 @@ def test_nirspec_wcs_gives_the_same_numbers_with_either_converters():
     theirs, _ = evaluate("webbcal")
     assert np.isfinite(ours).sum() == np.isfinite(theirs).sum()
     np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+def test_slit_keywords_are_the_official_ones():
+    """Every slit attribute is stored under the keyword the official slit schema uses
+    (webbcal 0.1 wrote QUADRANT / SLIT_XSC / SLIT_YSC: still read)."""
+    import yaml
+    from importlib.resources import files
+
+    from webbcal import datamodels as dm
+
+    schema = files("stdatamodels.jwst.datamodels") / "schemas" / "slitmeta.schema.yaml"
+    official = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "fits_keyword" in node:
+                official.add(node["fits_keyword"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(yaml.safe_load(schema.read_text()))
+    assert {"MSAQUAD", "SLTXSCL", "SLITID", "STLARITY"} <= official
+    ours = {k if isinstance(k, str) else k[0] for k in dm.SLIT_KEYWORDS.values()}
+    wcsinfo = {"DISPAXIS", "SPORDER"}  # the official slit keeps these in its wcsinfo (SCI header)
+    assert ours - wcsinfo <= official, sorted(ours - wcsinfo - official)
+    slit = dm.SlitModel(np.zeros((2, 3), np.float32))
+    slit._headers["SCI"]["QUADRANT"] = 3   # an older webbcal file
+    assert slit.quadrant == 3
+    slit.quadrant = 4
+    assert slit._headers["SCI"]["MSAQUAD"] == 4

@@ -777,7 +777,9 @@ class _HeaderAttr:
     """A model attribute stored as a keyword of one of its headers."""
 
     def __init__(self, key, hdu="SCI"):
-        self.key = key
+        # (official keyword, older names still read): e.g. ("MSAQUAD", "QUADRANT")
+        keys = (key,) if isinstance(key, str) else tuple(key)
+        self.key, self.legacy = keys[0], keys[1:]
         self.hdu = hdu
 
     def __set_name__(self, owner, name):
@@ -790,9 +792,12 @@ class _HeaderAttr:
         if obj is None:
             return self
         header = obj._headers.get(self._hdu(obj))
-        if header is None or self.key not in header:
+        if header is None:
             return None
-        return header[self.key]
+        for key in (self.key,) + self.legacy:
+            if key in header:
+                return header[key]
+        return None
 
     def __set__(self, obj, value):
         obj.set_keyword(self.key, value, hdu=self._hdu(obj))
@@ -817,9 +822,15 @@ SLIT_KEYWORDS = {
     "stellarity": "STLARITY",
     "shutter_id": "SHUTTRID",
     "shutter_state": "SHUTSTA",
-    "quadrant": "QUADRANT",
-    "slit_xscale": "SLIT_XSC",
-    "slit_yscale": "SLIT_YSC",
+    # the official slit keywords (stdatamodels slitmeta); webbcal 0.1 wrote the older names
+    "quadrant": ("MSAQUAD", "QUADRANT"),
+    "slit_xscale": ("SLTXSCL", "SLIT_XSC"),
+    "slit_yscale": ("SLTYSCL", "SLIT_YSC"),
+    "source_xpos_ta": "TA_XPOS",
+    "source_ypos_ta": "TA_YPOS",
+    "wavelength_corrected": "WAVECOR",
+    "pathloss_correction_type": "PTHLOSS",
+    "barshadow_correction": "BARSHDW",
     "dispersion_direction": "DISPAXIS",
     "spectral_order": "SPORDER",
 }

@@ -5,7 +5,7 @@
   metadata file (MSAMETFL, MSAMETID, PATT_NUM), or S1600A1 for bright-object TSO;
 * :func:`extract_2d` - one cut-out per slit (the slit WCS's bounding box) into a
   multi-slit model with SLTNAME, SLTSTRT1/2 (1-based, in the input's pixel frame),
-  SLTSIZE1/2, SOURCEID, SRCXPOS/SRCYPOS, SRCTYPE, SHUTTRID, QUADRANT, the gwcs of
+  SLTSIZE1/2, SOURCEID, SRCXPOS/SRCYPOS, SRCTYPE, SHUTTRID, MSAQUAD, SLITID, the gwcs of
   the cut-out and the centred-source WAVELENGTH per pixel (the ``wavecorr`` step,
   :mod:`webbcal_nirspec.wavecorr`, then corrects off-centre point sources);
 * :func:`extraction_targets` - one :class:`webbcal.extract.ExtractionTarget` per slit
@@ -430,6 +430,8 @@ def extract_2d(model, mode, refs, params):
         slit.source_xpos, slit.source_ypos = float(info.source_xpos), float(info.source_ypos)
         slit.shutter_id = int(info.shutter_id)
         slit.quadrant = int(info.quadrant)
+        if info.quadrant in (1, 2, 3, 4) and str(name).isdigit():
+            slit.slitlet_id = int(name)  # a MOS slitlet is named after its slitlet_id
         for attr, value in (("source_name", info.source_name), ("shutter_state", info.shutter_state),
                             ("source_ra", info.ra), ("source_dec", info.dec)):
             if value is None or value == "" or (isinstance(value, float) and not np.isfinite(value)):
