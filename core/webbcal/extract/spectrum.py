@@ -141,6 +141,12 @@ def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None, out=None,
                 ("FLUX", flux, fvars, f_scale, "FLUX_ERROR"),
                 ("SB", flux, fvars, sb_scale, "SB_ERROR"),
                 ("BKGD", bsum, bvars, bkg_scale, "BKGD_ERROR")):
+            if prefix == "SB" and kind == "flux":
+                # data calibrated as point-source flux (MJy): the official pipeline writes
+                # no surface brightness, 0 in its columns
+                for name in ("SURF_BRIGHT", "SB_ERROR", "SB_VAR_POISSON", "SB_VAR_RNOISE", "SB_VAR_FLAT"):
+                    column(name)[...] = 0.0
+                continue
             if prefix == "BKGD" and not fitted:
                 # no background regions: the background terms are absent, written as 0
                 # (the official convention), in every column including empty ones
