@@ -243,8 +243,12 @@ def _nest(flat):
     return tree
 
 
-def asdf_extension_hdu(wcs=None, slit_wcs=None, extras=None, path=None):
+def asdf_extension_hdu(wcs=None, slit_wcs=None, extras=None, path=None, slit_meta=None):
     """Build the ``ASDF`` BinTableHDU holding ``{'meta': {'wcs': ..., ...}}``.
+
+    ``slit_meta``: per slit, a nested dict of the metadata every official slit carries in
+    the tree (``slits[i].meta``: instrument, exposure, cal_step, ...), so that the
+    official tools find, e.g., ``slit.meta.instrument.name``.
 
     A wcs that asdf cannot serialize is left out with a :class:`WcsUnavailableWarning`.
     """
@@ -262,8 +266,15 @@ def asdf_extension_hdu(wcs=None, slit_wcs=None, extras=None, path=None):
         t = {"meta": dict(meta)}
         if w is not None:
             t["meta"]["wcs"] = w
-        if sw is not None and any(x is not None for x in sw):
-            t["slits"] = [{"meta": {"wcs": x}} if x is not None else {"meta": {}} for x in sw]
+        n = max(len(sw or ()), len(slit_meta or ()))
+        if n and (any(x is not None for x in (sw or ())) or slit_meta):
+            t["slits"] = []
+            for i in range(n):
+                m = dict((slit_meta or [{}] * n)[i] or {})
+                x = sw[i] if sw is not None and i < len(sw) else None
+                if x is not None:
+                    m["wcs"] = x
+                t["slits"].append({"meta": m})
         return t
 
     try:
@@ -276,7 +287,7 @@ def asdf_extension_hdu(wcs=None, slit_wcs=None, extras=None, path=None):
             stacklevel=3,
         )
         try:
-            data = serialize(tree_with(None, None))
+            data = serialize(tree_with(None, [None] * len(slit_meta or ())))
         except Exception:
             data = serialize({"meta": {}})
     arr = np.frombuffer(data, dtype=np.uint8)[np.newaxis, :]

@@ -511,7 +511,7 @@ class DataModel:
             hdus.append(_table_hdu(self.int_times, units={}, header=self._headers.get("INT_TIMES"),
                                    name="INT_TIMES"))
         hdus.extend(h.copy() for h in self.extra_hdus)
-        hdus.append(asdf_extension_hdu(self.meta.wcs, self._slit_wcs_list(), self._extras,
+        hdus.append(asdf_extension_hdu(self.meta.wcs, self._slit_wcs_list(), self._extras, slit_meta=self._slit_meta_list(),
                                        path=self.path))
         return fits.HDUList(hdus)
 
@@ -519,6 +519,9 @@ class DataModel:
         return []
 
     def _slit_wcs_list(self):
+        return None
+
+    def _slit_meta_list(self):
         return None
 
     def save(self, path, overwrite=False, inputs=()):
@@ -950,6 +953,21 @@ class MultiSlitModel(DataModel):
 
     def _slit_wcs_list(self):
         return [s.meta.wcs for s in self.slits]
+
+    #: metadata groups of the exposure that each official slit repeats in the ASDF tree
+    SLIT_META_GROUPS = ("instrument", "exposure", "observation", "program", "target", "visit", "subarray",
+                        "cal_step")
+
+    def _slit_meta_list(self):
+        shared = {}
+        for group in self.SLIT_META_GROUPS:
+            node = getattr(self.meta, group, None)
+            values = node.to_dict() if hasattr(node, "to_dict") else None
+            if values:
+                shared[group] = values
+        if self.meta.telescope:
+            shared["telescope"] = self.meta.telescope
+        return [_copy.deepcopy(shared) for _ in self.slits]
 
     def validate(self, path=None):
         for slit in self.slits:
