@@ -389,7 +389,7 @@ def test_column_conventions_zero_for_absent_terms_nan_for_no_data(toy_host, extr
     m, _ = toy_cal(noise=0.01)
     m.dq = np.zeros(m.data.shape, np.uint32)
     m.dq[:, 50:53] = 1  # three whole columns DO_NOT_USE
-    x1d = Extract1dStep(extraction_type=extraction_type, apply_apcorr=False).run(m)
+    x1d = Extract1dStep(extraction_type=extraction_type, apply_apcorr=False, save_results=False).run(m)
     t = x1d.spec[0].spec_table
     for name in ("BACKGROUND", "BKGD_ERROR", "BKGD_VAR_POISSON", "BKGD_VAR_RNOISE", "BKGD_VAR_FLAT"):
         assert np.all(np.asarray(t[name]) == 0.0), name
@@ -401,7 +401,7 @@ def test_column_conventions_zero_for_absent_terms_nan_for_no_data(toy_host, extr
     assert np.all(np.asarray(t["FLUX_VAR_FLAT"])[~empty] == 0.0)
     assert np.all(np.asarray(t["FLUX_ERROR"])[~empty] > 0)
     # with background regions the background columns hold the fit
-    x1d = Extract1dStep(extraction_type=extraction_type, apply_apcorr=False,
+    x1d = Extract1dStep(extraction_type=extraction_type, apply_apcorr=False, save_results=False,
                         bkg_coeff=[[0.5], [6.5], [31.5], [38.5]], bkg_fit="poly", bkg_order=0).run(toy_cal(noise=0.01)[0])
     bk = np.asarray(x1d.spec[0].spec_table["BKGD_ERROR"])
     assert np.all(np.isfinite(bk)) and np.all(bk > 0)
