@@ -38,6 +38,7 @@ def test_run_step_help_lists_parameters_defaults_and_reference_types(toy_host, c
     for name, par in Extract1dStep.full_spec().items():
         assert f"--{name}=<{par.type.__name__}>  [{par.default!r}]" in out, name
     assert "--override_extract1d" in out  # the toy mode reads an EXTRACT1D in extract_1d
+    assert "--bkg_order=<int>  [None] >= 0;" in out and "--extract_width=<float>  [None] > 0;" in out
 
 
 def test_official_parameter_file_is_accepted_with_a_warning(rate, tmp_path, caplog):

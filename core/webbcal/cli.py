@@ -134,7 +134,8 @@ def step_help(cls):
              "", (cls.__doc__ or cls.name).strip().splitlines()[0], "", "parameters (default in brackets):"]
     for name, par in sorted(cls.full_spec().items()):
         choices = f" one of {', '.join(map(str, par.choices))};" if par.choices else ""
-        lines.append(f"  --{name}=<{par.type.__name__}>  [{par.default!r}]{choices}")
+        valid = f" {par.valid_range()};" if par.low is not None or par.high is not None else ""
+        lines.append(f"  --{name}=<{par.type.__name__}>  [{par.default!r}]{choices}{valid}")
         if par.doc:
             lines.append(f"      {par.doc}")
     reftypes = sorted({rt for m in get_host().modes for rt in m.reftypes_for(cls.name)})

@@ -133,7 +133,7 @@ def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None, out=None,
             sb_scale = per_pix / pixar if pixar is not None else np.nan
             bkg_scale = sb_scale
             if pixar is None:
-                log.warning("no pixel area (PIXAR_SR) known: SURF_BRIGHT and BACKGROUND left NaN")
+                log.warning("no pixel area (PIXAR_SR) known: BACKGROUND left NaN")
         else:
             f_scale, sb_scale, bkg_scale = 1.0, per_pix, per_pix
         fitted = background_fitted(result)
