@@ -12,6 +12,7 @@ Classes mirror the official JWST datamodels' names and attributes.
 from .asdf_io import WcsUnavailableWarning
 from .dqflags import DQ, dq_from_names, interpret_dq_def
 from .fileio import MODEL_CLASSES, model_class_for, open
+from .fitstable import read_table
 from .meta import KEYWORDS, REFTYPE_ABBREVIATIONS, STEP_ABBREVIATIONS, Meta, reftype_keyword, step_keyword
 from .models import (
     ARRAY_EXTENSIONS,
@@ -41,6 +42,7 @@ from .tables import (
 
 __all__ = [
     "open",
+    "read_table",
     "model_class_for",
     "MODEL_CLASSES",
     "DataModel",

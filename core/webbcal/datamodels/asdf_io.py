@@ -67,75 +67,44 @@ def read_asdf_extension(hdulist, path, nslits=0, lazy=False):
     converters for some of its tags are not installed, one
     :class:`WcsUnavailableWarning` names the file and the tags, and that wcs is None.
 
-    With ``lazy=True`` the gwcs are not rebuilt now: ``wcs`` and each ``slit_wcs`` entry
-    are callables (or None where the file has no gwcs) that rebuild them on first call;
-    the tags are still checked now, so a missing converter is reported at open time.
+    With ``lazy=True`` nothing is parsed now (parsing the YAML tree of an official
+    product costs more than reading a time-series cube): ``wcs`` and each ``slit_wcs``
+    entry are callables that rebuild that gwcs (or give None) on first call, and
+    ``extras`` is a callable giving the dict.  The tree is parsed once for the extras
+    and, only if a gwcs is asked for, once more with it.  The tags are still checked
+    now, so a missing converter is reported at open time.
     """
-    import asdf
-
     slit_wcs = [None] * nslits
     if EXTNAME not in [h.name for h in hdulist]:
-        return None, slit_wcs, {}
-    hdu = hdulist[EXTNAME]
-    try:
-        if isinstance(hdu.data, np.ndarray) and hdu.data.dtype.names is None:
-            raw = hdu.data  # older files: the ASDF bytes as a 1-D uint8 image
-        else:
-            raw = hdu.data[COLUMN][0]
-    except Exception:
+        return None, slit_wcs, ((lambda: {}) if lazy else {})
+    data = _extension_bytes(hdulist[EXTNAME])
+    if data is None:
         warnings.warn(f"{path}: the ASDF extension has no {COLUMN} column; meta.wcs is None.",
                       WcsUnavailableWarning, stacklevel=3)
-        return None, slit_wcs, {}
-    data = np.asarray(raw, dtype=np.uint8).tobytes()
-
-    extras = {}
-    present = []  # "wcs" and/or slit indices that have a gwcs
-    problems = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            af = asdf.open(io.BytesIO(data), lazy_load=False, lazy_tree=True, memmap=False,
-                           validate_checksums=False)
-        except Exception as exc:  # corrupt ASDF block: degrade, the arrays are in FITS
-            problems.append(f"the ASDF extension could not be read ({exc})")
-            af = None
-        if af is not None:
-            with af:
-                tree = af.tree
-                meta = tree.get("meta") if hasattr(tree, "get") else None
-                if meta is not None and hasattr(meta, "get"):
-                    _plain_leaves(meta, "", extras)
-                    if "wcs" in meta:
-                        present.append("wcs")
-                slits = tree.get("slits") if hasattr(tree, "get") else None
-                for i in range(nslits):
-                    try:
-                        if slits is not None and "wcs" in slits[i]["meta"]:
-                            present.append(i)
-                    except Exception:
-                        continue
-    _rewarn(caught)
-    if problems:
-        _warn_unavailable(path, [], problems)
-        return None, slit_wcs, extras
-    if not present:
-        return None, slit_wcs, extras
+        return None, slit_wcs, ((lambda: {}) if lazy else {})
+    bundle = _TreeBundle(data, path, nslits)
     unknown = _unknown_tags(data)
     if unknown:
         _warn_unavailable(path, unknown, [])
-        return None, slit_wcs, extras
-    bundle = _WcsBundle(data, path, nslits)
+        bundle.usable = False
     if lazy:
-        wcs = (lambda: bundle.get("wcs")) if "wcs" in present else None
-        for i in range(nslits):
-            if i in present:
-                slit_wcs[i] = (lambda i=i: bundle.get(i))
-        return wcs, slit_wcs, extras
-    wcs = bundle.get("wcs") if "wcs" in present else None
-    for i in range(nslits):
-        if i in present:
-            slit_wcs[i] = bundle.get(i)
-    return wcs, slit_wcs, extras
+        wcs = lambda: bundle.get("wcs")  # noqa: E731
+        slit_wcs = [(lambda i=i: bundle.get(i)) for i in range(nslits)]
+        return wcs, slit_wcs, bundle.extras
+    return bundle.get("wcs"), [bundle.get(i) for i in range(nslits)], bundle.extras()
+
+
+def _extension_bytes(hdu):
+    """The ASDF file held by the extension, as bytes (None when it holds none)."""
+    from ..datamodels.fitstable import read_table
+
+    try:
+        if hdu.header.get("XTENSION") == "IMAGE":
+            return np.asarray(hdu.data, dtype=np.uint8).tobytes()  # older files: a 1-D uint8 image
+        table = read_table(hdu)
+        return np.asarray(table[COLUMN][0], dtype=np.uint8).tobytes()
+    except Exception:
+        return None
 
 
 def _rewarn(caught):
@@ -176,30 +145,58 @@ def _unknown_tags(data):
     return [t for t in tags if not manager.handles_tag(t) and "/core/" not in t]
 
 
-class _WcsBundle:
-    """The gwcs of one ASDF extension, rebuilt once on first request; a second request
-    for the same one (a copy of the model) gets a deep copy."""
+class _TreeBundle:
+    """The tree of one ASDF extension, parsed only when asked.
+
+    ``extras()`` parses it without building any gwcs; the first ``get`` of a gwcs
+    parses it again building all of them once (and keeps the extras); a second
+    request for the same gwcs (a copy of the model) gets a deep copy."""
 
     def __init__(self, data, path, nslits):
         self.data, self.path, self.nslits = data, path, nslits
+        self.usable = True  # False when the tags were found unknown at open time
         self.built = None
+        self.flat = None
         self.given = set()
 
-    def _build(self):
+    def _open(self):
         import asdf
 
+        return asdf.open(io.BytesIO(self.data), lazy_load=False, lazy_tree=True, memmap=False,
+                         validate_checksums=False)
+
+    def extras(self):
+        if self.flat is None:
+            self.flat = {}
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    with self._open() as af:
+                        meta = af.tree.get("meta") if hasattr(af.tree, "get") else None
+                        if meta is not None and hasattr(meta, "get"):
+                            _plain_leaves(meta, "", self.flat)
+                except Exception as exc:  # corrupt ASDF block: degrade, the arrays are in FITS
+                    self.built = {}
+                    _warn_unavailable(self.path, [], [f"the ASDF extension could not be read ({exc})"])
+            _rewarn(caught)
+        return dict(self.flat)
+
+    def _build(self):
         out = {}
         problems = []
+        flat = {}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                with asdf.open(io.BytesIO(self.data), lazy_load=False, lazy_tree=True, memmap=False,
-                               validate_checksums=False) as af:
+                with self._open() as af:
                     tree = af.tree
-                    meta = tree.get("meta")
-                    if meta is not None and "wcs" in meta:
-                        out["wcs"] = meta["wcs"]
-                    slits = tree.get("slits")
+                    meta = tree.get("meta") if hasattr(tree, "get") else None
+                    if meta is not None and hasattr(meta, "get"):
+                        if self.flat is None:
+                            _plain_leaves(meta, "", flat)
+                        if "wcs" in meta:
+                            out["wcs"] = meta["wcs"]
+                    slits = tree.get("slits") if hasattr(tree, "get") else None
                     for i in range(self.nslits):
                         try:
                             if slits is not None and "wcs" in slits[i]["meta"]:
@@ -207,8 +204,10 @@ class _WcsBundle:
                         except Exception as exc:
                             problems.append(f"slit {i}: {exc}")
             except Exception as exc:
-                problems.append(str(exc))
+                problems.append(f"the ASDF extension could not be read ({exc})")
         _rewarn(caught)
+        if self.flat is None:
+            self.flat = flat
         for key, obj in list(out.items()):
             if obj is not None and not _is_gwcs(obj):
                 problems.append(f"{key} is a {type(obj).__name__}, not a gwcs")
@@ -220,6 +219,8 @@ class _WcsBundle:
     def get(self, key):
         import copy
 
+        if not self.usable:
+            return None
         if self.built is None:
             self._build()
         obj = self.built.get(key)

@@ -13,6 +13,7 @@ the ASDF extension, not in a keyword.  Other values set on meta that have no key
 (plain numbers, strings, lists) are kept in the ASDF extension's metadata tree.
 """
 import re
+from collections.abc import MutableMapping
 
 import numpy as np
 
@@ -406,6 +407,75 @@ class MetaNode:
         return f"<meta node {self._prefix or 'meta'}: {self.to_flat_dict()}>"
 
 
+class LazyExtras(MutableMapping):
+    """The ``{dotted meta path: value}`` values of a model that have no FITS keyword
+    (those of a file's ASDF tree, and any the user sets), filled from deferred sources.
+    The deferred sources never hold a path that has a FITS keyword.
+
+    A source (``defer(loader)``) is read on the first look at the values, so a run
+    that never needs them never parses the ASDF tree.  A source only adds paths not set
+    yet; setting a value never reads the sources (a value set now wins over a deferred
+    one either way), removing one does (so a deferred source cannot bring it back)."""
+
+    __slots__ = ("_values", "_pending")
+
+    def __init__(self, values=None):
+        self._values = dict(values or {})
+        self._pending = []
+
+    def defer(self, loader):
+        """Add ``loader()`` (a callable giving a dict) as a source read on first need."""
+        self._pending.append(loader)
+
+    def peek(self, key, default=None):
+        """The value set for ``key`` so far, without reading the deferred sources."""
+        return self._values.get(key, default)
+
+    def forget(self, key):
+        """Remove a value set so far, without reading the deferred sources (for a
+        keyword's path, which they never hold)."""
+        self._values.pop(key, None)
+
+    def _load(self):
+        while self._pending:
+            loader = self._pending.pop(0)
+            for key, value in loader().items():
+                self._values.setdefault(key, value)
+
+    def __getitem__(self, key):
+        self._load()
+        return self._values[key]
+
+    def __setitem__(self, key, value):
+        self._values[key] = value
+
+    def __delitem__(self, key):
+        self._load()
+        del self._values[key]
+
+    def __iter__(self):
+        self._load()
+        return iter(list(self._values))
+
+    def __len__(self):
+        self._load()
+        return len(self._values)
+
+    def __contains__(self, key):
+        self._load()
+        return key in self._values
+
+    def __deepcopy__(self, memo):
+        import copy
+
+        new = LazyExtras(copy.deepcopy(self._values, memo))
+        new._pending = list(self._pending)
+        return new
+
+    def __repr__(self):
+        return f"LazyExtras({dict(self)!r})"
+
+
 class Meta(MetaNode):
     """The ``model.meta`` tree.  ``meta.wcs`` is the gwcs (or None)."""
 
@@ -413,7 +483,7 @@ class Meta(MetaNode):
 
     def __init__(self, headers, extras=None):
         object.__setattr__(self, "_headers", headers)
-        object.__setattr__(self, "_extras", extras if extras is not None else {})
+        object.__setattr__(self, "_extras", extras if extras is not None else LazyExtras())
         object.__setattr__(self, "_wcs", None)
         object.__setattr__(self, "_wcs_loader", None)
         MetaNode.__init__(self, self, "")
@@ -456,10 +526,14 @@ class Meta(MetaNode):
             if header is not None and key in header:
                 value = header[key]
                 return None if _is_undefined(value) else value
-            return self._extras.get(path)
+            # a keyword's path: only a value set in this session can be in the extras
+            # (the deferred sources never hold keyword paths), so they are not read
+            return self._extras.peek(path) if isinstance(self._extras, LazyExtras) else self._extras.get(path)
+        if _is_group(path):  # a group of keywords (meta.exposure): the extras need not be read
+            return MetaNode(self, path)
         if path in self._extras:
             return self._extras[path]
-        if _is_group(path) or any(k.startswith(path + ".") for k in self._extras):
+        if any(k.startswith(path + ".") for k in self._extras):
             return MetaNode(self, path)
         return None
 
@@ -477,7 +551,10 @@ class Meta(MetaNode):
                 header.remove(key, ignore_missing=True)
             else:
                 header[key] = value
-            self._extras.pop(path, None)
+            if isinstance(self._extras, LazyExtras):  # a keyword's path: see _get
+                self._extras.forget(path)
+            else:
+                self._extras.pop(path, None)
             return
         if isinstance(value, MetaNode):
             for sub, v in value.to_flat_dict().items():

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from webbcal.datamodels import read_table
 from webbcal.errors import ReferenceFileError
 from webbcal.refs import ReferenceType
 
@@ -76,6 +77,15 @@ def _open_fits(path):
         return fits.open(path, memmap=False)
     except (OSError, ValueError) as exc:
         raise ReferenceFileError(path, f"cannot be read as FITS ({exc})") from None
+
+
+def _table(hdu, path, ext):
+    """Extension ``ext`` as a numpy structured array (it must be a binary table)."""
+    from astropy.io import fits
+
+    if not isinstance(hdu, fits.BinTableHDU):
+        raise ReferenceFileError(path, f"extension {ext} is a {type(hdu).__name__}, expected a binary table")
+    return read_table(hdu)
 
 
 def _column(table, name, path, ext, required=True):
@@ -205,9 +215,9 @@ def read_specwcs(path):
             hdu = hdul["WAVETABLE"]
         except KeyError:
             hdu = next((h for h in hdul[1:] if isinstance(h, fits.BinTableHDU)), None)
-        if hdu is None or hdu.data is None:
+        if hdu is None or not isinstance(hdu, fits.BinTableHDU):
             raise ReferenceFileError(path, "SPECWCS has no wavelength table (a binary table with X_CENTER, Y_CENTER, WAVELENGTH, X0..Y3)")
-        table = hdu.data
+        table = read_table(hdu)
         cols = {c: np.asarray(_column(table, c, path, hdu.name), dtype=np.float64) for c in SPECWCS_COLUMNS}
         headers = (hdul[0].header, hdu.header)
         keys = {k: _keyword(headers, k) for k in ("IMX", "IMY", "IMXSLTL", "IMYSLTL")}
@@ -337,8 +347,8 @@ def read_photom(path):
             hdu = hdul["PHOTOM"]
         except KeyError:
             raise ReferenceFileError(path, "has no PHOTOM table extension") from None
-        t = hdu.data
-        if t is None or len(t) == 0:
+        t = _table(hdu, path, "PHOTOM")
+        if len(t) == 0:
             raise ReferenceFileError(path, "PHOTOM table holds no rows")
         filt = _column(t, "FILTER", path, "PHOTOM")
         sub = _column(t, "SUBARRAY", path, "PHOTOM", required=False)
@@ -469,8 +479,8 @@ def read_apcorr(path):
             hdu = hdul["APCORR"]
         except KeyError:
             raise ReferenceFileError(path, "has no APCORR table extension") from None
-        t = hdu.data
-        if t is None or len(t) == 0:
+        t = _table(hdu, path, "APCORR")
+        if len(t) == 0:
             raise ReferenceFileError(path, "APCORR table holds no rows")
         sub = _column(t, "SUBARRAY", path, "APCORR", required=False)
         wl = _column(t, "WAVELENGTH", path, "APCORR")
