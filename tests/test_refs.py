@@ -141,3 +141,61 @@ def test_crds_fatal_does_not_end_a_command_line_run(toy_host, monkeypatch, tmp_p
     model.save(rate)
     assert main(["run", "spec2", str(rate), "--output-dir", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "toy_x1d.fits").is_file()
+
+
+def _counting_reader(calls):
+    def read(path):
+        calls.append(path)
+        with fits.open(path) as hdul:
+            return {"value": float(hdul[0].header["VALUE"]), "array": [1.0, 2.0]}
+
+    return read
+
+
+def _write_value(path, value):
+    fits.PrimaryHDU(header=fits.Header({"REFTYPE": "PHOTOM", "INSTRUME": "TOYSPEC", "VALUE": value})).writeto(
+        path, overwrite=True)
+
+
+def test_a_reference_file_is_read_once_per_process_and_again_when_rewritten(tmp_path, monkeypatch):
+    import os
+
+    from webbcal.refs.resolve import _READ_CACHE, RefSet
+
+    monkeypatch.delenv("WEBBCAL_REF_CACHE", raising=False)
+    calls = []
+    rt = ReferenceType("photom", "TOYSPEC", reader=_counting_reader(calls))
+    path = tmp_path / "p.fits"
+    _write_value(path, 1.5)
+
+    def load():
+        refs = RefSet(paths={"photom": path}, types={"photom": rt})
+        return refs.load("photom")
+
+    first = load()
+    first["array"].append(99.0)  # a caller changing its object ...
+    second = load()
+    assert len(calls) == 1
+    assert second == {"value": 1.5, "array": [1.0, 2.0]}  # ... reaches no other caller
+    _write_value(path, 2.5)  # rewritten in place: read again
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert load()["value"] == 2.5 and len(calls) == 2
+    monkeypatch.setenv("WEBBCAL_REF_CACHE", "0")
+    assert load()["value"] == 2.5 and len(calls) == 3
+    _READ_CACHE.clear()
+
+
+def test_a_malformed_reference_file_is_not_remembered(tmp_path, monkeypatch):
+    from webbcal.errors import ReferenceFileError
+    from webbcal.refs.resolve import RefSet
+
+    monkeypatch.delenv("WEBBCAL_REF_CACHE", raising=False)
+    calls = []
+    rt = ReferenceType("photom", "TOYSPEC", reader=_counting_reader(calls))
+    path = tmp_path / "bad.fits"
+    path.write_bytes(b"not a FITS file at all" * 10)
+    for _ in range(2):
+        with pytest.raises(ReferenceFileError, match="bad.fits"):
+            RefSet(paths={"photom": path}, types={"photom": rt}).load("photom")
+    assert len(calls) == 2

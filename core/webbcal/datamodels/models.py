@@ -160,6 +160,17 @@ class LazyUnsignedArray(np.lib.mixins.NDArrayOperatorsMixin):
     def astype(self, dtype, copy=True):
         return np.asarray(self).astype(dtype, copy=copy)
 
+    def any_bits(self, key, bits):
+        """``(self[key] & bits) != 0`` as a boolean array, for ``bits`` below the sign
+        bit: those bits of the stored and the unsigned value are the same, so nothing
+        is converted (one pass over the mapping instead of three)."""
+        bits = int(bits)
+        if not 0 <= bits < int(self._flip):
+            raise ValueError(f"bits={bits}: expected bits below the sign bit")
+        if self._full is not None:
+            return np.bitwise_and(self._full[key], bits) != 0
+        return np.bitwise_and(self._raw[key], bits) != 0
+
     def copy(self):
         return np.array(self)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .background import fit_background
+from .parallel import run_all
 
 log = logging.getLogger("webbcal.extract")
 
@@ -132,14 +133,18 @@ def _row_support(*weights):
     return rows
 
 
-def _wsum(a, w):
-    """``sum_y a[n, y, d] * w[y, d]`` accumulated in float64.
+def _native(a):
+    """``a`` in native byte order: big-endian (FITS, memory-mapped) input is copied,
+    keeping its memory layout; anything else is returned as is."""
+    if a is None or not isinstance(a, np.ndarray) or a.dtype.isnative:
+        return a
+    return a.astype(a.dtype.newbyteorder("="))
 
-    Float32 input is not widened to a float64 copy; input in the file's byte order
-    (big-endian FITS, memory-mapped) is first copied in native order, keeping its
-    memory layout: einsum on a non-native array is twice as slow as the copy."""
-    if not a.dtype.isnative:
-        a = a.astype(a.dtype.newbyteorder("="))
+
+def _wsum(a, w):
+    """``sum_y a[n, y, d] * w[y, d]`` accumulated in float64 (float32 input is not
+    widened to a copy; it should be in native byte order, see :func:`_native`: einsum
+    on a big-endian array is twice as slow as copying it first)."""
     return np.einsum("nyd,yd->nd", a, w, dtype=np.float64)
 
 
@@ -159,6 +164,7 @@ def extract_box(
     chunk_size=None,
     max_memory=None,
     progress=None,
+    threads=1,
 ):
     """Box-extract ``data`` ``(nints, ncross, ndisp)`` (or ``(ncross, ndisp)``).
 
@@ -175,6 +181,8 @@ def extract_box(
     :param chunk_size: integrations per chunk; default from ``max_memory`` (bytes,
         default 512 MiB).
     :param progress: optional callable ``progress(done, total)`` called after each chunk.
+    :param threads: the arrays of a chunk (data, variances, mask) are read on this many
+        threads (``None``: the available cores); the sums do not depend on it.
     :return: :class:`BoxResult`.
     """
     data = _as3(data)
@@ -198,9 +206,9 @@ def extract_box(
         if not (bad.shape == data.shape or (bad.shape[0] == 1 and bad.shape[1:] == (ncross, ndisp))):
             raise ValueError(f"mask shape {bad.shape} does not match the data shape {(nints, ncross, ndisp)}")
 
-    out = {k: np.empty((nints, ndisp)) for k in (
-        "flux", "var_poisson", "var_rnoise", "var_flat", "npixels", "background",
-        "bkg_var_poisson", "bkg_var_rnoise", "bkg_var_flat", "bkg_npixels")}
+    out = {k: np.empty((nints, ndisp)) for k in ("flux", "var_poisson", "var_rnoise", "var_flat", "npixels")}
+    for k in ("background", "bkg_var_poisson", "bkg_var_rnoise", "bkg_var_flat", "bkg_npixels"):
+        out[k] = np.empty((nints, ndisp)) if fit_bkg else np.zeros((nints, ndisp))  # 0 when not fitted
     # Only the cross-dispersion rows with a non-zero source (or fitted background)
     # weight are read: every other row contributes exactly zero to every sum.
     rows = _row_support(sw, bw if fit_bkg else None)
@@ -236,37 +244,65 @@ def extract_box(
         i1 = min(nints, i0 + step)
         sl = slice(i0, i1)
         n = i1 - i0
-        d = plane(data, sl, n)
-        vs = [plane(v, sl, n) for v in variances]
-        b = None
-        if bad is not None:
-            b = bad_pixel_mask(plane(bad, sl, n))
+        # each array of the chunk is read (memory-mapped input copied in native byte
+        # order, the DQ turned into a mask) on its own thread; without a background
+        # fit its plain weighted sum is computed there too
+        def read(a, w):
+            if a is None:
+                return None, None
+            a = _native(plane(a, sl, n))
+            return a, (None if w is None else _wsum(a, w))
+
+        weights = [None if fit_bkg else sw] + [None if fit_bkg else s2] * 3
+        jobs = [lambda a=a, w=w: read(a, w) for a, w in zip([data] + variances, weights)]
+        jobs.append(lambda: None if bad is None else _bad_plane(bad, (sl, rows), n, nints))
+        (d, dsum), *vread, b = run_all(jobs, threads)
+        vs = [v for v, _ in vread]
         if fit_bkg:
             flux, fvars, npix, bsum, bvars, bnpix = _chunk_with_background(
                 d, vs, b, sw, s2, bw, bkg_fit, bkg_order, bkg_sigma_clip, smoothing_length,
                 subtract_background, cross_pixels, ncross)
         else:
-            flux, fvars, npix = _chunk_sums(d, vs, b, sw, s2, swsum)
-            bsum = np.zeros(flux.shape)
-            bvars = [np.zeros(flux.shape) for _ in range(3)]
-            bnpix = np.zeros(flux.shape)
+            flux, fvars, npix = _chunk_sums(d, vs, b, sw, s2, swsum, sums=(dsum, [f for _, f in vread]))
+            bsum = bvars = bnpix = None  # out[...] holds zeros
         empty = npix <= 0
-        if np.any(empty):
-            flux = np.where(empty, np.nan, flux)
-            fvars = [np.where(empty, np.nan, f) for f in fvars]
-        out["flux"][sl] = flux
-        out["var_poisson"][sl], out["var_rnoise"][sl], out["var_flat"][sl] = fvars
-        out["npixels"][sl] = npix
-        out["background"][sl] = bsum
-        out["bkg_var_poisson"][sl], out["bkg_var_rnoise"][sl], out["bkg_var_flat"][sl] = bvars
-        out["bkg_npixels"][sl] = bnpix
+        if np.any(empty):  # (the chunk's sums are its own arrays)
+            flux[empty] = np.nan
+            for f in fvars:
+                f[empty] = np.nan
+        results = {"flux": flux, "var_poisson": fvars[0], "var_rnoise": fvars[1], "var_flat": fvars[2],
+                   "npixels": npix}
+        for key, value in results.items():
+            if i0 == 0 and i1 == nints and value.shape == (nints, ndisp) and value.dtype == np.float64:
+                out[key] = value  # one chunk: its arrays are the outputs, not copied
+            else:
+                out[key][sl] = value
+        if fit_bkg:
+            out["background"][sl] = bsum
+            out["bkg_var_poisson"][sl], out["bkg_var_rnoise"][sl], out["bkg_var_flat"][sl] = bvars
+            out["bkg_npixels"][sl] = bnpix
         if progress is not None:
             progress(i1, nints)
     subtracted = bool(fit_bkg and subtract_background)
     return BoxResult(**out, background_subtracted=subtracted, info={"chunk_size": step})
 
 
-def _chunk_sums(d, vs, bad, sw, s2, swsum):
+def _bad_plane(mask, key, n, nints):
+    """The 'do not use' mask of ``mask[key]`` (a chunk), broadcast to ``n`` planes when
+    ``mask`` has one plane; a memory-mapped DQ is tested without converting it."""
+    sl, rows = key
+    if mask.shape[0] != nints:
+        key = (slice(0, 1), rows)
+    if hasattr(mask, "any_bits"):
+        out = mask.any_bits(key, DO_NOT_USE)
+    else:
+        out = bad_pixel_mask(mask[key])
+    if mask.shape[0] != nints:
+        out = np.broadcast_to(out, (n,) + out.shape[1:])
+    return out
+
+
+def _chunk_sums(d, vs, bad, sw, s2, swsum, sums=None):
     """Weighted sums of one chunk without background.
 
     Every (integration, column) is first summed without any masking, straight from
@@ -274,8 +310,11 @@ def _chunk_sums(d, vs, bad, sw, s2, swsum):
     pixel (flagged, or a non-finite value, which makes the plain sum non-finite)
     are then re-done with the pixels masked.  No full-size copy of the chunk.
     """
-    flux = _wsum(d, sw)
-    fvars = [None if v is None else _wsum(v, s2) for v in vs]
+    if sums is None:
+        flux = _wsum(d, sw)
+        fvars = [None if v is None else _wsum(v, s2) for v in vs]
+    else:  # computed while reading (see extract_box)
+        flux, fvars = sums[0], list(sums[1])
     npix = np.broadcast_to(swsum, flux.shape).copy()
     dirty = ~np.isfinite(flux)
     for f in fvars:

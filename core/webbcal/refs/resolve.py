@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -302,6 +303,67 @@ def resolve_reference(rt, model, mode, override=None):
     return None, "N/A"
 
 
+#: reference objects read in this process, by file identity (see :func:`_read_cached`)
+_READ_CACHE = OrderedDict()
+#: at most this many objects are kept, none whose arrays hold more than MAX_CACHED_BYTES
+MAX_CACHED_FILES = 32
+MAX_CACHED_BYTES = 64 * 1024**2
+
+
+def _payload_bytes(obj, depth=0):
+    """Bytes held in numpy arrays by ``obj`` (its attributes, lists and dicts, a few levels)."""
+    import numpy as np
+
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if depth > 3:
+        return 0
+    if isinstance(obj, dict):
+        return sum(_payload_bytes(v, depth + 1) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_payload_bytes(v, depth + 1) for v in obj)
+    if hasattr(obj, "__dict__"):
+        return sum(_payload_bytes(v, depth + 1) for v in vars(obj).values())
+    return 0
+
+
+def _read_cached(rt, path):
+    """``rt.reader(path)``, remembered for the process: reference files do not change
+    while they are in use, and many exposures (segments, dithers, a night of TSOs) read
+    the same ones.  The key is the file's identity (resolved path, inode, size,
+    modification time), so a file rewritten in place is read again; each caller gets
+    its own deep copy, so changing one cannot reach another.  ``WEBBCAL_REF_CACHE=0``
+    turns this off."""
+    import copy
+
+    use_cache = os.environ.get("WEBBCAL_REF_CACHE", "1").strip() not in ("0", "no", "false", "off")
+    key = None
+    if use_cache:
+        try:
+            st = os.stat(path)
+            key = (rt.instrument, rt.name, os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        except OSError:
+            key = None
+    if key is not None and key in _READ_CACHE:
+        _READ_CACHE.move_to_end(key)
+        return copy.deepcopy(_READ_CACHE[key])
+    try:
+        obj = rt.reader(path)
+    except ReferenceFileError:
+        raise
+    except Exception as exc:
+        raise ReferenceFileError(path, f"cannot be read as a {rt.name.upper()} reference file ({exc})") from exc
+    if key is not None and _payload_bytes(obj) <= MAX_CACHED_BYTES:
+        try:
+            _READ_CACHE[key] = copy.deepcopy(obj)
+        except Exception:  # an object that cannot be copied is simply not remembered
+            pass
+        else:
+            while len(_READ_CACHE) > MAX_CACHED_FILES:
+                _READ_CACHE.popitem(last=False)
+    return obj
+
+
 @dataclass
 class RefSet:
     """The reference files resolved for one step run on one model."""
@@ -326,12 +388,7 @@ class RefSet:
         if path is None:
             return None
         rt = self.types[reftype]
-        try:
-            obj = rt.reader(path)
-        except ReferenceFileError:
-            raise
-        except Exception as exc:
-            raise ReferenceFileError(path, f"cannot be read as a {reftype.upper()} reference file ({exc})") from exc
+        obj = _read_cached(rt, path)
         self._cache[reftype] = obj
         return obj
 

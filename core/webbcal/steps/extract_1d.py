@@ -644,6 +644,7 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
             data, src, bkg, *variances, mask=dq, bkg_fit=ap.bkg_fit, bkg_order=ap.bkg_order,
             bkg_sigma_clip=p.get("bkg_sigma_clip", 3.0), smoothing_length=ap.smoothing_length,
             subtract_background=subtract, chunk_size=p.get("chunk_size"), progress=progress,
+            threads=p.get("threads"),
         )
         cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr, out=fields, columns=keep)
         profile = src[np.newaxis]
@@ -1407,9 +1408,9 @@ class Extract1dStep(Step):
         "keep_empty": Param(bool, False, "write the product even when no spectrum has a finite flux "
                                          "(otherwise that is an error)"),
         "chunk_size": Param(int, None, "integrations per chunk (default: sized to the memory budget)", low=1),
-        "threads": Param(int, None, "optimal extraction: chunks of integrations computed on this many threads "
-                                    "(default: the available cores, at most 8; 1 = no threads); results do not "
-                                    "depend on it", low=1),
+        "threads": Param(int, None, "threads: optimal extraction computes chunks of integrations on them, "
+                                    "box extraction reads a chunk's arrays on them (default: the available "
+                                    "cores, at most 8; 1 = no threads); results do not depend on it", low=1),
     }
 
     def process(self, model, mode, refs, params):
