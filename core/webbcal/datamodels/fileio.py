@@ -147,6 +147,11 @@ def open(init, memmap=False):  # noqa: A001 - the official datamodels name
         return model
     if not isinstance(init, (str, os.PathLike)):
         raise TypeError(f"open() takes a path, an HDUList or a model, not a {type(init).__name__}")
+    try:  # the identity of the file astropy opens (see webbcal.datamodels.mapped.seal)
+        st = os.stat(init)
+        identity = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
+    except OSError:
+        identity = None
     hdul = _open_fits(init, memmap)
     try:
         cls = model_class_for(hdul)
@@ -158,6 +163,7 @@ def open(init, memmap=False):  # noqa: A001 - the official datamodels name
         hdul.close()
         raise
     model.path = str(init)
+    model._file_identity = identity
     if memmap:
         model._hdulist = hdul
     else:

@@ -50,15 +50,27 @@ _STRUCTURAL = re.compile(
 )
 
 
+def _card_text(card):
+    """The 80-character image(s) of a card.  A card read from a file and not changed
+    since keeps its original text; astropy's ``image`` would first parse and verify its
+    value (most of the cost of copying a header).  Anything else is formatted by astropy."""
+    image = getattr(card, "_image", None)
+    if isinstance(image, str) and image and not getattr(card, "_modified", True) and len(image) % 80 == 0:
+        return image
+    return card.image
+
+
 def clean_header(header):
     """A copy of ``header`` without the cards that describe the HDU's structure.
 
-    Works on the 80-character card images (one ``tostring``, one ``fromstring``): the
-    cards of the copy are parsed only when read, which for the few hundred cards of a
-    JWST primary header is several times faster than copying card by card."""
-    text = header.tostring(sep="", endcard=False, padding=False)
-    keep = [text[i:i + 80] for i in range(0, len(text), 80)
-            if not _STRUCTURAL.match(text[i:i + 8].rstrip())]
+    Works on the card images: the cards of the copy are parsed only when read, which
+    for the few hundred cards of a JWST primary header is several times faster than
+    copying card by card."""
+    keep = []
+    for card in header.cards:
+        text = _card_text(card)
+        if not _STRUCTURAL.match(text[:8].rstrip()):
+            keep.append(text)
     return fits.Header.fromstring("".join(keep))
 
 
@@ -69,7 +81,7 @@ def _merge_header(target, header):
     for card in header.cards:
         keyword = card.keyword
         if keyword in ("COMMENT", "HISTORY", "") or keyword not in target:
-            target.append(fits.Card.fromstring(card.image), end=True)
+            target.append(fits.Card.fromstring(_card_text(card)), end=True)
         else:
             target[keyword] = (card.value, card.comment)
 
@@ -169,7 +181,9 @@ class LazyUnsignedArray(np.lib.mixins.NDArrayOperatorsMixin):
             raise ValueError(f"bits={bits}: expected bits below the sign bit")
         if self._full is not None:
             return np.bitwise_and(self._full[key], bits) != 0
-        return np.bitwise_and(self._raw[key], bits) != 0
+        from .mapped import read
+
+        return read(self._raw[key], transform=lambda block: np.bitwise_and(block, bits) != 0)
 
     def copy(self):
         return np.array(self)

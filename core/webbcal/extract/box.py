@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .background import fit_background
+from ..datamodels.mapped import read as read_mapped
 from .parallel import run_all
 
 log = logging.getLogger("webbcal.extract")
@@ -135,10 +136,11 @@ def _row_support(*weights):
 
 def _native(a):
     """``a`` in native byte order: big-endian (FITS, memory-mapped) input is copied,
-    keeping its memory layout; anything else is returned as is."""
-    if a is None or not isinstance(a, np.ndarray) or a.dtype.isnative:
+    keeping its memory layout (read with ``pread`` when the step opened the file
+    itself, see :mod:`webbcal.datamodels.mapped`); anything else is returned as is."""
+    if a is None or not isinstance(a, np.ndarray) or (a.dtype.isnative and a.flags.writeable):
         return a
-    return a.astype(a.dtype.newbyteorder("="))
+    return read_mapped(a)
 
 
 def _wsum(a, w):

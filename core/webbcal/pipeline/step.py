@@ -331,6 +331,12 @@ class Step:
 
         if isinstance(input, (str, os.PathLike)):
             model = datamodels.open(input, memmap=self.open_memmap)
+            if self.open_memmap and not self.modifies_input:
+                # nobody else holds this model and the step only reads it: its arrays
+                # are read-only and may be read straight from the file (pread)
+                from ..datamodels.mapped import seal
+
+                seal(model, input)
             return model, Path(input)
         # a model passed by the caller is not modified: work on a copy unless the
         # step only reads it

@@ -195,3 +195,80 @@ def test_any_bits_of_a_memory_mapped_dq_equals_the_converted_test(tmp_path):
     with pytest.raises(ValueError, match="sign bit"):
         lazy.any_bits((slice(None),), 2**31)
     mm.close()
+
+
+# ---------------------------------------------------------------------------- pread of sealed arrays
+
+def _cube_file(tmp_path, name="m_calints.fits"):
+    rng = np.random.default_rng(7)
+    data = rng.normal(size=(9, 11, 13)).astype(np.float32)
+    dq = rng.integers(0, 2**32, size=data.shape, dtype=np.uint64).astype(np.uint32)
+    m = dm.CubeModel(data=data, dq=dq, var_poisson=np.abs(data) + 1)
+    m.save(tmp_path / name)
+    return tmp_path / name, data, dq
+
+
+def test_views_of_sealed_arrays_read_from_the_file_equal_the_mapped_values(tmp_path, monkeypatch):
+    from webbcal.datamodels import mapped
+
+    path, data, dq = _cube_file(tmp_path)
+    monkeypatch.setattr(mapped, "BLOCK_BYTES", 1000)  # many blocks
+    m = dm.open(path, memmap=True)
+    assert mapped.seal(m, path) >= 3
+    views = [m.data, m.data[2:7], np.swapaxes(m.data, 1, 2)[:, 3:9], m.data[:, 4:5, 2:11],
+             np.swapaxes(m.var_poisson, 1, 2)[1:2], m.data[3]]
+    for v in views:
+        assert mapped.source_of(v) is not None
+        got = mapped.read(v)
+        assert got.dtype.isnative
+        np.testing.assert_array_equal(got, np.asarray(v))
+    for key in ((slice(None),), (slice(1, 8), slice(2, 9)), (slice(None), slice(None), slice(5, 6))):
+        np.testing.assert_array_equal(m.dq.any_bits(key, 1), (dq[key] & 1) != 0)
+    with pytest.raises(ValueError, match="read-only"):
+        m.data[0, 0, 0] = 1.0  # the step only reads: a write is a bug, not a silent divergence
+    # neither fancy-indexed copies nor broadcasts come from the file, but they read right
+    for v in (m.data[:, [1, 5]], np.broadcast_to(m.data[:1], (4,) + m.data.shape[1:])):
+        assert mapped.source_of(v) is None
+        np.testing.assert_array_equal(mapped.read(v), np.asarray(v))
+    m.close()
+
+
+def test_unsealed_models_keep_their_writable_copy_on_write_arrays(tmp_path):
+    from webbcal.datamodels import mapped
+
+    path, data, _ = _cube_file(tmp_path)
+    m = dm.open(path, memmap=True)
+    m.data[0, 0, 0] = 123.0  # a user's model: copy on write, the file is untouched
+    assert mapped.source_of(m.data) is None
+    assert mapped.read(m.data)[0, 0, 0] == 123.0
+    m.close()
+    assert dm.open(path).data[0, 0, 0] == data[0, 0, 0]
+
+
+def test_a_file_replaced_after_opening_is_not_read_behind_the_map(tmp_path):
+    import os
+
+    from webbcal.datamodels import mapped
+
+    path, data, _ = _cube_file(tmp_path)
+    m = dm.open(path, memmap=True)
+    other, _, _ = _cube_file(tmp_path, "other.fits")
+    os.replace(other, path)  # a new file under the same name
+    assert mapped.seal(m, path) == 0
+    np.testing.assert_array_equal(mapped.read(m.data), data)
+    m.close()
+
+
+def test_a_step_seals_the_file_it_opens_and_the_result_is_the_in_memory_one(tmp_path):
+    import webbcal
+
+    src = "tests/data/miri/ERS_NGTS10_2022_new_drift_041_calints.fits"
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[4]
+    path = root / src
+    from_file = webbcal.run("extract_1d", path, save_results=False)
+    in_memory = webbcal.run("extract_1d", dm.open(path), save_results=False)
+    a, b = from_file.spec[0].spec_table, in_memory.spec[0].spec_table
+    for name in ("FLUX", "FLUX_ERROR", "SURF_BRIGHT", "NPIXELS", "DQ"):
+        np.testing.assert_array_equal(a[name], b[name])
