@@ -30,7 +30,7 @@ __all__ = ["seal", "read", "source_of"]
 #: alive: an entry is removed when its array is garbage-collected
 _SOURCES = {}
 #: bytes read per ``preadv`` call (a block of integrations)
-BLOCK_BYTES = 4 * 1024**2
+BLOCK_BYTES = 1024**2
 
 
 class _FileHandle:

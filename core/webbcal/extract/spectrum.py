@@ -114,11 +114,17 @@ def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None, out=None,
     def scaled(name, values, scale):
         np.multiply(values, scale, out=column(name))
 
-    def error(name, parts):   # square root of the summed variance components
-        c = column(name)
-        np.add(cols[parts[0]], cols[parts[1]], out=c)
-        np.add(c, cols[parts[2]], out=c)
-        np.sqrt(c, out=c)
+    roots = {}
+
+    def error(name, variances, scale):
+        """sqrt(sum of the variance components) * |scale|: the square root of the
+        unscaled sum is taken once per set of variances (FLUX and SB share it)."""
+        key = id(variances)
+        if key not in roots:
+            total = np.add(variances[0], variances[1])
+            np.add(total, variances[2], out=total)
+            roots[key] = np.sqrt(total, out=total)
+        np.multiply(roots[key], np.abs(scale), out=column(name))
 
     with np.errstate(invalid="ignore", divide="ignore"):
         per_pix = np.where(npix > 0, 1.0 / npix, np.nan)
@@ -158,14 +164,12 @@ def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None, out=None,
             names = [f"{prefix}_VAR_{n}" for n in ("POISSON", "RNOISE", "FLAT")]
             for name, v in zip(names, variances):
                 scaled(name, v, scale2)
-            error(err, names)
+            error(err, variances, scale)
     column("WAVELENGTH")[...] = np.asarray(wavelength_1d, dtype=np.float64)
     column("NPIXELS")[...] = npix
     wl = cols["WAVELENGTH"]
     bad = ~np.isfinite(cols["FLUX"] if kind != "sb" or pixar is not None else flux) | ~np.isfinite(wl)
-    dq = column("DQ", np.uint32)
-    dq[...] = 0
-    dq[bad] = DO_NOT_USE
+    np.multiply(bad, np.uint32(DO_NOT_USE), out=column("DQ", np.uint32))  # DO_NOT_USE where bad, else 0
     return {k: cols[k] for k in SPEC_COLUMNS}
 
 
