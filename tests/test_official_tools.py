@@ -97,18 +97,31 @@ def test_products_carry_provenance_keywords(demo_products):
         assert h["TELESCOP"] == "JWST"
 
 
-def test_nirspec_wcs_gives_the_same_numbers_with_either_converters():
-    """Where both webbcal-nirspec and stdatamodels register the jwst_pipeline transform
-    tags, the one asdf picks must not matter: the archive stub's slit WCS evaluates the
-    same through the official classes and through webbcal's."""
+def test_each_official_transform_tag_is_registered_once_and_read_the_same_either_way():
+    """With stdatamodels installed (the test extra) the jwst_pipeline transform tags are
+    defined and read by its extensions alone: webbcal-nirspec registers none of them
+    (it writes its models under those tags without registering them), so which package
+    reads a tag does not depend on load order.  webbcal's own reader, added by hand,
+    gives the same numbers on the archive stub's slit WCS."""
+    from webbcal_nirspec.wcs.asdf_ext import JWST_TAG_PREFIX, official_transforms_installed, reader_extension
+
+    assert official_transforms_installed()
+    owners = {}
+    for ext in asdf.get_config().extensions:
+        for tag in ext.tags:
+            uri = getattr(tag, "tag_uri", tag)
+            if uri.startswith(JWST_TAG_PREFIX):
+                owners.setdefault(uri, set()).add(ext.package_name)
+    assert owners and all(names == {"stdatamodels"} for names in owners.values()), \
+        {t: n for t, n in owners.items() if n != {"stdatamodels"}}
+
     stub = Path(__file__).parent / "data" / "nirspec" / "nrs_fs_multislit_header_stub_cal.fits"
     x, y = np.meshgrid(np.linspace(0, 4, 5), np.linspace(0, 1, 2))
 
-    def evaluate(drop):
+    def evaluate(with_ours):
         with asdf.config_context() as cfg:
-            for ext in list(cfg.extensions):
-                if drop in (ext.package_name or ""):
-                    cfg.remove_extension(ext)
+            if with_ours:
+                cfg.add_extension(reader_extension())  # takes precedence
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = webbcal.open(stub)
@@ -116,10 +129,41 @@ def test_nirspec_wcs_gives_the_same_numbers_with_either_converters():
                 kinds = {type(s.transform).__module__.split(".")[0] for s in wcs.pipeline if s.transform is not None}
                 return np.array(wcs.get_transform("detector", "slit_frame")(x, y)), kinds
 
-    ours, _ = evaluate("stdatamodels")
-    theirs, _ = evaluate("webbcal")
-    assert np.isfinite(ours).sum() == np.isfinite(theirs).sum()
+    ours, our_kinds = evaluate(True)
+    theirs, their_kinds = evaluate(False)
+    assert "webbcal_nirspec" not in their_kinds
+    assert np.isfinite(ours).sum() == np.isfinite(theirs).sum() > 0
     np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+def test_webbcal_reads_its_own_nirspec_products_where_no_official_package_is_installed():
+    """Without stdatamodels the entry point registers webbcal's reader: a NIRSpec cal file
+    webbcal wrote (official tags, no webbcal tag) reads back into webbcal's models."""
+    import io
+
+    from webbcal_nirspec.wcs import asdf_ext, transforms
+
+    with asdf.config_context() as cfg:
+        for ext in list(cfg.extensions):
+            if ext.package_name in ("stdatamodels", "webbcal-nirspec"):
+                cfg.remove_extension(ext)
+        original = asdf_ext.official_transforms_installed
+        asdf_ext.official_transforms_installed = lambda: False
+        try:
+            for ext in asdf_ext.get_extensions():
+                cfg.add_extension(ext)
+        finally:
+            asdf_ext.official_transforms_installed = original
+        model = transforms.Rotation3DToGWA([1.0, -2.0, 0.5, 0.25], "xyzy")
+        buf = io.BytesIO()
+        asdf.AsdfFile({"m": model}).write_to(buf)
+        assert b"jwst_pipeline/rotation_sequence-1.2.0" in buf.getvalue()
+        assert b"webbcal" not in buf.getvalue()  # no webbcal tag, no webbcal extension in the history
+        buf.seek(0)
+        with asdf.open(buf) as af:
+            back = af["m"]
+            assert type(back) is transforms.Rotation3DToGWA
+            np.testing.assert_allclose(back(0.1, 0.2, 0.9), model(0.1, 0.2, 0.9), rtol=1e-14)
 
 
 def test_slit_keywords_are_the_official_ones():

@@ -145,6 +145,25 @@ def _unknown_tags(data):
     return [t for t in tags if not manager.handles_tag(t) and "/core/" not in t]
 
 
+#: a list item tagged as a whole ASDF object (the official products' ``slits: - !core/asdf-1.1.0``)
+_TAGGED_ITEM = re.compile(rb"^(\s*)- !core/asdf-1\.\d+\.\d+[ \t]*$", re.MULTILINE)
+
+
+def _untag_list_items(data):
+    """The ASDF file with the ``!core/asdf`` tag of list items (each slit of an official
+    multi-slit product) blanked out, byte for byte the same length.
+
+    A tagged node is converted with everything under it, and a slit holds its SCI, DQ,
+    ... arrays as ``source: fits:SCI,1`` -- blocks of the FITS file around the ASDF tree,
+    which asdf 5.4 and later resolve when they are converted and cannot from the bytes
+    alone ("Resolved to relative URL").  Untagged, a slit is a plain mapping and only its
+    ``meta.wcs`` is converted.  The length is kept so that the block index at the end
+    stays valid."""
+    head, sep, rest = data.partition(b"\xd3BLK")
+    head = _TAGGED_ITEM.sub(lambda m: m.group(1) + b"-" + b" " * (len(m.group(0)) - len(m.group(1)) - 1), head)
+    return head + sep + rest
+
+
 class _TreeBundle:
     """The tree of one ASDF extension, parsed only when asked.
 
@@ -162,7 +181,7 @@ class _TreeBundle:
     def _open(self):
         import asdf
 
-        return asdf.open(io.BytesIO(self.data), lazy_load=False, lazy_tree=True, memmap=False,
+        return asdf.open(io.BytesIO(_untag_list_items(self.data)), lazy_load=False, lazy_tree=True, memmap=False,
                          validate_checksums=False)
 
     def extras(self):

@@ -9,7 +9,7 @@ import pytest
 from astropy.modeling import models as am
 
 from webbcal_nirspec.wcs import build, defaults, readers, transforms
-from webbcal_nirspec.wcs.asdf_ext import get_extensions
+from webbcal_nirspec.wcs.asdf_ext import get_extensions, reader_extension
 
 SHARED = Path(__file__).resolve().parents[3] / "tests" / "data"
 REF_DIR = SHARED / "nirspec" / "ref"
@@ -19,8 +19,10 @@ STUB = SHARED / "nirspec" / "nrs_fs_multislit_header_stub_cal.fits"
 
 @pytest.fixture(scope="module", autouse=True)
 def nirspec_asdf_extension():
+    """webbcal's reader too (put first), so that these tests read with webbcal's models
+    even where stdatamodels is installed."""
     config = asdf.get_config()
-    exts = get_extensions()
+    exts = get_extensions() + [reader_extension()]
     for ext in exts:
         config.add_extension(ext)
     yield
@@ -251,7 +253,7 @@ def _stub_tree():
         raw = bytes(hdul["ASDF"].data[0][0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        af = asdf.open(io.BytesIO(raw), lazy_load=False)
+        af = asdf.open(io.BytesIO(raw), lazy_load=True)
     return af
 
 

@@ -272,3 +272,26 @@ def test_a_step_seals_the_file_it_opens_and_the_result_is_the_in_memory_one(tmp_
     a, b = from_file.spec[0].spec_table, in_memory.spec[0].spec_table
     for name in ("FLUX", "FLUX_ERROR", "SURF_BRIGHT", "NPIXELS", "DQ"):
         np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_slit_items_are_untagged_in_place_so_only_their_wcs_is_converted():
+    """Official multi-slit trees tag each slit ``!core/asdf-1.1.0`` and hold its arrays
+    as ``source: fits:SCI,1``; converting a tagged slit resolves those (asdf 5.4:
+    'Resolved to relative URL').  The tag is blanked out, same length, blocks intact."""
+    import io
+
+    import asdf
+
+    from webbcal.datamodels.asdf_io import _untag_list_items
+
+    af = asdf.AsdfFile({"slits": [asdf.AsdfFile({"meta": {"name": "S200A1"}}).tree], "x": np.arange(5.0)})
+    buf = io.BytesIO()
+    af.write_to(buf)
+    raw = buf.getvalue()
+    assert b"\n- !core/asdf-1.1.0" in raw
+    out = _untag_list_items(raw)
+    assert len(out) == len(raw) and b"\n- !core/asdf-1.1.0" not in out
+    assert b"--- !core/asdf-1.1.0" in out  # the root keeps its tag
+    with asdf.open(io.BytesIO(out), lazy_load=False) as back:
+        assert back.tree["slits"][0]["meta"]["name"] == "S200A1"
+        np.testing.assert_array_equal(back.tree["x"], np.arange(5.0))  # the binary block still found

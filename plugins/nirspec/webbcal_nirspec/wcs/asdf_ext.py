@@ -9,10 +9,13 @@ are the documented ones of each tag (e.g. ``rotation_sequence``: ``angles`` in
 degrees and ``axes_order``; ``grating_equation``: ``groove_density``,
 ``order``, ``output`` = ``angle`` | ``wavelength``).
 
-Register with the plugin entry point
-``[project.entry-points."asdf.extensions"] webbcal_nirspec =
-"webbcal_nirspec.wcs.asdf_ext:get_extensions"`` or at run time with
-``asdf.get_config().add_extension(ext)`` for ``ext`` in ``get_extensions()``.
+One package registers each official tag.  The entry point
+(``[project.entry-points."asdf.extensions"] webbcal_nirspec =
+"webbcal_nirspec.wcs.asdf_ext:get_extensions"``) always registers the writer
+(:class:`NirspecTransformsExtension`: webbcal's models go out under the official tags,
+already tagged, so no tag is registered for them) and registers the reader of the official
+tags (:class:`NirspecTransformsReader`) only when no official package (stdatamodels, or
+an older jwst) provides one.  ``reader_extension()`` gives the reader to add by hand.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ import numpy as np
 from asdf.extension import Converter, Extension
 from asdf_astropy.converters.transform.core import TransformConverterBase
 
-__all__ = ["get_extensions", "NirspecTransformsExtension", "JWST_TAG_PREFIX", "WEBBCAL_TAGS"]
+__all__ = ["get_extensions", "reader_extension", "official_transforms_installed", "NirspecTransformsExtension",
+           "NirspecTransformsReader", "JWST_TAG_PREFIX", "WEBBCAL_TAGS"]
 
 JWST_TAG_PREFIX = "tag:stsci.edu:jwst_pipeline/"
 _VERSIONS = ("1.2.0", "1.1.0", "1.0.0", "0.7.0")
@@ -273,30 +277,129 @@ class NewtonInverseWriter(Converter):
         raise NotImplementedError
 
 
-CONVERTERS = [CoordsConverter(), RotationSequenceConverter(), GratingEquationConverter(),
-              SnellConverter(), RefractionIndexConverter(), LogicalConverter(),
-              Gwa2SlitConverter(), Slit2GwaConverter(), Slit2MsaConverter(),
-              Msa2SlitConverter(), NewtonInverseReader(), NewtonInverseWriter()]
+_TRANSFORM_CONVERTERS = [CoordsConverter(), RotationSequenceConverter(), GratingEquationConverter(),
+                         SnellConverter(), RefractionIndexConverter(), LogicalConverter(),
+                         Gwa2SlitConverter(), Slit2GwaConverter(), Slit2MsaConverter(), Msa2SlitConverter()]
 
 
-class NirspecTransformsExtension(Extension):
-    """Reads and writes the JWST NIRSpec transform tags with webbcal's models."""
+class _Reader(Converter):
+    """Reads a ``jwst_pipeline`` tag into webbcal's model (writes nothing)."""
 
-    extension_uri = "asdf://webbcal.org/nirspec/extensions/nirspec_transforms-1.0.0"
+    tags = []  # (set per instance)
+    types = []
+
+    def __init__(self, converter):
+        self._converter = converter
+        self.tags = list(converter.tags)
+
+    def select_tag(self, obj, tags, ctx):  # pragma: no cover - no types: never asked
+        return None
+
+    def to_yaml_tree(self, obj, tag, ctx):  # pragma: no cover - no types: never asked
+        raise NotImplementedError
+
+    def from_yaml_tree(self, node, tag, ctx):
+        return self._converter.from_yaml_tree(node, tag, ctx)
+
+
+class _TaglessWriter(Converter):
+    """Writes webbcal's model under the official ``jwst_pipeline`` tag without
+    registering that tag: the node goes out already tagged, so whichever package reads
+    the tag (stdatamodels, or webbcal's reader when it is alone) reads the file."""
+
+    tags = []
+    types = []  # (set per instance)
+
+    def __init__(self, converter):
+        self._converter = converter
+        self.types = list(converter.types)
+
+    def select_tag(self, obj, tags, ctx):
+        return None  # the returned node carries its tag
+
+    def to_yaml_tree(self, obj, tag, ctx):
+        from asdf.tagged import TaggedDict
+
+        tag = self._converter.select_tag(obj, list(self._converter.tags), ctx)
+        return TaggedDict(self._converter.to_yaml_tree(obj, tag, ctx), tag)
+
+    def from_yaml_tree(self, node, tag, ctx):  # pragma: no cover - never tagged
+        raise NotImplementedError
+
+
+def _jwst_tags():
+    tags = []
+    for name in _TAG_NAMES + tuple(_NEW_ONLY):
+        tags.extend(_tags(name))
+    return tags
+
+
+class NirspecTransformsReader(Extension):
+    """Reads the JWST NIRSpec transform tags (versions 0.7.0-1.2.0) with webbcal's models.
+
+    Registered only where no official package (stdatamodels, or an older jwst) defines
+    those tags: each tag is then read by exactly one extension, the official one when it
+    is installed, whatever the order the packages load in."""
+
+    extension_uri = "asdf://webbcal.org/nirspec/extensions/nirspec_transforms_reader-1.0.0"
     legacy_class_names = ["jwst.transforms.jwextension.JWSTExtension"]
 
     @property
     def converters(self):
-        return CONVERTERS
+        return [_Reader(c) for c in _TRANSFORM_CONVERTERS]
 
     @property
     def tags(self):
-        tags = []
-        for name in _TAG_NAMES + tuple(_NEW_ONLY):
-            tags.extend(_tags(name))
-        return tags + list(WEBBCAL_TAGS)
+        return _jwst_tags()
+
+
+class NirspecTransformsExtension(Extension):
+    """Writes webbcal's NIRSpec models under the official ``jwst_pipeline`` tags
+    (registering none of them, see :class:`_TaglessWriter`) and reads the
+    ``newton_inverse_2d`` tag of webbcal 0.1 files, the only tag it defines."""
+
+    extension_uri = "asdf://webbcal.org/nirspec/extensions/nirspec_transforms-1.0.0"
+
+    @property
+    def converters(self):
+        return [_TaglessWriter(c) for c in _TRANSFORM_CONVERTERS] + [NewtonInverseReader(), NewtonInverseWriter()]
+
+    @property
+    def tags(self):
+        return list(WEBBCAL_TAGS)
+
+
+#: distributions whose ASDF extensions define the official jwst_pipeline transform tags
+OFFICIAL_TRANSFORM_DISTRIBUTIONS = ("stdatamodels", "jwst")
+
+
+def official_transforms_installed():
+    """Whether an installed distribution registers the official transform tags (checked
+    from the entry points alone: loading them here would recurse into asdf's set-up)."""
+    from importlib.metadata import entry_points
+
+    try:
+        points = entry_points(group="asdf.extensions")
+    except Exception:  # pragma: no cover - broken metadata: read with ours
+        return False
+    for point in points:
+        dist = getattr(point, "dist", None)
+        name = (getattr(dist, "name", None) or "").lower().replace("_", "-")
+        if name in OFFICIAL_TRANSFORM_DISTRIBUTIONS:
+            return True
+    return False
+
+
+def reader_extension():
+    """webbcal's reader of the official tags, to add by hand (``asdf.config_context``)
+    where the official one is installed but webbcal's models are wanted."""
+    return NirspecTransformsReader()
 
 
 def get_extensions():
-    """Entry point for ``asdf.extensions``."""
-    return [NirspecTransformsExtension()]
+    """Entry point for ``asdf.extensions``: the writer always, the reader of the official
+    tags only when no official package provides one."""
+    extensions = [NirspecTransformsExtension()]
+    if not official_transforms_installed():
+        extensions.insert(0, NirspecTransformsReader())
+    return extensions
