@@ -1,8 +1,8 @@
-"""Side by side with the official pipeline.  Not in the default suite: installing
-``jwst`` beside webbcal pins asdf to an older release, under which reading the NIRSpec
-archive stub's gwcs fails in five of our tests (see the issue-9 notes).  Run by hand::
+"""Side by side with the official pipeline.  Run by ``scripts/test.sh`` (so by CI) in a
+second environment, ``.venv-official``, where ``jwst`` is installed beside webbcal with
+the versions it pins (asdf 5.4 with jwst 3.0); by hand::
 
-    pip install jwst && pytest compat/
+    bash scripts/setup_official.sh && .venv-official/bin/python -m pytest compat/
 
 What it checks: the same EXTRACT1D aperture gives the same box spectrum, row for row, on our
 single-slit NIRSpec product and on a real MIRI LRS slitless calints written by the

@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run the whole test suite on 2 cores.
+# Set up (scripts/setup.sh) and run the whole test suite on 2 cores; then, beside the
+# official pipeline (scripts/setup_official.sh: jwst and the asdf it pins), the
+# side-by-side checks of compat/ and the tests of reading and writing JWST files.
+# With arguments, only those are run, in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest -q "$@"
+if [ "$#" -gt 0 ]; then
+  exec .venv/bin/python -m pytest -q "$@"
+fi
+.venv/bin/python -m pytest -q
+bash scripts/setup_official.sh
+exec .venv-official/bin/python -m pytest -q compat core/webbcal/datamodels tests/test_official_tools.py \
+  plugins/nirspec/tests/test_wcs.py plugins/nirspec/tests/test_model_kinds.py
