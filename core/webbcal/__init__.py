@@ -7,7 +7,7 @@ Python API::
     x1d = webbcal.run("spec2", "jw..._rate.fits", steps={"extract_1d": {"extraction_type": "optimal"}})
     x1d = webbcal.run("extract_1d", model, xstart=30, xstop=40)
 """
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["open", "run", "__version__"]
 

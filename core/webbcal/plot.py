@@ -2,31 +2,12 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 
+from .figures import _pyplot, _save  # noqa: F401 - used below and by callers
+
 log = logging.getLogger("webbcal.plot")
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path, inputs=()):
-    """Write the PNG atomically (temp file + rename), never over one of ``inputs``."""
-    from .datamodels.atomic import atomic_write
-
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"), inputs=inputs)
-    finally:
-        _pyplot().close(fig)
-    return Path(path)
 
 
 def _is_spectrum(model):

@@ -1,11 +1,10 @@
 """Opening JWST product files as the right model class."""
 import os
-import warnings
-from pathlib import Path
 
 from astropy.io import fits
 
 from ..errors import InputFileError
+from .fitsfile import _open_fits, read_file_into  # noqa: F401 - read_file_into: public here too
 from .models import (
     CubeModel,
     DataModel,
@@ -33,53 +32,6 @@ MODEL_CLASSES = {
 }
 
 
-def _open_fits(path, memmap):
-    """Open a FITS file read-only; InputFileError for missing / corrupt / truncated files."""
-    path = Path(path)
-    if not path.exists():
-        raise InputFileError(path, "does not exist (expected a JWST FITS product)")
-    if path.is_dir():
-        raise InputFileError(path, "is a folder, not a FITS file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", fits.verify.VerifyWarning)
-            warnings.filterwarnings("ignore", message=".*non-ASCII.*")
-            # a truncated file is reported below as one InputFileError
-            warnings.filterwarnings("ignore", message="File may have been truncated")
-            # memmap=None (not True): astropy then maps what it can and reads scaled
-            # images (uint32 DQ stored with BZERO) into memory instead of failing
-            hdul = fits.open(path, memmap=None if memmap else False, mode="readonly",
-                             lazy_load_hdus=False,
-                             ignore_missing_simple=False)
-    except Exception as exc:
-        raise InputFileError(path, f"is not a readable FITS file ({exc})") from None
-    try:
-        _check_complete(hdul, path)
-    except BaseException:
-        hdul.close()
-        raise
-    return hdul
-
-
-def _check_complete(hdul, path):
-    if len(hdul) == 0:
-        raise InputFileError(path, "is an empty FITS file (expected a primary header and extensions)")
-    compressed = getattr(getattr(hdul, "_file", None), "compression", None)
-    size = os.path.getsize(path)
-    for hdu in hdul:
-        try:
-            info = hdu.fileinfo()
-        except Exception:
-            info = None
-        if info and not compressed:
-            end = info["datLoc"] + info["datSpan"]
-            if end > size:
-                raise InputFileError(
-                    path,
-                    f"is truncated: extension {hdu.name} ends at byte {end} but the file has {size} bytes",
-                )
-
-
 def model_class_for(hdul):
     """The model class for an open HDUList: DATAMODL first, then the file's structure."""
     name = str(hdul[0].header.get("DATAMODL", "")).strip()
@@ -103,22 +55,6 @@ def model_class_for(hdul):
         return SlitModel
     ndim = scis[0].header.get("NAXIS", 0)
     return CubeModel if ndim == 3 else ImageModel
-
-
-def read_file_into(model, path, memmap=False):
-    """Fill ``model`` from the file at ``path``."""
-    hdul = _open_fits(path, memmap)
-    try:
-        model._read_hdulist(hdul, str(path), memmap=memmap)
-    except BaseException:
-        hdul.close()
-        raise
-    model.path = str(path)
-    if memmap:
-        model._hdulist = hdul
-    else:
-        hdul.close()
-    return model
 
 
 def open(init, memmap=False):  # noqa: A001 - the official datamodels name

@@ -64,9 +64,8 @@ def _mmap_start(buffer):
 
 
 def _roots(model):
-    from .models import slits_of
-
-    for holder in slits_of(model):
+    holders = list(getattr(model, "slits", None) or []) or [model]
+    for holder in holders:
         for name in ("data", "err", "dq", "var_poisson", "var_rnoise", "var_flat", "wavelength"):
             try:
                 a = holder.__dict__.get("_dq") if name == "dq" else holder.__dict__.get(name)

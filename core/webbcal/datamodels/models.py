@@ -334,7 +334,7 @@ class DataModel:
         if init is None:
             pass
         elif isinstance(init, (str, os.PathLike)):
-            from .fileio import read_file_into
+            from .fitsfile import read_file_into
 
             read_file_into(self, init, memmap=memmap)
         elif isinstance(init, fits.HDUList):
@@ -505,7 +505,7 @@ class DataModel:
         CAL_VER (the software and version that wrote it), TELESCOP."""
         from astropy.time import Time
 
-        from .. import __version__
+        from .._version import __version__
 
         self.meta.date = Time.now().utc.isot
         self.meta.calibration_software_name = "webbcal"

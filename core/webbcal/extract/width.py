@@ -15,7 +15,7 @@ table of widths and scatters (ppm) is returned so the choice can be inspected.
 
 :func:`optimize_target_width` does the same on an
 :class:`~webbcal.extract.ExtractionTarget` through the extract_1d step's own
-:func:`~webbcal.steps.extract_1d.extract_target` (so the EXTRACT1D aperture, trace,
+:func:`~webbcal.extract.engine.extract_target` (so the EXTRACT1D aperture, trace,
 background regions and masks are exactly those of the step), varying only
 ``extract_width``; the best width is then given to the step as ``extract_width``.
 """
@@ -174,7 +174,7 @@ def optimize_target_width(target, widths=None, reference=None, params=None, disp
     :return: :class:`WidthOptimization`; give ``best_width`` to the step as
         ``extract_width``.
     """
-    from ..steps.extract_1d import extract_target
+    from .engine import extract_target
 
     p = dict(params or {})
     p["apply_apcorr"] = False

@@ -209,7 +209,7 @@ class WhiteLightProduct:
 
     def plot(self, path):
         """Quicklook PNG: each white-light curve normalised by its median, vs time."""
-        from ..plot import _pyplot, _save
+        from ..figures import _pyplot, _save
 
         plt = _pyplot()
         t = np.asarray(self.table["int_mid_MJD_UTC"], dtype=np.float64)

@@ -70,7 +70,7 @@ def test_real_calints_parametric_profiles_agree(shared_miri, host):
     # without background regions the trace is still found (centre at columns 37-38)
     from webbcal.plugins import get_host
     from webbcal.refs import RefSet
-    from webbcal.steps.extract_1d import extract_target
+    from webbcal.extract.engine import extract_target
 
     model = webbcal.open(path)
     mode = get_host().modes.for_model(model)

@@ -146,7 +146,7 @@ def test_nodded_mos_optimal_recovers_injected_flux(mos_nodded, mos_saved):
     total, and the largest deviation from the total against the window loss plus the
     same 0.3 % tolerance.
     """
-    from webbcal.steps.extract_1d import build_aperture
+    from webbcal.extract.engine import build_aperture
 
     model, truth = mos_nodded
     pipe, _, _ = mos_saved
@@ -173,7 +173,7 @@ def test_nodded_mos_optimal_recovers_injected_flux(mos_nodded, mos_saved):
 
 def test_box_background_regions_exclude_negative_traces(fs_nodded):
     from webbcal.refs import RefSet
-    from webbcal.steps.extract_1d import extract_target
+    from webbcal.extract.engine import extract_target
     from webbcal.steps.flat_field import apply_flat
     from webbcal.steps.photom import apply_photom
     from webbcal_nirspec import plugin

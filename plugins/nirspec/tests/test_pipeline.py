@@ -137,7 +137,7 @@ def test_hooks_in_recipe_order_recover_injected_flux(exp_type, tmp_path):
     """The plugin's hooks chained with the core arithmetic (no Step bookkeeping)."""
     from webbcal.plugins import get_host
     from webbcal.refs import RefSet
-    from webbcal.steps.extract_1d import extract_target
+    from webbcal.extract.engine import extract_target
     from webbcal.steps.flat_field import apply_flat
     from webbcal.steps.photom import apply_photom
     from webbcal_nirspec import plugin

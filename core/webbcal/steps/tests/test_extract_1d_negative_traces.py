@@ -19,7 +19,8 @@ from scipy.special import erf
 
 from webbcal import datamodels as dm
 from webbcal.extract import ExtractionTarget
-from webbcal.steps.extract_1d import build_aperture, extract_target, shift_matrix, shift_profile
+from webbcal.extract.engine import build_aperture, extract_target
+from webbcal.extract.optimal_target import shift_matrix, shift_profile
 
 NY, NX = 25, 240
 CENTRE, TILT, SIGMA = 12.3, 0.005, 1.0

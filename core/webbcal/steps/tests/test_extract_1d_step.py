@@ -16,16 +16,10 @@ from scipy.special import erf
 from webbcal import datamodels as dm
 from webbcal.errors import ExtractionError, InputFileError, ParameterError, ReferenceFileError
 from webbcal.extract import ExtractionTarget
-from webbcal.steps.extract_1d import (
-    OUTLIER,
-    Extract1dStep,
-    ProgressReport,
-    aperture_weights_for,
-    extract_target,
-    read_specpsf,
-    shift_profile,
-    write_specpsf,
-)
+from webbcal.extract.engine import OUTLIER, ProgressReport, extract_target
+from webbcal.extract.optimal_target import shift_profile
+from webbcal.extract.specpsf import read_specpsf, write_specpsf
+from webbcal.steps.extract_1d import Extract1dStep, aperture_weights_for
 
 APERTURE_ROWS = 17  # toy aperture_defaults: ystart 11, ystop 27 (inclusive)
 
@@ -351,7 +345,7 @@ def test_progress_bar_only_on_a_terminal_and_log_increment(caplog):
 
     quiet = io.StringIO()
     rep = ProgressReport("T", 100, log_increment=25, stream=quiet)
-    with caplog.at_level(logging.INFO, logger="webbcal.step"):
+    with caplog.at_level(logging.INFO, logger="webbcal"):
         for done in (10, 30, 60, 70, 100):
             rep(done, 100)
     assert quiet.getvalue() == ""
@@ -366,7 +360,7 @@ def test_progress_bar_only_on_a_terminal_and_log_increment(caplog):
 
 def test_optimal_logs_every_log_increment(toy_host, caplog):
     model, _ = toy_cal(nints=12, noise=1.0)
-    with caplog.at_level(logging.INFO, logger="webbcal.step"):
+    with caplog.at_level(logging.INFO, logger="webbcal"):
         run(model, extraction_type="optimal", log_increment=5, chunk_size=2)
     done = [r.getMessage() for r in caplog.records if "of 12 integrations" in r.getMessage()]
     assert [int(s.split(": ")[-1].split(" of")[0]) for s in done] == [6, 10, 12]
