@@ -156,7 +156,7 @@ class PluginHost:
         """
         from .errors import PluginError, WebbcalError
 
-        owner = self._owner.get(id(mode)) if mode is not None else None
+        owner = self._owner_of(mode)
         if owner is not None and self.pm.get_plugin(owner) is not None:
             keep = self.pm.get_plugin(owner)
             others = [p for p in self.pm.get_plugins() if p is not keep]
@@ -175,6 +175,20 @@ class PluginHost:
             raise PluginError(f"plugin {who} failed in {hookname}"
                               + (f" for {mode.key}" if mode is not None else "")
                               + f": {type(exc).__name__}" + (f": {msg}" if msg else "")) from exc
+
+    def _owner_of(self, mode):
+        """The plugin that declared ``mode``: by identity, else the plugin that declared a
+        mode with the same (instrument, EXP_TYPE) -- a copy or a hand-built Mode of a
+        known exposure type goes to the same plugin; None for a mode nobody declared."""
+        if mode is None:
+            return None
+        owner = self._owner.get(id(mode))
+        if owner is None:
+            key = getattr(mode, "key", None)
+            for m in self.modes:
+                if getattr(m, "key", None) == key and id(m) in self._owner:
+                    return self._owner[id(m)]
+        return owner
 
     def plugin_for(self, mode):
         """Name of the plugin distribution that owns ``mode``."""

@@ -1,11 +1,13 @@
 """The MIRI plugin's hook implementations (entry point ``webbcal.instruments: miri``).
 
-Every ``firstresult`` hook returns ``None`` for modes that are not MIRI's so that the
-other plugins are asked.
+The core calls each mode-specific hook on the plugin that declared the mode only
+(``PluginHost.call_for_mode``), so no hook here asks "is this MIRI?".  The LRS-only
+hooks (extraction targets, aperture correction) return ``None`` for imaging, which has
+no spectrum.
 """
 from webbcal.hookspecs import hookimpl
 
-from .modes import MODES, is_lrs, is_miri
+from .modes import MODES, is_lrs
 
 
 @hookimpl
@@ -22,8 +24,6 @@ def webbcal_reference_types():
 
 @hookimpl
 def webbcal_simulate(mode, params):
-    if not is_miri(mode):
-        return None
     from .simulate import simulate
 
     return simulate(mode, params or {})
@@ -31,8 +31,6 @@ def webbcal_simulate(mode, params):
 
 @hookimpl
 def webbcal_assign_wcs(model, mode, refs, params):
-    if not is_miri(mode):
-        return None
     from . import wcs
 
     distortion = refs.load("distortion")
@@ -59,8 +57,6 @@ def webbcal_assign_wcs(model, mode, refs, params):
 
 @hookimpl
 def webbcal_flat_field(model, mode, refs, params):
-    if not is_miri(mode):
-        return None
     from .flat import flat_for
 
     return flat_for(model, refs)
@@ -68,8 +64,6 @@ def webbcal_flat_field(model, mode, refs, params):
 
 @hookimpl
 def webbcal_photom(model, mode, refs, params):
-    if not is_miri(mode):
-        return None
     from .photom import conversion_for
 
     return conversion_for(model, mode, refs)

@@ -1,6 +1,7 @@
 """Hook implementations of webbcal-nirspec (entry point ``nirspec`` in ``webbcal.instruments``).
 
-Every hook returns ``None`` for modes that are not NIRSpec's, so other plugins answer.
+The core calls each mode-specific hook on the plugin that declared the mode only
+(``PluginHost.call_for_mode``), so no hook here asks "is this NIRSpec?".
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from webbcal.hookspecs import hookimpl
 
-from .modes import MODES, is_nirspec
+from .modes import MODES
 
 log = logging.getLogger("webbcal.nirspec")
 
@@ -38,8 +39,6 @@ def webbcal_steps():
 
 @hookimpl
 def webbcal_simulate(mode, params):
-    if not is_nirspec(mode):
-        return None
     from .simulate import simulate
 
     return simulate(mode, params)
@@ -47,8 +46,6 @@ def webbcal_simulate(mode, params):
 
 @hookimpl
 def webbcal_assign_wcs(model, mode, refs, params):
-    if not is_nirspec(mode):
-        return None
     from .extract import assign_wcs
 
     return assign_wcs(model, mode, refs, params)
@@ -56,8 +53,6 @@ def webbcal_assign_wcs(model, mode, refs, params):
 
 @hookimpl
 def webbcal_extract_2d(model, mode, refs, params):
-    if not is_nirspec(mode):
-        return None
     from .extract import extract_2d
 
     return extract_2d(model, mode, refs, params)
@@ -81,8 +76,6 @@ def _shutter(slit):
 
 @hookimpl
 def webbcal_flat_field(model, mode, refs, params):
-    if not is_nirspec(mode):
-        return None
     from webbcal.steps.flat_field import Flat
 
     from . import flat as flatmod
@@ -115,8 +108,6 @@ def webbcal_flat_field(model, mode, refs, params):
 
 @hookimpl
 def webbcal_photom(model, mode, refs, params):
-    if not is_nirspec(mode):
-        return None
     from . import photom as photmod
 
     table = refs.load("photom")
@@ -134,8 +125,6 @@ def webbcal_photom(model, mode, refs, params):
 
 @hookimpl
 def webbcal_extract_targets(model, mode, refs, params):
-    if not is_nirspec(mode):
-        return None
     from .extract import extraction_targets
 
     return extraction_targets(model, mode, refs, params)
@@ -150,7 +139,7 @@ def webbcal_aperture_correction(model, mode, refs, target, params):
     """Point sources: the APCORR row of the exposure's filter/grating (and slit for FS),
     interpolated at the aperture width in arcsec and the source's pixel phase (the
     fractional part of its cross-dispersion position)."""
-    if not is_nirspec(mode) or "apcorr" not in refs:
+    if "apcorr" not in refs:
         return None
     from webbcal.extract.apcorr import read_apcorr_table
 
