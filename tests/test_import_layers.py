@@ -13,12 +13,12 @@ CORE = Path(__file__).resolve().parents[1] / "core" / "webbcal"
 #: layer of each top-level module / subpackage of webbcal, lowest first
 LAYERS = {
     "_version": 0, "errors": 0, "hookspecs": 0,
-    "params": 1, "modes": 1,
+    "params": 1, "modes": 1, "results": 1,
     "datamodels": 2,
     "extract": 3, "wcs": 3, "figures": 3,
     "refs": 4,
     "plugins": 5,
-    "pipeline.step": 6, "pipeline.segments": 6,
+    "pipeline.step": 6, "pipeline.segments": 6, "plugin_api": 6,
     "steps": 7,
     "pipeline": 8,  # recipes (pipeline.pipeline) and the step registry: above the steps they run
     "plot": 8,
@@ -145,3 +145,31 @@ def test_the_checker_sees_a_function_level_upward_import(tmp_path, monkeypatch):
     targets = _targets("webbcal.extract.width", imports[0])
     assert targets == {"webbcal.steps.extract_1d"}
     assert _layer("webbcal.steps.extract_1d") > _layer("webbcal.extract.width")
+
+
+def test_the_plugins_import_the_core_only_through_plugin_api():
+    """A plugin needs one public module (webbcal.plugin_api); the shipped plugins show
+    it: no import of another webbcal module, at module level or in a function."""
+    plugins = Path(__file__).resolve().parents[1] / "plugins"
+    bad = []
+    for path in sorted(plugins.glob("*/webbcal_*/**/*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                name = node.module
+            elif isinstance(node, ast.Import):
+                name = next((a.name for a in node.names if a.name.split(".")[0] == "webbcal"), "")
+            else:
+                continue
+            if name.split(".")[0] == "webbcal" and name != "webbcal.plugin_api":
+                bad.append(f"{path.relative_to(plugins)}:{node.lineno}: {name}")
+    assert bad == []
+
+
+def test_plugin_api_gives_what_a_plugin_declares_and_returns():
+    import webbcal.plugin_api as api
+
+    for name in api.__all__:
+        assert getattr(api, name) is not None, name
+    from webbcal.steps.flat_field import Flat
+
+    assert api.Flat is Flat  # the type the step applies is the one plugins build

@@ -9,24 +9,11 @@ is the plugin's: it answers ``webbcal_pathloss`` / ``webbcal_barshadow`` with a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..pipeline.step import Step
-
-
-@dataclass
-class Correction:
-    """A throughput correction for one image / slit.
-
-    ``factor``: scalar or array over the last two axes (the fraction of the light that
-    reaches the detector, so the data are divided by it); ``name``: what it is, for the
-    log (e.g. ``"POINT pathloss at (0.12, -0.30)"``).
-    """
-
-    factor: object
-    name: str | None = None
+from ..results import Correction  # noqa: F401 - the type this step applies (and its old home)
 
 
 def apply_correction(model, corr):

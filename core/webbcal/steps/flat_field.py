@@ -6,26 +6,12 @@ arithmetic below is the JWST one and lives only here.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..datamodels import DQ
+from ..results import Flat  # noqa: F401 - the type this step applies (and its old home)
 from ..pipeline.step import Param, Step
-
-
-@dataclass
-class Flat:
-    """A flat field matching the science array's last two axes.
-
-    ``data`` is the flat value, ``err`` its 1-sigma error (or None), ``dq`` its flags
-    (already mapped to the JWST bits; or None).  ``name`` identifies the slit it is for.
-    """
-
-    data: np.ndarray
-    err: np.ndarray | None = None
-    dq: np.ndarray | None = None
-    name: str | None = None
 
 
 log = logging.getLogger("webbcal.flat_field")

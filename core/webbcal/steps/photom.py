@@ -5,32 +5,11 @@ arithmetic below is the JWST one and lives only here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..pipeline.step import Step
-
-
-@dataclass
-class Conversion:
-    """A photometric conversion for one image / slit.
-
-    ``factor`` is a scalar or an array over the last two axes (e.g. PHOTMJSR times the
-    relative response at each pixel's wavelength); ``bunit`` the resulting unit
-    (``"MJy/sr"`` or ``"MJy"``); ``photmjsr`` the scalar written as PHOTMJSR;
-    ``pixar_sr``/``pixar_a2`` the nominal pixel area.  ``area`` (optional) is the pixel
-    area map stored as the AREA extension.
-    """
-
-    factor: object
-    bunit: str = "MJy/sr"
-    photmjsr: float | None = None
-    photuja2: float | None = None
-    pixar_sr: float | None = None
-    pixar_a2: float | None = None
-    area: np.ndarray | None = None
-    name: str | None = None
+from ..results import Conversion  # noqa: F401 - the type this step applies (and its old home)
 
 
 def apply_photom(model, conv):

@@ -13,9 +13,9 @@ import logging
 
 import numpy as np
 
-from webbcal.errors import ExtractionError
-from webbcal.extract import ExtractionTarget
-from webbcal.wcs import pixel_wavelengths
+from webbcal.plugin_api import ExtractionError
+from webbcal.plugin_api import ExtractionTarget
+from webbcal.plugin_api import pixel_wavelengths
 
 from . import detector
 from .wcs import LrsGeometry

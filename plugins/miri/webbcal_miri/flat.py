@@ -6,8 +6,8 @@ is cut out of the file's own footprint (its SUBSTRT1/2, default 1, 1).
 """
 from pathlib import Path
 
-from webbcal.errors import ReferenceFileError
-from webbcal.steps.flat_field import Flat
+from webbcal.plugin_api import ReferenceFileError
+from webbcal.plugin_api import Flat
 
 from . import detector
 

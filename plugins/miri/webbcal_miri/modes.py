@@ -1,5 +1,5 @@
 """The MIRI observing modes webbcal handles, as data (:class:`webbcal.modes.Mode`)."""
-from webbcal.modes import Mode
+from webbcal.plugin_api import Mode
 
 PLUGIN = "webbcal-miri"
 INSTRUMENT = "MIRI"

@@ -9,8 +9,8 @@ nominal 0.11 arcsec pixel.
 """
 import numpy as np
 
-from webbcal.errors import InputFileError
-from webbcal.steps.photom import Conversion
+from webbcal.plugin_api import InputFileError
+from webbcal.plugin_api import Conversion
 
 from . import detector
 

@@ -5,7 +5,7 @@ The core calls each mode-specific hook on the plugin that declared the mode only
 hooks (extraction targets, aperture correction) return ``None`` for imaging, which has
 no spectrum.
 """
-from webbcal.hookspecs import hookimpl
+from webbcal.plugin_api import hookimpl
 
 from .modes import MODES, is_lrs
 
@@ -35,13 +35,13 @@ def webbcal_assign_wcs(model, mode, refs, params):
 
     distortion = refs.load("distortion")
     if distortion is None:
-        from webbcal.errors import ReferenceFileError
+        from webbcal.plugin_api import ReferenceFileError
 
         raise ReferenceFileError("distortion", "MIRI assign_wcs needs a DISTORTION reference file (it was set to N/A)")
     if is_lrs(mode):
         specwcs = refs.load("specwcs")
         if specwcs is None:
-            from webbcal.errors import ReferenceFileError
+            from webbcal.plugin_api import ReferenceFileError
 
             raise ReferenceFileError("specwcs", "MIRI LRS assign_wcs needs a SPECWCS reference file (it was set to N/A)")
         slitless = str(model.meta.exposure.type).upper() == "MIR_LRS-SLITLESS"

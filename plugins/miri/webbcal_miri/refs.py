@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from webbcal.datamodels import read_table
-from webbcal.errors import ReferenceFileError
-from webbcal.refs import ReferenceType
+from webbcal.plugin_api import read_table
+from webbcal.plugin_api import ReferenceFileError
+from webbcal.plugin_api import ReferenceType
 
 from . import detector
 
@@ -270,7 +270,7 @@ class FlatReference:
 
 
 def read_flat(path):
-    from webbcal.datamodels.dqflags import interpret_dq_def
+    from webbcal.plugin_api import interpret_dq_def
 
     path = Path(path)
     with _open_fits(path) as hdul:
@@ -429,7 +429,7 @@ def read_area(path):
 
 
 def read_extract1d(path):
-    from webbcal.extract.reffile import read_extract1d as core_reader
+    from webbcal.plugin_api import read_extract1d as core_reader
 
     return core_reader(path)
 
@@ -463,7 +463,7 @@ class LrsApertureCorrectionTable:
 
     def to_aperture_correction(self, subarray):
         """A core :class:`webbcal.extract.apcorr.ApertureCorrection` for ``subarray``."""
-        from webbcal.extract.apcorr import ApertureCorrection
+        from webbcal.plugin_api import ApertureCorrection
 
         r = self.select(subarray)
         return ApertureCorrection.from_wavelength_size(

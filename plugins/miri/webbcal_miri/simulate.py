@@ -72,7 +72,7 @@ def _flux_function(params):
 
 
 def _new_model(nints, shape, per_integration):
-    from webbcal import datamodels as dm
+    from webbcal.plugin_api import datamodels as dm
 
     if per_integration:
         return dm.CubeModel(data=np.zeros((nints,) + shape, np.float32))
@@ -136,7 +136,7 @@ def _set_common_meta(model, exp_type, filt, subarray, nints, params, v2v3_ref):
 
 
 def _reference_pixel_dq(model):
-    from webbcal.datamodels import DQ
+    from webbcal.plugin_api import DQ
 
     xstart = int(model.meta.subarray.xstart)
     nx = model.data.shape[-1]
@@ -235,7 +235,7 @@ def simulate_lrs(mode, params):
 
 
 def _int_times(model, nints):
-    from webbcal import datamodels as dm
+    from webbcal.plugin_api import datamodels as dm
 
     ex, tg = model.meta.exposure, model.meta.target
     model.int_times = dm.int_times_table(ex.start_time, ex.end_time, nints,

@@ -233,7 +233,7 @@ def lrs_wcs(model, distortion, specwcs, slitless):
     bbox_x = (max(-0.5, xlo - xs), min(nx - 0.5, xhi - xs))
     bbox_y = (max(-0.5, ylo - ys), min(ny - 0.5, yhi - ys))
     if bbox_x[0] >= bbox_x[1] or bbox_y[0] >= bbox_y[1]:
-        from webbcal.errors import ReferenceFileError
+        from webbcal.plugin_api import ReferenceFileError
 
         raise ReferenceFileError(
             specwcs.path, f"the LRS calibrated region (x {xlo:.1f}-{xhi:.1f}, y {ylo:.1f}-{yhi:.1f} full frame) "

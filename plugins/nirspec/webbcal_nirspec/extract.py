@@ -24,10 +24,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from webbcal.datamodels import slits_of
+from webbcal.plugin_api import slits_of
 import numpy as np
 
-from webbcal.errors import InputFileError, ReferenceFileError
+from webbcal.plugin_api import InputFileError, ReferenceFileError
 
 from . import msa as msa_meta
 from .modes import WCS_REFTYPES
@@ -258,11 +258,10 @@ def msa_nod_positions(model, mode):
     an absolute path, else next to ``model``'s file), with the shutter pitch from the
     MSA reference resolved as assign_wcs resolves it.  Empty (and a warning) when the
     file cannot be read: the negative traces are then not located."""
-    from webbcal.plugins import get_host
-    from webbcal.refs import RefSet
+    from webbcal.plugin_api import resolve_references
 
     try:
-        refs = RefSet.resolve(get_host().reftypes, model, mode, ("msa",))
+        refs = resolve_references(model, mode, ("msa",))
         infos = open_apertures(model, mode, refs)
     except (InputFileError, ReferenceFileError, ValueError) as exc:
         log.warning("extract_1d: the MOS nod positions are neither in the slit headers (NODYPOSn) nor readable from "
@@ -464,7 +463,7 @@ def single_slit_product(multi):
     """The one slit of ``multi`` as a top-level ``SlitModel`` with the exposure's
     primary keywords: the official layout of a bright-object time series (BOTS calints
     is a SlitModel there), so the official tools and the community TSO codes read it."""
-    from webbcal import datamodels as dm
+    from webbcal.plugin_api import datamodels as dm
 
     slit = multi.slits[0]
     single = dm.SlitModel(slit)
@@ -518,7 +517,7 @@ def _slit_wavelength_range(slit, wcs):
 
 def extraction_targets(model, mode, refs=None, params=None):
     """One ExtractionTarget per slit: wavelengths, source position, curved trace."""
-    from webbcal.extract import ExtractionTarget
+    from webbcal.plugin_api import ExtractionTarget
 
     targets = []
     subtracted = nod_subtracted(model)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from webbcal.errors import ReferenceFileError
+from webbcal.plugin_api import ReferenceFileError
 
 __all__ = [
     "FastVariation", "FlatComponent", "read_flat_component", "read_fflat", "read_sflat", "read_dflat",
@@ -419,7 +419,7 @@ def read_interpolated_flat(path):
     """slit name -> :class:`webbcal.steps.flat_field.Flat` from :func:`write_interpolated_flat`."""
     from astropy.io import fits
 
-    from webbcal.steps.flat_field import Flat
+    from webbcal.plugin_api import Flat
 
     out = {}
     try:

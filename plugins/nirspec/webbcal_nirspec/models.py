@@ -32,7 +32,7 @@ def _arrays(model, **arrays):
 
 
 def new_image(data, var_poisson, var_rnoise, keywords):
-    from webbcal import datamodels as dm
+    from webbcal.plugin_api import datamodels as dm
 
     data = np.asarray(data, np.float32)
     model = dm.ImageModel(data=data)
@@ -44,7 +44,7 @@ def new_image(data, var_poisson, var_rnoise, keywords):
 
 
 def new_cube(data, var_poisson, var_rnoise, keywords, int_times=None):
-    from webbcal import datamodels as dm
+    from webbcal.plugin_api import datamodels as dm
 
     data = np.asarray(data, np.float32)
     model = dm.CubeModel(data=data)
@@ -62,13 +62,13 @@ def new_cube(data, var_poisson, var_rnoise, keywords, int_times=None):
 
 
 def new_slit(**arrays):
-    from webbcal import datamodels as dm
+    from webbcal.plugin_api import datamodels as dm
 
     return _arrays(dm.SlitModel(data=arrays.pop("data")), **arrays)
 
 
 def new_multislit(source_model):
-    from webbcal import datamodels as dm
+    from webbcal.plugin_api import datamodels as dm
 
     out = dm.MultiSlitModel()
     out.update(source_model)

@@ -1,5 +1,5 @@
 """The NIRSpec observing modes this plugin declares (data, not code paths)."""
-from webbcal.modes import Mode
+from webbcal.plugin_api import Mode
 
 PLUGIN = "webbcal-nirspec"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from webbcal.errors import InputFileError
+from webbcal.plugin_api import InputFileError
 
 __all__ = ["Shutter", "Slitlet", "read_msa_metadata", "write_msa_metadata", "source_type_from_stellarity",
            "STELLARITY_POINT_THRESHOLD", "SHUTTERS_PER_COLUMN"]

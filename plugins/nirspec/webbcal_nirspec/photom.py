@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from webbcal.errors import ReferenceFileError
+from webbcal.plugin_api import ReferenceFileError
 
 log = logging.getLogger("webbcal.nirspec")
 
@@ -249,7 +249,7 @@ def slit_conversion(slit, filter_name, grating, photom, area=None, quadrant=None
     MJy/sr (divided by the slit's pixel solid angle).  ``mjd``: exposure mid-time for
     the TIMECOEFF_* throughput loss (the conversion is divided by the relative throughput).
     """
-    from webbcal.steps.photom import Conversion
+    from webbcal.plugin_api import Conversion
 
     row = photom.find(filter_name, grating, slit.name)
     wavelength = np.asarray(slit.wavelength, dtype=np.float64)

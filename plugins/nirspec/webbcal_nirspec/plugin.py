@@ -8,10 +8,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from webbcal.datamodels import slits_of
+from webbcal.plugin_api import slits_of
 import numpy as np
 
-from webbcal.hookspecs import hookimpl
+from webbcal.plugin_api import hookimpl
 
 from .modes import MODES
 
@@ -76,7 +76,7 @@ def _shutter(slit):
 
 @hookimpl
 def webbcal_flat_field(model, mode, refs, params):
-    from webbcal.steps.flat_field import Flat
+    from webbcal.plugin_api import Flat
 
     from . import flat as flatmod
 
@@ -141,7 +141,7 @@ def webbcal_aperture_correction(model, mode, refs, target, params):
     fractional part of its cross-dispersion position)."""
     if "apcorr" not in refs:
         return None
-    from webbcal.extract.apcorr import read_apcorr_table
+    from webbcal.plugin_api import read_apcorr_table
 
     select = {"FILTER": model.meta.instrument.filter, "GRATING": model.meta.instrument.grating}
     if mode.product == "multislit" or mode.product == "tso":

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from webbcal.errors import ReferenceFileError
-from webbcal.refs import ReferenceType, header_value
+from webbcal.plugin_api import ReferenceFileError
+from webbcal.plugin_api import ReferenceType, header_value
 
 from . import flat, photom
 
@@ -129,7 +129,7 @@ def reference_types():
     for name, reader in readers.items():
         out.append(ReferenceType(name=name, instrument="NIRSPEC", reader=reader, selectors=_SELECTORS[name],
                                  default=_default(name), description=_DESCRIPTIONS[name]))
-    from webbcal.extract.reffile import read_extract1d
+    from webbcal.plugin_api import read_extract1d
 
     for name, reader in (("extract1d", read_extract1d), ("apcorr", read_apcorr)):
         out.append(ReferenceType(name=name, instrument="NIRSPEC", reader=reader, selectors=_SELECTORS[name],

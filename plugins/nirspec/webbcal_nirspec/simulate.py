@@ -310,7 +310,9 @@ def simulate(mode, params):
                  keywords=dict(kw), flat_errors_realised=bool(params.get("flat_errors", False)))
     if exp_type == "NRS_BRIGHTOBJ":
         kw.update(NINTS=nints, TSOVISIT=True)
-        from webbcal.datamodels import int_times_table
+        from webbcal.plugin_api import datamodels
+
+        int_times_table = datamodels.int_times_table
 
         table = int_times_table(kw["EXPSTART"], kw["EXPEND"], nints, kw.get("TARG_RA", kw.get("RA_REF")),
                                 kw.get("TARG_DEC", kw.get("DEC_REF")))

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import logging
 
-from webbcal.datamodels import slits_of
+from webbcal.plugin_api import slits_of
 import numpy as np
 
-from webbcal.errors import InputFileError, ParameterError
-from webbcal.pipeline import Step
+from webbcal.plugin_api import InputFileError, ParameterError
+from webbcal.plugin_api import Step
 
 from .modes import is_nirspec
 

@@ -1,0 +1,67 @@
+"""Everything an instrument plugin imports from webbcal, in one public module.
+
+A plugin module needs nothing else from the core::
+
+    from webbcal.plugin_api import Mode, ReferenceType, hookimpl
+
+    @hookimpl
+    def webbcal_modes():
+        return [Mode(instrument="TOY", exp_types=("TOY_SLIT",), name="slit", ...)]
+
+What is here, by use:
+
+- declaring: :data:`hookimpl`, :class:`Mode`, :class:`ReferenceType`, :class:`Param`,
+  :class:`Step` (a step a plugin adds through ``webbcal_steps``);
+- answering the hooks: :class:`ExtractionTarget` (``webbcal_extract_targets``),
+  :class:`Flat` (``webbcal_flat_field``), :class:`Conversion` (``webbcal_photom``),
+  :class:`Correction` (``webbcal_pathloss``, ``webbcal_barshadow``),
+  :class:`~webbcal.extract.apcorr.ApertureCorrection` (``webbcal_aperture_correction``);
+- products and files: :mod:`datamodels` (the model classes), :func:`read_table` (a FITS binary table as numpy), :func:`header_value`,
+  :func:`slits_of`, :func:`interpret_dq_def`, :data:`DQ`, :func:`pixel_wavelengths`,
+  :func:`read_extract1d`, :func:`read_apcorr_table`;
+- references: :class:`RefSet`, :func:`resolve_references`;
+- errors to raise: :class:`InputFileError`, :class:`ReferenceFileError`,
+  :class:`ExtractionError`, :class:`ParameterError` (anything else a hook raises reaches
+  the user as a :class:`PluginError` naming the plugin and the hook).
+
+The hook contract itself (names, arguments, what to return) is :mod:`webbcal.hookspecs`;
+``docs/plugins.md`` walks through a plugin.
+"""
+from . import datamodels
+from .datamodels import DQ, interpret_dq_def, read_table, slits_of
+from .errors import (
+    ExtractionError,
+    InputFileError,
+    ParameterError,
+    PluginError,
+    ReferenceFileError,
+    WebbcalError,
+)
+from .extract.apcorr import ApertureCorrection, read_apcorr_table
+from .extract.reffile import read_extract1d
+from .extract.target import ExtractionTarget
+from .hookspecs import hookimpl
+from .modes import Mode
+from .params import Param
+from .pipeline.step import Step
+from .refs import RefSet, ReferenceType, header_value
+from .results import Conversion, Correction, Flat
+from .wcs import pixel_wavelengths
+
+__all__ = [
+    "hookimpl", "Mode", "ReferenceType", "Param", "Step",
+    "ExtractionTarget", "Flat", "Conversion", "Correction", "ApertureCorrection",
+    "datamodels", "read_table", "header_value", "slits_of", "interpret_dq_def", "DQ", "pixel_wavelengths",
+    "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references",
+    "WebbcalError", "InputFileError", "ReferenceFileError", "ExtractionError", "ParameterError", "PluginError",
+]
+
+
+
+def resolve_references(model, mode, reftypes, overrides=None):
+    """The :class:`RefSet` of ``reftypes`` for ``model`` in ``mode``, resolved as a step
+    resolves its own (override, WEBBCAL_REFS, CRDS, embedded default): for a hook that
+    needs a reference its step does not declare (e.g. the MSA geometry while extracting)."""
+    from .plugins import get_host
+
+    return RefSet.resolve(get_host().reftypes, model, mode, tuple(reftypes), overrides or {})
