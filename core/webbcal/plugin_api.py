@@ -16,7 +16,7 @@ What is here, by use:
   :class:`Flat` (``webbcal_flat_field``), :class:`Conversion` (``webbcal_photom``),
   :class:`Correction` (``webbcal_pathloss``, ``webbcal_barshadow``),
   :class:`~webbcal.extract.apcorr.ApertureCorrection` (``webbcal_aperture_correction``);
-- products and files: :mod:`datamodels` (the model classes), :func:`read_table` (a FITS binary table as numpy), :func:`header_value`,
+- products and files: :mod:`datamodels` (the model classes), :func:`read_table`, :func:`column` (a FITS binary table as numpy), :func:`header_value`,
   :func:`slits_of`, :func:`interpret_dq_def`, :data:`DQ`, :func:`pixel_wavelengths`,
   :func:`read_extract1d`, :func:`read_apcorr_table`;
 - references: :class:`RefSet`, :func:`resolve_references`;
@@ -29,6 +29,7 @@ The hook contract itself (names, arguments, what to return) is :mod:`webbcal.hoo
 """
 from . import datamodels
 from .datamodels import DQ, interpret_dq_def, read_table, slits_of
+from .datamodels.fitstable import column
 from .errors import (
     ExtractionError,
     InputFileError,
@@ -51,7 +52,7 @@ from .wcs import pixel_wavelengths
 __all__ = [
     "hookimpl", "Mode", "ReferenceType", "Param", "Step",
     "ExtractionTarget", "Flat", "Conversion", "Correction", "ApertureCorrection",
-    "datamodels", "read_table", "header_value", "slits_of", "interpret_dq_def", "DQ", "pixel_wavelengths",
+    "datamodels", "read_table", "column", "header_value", "slits_of", "interpret_dq_def", "DQ", "pixel_wavelengths",
     "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references",
     "WebbcalError", "InputFileError", "ReferenceFileError", "ExtractionError", "ParameterError", "PluginError",
 ]

@@ -7,6 +7,8 @@ import enum
 
 import numpy as np
 
+from .fitstable import column
+
 __all__ = ["DQ", "interpret_dq_def", "dq_from_names"]
 
 
@@ -60,19 +62,6 @@ def dq_from_names(names):
     return value
 
 
-def _column(table, name):
-    try:
-        return table[name]
-    except (KeyError, ValueError, IndexError):
-        pass
-    # Case-insensitive lookup for numpy structured arrays / FITS_rec
-    names = getattr(getattr(table, "dtype", None), "names", None) or getattr(table, "names", None) or ()
-    for n in names:
-        if n.upper() == name.upper():
-            return table[n]
-    raise KeyError(name)
-
-
 def interpret_dq_def(table, dq=None):
     """Map a reference file's DQ_DEF table onto :class:`DQ` values.
 
@@ -82,11 +71,11 @@ def interpret_dq_def(table, dq=None):
     as uint32.  Names that are not JWST flags map to ``DQ.DO_NOT_USE`` (the JWST
     convention for unknown bad-pixel conditions); the name ``GOOD`` maps to 0.
     """
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in _column(table, "NAME")]
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in column(table, "NAME")]
     try:
-        values = [int(v) for v in _column(table, "VALUE")]
+        values = [int(v) for v in column(table, "VALUE")]
     except KeyError:
-        values = [1 << int(b) for b in _column(table, "BIT")]
+        values = [1 << int(b) for b in column(table, "BIT")]
     mapping = {}
     for value, name in zip(values, names):
         key = name.strip().upper()

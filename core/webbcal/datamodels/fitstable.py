@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-__all__ = ["read_table"]
+__all__ = ["read_table", "column"]
 
 _TFORM = re.compile(r"^\s*(\d*)([LBIJKEDCMA])\s*$")
 _CODES = {"L": "S1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8",
@@ -146,3 +146,37 @@ def read_table(hdu, units=False):
             unit = header.get(f"TUNIT{i}")
             unit_of[str(name)] = str(unit) if unit not in (None, "") else None
     return table, unit_of
+
+
+def _names(table):
+    names = getattr(getattr(table, "dtype", None), "names", None)
+    if names is None:
+        names = getattr(table, "colnames", None) or getattr(table, "names", None) or ()
+    return [str(n) for n in names]
+
+
+def column(table, name, where=None, ext=None, required=True, error=None, expected=None):
+    """Column ``name`` of a table (numpy structured array, FITS_rec or astropy Table),
+    found case-insensitively as FITS column names are.
+
+    A missing column gives None when not ``required``; else ``error(where, message)`` --
+    :class:`~webbcal.errors.InputFileError` by default, e.g.
+    :class:`~webbcal.errors.ReferenceFileError` for a reference file -- naming the
+    extension ``ext`` and the columns it has (``expected``: the columns it should have),
+    or a ``KeyError`` when no ``where`` is given.
+    """
+    names = _names(table)
+    if name in names:
+        return table[name]
+    for n in names:
+        if n.upper() == str(name).upper():
+            return table[n]
+    if not required:
+        return None
+    if where is None:
+        raise KeyError(name)
+    if error is None:
+        from ..errors import InputFileError as error
+    what = f"extension {ext}" if ext else "the table"
+    need = f"; it needs {', '.join(expected)}" if expected else ""
+    raise error(where, f"{what} has no column {name} (columns: {', '.join(names) or 'none'}){need}")

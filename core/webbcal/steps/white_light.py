@@ -33,6 +33,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..errors import InputFileError, WebbcalError
+from ..datamodels.fitstable import column
 from ..pipeline.step import Param, Step
 
 log = logging.getLogger("webbcal.step")
@@ -86,8 +87,9 @@ def integrate_spectrum(wavelength, flux, error, dq=None, min_wavelength=None, ma
 
 
 def _column(table, name):
-    names = {n.upper(): n for n in table.dtype.names}
-    return None if name.upper() not in names else np.asarray(table[names[name.upper()]])
+    """Column ``name`` as an array, or None when the table has none."""
+    values = column(table, name, required=False)
+    return None if values is None else np.asarray(values)
 
 
 def _spectrum_label(spec, index):

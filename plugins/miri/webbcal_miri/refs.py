@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from webbcal.plugin_api import read_table
+from webbcal.plugin_api import column, read_table
 from webbcal.plugin_api import ReferenceFileError
 from webbcal.plugin_api import ReferenceType
 
@@ -89,14 +89,8 @@ def _table(hdu, path, ext):
 
 
 def _column(table, name, path, ext, required=True):
-    """Column ``name`` of a FITS table, case-insensitively."""
-    names = list(table.columns.names) if hasattr(table, "columns") else list(table.dtype.names)
-    for n in names:
-        if n.upper() == name.upper():
-            return table[n]
-    if required:
-        raise ReferenceFileError(path, f"extension {ext} has no column {name} (columns: {', '.join(names)})")
-    return None
+    """Column ``name`` of a FITS table, case-insensitively (ReferenceFileError if missing)."""
+    return column(table, name, path, ext, required=required, error=ReferenceFileError)
 
 
 def _keyword(headers, key, default=None):

@@ -17,12 +17,12 @@ columns) extend it by whole shutter pitches.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from webbcal.plugin_api import InputFileError
+from webbcal.plugin_api import InputFileError, column
 
 __all__ = ["Shutter", "Slitlet", "read_msa_metadata", "write_msa_metadata", "source_type_from_stellarity",
            "STELLARITY_POINT_THRESHOLD", "SHUTTERS_PER_COLUMN"]
@@ -129,10 +129,8 @@ class Slitlet:
 
 
 def _column(table, name, path, ext):
-    names = {n.lower(): n for n in table.columns.names}
-    if name not in names:
-        raise InputFileError(path, f"extension {ext} has no column {name!r} (an MSA metadata file needs {', '.join(_SHUTTER_COLUMNS if ext == 'SHUTTER_INFO' else _SOURCE_COLUMNS)})")
-    return table[names[name]]
+    need = _SHUTTER_COLUMNS if ext == "SHUTTER_INFO" else _SOURCE_COLUMNS
+    return column(table, name, path, ext, expected=need)
 
 
 def _yes(values):

@@ -295,3 +295,22 @@ def test_slit_items_are_untagged_in_place_so_only_their_wcs_is_converted():
     with asdf.open(io.BytesIO(out), lazy_load=False) as back:
         assert back.tree["slits"][0]["meta"]["name"] == "S200A1"
         np.testing.assert_array_equal(back.tree["x"], np.arange(5.0))  # the binary block still found
+
+
+def test_one_column_helper_for_every_table_kind(tmp_path):
+    from astropy.table import Table
+
+    from webbcal.datamodels.fitstable import column
+    from webbcal.errors import InputFileError, ReferenceFileError
+
+    path = _table_file(tmp_path, [fits.Column("Wavelength", "D", array=np.arange(3.0))])
+    with fits.open(path) as hdul:
+        for table in (hdul["T"].data, read_table(hdul["T"]), Table(hdul["T"].data)):
+            np.testing.assert_array_equal(column(table, "WAVELENGTH"), np.arange(3.0))
+            assert column(table, "flux", required=False) is None
+            with pytest.raises(KeyError):
+                column(table, "flux")
+            with pytest.raises(InputFileError, match=r"t.fits: extension T has no column FLUX \(columns: Wavelength\)"):
+                column(table, "FLUX", path, "T")
+            with pytest.raises(ReferenceFileError, match="it needs WAVELENGTH, FLUX"):
+                column(table, "FLUX", path, "T", error=ReferenceFileError, expected=("WAVELENGTH", "FLUX"))
