@@ -8,4 +8,4 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test]" $(for d in plugins/*/; do [ -f "$d/pyproject.toml" ] && printf -- '-e %s ' "$d"; done)
+.venv/bin/python -m pip install --quiet -e ".[test]" $(for d in plugins/[!_]*/; do [ -f "$d/pyproject.toml" ] && printf -- '-e %s ' "$d"; done)

@@ -12,4 +12,4 @@ if [ ! -x .venv-official/bin/python ]; then
 fi
 .venv-official/bin/python -m pip install --quiet --upgrade pip
 .venv-official/bin/python -m pip install --quiet "$JWST_SPEC" -e ".[test]" \
-  $(for d in plugins/*/; do [ -f "$d/pyproject.toml" ] && printf -- '-e %s ' "$d"; done)
+  $(for d in plugins/[!_]*/; do [ -f "$d/pyproject.toml" ] && printf -- '-e %s ' "$d"; done)

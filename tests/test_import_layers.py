@@ -13,7 +13,7 @@ CORE = Path(__file__).resolve().parents[1] / "core" / "webbcal"
 #: layer of each top-level module / subpackage of webbcal, lowest first
 LAYERS = {
     "_version": 0, "errors": 0, "hookspecs": 0,
-    "params": 1, "modes": 1, "results": 1,
+    "params": 1, "modes": 1, "results": 1, "scenes": 1,
     "datamodels": 2,
     "extract": 3, "wcs": 3, "figures": 3,
     "refs": 4,
@@ -22,7 +22,7 @@ LAYERS = {
     "steps": 7,
     "pipeline": 8,  # recipes (pipeline.pipeline) and the step registry: above the steps they run
     "plot": 8,
-    "demo": 9, "cli": 9, "webbcal": 9, "__main__": 10,
+    "demo": 9, "cli": 9, "testing": 9, "webbcal": 9, "__main__": 10,
 }
 
 def _modules():

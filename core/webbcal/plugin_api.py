@@ -20,6 +20,8 @@ What is here, by use:
   :func:`slits_of`, :func:`interpret_dq_def`, :data:`DQ`, :func:`pixel_wavelengths`,
   :func:`read_extract1d`, :func:`read_apcorr_table`;
 - references: :class:`RefSet`, :func:`resolve_references`;
+- simulating: :func:`gaussian_pixels`, :func:`moffat_pixels`, :func:`trace_image`,
+  :func:`noisy_cube` (scenes with known truth);
 - errors to raise: :class:`InputFileError`, :class:`ReferenceFileError`,
   :class:`ExtractionError`, :class:`ParameterError` (anything else a hook raises reaches
   the user as a :class:`PluginError` naming the plugin and the hook).
@@ -47,6 +49,7 @@ from .params import Param
 from .pipeline.step import Step
 from .refs import RefSet, ReferenceType, header_value
 from .results import Conversion, Correction, Flat
+from .scenes import gaussian_pixels, moffat_pixels, noisy_cube, trace_image
 from .wcs import pixel_wavelengths
 
 __all__ = [
@@ -54,6 +57,7 @@ __all__ = [
     "ExtractionTarget", "Flat", "Conversion", "Correction", "ApertureCorrection",
     "datamodels", "read_table", "column", "header_value", "slits_of", "interpret_dq_def", "DQ", "pixel_wavelengths",
     "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references",
+    "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube",
     "WebbcalError", "InputFileError", "ReferenceFileError", "ExtractionError", "ParameterError", "PluginError",
 ]
 

@@ -1,0 +1,73 @@
+"""Synthetic scenes with known truth: pixel-integrated trace profiles and noisy cubes, for
+simulators (the plugins' `webbcal_simulate`) and tests (re-exported by webbcal.testing and
+webbcal.plugin_api)."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube"]
+
+
+def _pixel_edges(n):
+    return np.arange(n + 1) - 0.5  # pixel i spans [i - 0.5, i + 0.5]
+
+
+def gaussian_pixels(n, centre, sigma):
+    """The fraction of a Gaussian (``centre``, ``sigma`` in pixels; arrays broadcast
+    along a last, dispersion axis) falling in each of ``n`` pixels: shape ``(n,)`` or
+    ``(n, ndisp)``.  Integrated exactly over each pixel (error functions)."""
+    from scipy.special import erf
+
+    c = np.asarray(centre, dtype=np.float64)
+    s = np.asarray(sigma, dtype=np.float64)
+    edges = _pixel_edges(n).reshape((-1,) + (1,) * max(c.ndim, s.ndim))
+    cdf = 0.5 * (1.0 + erf((edges - c) / (np.sqrt(2.0) * s)))
+    return np.diff(cdf, axis=0)
+
+
+def moffat_pixels(n, centre, alpha, beta=2.5):
+    """The fraction of a Moffat profile ``(1 + (x/alpha)**2)**-beta`` falling in each of
+    ``n`` pixels (its cumulative integral, exact), like :func:`gaussian_pixels`."""
+    from scipy.special import betainc
+
+    c = np.asarray(centre, dtype=np.float64)
+    a = np.asarray(alpha, dtype=np.float64)
+    edges = _pixel_edges(n).reshape((-1,) + (1,) * max(c.ndim, a.ndim))
+    u = (edges - c) / a
+    # the normalised cumulative integral of (1 + u^2)^-beta from -inf to u
+    t = u * u / (1.0 + u * u)
+    half = 0.5 * betainc(0.5, beta - 0.5, t)
+    cdf = 0.5 + np.sign(u) * half
+    return np.diff(cdf, axis=0)
+
+
+def trace_image(ncross, ndisp, flux, centre, width, profile="gaussian", background=0.0, beta=2.5):
+    """A 2-D spectrum ``(ncross, ndisp)``: ``flux`` (per dispersion column, scalar or
+    ``(ndisp,)``) spread across a trace at ``centre`` (scalar, ``(ndisp,)`` or a callable
+    of the dispersion pixel) with a Gaussian sigma or Moffat alpha ``width``, plus a
+    constant ``background`` per pixel."""
+    x = np.arange(ndisp, dtype=np.float64)
+    c = centre(x) if callable(centre) else np.broadcast_to(np.asarray(centre, dtype=np.float64), x.shape)
+    w = np.broadcast_to(np.asarray(width, dtype=np.float64), x.shape)
+    if profile == "gaussian":
+        prof = gaussian_pixels(ncross, c, w)
+    elif profile == "moffat":
+        prof = moffat_pixels(ncross, c, w, beta)
+    else:
+        raise ValueError(f"profile={profile!r}: expected 'gaussian' or 'moffat'")
+    return prof * np.broadcast_to(np.asarray(flux, dtype=np.float64), x.shape) + background
+
+
+def noisy_cube(signal, nints, read_noise=5.0, gain=1.0, seed=0, dtype=np.float32):
+    """``nints`` noisy integrations of ``signal`` (electrons per pixel, 2-D): Poisson
+    noise (``gain`` electrons per data unit) and Gaussian read noise, with the variance
+    arrays the JWST products carry.  Returns ``(data, var_poisson, var_rnoise)``, each
+    ``(nints, ny, nx)``: VAR_POISSON is the expected signal / gain (not the noisy one, so
+    the propagated variance is exact), VAR_RNOISE is read_noise**2."""
+    rng = np.random.default_rng(seed)
+    signal = np.clip(np.asarray(signal, dtype=np.float64), 0.0, None)
+    counts = rng.poisson(np.broadcast_to(signal * gain, (nints,) + signal.shape)) / gain
+    data = counts + rng.normal(0.0, read_noise, counts.shape)
+    var_poisson = np.broadcast_to(signal / gain, data.shape)
+    var_rnoise = np.full(data.shape, float(read_noise) ** 2)
+    return data.astype(dtype), np.array(var_poisson, dtype=dtype), var_rnoise.astype(dtype)

@@ -1,0 +1,1 @@
+"""A minimal webbcal instrument plugin (see docs/plugins.md)."""
