@@ -67,12 +67,21 @@ def _targets(module, node):
     return out
 
 
+def _run_time_imports(tree):
+    """Import statements that run: those under ``if TYPE_CHECKING:`` are for type
+    checkers only (annotations are strings with ``from __future__ import annotations``)."""
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            skip |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in skip]
+
+
 def _graph():
     graph = defaultdict(set)
     for module, path in MODULES.items():
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                graph[module] |= _targets(module, node)
+        for node in _run_time_imports(ast.parse(path.read_text(), str(path))):
+            graph[module] |= _targets(module, node)
     return graph
 
 
@@ -134,6 +143,12 @@ def test_no_import_cycle_between_modules():
         if v not in index:
             visit(v)
     assert cycles == []
+
+
+def test_type_checking_imports_are_not_run_time_imports():
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .steps import x\n"
+                     "def f():\n    from .plot import y\n")
+    assert [n.module for n in _run_time_imports(tree)] == ["typing", "plot"]
 
 
 def test_the_checker_sees_a_function_level_upward_import(tmp_path, monkeypatch):

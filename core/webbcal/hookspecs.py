@@ -9,9 +9,13 @@ Conventions shared by all hooks:
 
 - ``model`` is a webbcal data model (:mod:`webbcal.datamodels`); a hook that calibrates it
   may modify it in place and return it, or return a new model.
-- ``mode`` is the :class:`webbcal.modes.Mode` the core selected for the model.  A plugin
-  whose instrument/mode this is not returns ``None`` so that the next plugin is asked:
-  every ``firstresult`` hook below stops at the first non-``None`` answer.
+- ``mode`` is the :class:`webbcal.modes.Mode` the core selected for the model.  The
+  mode-specific (``firstresult``) hooks below are called only on the plugin that declared
+  the mode (:meth:`webbcal.plugins.PluginHost.call_for_mode`): an implementation needs no
+  "is this my instrument?" check; it returns ``None`` only where its mode has nothing to
+  give (e.g. an imaging mode asked for extraction targets).
+- ``params`` holds the parameters the user or a parameter file set, after precedence;
+  a parameter nobody set is absent (never ``None``).
 - ``refs`` is a :class:`webbcal.refs.RefSet`: ``refs.path(reftype)`` is the resolved
   reference file (``None`` when the user said ``N/A``) and ``refs.load(reftype)`` the
   object the plugin's own reader returned for it (cached).
@@ -21,7 +25,20 @@ Conventions shared by all hooks:
 Sections follow the flow of one exposure: declaration, simulation, then one section
 per stage-2 step.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
 import pluggy
+
+if TYPE_CHECKING:  # types for readers and checkers only: nothing is imported at run time
+    from .datamodels import DataModel
+    from .extract.apcorr import ApertureCorrection
+    from .extract.target import ExtractionTarget
+    from .modes import Mode
+    from .pipeline.step import Step
+    from .refs import RefSet, ReferenceType
+    from .results import Conversion, Correction, Flat
 
 PROJECT = "webbcal"
 
@@ -35,7 +52,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def webbcal_modes():
+def webbcal_modes() -> list[Mode]:
     """Declare the observing modes this plugin handles.
 
     Called once when the plugin manager is built; every plugin's answer is collected
@@ -47,7 +64,7 @@ def webbcal_modes():
 
 
 @hookspec
-def webbcal_reference_types():
+def webbcal_reference_types() -> list[ReferenceType]:
     """Declare the reference-file types this plugin reads, with reader and selection.
 
     Collected from every plugin (not ``firstresult``).
@@ -60,7 +77,7 @@ def webbcal_reference_types():
 
 
 @hookspec
-def webbcal_steps():
+def webbcal_steps() -> list[type[Step]]:
     """Declare extra steps (subclasses of :class:`webbcal.pipeline.Step`).
 
     Lets a third party add a step that recipes and the command line can then name.
@@ -76,7 +93,7 @@ def webbcal_steps():
 
 
 @hookspec(firstresult=True)
-def webbcal_simulate(mode, params):
+def webbcal_simulate(mode: Mode, params: Mapping[str, Any]) -> tuple[DataModel, dict] | None:
     """Simulate a count-rate exposure of ``mode`` with known injected flux.
 
     :param mode: the mode to simulate.
@@ -100,7 +117,7 @@ def webbcal_simulate(mode, params):
 
 
 @hookspec(firstresult=True)
-def webbcal_assign_wcs(model, mode, refs, params):
+def webbcal_assign_wcs(model: DataModel, mode: Mode, refs: RefSet, params: Mapping[str, Any]) -> DataModel | None:
     """Attach a gwcs to ``model`` (``model.meta.wcs``, or each ``slit.meta.wcs``).
 
     The WCS goes from the detector frame to world coordinates (RA, Dec and, for
@@ -117,7 +134,7 @@ def webbcal_assign_wcs(model, mode, refs, params):
 
 
 @hookspec(firstresult=True)
-def webbcal_extract_2d(model, mode, refs, params):
+def webbcal_extract_2d(model: DataModel, mode: Mode, refs: RefSet, params: Mapping[str, Any]) -> DataModel | None:
     """Cut the detector image into per-slit cut-outs (a multi-slit model).
 
     :return: a :class:`webbcal.datamodels.MultiSlitModel`, or ``None`` if ``mode`` is
@@ -131,7 +148,8 @@ def webbcal_extract_2d(model, mode, refs, params):
 
 
 @hookspec(firstresult=True)
-def webbcal_flat_field(model, mode, refs, params):
+def webbcal_flat_field(model: DataModel, mode: Mode, refs: RefSet,
+                       params: Mapping[str, Any]) -> Flat | Sequence[Flat] | None:
     """Return the flat field that applies to ``model`` (one per slit for multi-slit).
 
     The core divides by it with the JWST arithmetic (:func:`webbcal.steps.flat_field.apply_flat`):
@@ -149,7 +167,8 @@ def webbcal_flat_field(model, mode, refs, params):
 
 
 @hookspec(firstresult=True)
-def webbcal_pathloss(model, mode, refs, params):
+def webbcal_pathloss(model: DataModel, mode: Mode, refs: RefSet,
+                     params: Mapping[str, Any]) -> Correction | Sequence[Correction] | None:
     """Return the path-loss correction of ``model``: the fraction of a point source's
     light the aperture passes, per pixel (e.g. from a PATHLOSS reference at the
     source's position in the slit).  Used when the mode's recipe names ``pathloss``.
@@ -163,7 +182,8 @@ def webbcal_pathloss(model, mode, refs, params):
 
 
 @hookspec(firstresult=True)
-def webbcal_barshadow(model, mode, refs, params):
+def webbcal_barshadow(model: DataModel, mode: Mode, refs: RefSet,
+                      params: Mapping[str, Any]) -> Correction | Sequence[Correction] | None:
     """Return the bar-shadow correction of ``model``: the throughput left by the
     shadow of the slit bars for an extended source, per pixel.  Used when the mode's
     recipe names ``barshadow``; same arithmetic as :func:`webbcal_pathloss`.
@@ -179,7 +199,8 @@ def webbcal_barshadow(model, mode, refs, params):
 
 
 @hookspec(firstresult=True)
-def webbcal_photom(model, mode, refs, params):
+def webbcal_photom(model: DataModel, mode: Mode, refs: RefSet,
+                   params: Mapping[str, Any]) -> Conversion | Sequence[Conversion] | None:
     """Return the photometric conversion that applies to ``model``.
 
     The core multiplies by it (:func:`webbcal.steps.photom.apply_photom`): data and ERR
@@ -197,7 +218,8 @@ def webbcal_photom(model, mode, refs, params):
 
 
 @hookspec(firstresult=True)
-def webbcal_extract_targets(model, mode, refs, params):
+def webbcal_extract_targets(model: DataModel, mode: Mode, refs: RefSet,
+                            params: Mapping[str, Any]) -> list[ExtractionTarget] | None:
     """Describe what to extract from ``model``: one target per slit / spectral order.
 
     The plugin supplies geometry only (which arrays, their wavelengths, where the
@@ -210,7 +232,8 @@ def webbcal_extract_targets(model, mode, refs, params):
 
 
 @hookspec(firstresult=True)
-def webbcal_aperture_correction(model, mode, refs, target, params):
+def webbcal_aperture_correction(model: DataModel, mode: Mode, refs: RefSet, target: ExtractionTarget,
+                                params: Mapping[str, Any]) -> ApertureCorrection | None:
     """Return the aperture correction for a point-source ``target``.
 
     :return: a :class:`webbcal.extract.apcorr.ApertureCorrection` built from the
