@@ -104,3 +104,30 @@ def test_a_misspelled_hook_name_marks_the_plugin_broken_naming_the_hook(caplog):
     assert "typo" not in host.names
     assert host.pm.get_plugin("typo") is None
     assert any("webbcal_extract_target" in r.getMessage() for r in caplog.records)
+
+
+def test_the_core_registers_its_steps_through_its_own_plugin_like_any_plugin():
+    from webbcal.pipeline import all_steps, get_step_class
+    from webbcal.pipeline.builtin import webbcal_steps
+    from webbcal.plugins import CORE_PLUGIN, PluginHost
+    from webbcal.steps.extract_1d import Extract1dStep
+
+    host = PluginHost(load_entry_points=False)
+    assert host.pm.get_plugin(CORE_PLUGIN) is not None and CORE_PLUGIN not in dict(
+        (n, d) for n, d, _ in host.describe())  # not listed among the instrument plugins
+    assert host.steps == list(webbcal_steps()) and host.extra_steps == []
+    assert get_step_class("extract_1d", host) is Extract1dStep
+    assert {"assign_wcs", "flat_field", "photom", "extract_1d", "white_light", "spec2", "image2"} <= set(all_steps(host))
+
+    class MyExtract(Extract1dStep):
+        name = "extract_1d"
+
+    class Replaces:
+        from webbcal.hookspecs import hookimpl
+
+        @hookimpl
+        def webbcal_steps(self):
+            return [MyExtract]
+
+    host = PluginHost(load_entry_points=False, extra=[("mine", Replaces())])
+    assert get_step_class("extract_1d", host) is MyExtract and host.extra_steps == [MyExtract]

@@ -8,6 +8,7 @@ the others still load.
 from __future__ import annotations
 
 import logging
+import importlib
 import os
 from importlib.metadata import entry_points
 
@@ -21,6 +22,10 @@ log = logging.getLogger("webbcal.plugins")
 ENTRY_POINT_GROUP = "webbcal.instruments"
 
 
+#: registered name of the core's own plugin (webbcal.pipeline.builtin)
+CORE_PLUGIN = "webbcal"
+
+
 class PluginHost:
     """The loaded plugins with their modes, reference types and extra steps."""
 
@@ -29,6 +34,9 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.broken = {}  # name -> message
         self.names = {}  # name -> distribution
+        # the core's own plugin (its generic steps and pipelines), first and always;
+        # imported by name: the plugin host sits below the steps in the layers
+        self._register(CORE_PLUGIN, importlib.import_module("webbcal.pipeline.builtin"), dist="webbcal")
         if load_entry_points:
             self._load_entry_points()
         for name, plugin in extra:
@@ -137,9 +145,12 @@ class PluginHost:
         for name, rts in self._collect("webbcal_reference_types"):
             for rt in rts:
                 self.reftypes.add(rt)
-        self.extra_steps = []
+        self.steps = []  # every step and pipeline class, the core's first
+        self.extra_steps = []  # those the instrument / third-party plugins add
         for name, steps in self._collect("webbcal_steps"):
-            self.extra_steps.extend(steps)
+            self.steps.extend(steps)
+            if name != CORE_PLUGIN:
+                self.extra_steps.extend(steps)
 
     @property
     def hook(self):
@@ -200,6 +211,8 @@ class PluginHost:
 
         rows = []
         for name, dist in sorted(self.names.items()):
+            if name == CORE_PLUGIN:
+                continue
             try:
                 ver = version(dist)
             except PackageNotFoundError:

@@ -10,21 +10,19 @@ __all__ = [
 
 
 def builtin_steps():
-    """The core's generic steps and pipelines."""
-    from ..steps import BUILTIN_STEPS
+    """The core's generic steps and pipelines (what its own plugin registers)."""
+    from .builtin import webbcal_steps
 
-    return list(BUILTIN_STEPS) + [Spec2Pipeline, Image2Pipeline]
+    return list(webbcal_steps())
 
 
 def all_steps(host=None):
-    """name -> Step class for built-in steps and those added by plugins."""
+    """name -> Step class for the steps and pipelines every registered plugin adds (the
+    core's own plugin first: a plugin's step of the same name replaces it)."""
     from ..plugins import get_host
 
     host = host or get_host()
-    out = {}
-    for cls in builtin_steps() + list(host.extra_steps):
-        out[cls.name] = cls
-    return out
+    return {cls.name: cls for cls in host.steps}
 
 
 def get_step_class(name, host=None):

@@ -1,20 +1,12 @@
-"""The core's generic steps.  Instrument physics comes from the plugins' hooks."""
+"""The core's generic steps.  Instrument physics comes from the plugins' hooks.  They are
+registered like any plugin's steps, by the core's own plugin
+(:mod:`webbcal.pipeline.builtin`)."""
 from .assign_wcs import AssignWcsStep, Extract2dStep
 from .corrections import BarShadowStep, PathLossStep
+from .extract_1d import Extract1dStep
 from .flat_field import FlatFieldStep
 from .photom import PhotomStep
+from .white_light import WhiteLightStep
 
-BUILTIN_STEPS = [AssignWcsStep, Extract2dStep, FlatFieldStep, PathLossStep, BarShadowStep, PhotomStep]
-
-try:  # written in parallel; registered when present
-    from .extract_1d import Extract1dStep
-
-    BUILTIN_STEPS.append(Extract1dStep)
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .white_light import WhiteLightStep
-
-    BUILTIN_STEPS.append(WhiteLightStep)
-except ImportError:  # pragma: no cover
-    pass
+__all__ = ["AssignWcsStep", "Extract2dStep", "FlatFieldStep", "PathLossStep", "BarShadowStep", "PhotomStep",
+           "Extract1dStep", "WhiteLightStep"]

@@ -1,0 +1,20 @@
+"""The core's own plugin: it registers the generic steps and the stage-2 pipelines
+through ``webbcal_steps``, the hook any plugin adds its steps with.  The plugin host
+registers it first, always (by module name: nothing below this layer imports it)."""
+from ..hookspecs import hookimpl
+from ..steps.assign_wcs import AssignWcsStep, Extract2dStep
+from ..steps.corrections import BarShadowStep, PathLossStep
+from ..steps.extract_1d import Extract1dStep
+from ..steps.flat_field import FlatFieldStep
+from ..steps.photom import PhotomStep
+from ..steps.white_light import WhiteLightStep
+from .pipeline import Image2Pipeline, Spec2Pipeline
+
+#: name under which the host registers this module
+NAME = "webbcal"
+
+
+@hookimpl
+def webbcal_steps():
+    return [AssignWcsStep, Extract2dStep, FlatFieldStep, PathLossStep, BarShadowStep, PhotomStep,
+            Extract1dStep, WhiteLightStep, Spec2Pipeline, Image2Pipeline]
