@@ -76,3 +76,23 @@ def test_malformed_files_raise_reference_file_error_naming_file_and_key(tmp_path
 def test_missing_file_is_a_reference_file_error(tmp_path):
     with pytest.raises(ReferenceFileError, match="nope.json"):
         read_extract1d(tmp_path / "nope.json")
+
+
+def test_the_step_spec_is_derived_from_the_typed_parameter_dataclass():
+    import dataclasses
+
+    import pytest
+
+    from webbcal.errors import ParameterError
+    from webbcal.extract.params import EXTRACT_1D_PARAMETERS, ExtractionParams, extraction_defaults
+    from webbcal.steps.extract_1d import Extract1dStep
+
+    assert Extract1dStep.spec is EXTRACT_1D_PARAMETERS
+    names = [f.name for f in dataclasses.fields(ExtractionParams)]
+    assert list(EXTRACT_1D_PARAMETERS) == names
+    assert extraction_defaults() == {n: EXTRACT_1D_PARAMETERS[n].default for n in names}
+    assert EXTRACT_1D_PARAMETERS["bkg_order"].type is int and EXTRACT_1D_PARAMETERS["bkg_order"].low == 0
+    p = ExtractionParams(extraction_type="optimal", bkg_order="2").checked()
+    assert p.extraction_type == "optimal" and p.bkg_order == 2
+    with pytest.raises(ParameterError, match="bkg_order=-1 is out of range"):
+        ExtractionParams(bkg_order=-1).checked()
