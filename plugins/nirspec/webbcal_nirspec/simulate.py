@@ -44,11 +44,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from scipy.special import erf
 
 from . import flat as flatmod
 from . import photom as photmod
 from .refs import default_path
+from webbcal.plugin_api import gaussian_pixels
 
 __all__ = ["simulate", "default_flux", "BASE_KEYWORDS"]
 
@@ -67,11 +67,7 @@ def default_flux(lam_um):
 
 def _gauss_profile(ny, centre, sigma):
     """Pixel-integrated unit Gaussian along axis 0 (rows) for each column's centre."""
-    edges = np.arange(ny + 1, dtype=np.float64)[:, None] - 0.5
-    c = np.asarray(centre, dtype=np.float64)[None, :]
-    cdf = 0.5 * (1 + erf((edges - c) / (np.sqrt(2) * sigma)))
-    return np.diff(cdf, axis=0)
-
+    return gaussian_pixels(ny, np.asarray(centre, dtype=np.float64), sigma)
 
 class _Keywords:
     """Minimal stand-in with get_keyword, for resolving embedded defaults before a model exists."""

@@ -6,23 +6,17 @@ propagated error with the scatter over integrations, averaged over many columns.
 """
 import numpy as np
 import pytest
-from scipy.special import erf
 
 from webbcal.extract.aperture import Aperture
 from webbcal.extract.box import DO_NOT_USE, extract_box
+from webbcal import scenes
 
 NCROSS, NDISP = 48, 160
 
 
 def gaussian_pixels(centre, sigma, ncross=NCROSS):
     """Fraction of a unit Gaussian (per column centre/sigma arrays) in each pixel: (ncross, ndisp)."""
-    y = np.arange(ncross)[:, None]
-    c = np.broadcast_to(centre, (NDISP,))
-    s = np.broadcast_to(sigma, (NDISP,))
-    hi = (y + 0.5 - c) / (np.sqrt(2) * s)
-    lo = (y - 0.5 - c) / (np.sqrt(2) * s)
-    return 0.5 * (erf(hi) - erf(lo))
-
+    return scenes.gaussian_pixels(ncross, np.broadcast_to(centre, (NDISP,)), np.broadcast_to(sigma, (NDISP,)))
 
 def source_flux():
     x = np.arange(NDISP)

@@ -3,20 +3,17 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from scipy import special
 
 from webbcal.extract import ExtractionTarget
 from webbcal.extract.aperture import pixel_overlap
 from webbcal.extract.width import optimize_target_width, optimize_width, point_to_point_scatter
+from webbcal.scenes import gaussian_pixels
 
 NCROSS = 40
 
 
 def gaussian_profile(centre, sigma, ncross=NCROSS):
-    edges = np.arange(ncross + 1) - 0.5
-    cdf = 0.5 * (1 + special.erf((edges[:, None] - centre[None, :]) / (np.sqrt(2) * sigma)))
-    return np.diff(cdf, axis=0)                        # (ncross, ndisp), pixel-integrated
-
+    return gaussian_pixels(ncross, np.asarray(centre, dtype=float), sigma)  # (ncross, ndisp), pixel-integrated
 
 def simulate(seed, nints, ndisp, flux=3000.0, sky=40.0, read_noise=12.0, sigma=1.5):
     """Electrons: Poisson(source + sky) + Gaussian read noise, slightly tilted trace."""

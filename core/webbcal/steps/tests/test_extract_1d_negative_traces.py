@@ -15,12 +15,12 @@ extraction.
 """
 import numpy as np
 import pytest
-from scipy.special import erf
 
 from webbcal import datamodels as dm
 from webbcal.extract import ExtractionTarget
 from webbcal.extract.engine import build_aperture, extract_target
 from webbcal.extract.optimal_target import shift_matrix, shift_profile
+from webbcal.scenes import gaussian_pixels
 
 NY, NX = 25, 240
 CENTRE, TILT, SIGMA = 12.3, 0.005, 1.0
@@ -30,10 +30,7 @@ READ_NOISE = 5.0
 
 def gaussian_rows(ny, centre, sigma):
     """Pixel-integrated unit Gaussian along rows for each column's centre."""
-    edges = np.arange(ny + 1, dtype=float)[:, None] - 0.5
-    c = np.asarray(centre, dtype=float)[None, :]
-    return np.diff(0.5 * (1 + erf((edges - c) / (np.sqrt(2) * sigma))), axis=0)
-
+    return gaussian_pixels(ny, np.asarray(centre, dtype=float), sigma)
 
 def trace(cols):
     return CENTRE + TILT * (np.asarray(cols, dtype=float) - NX / 2)
