@@ -24,8 +24,10 @@ class ExtractionTarget:
         spectrum; its data, err, dq, var_* arrays are what gets extracted).
     dispersion_axis : int
         1 = along x (columns are cross-dispersion cuts), 2 = along y.
-    wavelength : ndarray
-        Wavelength (micron) of every pixel, ``(ny, nx)``; NaN where undefined.
+    wavelength : ndarray or None
+        Wavelength (micron) of every pixel, ``(ny, nx)``; NaN where undefined.  None (the
+        default), or all 0 / NaN: the core evaluates the model's gwcs on the pixels, as
+        the official pipeline does.
     spectral_order : int
         Spectral order (SPORDER).
     source_type : str or None
@@ -47,7 +49,7 @@ class ExtractionTarget:
     name: str
     model: Any
     dispersion_axis: int
-    wavelength: np.ndarray
+    wavelength: np.ndarray | None = None
     spectral_order: int = 1
     source_type: str | None = None
     pixel_area_sr: float | None = None

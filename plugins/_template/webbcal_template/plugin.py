@@ -52,6 +52,6 @@ def webbcal_photom(model, mode, refs, params):
 
 @hookimpl
 def webbcal_extract_targets(model, mode, refs, params):
-    return [ExtractionTarget(name="slit", model=model, dispersion_axis=1, wavelength=model.wavelength,
+    return [ExtractionTarget(name="slit", model=model, dispersion_axis=1,
                              source_type="POINT", pixel_area_sr=PIXAR_SR,
                              aperture_defaults={"ystart": CENTRE - 6, "ystop": CENTRE + 6})]
