@@ -21,7 +21,7 @@ import numpy as np
 
 from .background import fit_background
 from ..datamodels.mapped import read as read_mapped
-from .parallel import run_all
+from .parallel import run_all, thread_pool
 
 log = logging.getLogger("webbcal.extract")
 
@@ -36,6 +36,8 @@ DO_NOT_USE = 1
 #: (memory-mapped or in-memory) input slices.
 _ARRAYS_PER_PIXEL = 24
 DEFAULT_MAX_MEMORY = 512 * 1024**2
+#: a chunk's arrays are read on threads from this many pixels (of the used rows) on
+_THREADED_CHUNK_PIXELS = 1 << 18
 
 
 @dataclass
@@ -242,49 +244,55 @@ def extract_box(
             return a[sl, rows]
         return np.broadcast_to(np.asarray(a[0:1, rows]), (n, nrows, ndisp))
 
-    for i0 in range(0, nints, step):
-        i1 = min(nints, i0 + step)
-        sl = slice(i0, i1)
-        n = i1 - i0
-        # each array of the chunk is read (memory-mapped input copied in native byte
-        # order, the DQ turned into a mask) on its own thread; without a background
-        # fit its plain weighted sum is computed there too
-        def read(a, w):
-            if a is None:
-                return None, None
-            a = _native(plane(a, sl, n))
-            return a, (None if w is None else _wsum(a, w))
+    # threads pay off when a chunk has arrays to copy from a file (big-endian, sealed
+    # memory map, stored DQ) and is large; one pool serves every chunk
+    to_read = any(isinstance(a, np.ndarray) and (not a.dtype.isnative or not a.flags.writeable)
+                  for a in [data] + variances) or hasattr(bad, "any_bits")
+    big = step * nrows * ndisp >= _THREADED_CHUNK_PIXELS
+    with thread_pool(threads if (to_read and big) else 1, 5) as pool:
+        for i0 in range(0, nints, step):
+            i1 = min(nints, i0 + step)
+            sl = slice(i0, i1)
+            n = i1 - i0
+            # each array of the chunk is read (memory-mapped input copied in native byte
+            # order, the DQ turned into a mask) on its own thread; without a background
+            # fit its plain weighted sum is computed there too
+            def read(a, w):
+                if a is None:
+                    return None, None
+                a = _native(plane(a, sl, n))
+                return a, (None if w is None else _wsum(a, w))
 
-        weights = [None if fit_bkg else sw] + [None if fit_bkg else s2] * 3
-        jobs = [lambda a=a, w=w: read(a, w) for a, w in zip([data] + variances, weights)]
-        jobs.append(lambda: None if bad is None else _bad_plane(bad, (sl, rows), n, nints))
-        (d, dsum), *vread, b = run_all(jobs, threads)
-        vs = [v for v, _ in vread]
-        if fit_bkg:
-            flux, fvars, npix, bsum, bvars, bnpix = _chunk_with_background(
-                d, vs, b, sw, s2, bw, bkg_fit, bkg_order, bkg_sigma_clip, smoothing_length,
-                subtract_background, cross_pixels, ncross)
-        else:
-            flux, fvars, npix = _chunk_sums(d, vs, b, sw, s2, swsum, sums=(dsum, [f for _, f in vread]))
-            bsum = bvars = bnpix = None  # out[...] holds zeros
-        empty = npix <= 0
-        if np.any(empty):  # (the chunk's sums are its own arrays)
-            flux[empty] = np.nan
-            for f in fvars:
-                f[empty] = np.nan
-        results = {"flux": flux, "var_poisson": fvars[0], "var_rnoise": fvars[1], "var_flat": fvars[2],
-                   "npixels": npix}
-        for key, value in results.items():
-            if i0 == 0 and i1 == nints and value.shape == (nints, ndisp) and value.dtype == np.float64:
-                out[key] = value  # one chunk: its arrays are the outputs, not copied
+            weights = [None if fit_bkg else sw] + [None if fit_bkg else s2] * 3
+            jobs = [lambda a=a, w=w: read(a, w) for a, w in zip([data] + variances, weights)]
+            jobs.append(lambda: None if bad is None else _bad_plane(bad, (sl, rows), n, nints))
+            (d, dsum), *vread, b = run_all(jobs, pool)
+            vs = [v for v, _ in vread]
+            if fit_bkg:
+                flux, fvars, npix, bsum, bvars, bnpix = _chunk_with_background(
+                    d, vs, b, sw, s2, bw, bkg_fit, bkg_order, bkg_sigma_clip, smoothing_length,
+                    subtract_background, cross_pixels, ncross)
             else:
-                out[key][sl] = value
-        if fit_bkg:
-            out["background"][sl] = bsum
-            out["bkg_var_poisson"][sl], out["bkg_var_rnoise"][sl], out["bkg_var_flat"][sl] = bvars
-            out["bkg_npixels"][sl] = bnpix
-        if progress is not None:
-            progress(i1, nints)
+                flux, fvars, npix = _chunk_sums(d, vs, b, sw, s2, swsum, sums=(dsum, [f for _, f in vread]))
+                bsum = bvars = bnpix = None  # out[...] holds zeros
+            empty = npix <= 0
+            if np.any(empty):  # (the chunk's sums are its own arrays)
+                flux[empty] = np.nan
+                for f in fvars:
+                    f[empty] = np.nan
+            results = {"flux": flux, "var_poisson": fvars[0], "var_rnoise": fvars[1], "var_flat": fvars[2],
+                       "npixels": npix}
+            for key, value in results.items():
+                if i0 == 0 and i1 == nints and value.shape == (nints, ndisp) and value.dtype == np.float64:
+                    out[key] = value  # one chunk: its arrays are the outputs, not copied
+                else:
+                    out[key][sl] = value
+            if fit_bkg:
+                out["background"][sl] = bsum
+                out["bkg_var_poisson"][sl], out["bkg_var_rnoise"][sl], out["bkg_var_flat"][sl] = bvars
+                out["bkg_npixels"][sl] = bnpix
+            if progress is not None:
+                progress(i1, nints)
     subtracted = bool(fit_bkg and subtract_background)
     return BoxResult(**out, background_subtracted=subtracted, info={"chunk_size": step})
 

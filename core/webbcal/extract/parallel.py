@@ -14,7 +14,7 @@ import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["available_cores", "resolve_threads", "map_chunks", "run_all"]
+__all__ = ["available_cores", "resolve_threads", "map_chunks", "run_all", "thread_pool"]
 
 #: at most this many threads when the number is chosen automatically
 MAX_AUTO_THREADS = 8
@@ -72,16 +72,27 @@ def map_chunks(func, chunks, threads=1):
                 fut.cancel()
 
 
-def run_all(funcs, threads=1):
-    """``[f() for f in funcs]``, with up to ``threads`` of them running at once.
+def run_all(funcs, pool=None):
+    """``[f() for f in funcs]``, on ``pool`` (a :class:`ThreadPoolExecutor`, made once by
+    the caller for all its chunks: making one per call costs more than a small chunk) or
+    in this thread when ``pool`` is None.
 
     Used to read the arrays of one chunk (data, variances, DQ) concurrently: copying a
-    memory-mapped slice is bound by page faults and memory traffic, which two threads
-    nearly halve."""
+    file's slice is bound by memory traffic, which two threads nearly halve."""
     funcs = list(funcs)
-    threads = min(resolve_threads(threads), len(funcs))
-    if threads <= 1:
+    if pool is None or len(funcs) < 2:
         return [f() for f in funcs]
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webbcal-read") as pool:
-        futures = [pool.submit(f) for f in funcs]
-        return [fut.result() for fut in futures]
+    futures = [pool.submit(f) for f in funcs]
+    return [fut.result() for fut in futures]
+
+
+def thread_pool(threads, tasks):
+    """A thread pool of ``threads`` (see :func:`resolve_threads`) for at most ``tasks``
+    concurrent tasks, or None when that is one thread (use as a context manager either
+    way: ``with thread_pool(...) as pool``)."""
+    import contextlib
+
+    n = min(resolve_threads(threads), max(1, int(tasks)))
+    if n <= 1:
+        return contextlib.nullcontext(None)
+    return ThreadPoolExecutor(max_workers=n, thread_name_prefix="webbcal-read")
