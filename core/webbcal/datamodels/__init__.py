@@ -17,18 +17,15 @@ from .meta import KEYWORDS, REFTYPE_ABBREVIATIONS, STEP_ABBREVIATIONS, Meta, ref
 from .models import (
     ARRAY_EXTENSIONS,
     SLIT_KEYWORDS,
-    SPEC_KEYWORDS,
     CubeModel,
     DataModel,
     ImageModel,
     MultiSlitModel,
-    MultiSpecModel,
     OutputExistsError,
     SlitModel,
-    SpecModel,
-    TSOMultiSpecModel,
     slits_of,
 )
+from .spectra import SPEC_KEYWORDS, MultiSpecModel, SpecModel, TSOMultiSpecModel
 from .tables import (
     INT_TIMES_COLUMNS,
     SPEC_COLUMNS,

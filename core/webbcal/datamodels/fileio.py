@@ -5,16 +5,8 @@ from astropy.io import fits
 
 from ..errors import InputFileError
 from .fitsfile import _open_fits, read_file_into  # noqa: F401 - read_file_into: public here too
-from .models import (
-    CubeModel,
-    DataModel,
-    ImageModel,
-    MultiSlitModel,
-    MultiSpecModel,
-    SlitModel,
-    SpecModel,
-    TSOMultiSpecModel,
-)
+from .models import CubeModel, DataModel, ImageModel, MultiSlitModel, SlitModel
+from .spectra import MultiSpecModel, SpecModel, TSOMultiSpecModel
 
 __all__ = ["open", "model_class_for", "MODEL_CLASSES"]
 

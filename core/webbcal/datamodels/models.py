@@ -6,8 +6,6 @@ so habits carry over; the implementation is independent.
 """
 import copy as _copy
 import os
-import re
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +14,11 @@ from astropy.io import fits
 from ..errors import InputFileError, WebbcalError
 from .fitstable import read_table
 from .asdf_io import EXTNAME as ASDF_EXTNAME
-from .asdf_io import WcsUnavailableWarning, asdf_extension_hdu, read_asdf_extension
+from .asdf_io import asdf_extension_hdu, read_asdf_extension
+from .headers import _merge_header, clean_header
+from .lazy import _lazy_unsigned_image, _native
 from .meta import KEYWORDS, LazyExtras, Meta, to_header_value
-from .tables import INT_TIMES_COLUMNS, SPEC_UNITS, new_spec_table, new_tso_spec_table
+from .tables import SPEC_UNITS
 
 __all__ = [
     "DataModel",
@@ -26,9 +26,6 @@ __all__ = [
     "CubeModel",
     "SlitModel",
     "MultiSlitModel",
-    "SpecModel",
-    "MultiSpecModel",
-    "TSOMultiSpecModel",
     "OutputExistsError",
 ]
 
@@ -39,217 +36,6 @@ class OutputExistsError(WebbcalError, FileExistsError):
     def __init__(self, path):
         self.path = str(path)
         super().__init__(f"{self.path}: the output file already exists (pass overwrite=True to replace it).")
-
-
-# --------------------------------------------------------------------------- headers
-
-_STRUCTURAL = re.compile(
-    r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|XTENSION|PCOUNT|GCOUNT|EXTNAME|EXTVER|BSCALE|BZERO|"
-    r"TFIELDS|TTYPE\d+|TFORM\d+|TUNIT\d+|TDIM\d+|TNULL\d+|TSCAL\d+|TZERO\d+|TDISP\d+|"
-    r"CHECKSUM|DATASUM|THEAP|ZIMAGE|ZTENSION)$"
-)
-
-
-def _card_text(card):
-    """The 80-character image(s) of a card.  A card read from a file and not changed
-    since keeps its original text; astropy's ``image`` would first parse and verify its
-    value (most of the cost of copying a header).  Anything else is formatted by astropy."""
-    image = getattr(card, "_image", None)
-    if isinstance(image, str) and image and not getattr(card, "_modified", True) and len(image) % 80 == 0:
-        return image
-    return card.image
-
-
-def clean_header(header):
-    """A copy of ``header`` without the cards that describe the HDU's structure.
-
-    Works on the card images: the cards of the copy are parsed only when read, which
-    for the few hundred cards of a JWST primary header is several times faster than
-    copying card by card."""
-    keep = []
-    for card in header.cards:
-        text = _card_text(card)
-        if not _STRUCTURAL.match(text[:8].rstrip()):
-            keep.append(text)
-    return fits.Header.fromstring("".join(keep))
-
-
-def _merge_header(target, header):
-    """Copy ``header``'s cards into ``target``: a keyword ``target`` has takes the new
-    value and comment; new keywords, COMMENT and HISTORY cards are appended (as copies:
-    the two headers never share a card)."""
-    for card in header.cards:
-        keyword = card.keyword
-        if keyword in ("COMMENT", "HISTORY", "") or keyword not in target:
-            target.append(fits.Card.fromstring(_card_text(card)), end=True)
-        else:
-            target[keyword] = (card.value, card.comment)
-
-
-def _native(array):
-    """In-memory copy in native byte order."""
-    array = np.array(array)
-    if array.dtype.byteorder not in ("=", "|"):
-        array = array.astype(array.dtype.newbyteorder("="))
-    return array
-
-
-class LazyUnsignedArray(np.lib.mixins.NDArrayOperatorsMixin):
-    """Memory-mapped unsigned-integer FITS image, converted slice by slice on access.
-
-    FITS stores an unsigned image (the JWST DQ, uint32) as signed integers with
-    ``BZERO = 2**(bits - 1)``; the unsigned value is the stored one with its sign
-    bit flipped.  astropy converts the whole image into memory on first access,
-    which for a memory-mapped cube of thousands of integrations is a copy of the
-    whole DQ.  This wrapper keeps the raw (big-endian, read-only) file mapping and
-    converts only what is indexed: ``dq[i0:i1]`` costs one chunk.  Transpositions
-    (``np.swapaxes``, ``np.moveaxis``, ``np.transpose``, ``np.expand_dims``, ``.T``)
-    stay lazy; ufuncs and other numpy functions see the converted array
-    (``np.asarray(dq)`` converts everything).  Writing (``dq[...] = v``, ``dq |= v``)
-    first converts the whole array into memory, like a copy-on-write mapping;
-    the file is never modified.
-    """
-
-    def __init__(self, raw, dtype):
-        self._raw = raw
-        self.dtype = np.dtype(dtype)
-        self._full = None
-        self._flip = self.dtype.type(1 << (8 * self.dtype.itemsize - 1))
-
-    # -- array attributes
-    @property
-    def shape(self):
-        return self._raw.shape if self._full is None else self._full.shape
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    @property
-    def size(self):
-        return int(np.prod(self.shape))
-
-    @property
-    def nbytes(self):
-        return self.size * self.dtype.itemsize
-
-    def __len__(self):
-        return self.shape[0]
-
-    def __repr__(self):
-        return f"LazyUnsignedArray(shape={self.shape}, dtype={self.dtype})"
-
-    def _convert(self, raw):
-        raw = np.asarray(raw)  # signed, any byte order: flip the sign bit
-        out = raw.view(raw.dtype.str.replace("i", "u")).astype(self.dtype)  # native copy, then in place
-        out ^= self._flip
-        return out
-
-    def _lazy(self, raw):
-        return LazyUnsignedArray(raw, self.dtype)
-
-    # -- access
-    def __getitem__(self, key):
-        if self._full is not None:
-            return self._full[key]
-        return self._convert(self._raw[key])
-
-    def __setitem__(self, key, value):
-        self._materialize()[key] = value
-
-    def _materialize(self):
-        if self._full is None:
-            self._full = self._convert(self._raw)
-            self._raw = None
-        return self._full
-
-    def __array__(self, dtype=None, copy=None):
-        full = self._full if self._full is not None else self._convert(self._raw)
-        if dtype is not None and np.dtype(dtype) != full.dtype:
-            return full.astype(dtype)
-        return full.copy() if copy else full
-
-    def astype(self, dtype, copy=True):
-        return np.asarray(self).astype(dtype, copy=copy)
-
-    def any_bits(self, key, bits):
-        """``(self[key] & bits) != 0`` as a boolean array, for ``bits`` below the sign
-        bit: those bits of the stored and the unsigned value are the same, so nothing
-        is converted (one pass over the mapping instead of three)."""
-        bits = int(bits)
-        if not 0 <= bits < int(self._flip):
-            raise ValueError(f"bits={bits}: expected bits below the sign bit")
-        if self._full is not None:
-            return np.bitwise_and(self._full[key], bits) != 0
-        from .mapped import read
-
-        return read(self._raw[key], transform=lambda block: np.bitwise_and(block, bits) != 0)
-
-    def copy(self):
-        return np.array(self)
-
-    def swapaxes(self, a, b):
-        return np.swapaxes(self, a, b)
-
-    def transpose(self, *axes):
-        return np.transpose(self, axes or None)
-
-    @property
-    def T(self):
-        return np.transpose(self)
-
-    # -- numpy protocols
-    _LAZY = {np.swapaxes, np.moveaxis, np.transpose, np.expand_dims}
-
-    def __array_function__(self, func, types, args, kwargs):
-        if func in self._LAZY and self._full is None and args and args[0] is self:
-            return self._lazy(func(self._raw, *args[1:], **kwargs))
-        if func is np.shape and len(args) == 1:
-            return self.shape
-        if func is np.ndim and len(args) == 1:
-            return self.ndim
-        if func is np.size and len(args) == 1 and not kwargs:
-            return self.size  # (np.size on the whole cube must not convert it)
-        return func(*_unwrap(args), **_unwrap(kwargs))
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        out = kwargs.get("out")
-        if out is not None:
-            kwargs["out"] = tuple(o._materialize() if isinstance(o, LazyUnsignedArray) else o for o in out)
-        result = getattr(ufunc, method)(*_unwrap(inputs), **kwargs)
-        if out is not None and len(out) == 1 and isinstance(out[0], LazyUnsignedArray):
-            return out[0]
-        return result
-
-
-def _unwrap(x):
-    if isinstance(x, LazyUnsignedArray):
-        return np.asarray(x)
-    if isinstance(x, (list, tuple)):
-        return type(x)(_unwrap(v) for v in x)
-    if isinstance(x, dict):
-        return {k: _unwrap(v) for k, v in x.items()}
-    return x
-
-
-def _lazy_unsigned_image(hdu):
-    """A :class:`LazyUnsignedArray` for an uncompressed, memory-mappable image HDU
-    holding unsigned integers (BZERO = 2**(BITPIX - 1), BSCALE = 1), else None."""
-    if not isinstance(hdu, fits.ImageHDU):
-        return None
-    h = hdu.header
-    bitpix = h.get("BITPIX")
-    if bitpix not in (16, 32, 64) or h.get("BSCALE", 1) != 1 or h.get("BZERO", 0) != 2 ** (bitpix - 1):
-        return None
-    try:
-        info = hdu.fileinfo()
-        f = None if info is None else info["file"]
-        if f is None or getattr(f, "compression", None) or not getattr(f, "name", None) or not hdu.shape:
-            return None
-        raw = np.memmap(f.name, dtype=f">i{bitpix // 8}", mode="r", offset=info["datLoc"], shape=hdu.shape)
-    except Exception:  # anything unusual: let astropy read it
-        return None
-    return LazyUnsignedArray(raw, f"u{bitpix // 8}")
 
 
 def _table_to_array(hdu, memmap=False):
@@ -817,13 +603,8 @@ class _HeaderAttr:
         obj.set_keyword(self.key, value, hdu=self._hdu(obj))
 
 
-#: SlitModel attribute -> SCI keyword
-SLIT_KEYWORDS = {
-    "name": "SLTNAME",
-    "xstart": "SLTSTRT1",
-    "xsize": "SLTSIZE1",
-    "ystart": "SLTSTRT2",
-    "ysize": "SLTSIZE2",
+#: attribute -> keyword of the source a slit or a spectrum holds (SlitModel and SpecModel)
+SOURCE_KEYWORDS = {
     "slitlet_id": "SLITID",
     "source_id": "SOURCEID",
     "source_name": "SRCNAME",
@@ -833,6 +614,16 @@ SLIT_KEYWORDS = {
     "source_ypos": "SRCYPOS",
     "source_ra": "SRCRA",
     "source_dec": "SRCDEC",
+}
+
+#: SlitModel attribute -> SCI keyword
+SLIT_KEYWORDS = {
+    "name": "SLTNAME",
+    "xstart": "SLTSTRT1",
+    "xsize": "SLTSIZE1",
+    "ystart": "SLTSTRT2",
+    "ysize": "SLTSIZE2",
+    **SOURCE_KEYWORDS,
     "stellarity": "STLARITY",
     "shutter_id": "SHUTTRID",
     "shutter_state": "SHUTSTA",
@@ -1001,197 +792,3 @@ class MultiSlitModel(DataModel):
         for s in getattr(self, "slits", []):
             s.close()
         DataModel.close(self)
-
-
-# --------------------------------------------------------------------------- spectra
-
-#: SpecModel attribute -> EXTRACT1D keyword
-SPEC_KEYWORDS = {
-    "name": "SLTNAME",
-    "slitlet_id": "SLITID",
-    "source_id": "SOURCEID",
-    "source_name": "SRCNAME",
-    "source_alias": "SRCALIAS",
-    "source_type": "SRCTYPE",
-    "source_xpos": "SRCXPOS",
-    "source_ypos": "SRCYPOS",
-    "source_ra": "SRCRA",
-    "source_dec": "SRCDEC",
-    "shutter_id": "SHUTTRID",
-    "stellarity": "STLARITY",
-    "spectral_order": "SPORDER",
-    "dispersion_direction": "DISPAXIS",
-    "extraction_xstart": "EXTRXSTR",
-    "extraction_xstop": "EXTRXSTP",
-    "extraction_ystart": "EXTRYSTR",
-    "extraction_ystop": "EXTRYSTP",
-    "extract2d_xstart": "EXTR2DX",
-    "extract2d_ystart": "EXTR2DY",
-}
-
-
-class _SpecHeaders(_HeaderMap):
-    """A spectrum's headers: SCI-mapped meta keywords live on its EXTRACT1D header."""
-
-    def get(self, key, default=None):
-        if key == "SCI":
-            key = "EXTRACT1D"
-        return dict.get(self, key, default)
-
-
-class SpecModel(DataModel):
-    """One extracted spectrum: ``spec_table`` (numpy structured array) + its keywords.
-
-    ``units`` maps column names to unit strings (written as TUNITn); columns not in it
-    get the JWST default unit.  Stored as one EXTRACT1D binary table.
-    """
-
-    _header_hdu = "EXTRACT1D"
-    _own_hdu = "EXTRACT1D"
-
-    for _attr, _key in SPEC_KEYWORDS.items():
-        locals()[_attr] = _HeaderAttr(_key, hdu="EXTRACT1D")
-    del _attr, _key
-
-    def _make_headers(self):
-        return _SpecHeaders()
-
-    def _init_contents(self):
-        self.spec_table = None
-        self.units = {}
-        self._headers["EXTRACT1D"] = fits.Header()
-
-    def _init_from_value(self, value):
-        if isinstance(value, (int, np.integer)):
-            self.spec_table = new_spec_table(value)
-        else:
-            self.spec_table = np.asarray(value)
-
-    def _init_from_model(self, other):
-        DataModel._init_from_model(self, other)
-        if isinstance(other, SpecModel):
-            self.spec_table = None if other.spec_table is None else np.array(other.spec_table)
-            self.units = dict(other.units)
-            self._headers["EXTRACT1D"] = other._headers["EXTRACT1D"].copy()
-
-    def _read_from_hdu(self, hdu):
-        self.spec_table, self.units = _table_to_array(hdu)
-        self._headers["EXTRACT1D"] = clean_header(hdu.header)
-
-    def _read_contents(self, hdul, path, memmap):
-        for i, hdu in enumerate(hdul):
-            if hdu.name == "EXTRACT1D":
-                self._read_from_hdu(hdu)
-                return {i}
-        raise InputFileError(path, "has no EXTRACT1D extension (expected an extracted spectrum table)")
-
-    def column_units(self):
-        """``{column: unit}`` as written (file units, else the JWST defaults)."""
-        names = () if self.spec_table is None else self.spec_table.dtype.names
-        return {n: self.units.get(n, SPEC_UNITS.get(n)) for n in names}
-
-    def table_hdu(self, extver=None):
-        if self.spec_table is None:
-            raise InputFileError(self.path or "<in memory>", "the spectrum has no spec_table to write")
-        return _table_hdu(self.spec_table, self.column_units(), self._headers.get("EXTRACT1D"),
-                          name="EXTRACT1D", extver=extver)
-
-    def validate(self, path=None):
-        if self.spec_table is None or self.spec_table.dtype.names is None:
-            raise InputFileError(path or "<in memory>",
-                                 "the EXTRACT1D spec_table is missing or not a structured array")
-
-    def _content_hdus(self):
-        return [self.table_hdu(extver=1)]
-
-    def _copy_contents(self, other):
-        self.spec_table = None if other.spec_table is None else np.array(other.spec_table)
-        self.units = dict(other.units)
-
-
-class _MultiSpecHeaders(_HeaderMap):
-    def __init__(self, owner):
-        super().__init__()
-        self._owner = owner
-
-    def get(self, key, default=None):
-        if key in ("SCI", "EXTRACT1D"):
-            spec = getattr(self._owner, "spec", None)
-            if spec:
-                return spec[0]._headers.get("EXTRACT1D", default)
-        return dict.get(self, key, default)
-
-
-class MultiSpecModel(DataModel):
-    """x1d: ``spec`` is a list of :class:`SpecModel`, one EXTRACT1D table each (EXTVER)."""
-
-    _table_maker = staticmethod(new_spec_table)
-
-    def _make_headers(self):
-        return _MultiSpecHeaders(self)
-
-    def _init_contents(self):
-        self.spec = []
-
-    def _init_from_value(self, value):
-        if isinstance(value, (list, tuple)):
-            for s in value:
-                self.spec.append(self._attach(s if isinstance(s, SpecModel) else SpecModel(s)))
-        else:
-            raise TypeError(f"{type(self).__name__} cannot be built from a {type(value).__name__}")
-
-    def _init_from_model(self, other):
-        DataModel._init_from_model(self, other)
-        if isinstance(other, MultiSpecModel):
-            self.spec = [self._attach(s.copy()) for s in other.spec]
-
-    def _attach(self, spec):
-        spec._headers["PRIMARY"] = self._headers["PRIMARY"]
-        return spec
-
-    def new_spec(self, *shape):
-        """Append and return a new :class:`SpecModel`: ``new_spec(n)`` (x1d) or
-        ``new_spec(nints, n)`` (x1dints) makes a NaN-filled table; ``new_spec(table)``
-        takes a ready table."""
-        spec = SpecModel()
-        if len(shape) == 1 and isinstance(shape[0], np.ndarray) and shape[0].dtype.names:
-            spec.spec_table = shape[0]
-        else:
-            spec.spec_table = self._table_maker(*shape)
-        self.spec.append(self._attach(spec))
-        return spec
-
-    def _read_contents(self, hdul, path, memmap):
-        used = set()
-        for i, hdu in enumerate(hdul):
-            if hdu.name == "EXTRACT1D" and isinstance(hdu, fits.BinTableHDU):
-                spec = SpecModel()
-                spec.path = path
-                spec._read_from_hdu(hdu)
-                self.spec.append(self._attach(spec))
-                used.add(i)
-        if not used:
-            raise InputFileError(path, "has no EXTRACT1D extension (expected x1d spectrum tables)")
-        return used
-
-    def validate(self, path=None):
-        for s in self.spec:
-            s.validate(path)
-
-    def _content_hdus(self):
-        return [s.table_hdu(extver=i) for i, s in enumerate(self.spec, start=1)]
-
-    def _copy_contents(self, other):
-        self.spec = [self._attach(s.copy()) for s in other.spec]
-
-
-
-class TSOMultiSpecModel(MultiSpecModel):
-    """x1dints: one EXTRACT1D table per slit/order, one row per integration.
-
-    The spectral columns are vectors (length = points along dispersion); INT_NUM,
-    N_ALONGDISP, SEGMENT and the MJD-*/TDB-* times are per-row scalars.  Build a table
-    with :func:`new_tso_spec_table` or ``model.new_spec(nints, n)``.
-    """
-
-    _table_maker = staticmethod(new_tso_spec_table)

@@ -9,6 +9,7 @@ convention.
 from .aperture import Aperture
 from .background import BackgroundFit, fit_background
 from .box import BoxResult, extract_box
+from .image import SpectralImage
 from .orient import deorient, orient, orient_plane
 from .reffile import Extract1dReference, read_extract1d
 from .spectrum import SPEC_COLUMNS, aperture_wavelength, spectrum_columns
@@ -21,6 +22,7 @@ __all__ = [
     "Extract1dReference",
     "ExtractionTarget",
     "SPEC_COLUMNS",
+    "SpectralImage",
     "aperture_wavelength",
     "deorient",
     "extract_box",

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .image import SpectralImage
+
 __all__ = ["BackgroundFit", "fit_background", "boxcar_along_dispersion", "BKG_METHODS"]
 
 BKG_METHODS = ("poly", "mean", "median")
@@ -106,26 +108,55 @@ def fit_background(
     cross_pixels=None,
     cross_size=None,
 ):
-    """Fit the background of every column of ``data`` ``(nints, ncross, ndisp)``.
+    """Fit the background of every column of every integration.
 
-    :param bkg_weights: ``(ncross, ndisp)`` or ``(nints, ncross, ndisp)`` fractional
-        weights of the background regions.
-    :param src_weights: weights over which the background is summed (``sum``), same
-        shapes; ``None`` sums over nothing (zeros).  Pass the source weights already
-        multiplied by pixel validity so the sum matches the flux sum.
-    :param var_poisson, var_rnoise, var_flat: variance arrays shaped like ``data`` (or
-        ``None``: zero).
-    :param valid: boolean array like ``data``: usable pixels (default: finite data).
-    :param method: ``"poly"``, ``"mean"`` or ``"median"``.
-    :param order: polynomial order for ``"poly"``.
-    :param sigma_clip: clipping threshold (standard deviations) for ``"median"``;
-        ``None`` or 0 disables clipping.
-    :param smoothing_length: odd boxcar length along dispersion, or ``None``/0/1.
-    :param cross_pixels, cross_size: when ``data`` holds only some rows of a larger
-        array (rows cropped to the weights' support), the cross-dispersion pixel index
-        of each row and the full number of rows, so that the polynomial is expressed
-        in the same coordinate as for the uncropped array.
+    Parameters
+    ----------
+    data : SpectralImage or array_like, shape (nints, ncross, ndisp) or (ncross, ndisp)
+        The data; a :class:`~webbcal.extract.image.SpectralImage` brings its
+        variances and mask along (its masked pixels are not used).
+    bkg_weights : array_like
+        ``(ncross, ndisp)`` or ``(nints, ncross, ndisp)`` fractional weights of the
+        background regions.
+    src_weights : array_like, optional
+        Weights over which the background is summed (``sum``), same shapes; None
+        sums over nothing (zeros). Pass the source weights already multiplied by
+        pixel validity so the sum matches the flux sum.
+    var_poisson, var_rnoise, var_flat : array_like, optional
+        Variance arrays shaped like ``data`` (None: zero).
+    valid : array_like of bool, optional
+        Usable pixels (default: finite data).
+    method : {"poly", "mean", "median"}
+        Polynomial, mean (order 0), or sigma-clipped median per column.
+    order : int
+        Polynomial order for ``"poly"``.
+    sigma_clip : float or None
+        Clipping threshold (standard deviations) for ``"median"``; None or 0: no
+        clipping.
+    smoothing_length : int, optional
+        Odd boxcar length along dispersion (None, 0 or 1: none).
+    maxiters : int
+        Clipping iterations for ``"median"``.
+    cross_pixels, cross_size : optional
+        When ``data`` holds only some rows of a larger array, the cross-dispersion
+        pixel index of each row and the full number of rows, so that the polynomial
+        is in the same coordinate as for the uncropped array.
+
+    Returns
+    -------
+    BackgroundFit
+
+    Raises
+    ------
+    ValueError
+        An unknown method, a negative order or an even smoothing length.
     """
+    if isinstance(data, SpectralImage):
+        if data.mask is not None:
+            keep = ~data.bad()
+            valid = keep if valid is None else np.broadcast_to(valid, keep.shape) & keep
+        data, var_poisson, var_rnoise, var_flat, _ = SpectralImage.unpack(
+            data, var_poisson, var_rnoise, var_flat, caller="fit_background")
     method = "poly" if method is None else str(method).lower()
     if method not in BKG_METHODS:
         raise ValueError(f"bkg_fit must be one of {BKG_METHODS}, got {method!r}")

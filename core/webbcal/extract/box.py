@@ -20,15 +20,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .background import fit_background
+from .image import DO_NOT_USE, SpectralImage, bad_pixel_mask
 from ..datamodels.mapped import read as read_mapped
 from .parallel import run_all, thread_pool
 
 log = logging.getLogger("webbcal.extract")
 
 __all__ = ["BoxResult", "extract_box", "bad_pixel_mask", "DO_NOT_USE"]
-
-#: JWST DQ bit 0 (the value is fixed by the JWST data format)
-DO_NOT_USE = 1
 
 #: float64 work arrays held per pixel of the used rows while a chunk with a background
 #: fit is processed (data, weights, variances, background model) -- used to size the
@@ -74,34 +72,6 @@ class BoxResult:
     @property
     def bkg_variance(self):
         return self.bkg_var_poisson + self.bkg_var_rnoise + self.bkg_var_flat
-
-
-#: elements of a DQ array converted at a time by :func:`bad_pixel_mask`
-_MASK_BLOCK = 1 << 24
-
-
-def bad_pixel_mask(mask):
-    """Boolean 'do not use' array from a boolean mask or a DQ integer array.
-
-    A large (or lazily converted, memory-mapped) DQ array is converted in blocks
-    along its first axis, so the only full-size allocation is the boolean result.
-    """
-    if mask is None:
-        return None
-    if isinstance(mask, np.ndarray) or hasattr(mask, "__array_function__") and hasattr(mask, "dtype"):
-        m = mask
-    else:
-        m = np.asarray(mask)
-    if m.dtype.kind not in "iu":
-        return np.asarray(m).astype(bool)
-    shape = tuple(m.shape)
-    if len(shape) < 2 or int(np.prod(shape)) <= _MASK_BLOCK:
-        return np.bitwise_and(np.asarray(m), DO_NOT_USE).astype(bool)
-    out = np.empty(shape, dtype=bool)
-    step = max(1, _MASK_BLOCK // int(np.prod(shape[1:])))
-    for i0 in range(0, shape[0], step):  # blocks of planes, not one by one
-        np.not_equal(np.bitwise_and(np.asarray(m[i0:i0 + step]), DO_NOT_USE), 0, out=out[i0:i0 + step])
-    return out
 
 
 def _as3(a):
@@ -170,25 +140,47 @@ def extract_box(
     progress=None,
     threads=1,
 ):
-    """Box-extract ``data`` ``(nints, ncross, ndisp)`` (or ``(ncross, ndisp)``).
+    """Box-extract every column of every integration.
 
-    :param src_weights: ``(ncross, ndisp)`` source weights in 0..1.
-    :param bkg_weights: ``(ncross, ndisp)`` background weights, or ``None`` for no
-        background.
-    :param var_poisson, var_rnoise, var_flat: variance arrays like ``data`` or ``None``.
-    :param mask: pixels not to use: boolean, or a DQ array (DO_NOT_USE bit), shaped
-        like ``data`` or one plane.
-    :param bkg_fit, bkg_order, bkg_sigma_clip, smoothing_length: see
-        :func:`webbcal.extract.background.fit_background`.
-    :param subtract_background: when False the background is fitted and reported but
-        not subtracted from ``flux``.
-    :param chunk_size: integrations per chunk; default from ``max_memory`` (bytes,
-        default 512 MiB).
-    :param progress: optional callable ``progress(done, total)`` called after each chunk.
-    :param threads: the arrays of a chunk (data, variances, mask) are read on this many
-        threads (``None``: the available cores); the sums do not depend on it.
-    :return: :class:`BoxResult`.
+    Parameters
+    ----------
+    data : SpectralImage or array_like, shape (nints, ncross, ndisp) or (ncross, ndisp)
+        The data; a :class:`~webbcal.extract.image.SpectralImage` brings its
+        variances and mask along (the separate arrays must then be None).
+    src_weights : array_like, shape (ncross, ndisp)
+        Source weights in 0..1.
+    bkg_weights : array_like, shape (ncross, ndisp), optional
+        Background weights; None: no background.
+    var_poisson, var_rnoise, var_flat : array_like, optional
+        Variance arrays like ``data`` (or one plane).
+    mask : array_like of bool or int, optional
+        Pixels not to use: True, or a DQ array (``DO_NOT_USE`` bit), like ``data``
+        or one plane.
+    bkg_fit, bkg_order, bkg_sigma_clip, smoothing_length
+        The background fit, see :func:`webbcal.extract.background.fit_background`.
+    subtract_background : bool
+        False: the background is fitted and reported but not subtracted from ``flux``.
+    chunk_size : int, optional
+        Integrations per chunk; default from ``max_memory``.
+    max_memory : int, optional
+        Bytes of work arrays per chunk (default 512 MiB).
+    progress : callable, optional
+        ``progress(done, total)``, called after each chunk.
+    threads : int or None
+        The arrays of a chunk are read on this many threads (None: the available
+        cores); the sums do not depend on it.
+
+    Returns
+    -------
+    BoxResult
+
+    Raises
+    ------
+    ValueError
+        Weights or arrays whose shapes do not match the data.
     """
+    data, var_poisson, var_rnoise, var_flat, mask = SpectralImage.unpack(
+        data, var_poisson, var_rnoise, var_flat, mask, caller="extract_box")
     data = _as3(data)
     nints, ncross, ndisp = data.shape
     sw = np.asarray(src_weights, dtype=np.float64)

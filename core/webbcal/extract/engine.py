@@ -13,7 +13,9 @@ import numpy as np
 
 from ..errors import ExtractionError, ReferenceFileError
 from .aperture import Aperture
-from .box import bad_pixel_mask, chunk_length, extract_box
+from .background import fit_background
+from .box import chunk_length, extract_box
+from .image import SpectralImage
 from .orient import orient, orient_plane
 from .reffile import Extract1dReference, validate_aperture_entry
 from .spectrum import aperture_wavelength, column_units, spectrum_columns
@@ -21,7 +23,7 @@ from .params import extraction_defaults
 
 log = logging.getLogger("webbcal.extract")
 
-from .optimal_target import _ChunkMask, _OptimalExtraction
+from .optimal_target import _OptimalExtraction
 
 
 #: x1d DQ bit set in columns where optimal extraction rejected a pixel (JWST OUTLIER)
@@ -295,9 +297,7 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
     ap, src, bkg = geom.aperture, geom.src, geom.bkg
     # the DQ array is passed on as is: box extraction converts it chunk by chunk, so a
     # memory-mapped cube is never loaded whole
-    dq = getattr(model, "dq", None)
-    dq = orient(dq, axis) if dq is not None and np.size(dq) else None
-    variances = [orient(_array(model, n), axis) for n in ("var_poisson", "var_rnoise", "var_flat")]
+    image = SpectralImage.from_model(model, axis)
     subtract = p.get("subtract_background")
     subtract = True if subtract is None else bool(subtract)
     kind = (p.get("extraction_type") or "box").lower()
@@ -314,8 +314,7 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
         table = extras["x1dints_table"] = new_tso_spec_table(nints, nout, fill=False)
         fields = {name: table[name] for name in table.dtype.names if table[name].shape == (nints, nout)}
     if kind == "optimal":
-        mask = _ChunkMask(dq) if dq is not None else None
-        opt = _OptimalExtraction(target, data, geom, variances, mask, p, refs, index, ntargets, parent)
+        opt = _OptimalExtraction(target, image, geom, p, refs, index, ntargets, parent)
         result = opt.run(progress, scene)
         cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr, out=fields, columns=keep)
         cols["DQ"][np.asarray(result.outlier)[:, keep]] |= np.uint32(OUTLIER)
@@ -324,14 +323,14 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
         extras.update(result.info)
     else:
         result = extract_box(
-            data, src, bkg, *variances, mask=dq, bkg_fit=ap.bkg_fit, bkg_order=ap.bkg_order,
+            image, src, bkg, bkg_fit=ap.bkg_fit, bkg_order=ap.bkg_order,
             bkg_sigma_clip=p.get("bkg_sigma_clip", 3.0), smoothing_length=ap.smoothing_length,
             subtract_background=subtract, chunk_size=p.get("chunk_size"), progress=progress,
             threads=p.get("threads"),
         )
         cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr, out=fields, columns=keep)
         profile = src[np.newaxis]
-        scene_arr = _box_scene(data, src, bkg, variances, bad_pixel_mask(dq) if dq is not None else None, ap, p) if scene else None
+        scene_arr = _box_scene(image, src, bkg, ap, p) if scene else None
         ssum = src.sum(axis=0)
         width = float(np.median(ssum[ssum > 0]))
     extras["result"] = result
@@ -343,24 +342,19 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
     )
 
 
-def _box_scene(data, src, bkg, variances, mask, ap, p):
+def _box_scene(image, src, bkg, ap, p):
     """Scene model of a box extraction: the fitted background over the source and
     background regions (zero without background), NaN elsewhere."""
-    from ..extract.background import fit_background
-
-    nints, ncross, ndisp = data.shape
+    nints, ncross, ndisp = image.shape
     region = (src > 0) | (bkg > 0 if bkg is not None else False)
-    out = np.empty(data.shape, dtype=np.float32)
+    out = np.empty(image.shape, dtype=np.float32)
     if bkg is None or ap.bkg_fit is None:
         out[...] = np.where(region, 0.0, np.nan)[np.newaxis]
         return out
     step = chunk_length(nints, ncross, ndisp, p.get("chunk_size"))
     for i0 in range(0, nints, step):
         sl = slice(i0, min(nints, i0 + step))
-        d = np.asarray(data[sl], dtype=np.float64)
-        valid = np.isfinite(d) if mask is None else np.isfinite(d) & ~(mask[sl] if mask.shape[0] == nints else mask)
-        vs = [None if v is None else (v[sl] if v.shape[0] == nints else v) for v in variances]
-        fit = fit_background(d, bkg, None, *vs, valid=valid, method=ap.bkg_fit, order=ap.bkg_order,
+        fit = fit_background(image.take(sl), bkg, None, method=ap.bkg_fit, order=ap.bkg_order,
                              sigma_clip=p.get("bkg_sigma_clip", 3.0), smoothing_length=ap.smoothing_length)
         out[sl] = np.where(region[np.newaxis], fit.model, np.nan)
     return out

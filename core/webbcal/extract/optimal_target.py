@@ -12,6 +12,8 @@ import numpy as np
 
 from ..errors import ExtractionError, InputFileError, ParameterError
 from .box import bad_pixel_mask
+from .image import SpectralImage
+from .optimal import OptimalOptions, extract_optimal
 from .orient import orient
 from .parallel import map_chunks
 from .params import PROFILE_TYPES
@@ -154,11 +156,13 @@ class _OptimalResult:
 class _OptimalExtraction:
     """Optimal extraction of one target (see the module docstring)."""
 
-    def __init__(self, target, data, geom, variances, mask, p, refs, index, ntargets, parent):
-        self.target, self.data, self.geom, self.p, self.refs = target, data, geom, p, refs
+    def __init__(self, target, image, geom, p, refs, index, ntargets, parent):
+        self.target, self.image, self.geom, self.p, self.refs = target, image, geom, p, refs
         self.index, self.ntargets, self.parent = index, ntargets, parent
-        self.variances, self.mask = variances, mask
-        self.nints, self.ncross, self.ndisp = data.shape
+        # the DQ mask is converted only for the slices asked for
+        self.data, self.variances = image.data, image.variances
+        self.mask = None if image.mask is None else _ChunkMask(image.mask)
+        self.nints, self.ncross, self.ndisp = image.shape
         ap = geom.aperture
         self.window = geom.src > 0
         self.nwin = self.window.sum(axis=0).astype(np.float64)
@@ -574,7 +578,6 @@ class _OptimalExtraction:
     # -- extraction -----------------------------------------------------------------------
     def run(self, progress, want_scene):
         from .background import fit_background
-        from ..extract.optimal import extract_optimal
 
         p, t, ap = self.p, self.target, self.geom.aperture
         self.build_profile()
@@ -607,6 +610,10 @@ class _OptimalExtraction:
         step = int(p.get("chunk_size") or 0) or max(1, OPTIMAL_CHUNK_PIXELS // max((cs.stop - cs.start) * ndisp, 1))
         prof = self.profile
         fit_here = self.bkg is not None and not self.joint
+        options = OptimalOptions(
+            bkg_order=ap.bkg_order if self.joint else None, reject_sigma=reject,
+            max_iter=int(p.get("max_iter") if p.get("max_iter") is not None else 5),
+            revise_variance=bool(p.get("revise_variance", True)), return_model=scene is not None or self.joint)
         def chunk(sl):   # one chunk of integrations; writes rows sl of the outputs
 
             def take(a):
@@ -628,14 +635,11 @@ class _OptimalExtraction:
                                       order=ap.bkg_order, sigma_clip=p.get("bkg_sigma_clip", 3.0),
                                       smoothing_length=ap.smoothing_length)
                 d = d - np.where(np.isfinite(bfit.model), bfit.model, 0.0)
-            kw = dict(var_poisson=vs[0], var_rnoise=vs[1], var_flat=vs[2]) if self.wht is None else dict(
-                wht=np.asarray(take(self.wht), dtype=np.float64))
+            block = SpectralImage(d, *vs, mask=excluded if bad is None else bad | excluded) if self.wht is None \
+                else SpectralImage(d, mask=excluded if bad is None else bad | excluded,
+                                   wht=np.asarray(take(self.wht), dtype=np.float64))
             try:
-                res = extract_optimal(
-                    d, take(prof), mask=excluded if bad is None else bad | excluded, bkg_order=ap.bkg_order if self.joint else None,
-                    reject_sigma=reject, max_iter=int(p.get("max_iter") if p.get("max_iter") is not None else 5),
-                    revise_variance=bool(p.get("revise_variance", True)), negative_profile=None if negp is None else negp,
-                    return_model=scene is not None or self.joint, **kw)
+                res = extract_optimal(block, take(prof), negative_profile=negp, options=options)
             except ValueError as exc:
                 raise ExtractionError(f"target {t.name}: optimal extraction failed: {exc}") from None
             out["flux"][sl] = res.flux

@@ -28,6 +28,7 @@ import numpy as np
 
 from .aperture import pixel_overlap
 from .box import extract_box
+from .image import SpectralImage
 
 log = logging.getLogger("webbcal.extract")
 
@@ -114,22 +115,45 @@ def optimize_width(data, trace, widths=None, *, var_poisson=None, var_rnoise=Non
                    integrations=None, chunk_size=None, max_memory=None):
     """Find the box width that minimises the white-light point-to-point scatter.
 
-    :param data: cube ``(nints, ncross, ndisp)`` in the extraction convention
-        (dispersion along the last axis; see :func:`webbcal.extract.orient.orient`).
-    :param trace: cross-dispersion centre of the source (pixels, 0-based): a number,
-        an array ``(ndisp,)``, or a callable ``trace(disp_pixel)``.
-    :param widths: full widths to try, in pixels (default 1, 2, ... ncross/2).
-    :param var_poisson, var_rnoise, var_flat, mask: passed to the box extraction (they
-        decide which pixels are valid; the scatter is measured from the data).
-    :param bkg_weights: ``(ncross, ndisp)`` background region, fitted per column with
-        ``bkg_fit`` / ``bkg_order`` and subtracted (recommended: an unsubtracted
-        background inflates the white light by a width-dependent constant).
-    :param disp_range: ``(first, last)`` dispersion columns (inclusive) summed into the
-        white light (default all).
-    :param integrations: a slice or index array of integrations to use (e.g. a subset
-        of a long series, to save time).
-    :return: :class:`WidthOptimization`.
+    Parameters
+    ----------
+    data : SpectralImage or array_like, shape (nints, ncross, ndisp)
+        The time series in the extraction convention (dispersion along the last
+        axis; see :func:`webbcal.extract.orient.orient`); a
+        :class:`~webbcal.extract.image.SpectralImage` brings its variances and mask.
+    trace : float, array_like or callable
+        Cross-dispersion centre of the source (pixels, 0-based): a number, an array
+        ``(ndisp,)``, or a callable ``trace(disp_pixel)``.
+    widths : array_like, optional
+        Full widths to try, in pixels (default 1, 2, ... ncross/2).
+    var_poisson, var_rnoise, var_flat, mask : array_like, optional
+        Passed to the box extraction (they decide which pixels are valid; the
+        scatter is measured from the data).
+    bkg_weights : array_like, shape (ncross, ndisp), optional
+        Background region, fitted per column with ``bkg_fit`` / ``bkg_order`` and
+        subtracted (recommended: an unsubtracted background inflates the white light
+        by a width-dependent constant).
+    bkg_fit, bkg_order
+        The background fit (:func:`webbcal.extract.background.fit_background`).
+    disp_range : tuple of int, optional
+        ``(first, last)`` dispersion columns (inclusive) summed into the white light
+        (default all).
+    integrations : slice or array_like, optional
+        Integrations to use (e.g. a subset of a long series, to save time).
+    chunk_size, max_memory : int, optional
+        Passed to :func:`webbcal.extract.box.extract_box`.
+
+    Returns
+    -------
+    WidthOptimization
+
+    Raises
+    ------
+    ValueError
+        Data that are not a cube, fewer than 3 integrations, or a width <= 0.
     """
+    data, var_poisson, var_rnoise, var_flat, mask = SpectralImage.unpack(
+        data, var_poisson, var_rnoise, var_flat, mask, caller="optimize_width")
     data = np.asanyarray(data)
     if data.ndim != 3:
         raise ValueError(f"data must be a cube (nints, ncross, ndisp), got shape {data.shape}")

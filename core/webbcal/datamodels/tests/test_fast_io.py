@@ -9,7 +9,7 @@ from astropy.io import fits
 
 from webbcal import datamodels as dm
 from webbcal.datamodels.fitstable import read_table
-from webbcal.datamodels.models import _merge_header, clean_header
+from webbcal.datamodels.headers import _merge_header, clean_header
 
 
 def _table_file(tmp_path, columns, name="T", keywords=()):

@@ -3,7 +3,7 @@ import numpy as np
 from astropy.io import fits
 
 from webbcal import datamodels as dm
-from webbcal.datamodels.models import LazyUnsignedArray
+from webbcal.datamodels.lazy import LazyUnsignedArray
 from webbcal.extract.box import bad_pixel_mask, extract_box
 from webbcal.extract.orient import orient
 

@@ -289,36 +289,9 @@ def test_invalid_inputs():
 # ---------------------------------------------------------------------------
 def _general_only(monkeypatch):
     """Route every block through the general code (as with a background fit)."""
-    import webbcal.extract.optimal as O
+    from webbcal.extract.optimal import general
 
-    def general(data, P, vr, vp, vf, mask, gain, reject_sigma, max_iter, revise,
-                model_error, return_model, out=None, misfit_chi2=4.0):
-        saved = O._fast_block
-        O._fast_block = None
-        try:
-            # the dispatch condition is bypassed by calling the body with N=None
-            # and bkg_order=None through a copy of _extract_block without it
-            return _GENERAL(data, P, None, vr, vp, vf, None, mask, gain, None, reject_sigma,
-                            max_iter, revise, True, None, None, return_model, model_error,
-                            None, misfit_chi2)
-        finally:
-            O._fast_block = saved
-
-    monkeypatch.setattr(O, "_fast_block", general)
-
-
-def _make_general():
-    import inspect
-    import webbcal.extract.optimal as O
-
-    src = inspect.getsource(O._extract_block).replace("def _extract_block", "def _general_block")
-    src = src.replace("if use_var and N is None and bkg_order is None:", "if False:")
-    ns = dict(O.__dict__)
-    exec(src, ns)
-    return ns["_general_block"]
-
-
-_GENERAL = _make_general()
+    monkeypatch.setattr(general, "FAST_PATH", False)
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(revise_variance=False), dict(reject_sigma=None),

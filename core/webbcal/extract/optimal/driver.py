@@ -1,0 +1,229 @@
+"""The entry point :func:`extract_optimal`: checks the inputs, chooses the rows that
+take part in the fit, and runs the blocks over memory chunks of integrations."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from ..image import SpectralImage
+from ..parallel import map_chunks
+from ..profiles import normalize_profile
+from .arrays import _bad_flags, _conform, _take
+from .fast import _FAST_OUTPUTS
+from .general import _extract_block
+from .linalg import _model
+from .result import OptimalOptions, OptimalResult
+from .variance import _input_variance
+
+
+def _row_information_share(P):
+    """Per cross-dispersion row, the largest share of ``sum(P**2)`` it holds in
+    any column and integration (the share of ``1 / var(flux)`` for uniform
+    variances)."""
+    p2 = P * P
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = p2 / p2.sum(axis=1, keepdims=True)
+    return np.nan_to_num(share, nan=0.0).max(axis=(0, 2))
+
+
+def extract_optimal(data: Any, profile: Any, var_rnoise: Any = None, var_poisson: Any = None,
+                    var_flat: Any = None, mask: Any = None, wht: Any = None,
+                    negative_profile: Any = None, *, options: Optional[OptimalOptions] = None,
+                    **option_values: Any) -> OptimalResult:
+    """Optimal extraction (Horne 1986) of every column of every integration.
+
+    The estimator, the variance revision and the outlier rejection are described in
+    docs/optimal_extraction.md.
+
+    Parameters
+    ----------
+    data : SpectralImage or array_like, shape (nints, ncross, ndisp) or (ncross, ndisp)
+        Calibrated spectral image(s); a 2-D image is one integration. A
+        :class:`~webbcal.extract.image.SpectralImage` brings its variances, mask and
+        weights along (the next five arguments must then be None).
+    profile : array_like
+        Spatial profile of the source, broadcastable to the data shape with leading
+        axis 1 or nints (e.g. from :mod:`webbcal.extract.profiles`). It is clipped
+        at zero and renormalised to unit sum over each column.
+    var_rnoise, var_poisson, var_flat : array_like, optional
+        Per-pixel variance components (broadcastable to the data). At least one of
+        them, or ``wht``, is required; with variances ``wht`` is ignored.
+    mask : array_like of bool or of int, optional
+        True for pixels to exclude, or a JWST DQ array whose pixels flagged
+        ``DO_NOT_USE`` are excluded (converted chunk by chunk). NaN/inf data or
+        variances and non-positive total variances are excluded as well.
+    wht : array_like, optional
+        Drizzle weights; used (``V = scale / wht``) only without variance arrays.
+        Pixels with ``wht <= 0`` are excluded.
+    negative_profile : array_like, optional
+        Profile of the negative trace of nod-subtracted data, fitted as a second
+        free amplitude (``negative_flux``) so that its light is never attributed to
+        the source. Alternatively mask the negative trace.
+    options : OptimalOptions, optional
+        How to fit and reject (defaults: :class:`OptimalOptions`).
+    **option_values
+        Any field of :class:`OptimalOptions` (``reject_sigma=4``, ``bkg_order=1``,
+        ``return_model=False``, ...), overriding ``options``.
+
+    Returns
+    -------
+    OptimalResult
+
+    Raises
+    ------
+    ValueError
+        Arrays that do not broadcast to the data, a profile that is zero
+        everywhere, or neither variances nor weights.
+    TypeError
+        An unknown option, or arrays given both in an image and separately.
+    """
+    image = SpectralImage.coerce(data, var_poisson, var_rnoise, var_flat, mask, wht, caller="extract_optimal")
+    unknown = sorted(set(option_values) - set(OptimalOptions.names()))
+    if unknown:
+        raise TypeError(f"extract_optimal() got unexpected keyword argument(s) {', '.join(unknown)}; "
+                        f"the options are {', '.join(OptimalOptions.names())}")
+    opts = options if options is not None else OptimalOptions()
+    if option_values:
+        opts = OptimalOptions(**{**{n: getattr(opts, n) for n in OptimalOptions.names()}, **option_values})
+    opts = opts.normalized()
+    bkg_order, return_model = opts.bkg_order, opts.return_model
+    data = image.data
+    shape = data.shape
+    nints, ncross, ndisp = shape
+
+    prof = _conform(profile, shape, "profile", np.float64)
+    prof = normalize_profile(np.broadcast_to(prof, (prof.shape[0], ncross, ndisp)))
+    if not np.any(prof > 0):
+        raise ValueError("profile is zero everywhere; nothing to extract.")
+    negp = None
+    if negative_profile is not None:
+        negp = _conform(negative_profile, shape, "negative_profile", np.float64)
+        negp = normalize_profile(np.broadcast_to(negp, (negp.shape[0], ncross, ndisp)))
+
+    msk = image.mask
+    if msk is not None and msk.dtype.kind not in "iu":
+        msk = msk.astype(bool, copy=False)
+        image = image.replace(mask=msk)
+    use_var = image.has_variance
+    if not use_var and image.wht is None:
+        raise ValueError(
+            "optimal extraction needs per-pixel variances (var_rnoise, "
+            "var_poisson, var_flat) or drizzle weights (wht); none were given."
+        )
+    gain_arr = None if opts.gain is None else _conform(opts.gain, shape, "gain", np.float64)
+    wht_scale = opts.wht_scale
+    if wht_scale is not None:
+        wht_scale = np.broadcast_to(np.asarray(wht_scale, dtype=np.float64), (nints,))
+
+    # Rows that take part in the fit: where a fitted component is non-zero
+    # (every row with a background polynomial, and in drizzle-weight mode,
+    # whose scale is estimated from all good pixels), minus rows that are
+    # masked everywhere. Other rows change neither the fit nor the rejection.
+    used = np.ones(ncross, dtype=bool)
+    if use_var and bkg_order is None:
+        floor = max(float(opts.profile_floor), 0.0)
+        used = (prof > floor).any(axis=(0, 2))
+        if negp is not None:
+            used |= (negp > floor).any(axis=(0, 2))
+        loss = float(opts.max_information_loss or 0.0)
+        if loss > 0:
+            share = _row_information_share(prof)
+            if negp is not None:
+                share = np.maximum(share, _row_information_share(negp))
+            order = np.argsort(share, kind="stable")
+            drop = order[np.cumsum(share[order]) <= loss]
+            used[drop] = False
+    if msk is not None and msk.shape[1] == ncross:
+        # rows masked everywhere: only rows masked throughout the first
+        # integration are candidates (avoids a pass over the whole mask)
+        cand = np.flatnonzero(used & _bad_flags(msk[0]).all(axis=-1))
+        if cand.size:
+            used[cand] &= ~_bad_flags(msk[:, cand]).all(axis=(0, 2))
+    rows = np.flatnonzero(used)
+    if rows.size == 0:
+        rows = np.arange(ncross)
+    if rows[-1] - rows[0] + 1 == rows.size:
+        rsel = slice(int(rows[0]), int(rows[-1]) + 1)
+    else:
+        rsel = rows
+    outside = np.ones(ncross, dtype=bool)
+    outside[rows] = False
+    nrows = rows.size
+
+    def crop(a):
+        if a is None or a.shape[1] != ncross:
+            return a
+        return a[:, rsel]
+
+    out_dtype = data.dtype if np.issubdtype(data.dtype, np.floating) else np.float64
+    res = dict(
+        flux=np.full((nints, ndisp), np.nan),
+        flux_var=np.full((nints, ndisp), np.nan),
+        flux_var_rnoise=np.full((nints, ndisp), np.nan),
+        flux_var_poisson=np.full((nints, ndisp), np.nan),
+        flux_var_flat=np.full((nints, ndisp), np.nan),
+        background=None if bkg_order is None else np.full((nints, ndisp), np.nan),
+        background_var=None if bkg_order is None else np.full((nints, ndisp), np.nan),
+        negative_flux=None if negp is None else np.full((nints, ndisp), np.nan),
+        negative_flux_var=None if negp is None else np.full((nints, ndisp), np.nan),
+        model=np.empty(shape, dtype=out_dtype) if return_model else None,
+        residual=np.empty(shape, dtype=out_dtype) if return_model else None,
+        rejected=np.zeros(shape, dtype=bool),
+        npixels=np.zeros((nints, ndisp)),
+        variance=np.empty(shape, dtype=out_dtype) if return_model else None,
+        wht_scale=None if use_var else np.full(nints, np.nan),
+        niter=np.zeros((nints, ndisp), dtype=int),
+        unit_background_flux=np.full((nints, ndisp), np.nan),
+    )
+    cubes = ("model", "residual", "variance", "rejected")
+    # background basis (same coordinate whatever the rows used)
+    tfull = None
+    if bkg_order is not None:
+        y = np.arange(ncross, dtype=np.float64)
+        tfull = (y - 0.5 * (ncross - 1)) / max(0.5 * (ncross - 1), 1.0)
+
+    cprof, cnegp, cgain = crop(prof), crop(negp), crop(gain_arr)
+    fit_image = image.rows(rsel)
+    step = max(1, int(opts.max_chunk_pixels // max(nrows * ndisp, 1)))
+
+    def chunk(sl):   # one memory chunk of integrations; writes rows sl of res
+        views = {}
+        if use_var and negp is None and bkg_order is None and isinstance(rsel, slice):
+            # the fast path writes its results in place
+            views = {key: res[key][sl, rsel] if key in cubes else res[key][sl]
+                     for key in _FAST_OUTPUTS if res.get(key) is not None}
+        part = fit_image.take(sl)
+        part = part.replace(mask=_bad_flags(part.mask))
+        block = _extract_block(part, _take(cprof, sl), _take(cnegp, sl), _take(cgain, sl),
+                               None if wht_scale is None else wht_scale[sl],
+                               None if tfull is None else tfull[rows], opts, views)
+        coef = block.pop("coef")
+        for key, val in block.items():
+            if res.get(key) is None or val is None or val is views.get(key):
+                continue
+            if key in cubes:
+                res[key][sl, rsel] = val
+            else:
+                res[key][sl] = val
+        if return_model and outside.any():
+            # rows outside the fit: the fitted components evaluated there
+            obasis = [_take(prof, sl)[:, outside]]
+            if negp is not None:
+                obasis.append(_take(negp, sl)[:, outside])
+            if bkg_order is not None:
+                for j in range(int(bkg_order) + 1):
+                    obasis.append((tfull[outside] ** j)[None, :, None])
+            Do = np.asarray(data[sl][:, outside], dtype=np.float64)
+            Mo = _model(coef, obasis)
+            res["model"][sl, outside] = Mo
+            res["residual"][sl, outside] = np.where(np.isfinite(Do), Do - Mo, np.nan)
+            whole = image.take(sl)
+            res["variance"][sl, outside] = _input_variance(
+                Do, whole.variances, whole.wht, _bad_flags(whole.mask),
+                outside, use_var, res["wht_scale"][sl] if not use_var else None)
+
+    chunks = [slice(start, min(start + step, nints)) for start in range(0, nints, step)]
+    for _ in map_chunks(chunk, chunks, threads=opts.threads):
+        pass
+    return OptimalResult(profile=prof, **res)
