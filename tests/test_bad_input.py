@@ -1,7 +1,6 @@
 """Bad input: one clear error naming the file, a non-zero exit, the input untouched and
 no partial output."""
 import hashlib
-import json
 
 import numpy as np
 import pytest
@@ -75,8 +74,6 @@ def test_aperture_off_detector(rate, tmp_path, capsys):
 
 
 def test_refuses_to_overwrite_input(rate, capsys):
-    from webbcal.pipeline import get_step_class
-
     # writing the flat_field product next to an input named like that product
     target = rate.parent / "toy_flat_field.fits"
     target.write_bytes(rate.read_bytes())

@@ -10,13 +10,16 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from webbcal.errors import ReferenceFileError
-from webbcal.extract import ExtractionTarget
-from webbcal.hookspecs import hookimpl
-from webbcal.modes import Mode
-from webbcal.refs import ReferenceType
-from webbcal.steps.flat_field import Flat
-from webbcal.steps.photom import Conversion
+from webbcal.plugin_api import (
+    Conversion,
+    ExtractionTarget,
+    Flat,
+    Mode,
+    ReferenceFileError,
+    ReferenceType,
+    gaussian_pixels,
+    hookimpl,
+)
 
 NY, NX = 40, 120
 FLAT_VALUE = 2.0
@@ -97,11 +100,7 @@ def webbcal_simulate(mode, params):
     from webbcal.datamodels import ImageModel
 
     wave, flux_jy = truth_spectrum()
-    y = np.arange(NY)[:, None]
-    from scipy.special import erf
-
-    lo, hi = (y - 0.5 - CENTER) / (np.sqrt(2) * SIGMA), (y + 0.5 - CENTER) / (np.sqrt(2) * SIGMA)
-    profile = 0.5 * (erf(hi) - erf(lo))
+    profile = gaussian_pixels(NY, CENTER, SIGMA)[:, None]
     # counts/s such that flux [Jy] = sum(rate) * FLAT^-1 * PHOTMJSR * PIXAR_SR * 1e6
     rate = profile * flux_jy[None, :] / (PHOTMJSR * PIXAR_SR * 1e6) * FLAT_VALUE
     model = ImageModel(data=rate.astype(np.float32))
@@ -159,7 +158,7 @@ def webbcal_extract_targets(model, mode, refs, params):
     ]
 
 
-from webbcal.pipeline import Param, Step  # noqa: E402
+from webbcal.plugin_api import Param, Step  # noqa: E402
 
 
 class ToyScaleStep(Step):

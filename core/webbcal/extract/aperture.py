@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
+from numpy.polynomial import polynomial
 
 from ..errors import ExtractionError
 
@@ -67,11 +68,10 @@ def region_weights(edges, ncross):
 
 
 def _polyval(coeffs, x):
-    """Evaluate a polynomial with coefficients in increasing powers (Horner)."""
-    out = np.zeros_like(x, dtype=np.float64)
-    for c in reversed(coeffs):
-        out = out * x + c
-    return out
+    """Evaluate a polynomial with coefficients in increasing powers (zero without any)."""
+    if len(coeffs) == 0:
+        return np.zeros_like(x, dtype=np.float64)
+    return polynomial.polyval(np.asarray(x, dtype=np.float64), np.asarray(coeffs, dtype=np.float64))
 
 
 @dataclass

@@ -28,6 +28,8 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from astropy.stats import sigma_clip as astropy_sigma_clip
+from astropy.utils.exceptions import AstropyUserWarning
 
 from .image import SpectralImage
 
@@ -236,15 +238,13 @@ def _fit_median(values, W, S, variances, sigma_clip, maxiters):
     x = np.where(use, values, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(x, axis=1)
+        warnings.simplefilter("ignore", AstropyUserWarning)   # "input contains NaNs": the unused pixels
         if sigma_clip:
-            for _ in range(int(maxiters)):
-                std = np.nanstd(x, axis=1)
-                out = np.abs(x - med[:, np.newaxis, :]) > float(sigma_clip) * std[:, np.newaxis, :]
-                if not out.any():
-                    break
-                x[out] = np.nan
-                med = np.nanmedian(x, axis=1)
+            # per column: values beyond sigma_clip standard deviations of the median
+            # are dropped, until none is or after maxiters rounds
+            x = astropy_sigma_clip(x, sigma=float(sigma_clip), maxiters=int(maxiters), cenfunc="median",
+                                   stdfunc="std", axis=1, masked=False, copy=False)
+        med = np.nanmedian(x, axis=1)
     used = np.isfinite(x)
     n = used.sum(axis=1).astype(np.float64)
     ssum = S.sum(axis=1)

@@ -27,6 +27,7 @@ All functions are pure: numpy arrays in, numpy arrays out.
 from dataclasses import dataclass, field
 
 import numpy as np
+from astropy.stats import mad_std
 from numpy.polynomial import Polynomial
 from scipy import optimize, special
 
@@ -532,7 +533,7 @@ def _fit_poly_clipped(x, v, err, good, order, clip_sigma=4.0, niter=3):
         r = (v - poly(x)) / np.where(err > 0, err, np.inf)
         # scale to the observed scatter so a poor error estimate does not
         # clip everything; robust (MAD) estimate of the normalised scatter
-        scat = 1.4826 * np.nanmedian(np.abs(r[good] - np.nanmedian(r[good])))
+        scat = mad_std(r[good], ignore_nan=True)
         scat = max(scat, 1.0) if np.isfinite(scat) else 1.0
         new = good & (np.abs(r) <= clip_sigma * scat)
         if new.sum() == good.sum():

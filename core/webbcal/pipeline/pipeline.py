@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from ..errors import ParameterError
-from .step import Step, file_parameters, is_per_integration
+from .step import Step, file_parameters
 
 log = logging.getLogger("webbcal.pipeline")
 

@@ -29,7 +29,8 @@ pixel, 0), ``gain`` (4.0), ``read_noise`` (0.05 DN/s), ``filter`` (imaging, F770
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import erf
+
+from webbcal.plugin_api import gaussian_pixels
 
 from . import detector, refs
 from .wcs import LrsGeometry
@@ -42,12 +43,6 @@ def default_spectrum(wavelength_um):
     """A 1 mJy-at-7.5-micron point source, falling as lambda^-2, with a 9.7 micron feature."""
     w = np.asarray(wavelength_um, dtype=np.float64)
     return 1.0e-3 * (w / 7.5) ** -2 * (1.0 - 0.15 * np.exp(-0.5 * ((w - 9.7) / 0.6) ** 2))
-
-
-def gaussian_pixel_profile(x_pixels, centre, sigma):
-    """Fraction of a Gaussian (centre, sigma) falling in each pixel [x - 0.5, x + 0.5]."""
-    s = np.sqrt(2.0) * np.asarray(sigma, dtype=np.float64)
-    return 0.5 * (erf((x_pixels + 0.5 - centre) / s) - erf((x_pixels - 0.5 - centre) / s))
 
 
 def box_fraction(profile, lo, hi):
@@ -201,10 +196,9 @@ def simulate_lrs(mode, params):
     fjy = np.where(np.isfinite(wave), flux(np.where(np.isfinite(wave), wave, 7.5)), np.nan)
     centre = geo.trace_x(rows + ys) - xs  # subarray column of the trace
     sigma = detector.psf_sigma_pixels(wave)
-    cols = np.arange(nx, dtype=np.float64)
     good = np.isfinite(wave) & np.isfinite(conv) & np.isfinite(fjy) & np.isfinite(centre)
     profile = np.zeros((ny, nx))
-    profile[good] = gaussian_pixel_profile(cols[None, :], centre[good, None], sigma[good, None])
+    profile[good] = gaussian_pixels(nx, centre[good], sigma[good]).T   # (rows, columns)
     per_row_rate = np.zeros(ny)
     per_row_rate[good] = fjy[good] / (pixar_sr * 1e6) / conv[good]  # DN/s summed over the row
     flat = _flat_cut(xstart, ystart, nx, ny)

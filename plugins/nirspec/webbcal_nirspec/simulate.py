@@ -256,8 +256,6 @@ def simulate(mode, params):
         flats = tuple(realise_flat_errors(c, flat_rng) for c in flats)
     rate = np.zeros(shape)
     if exp_type == "NRS_MSASPEC":
-        from . import msa as msamod
-
         infos = ex.open_apertures(_Keywords(kw, companions), _mode_of(exp_type), _LoadedRefs({"msa": wcs_refs["msa"]}))
     else:
         ypos = float(params.get("source_ypos", 0.25 if nod else 0.0))

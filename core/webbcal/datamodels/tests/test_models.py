@@ -1,5 +1,3 @@
-import os
-
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -318,10 +316,6 @@ def test_reads_older_asdf_image_extension(tmp_path):
 
 
 def test_tagged_but_unconvertible_wcs_warns_once_and_degrades(tmp_path):
-    import io
-
-    import asdf
-
     yaml = (b"#ASDF 1.0.0\n#ASDF_STANDARD 1.5.0\n%YAML 1.1\n%TAG ! tag:stsci.edu:asdf/\n"
             b"--- !core/asdf-1.1.0\nmeta:\n  wcs: !<tag:example.org/made_up/frame-9.9.9> {a: 1}\n...\n")
     raw = np.frombuffer(yaml, dtype=np.uint8)[None, :]

@@ -2,7 +2,10 @@
 ``var_poisson = a + k s D`` and its revision from the model, the scale of
 drizzle-weight variances, and the input variance of rows left out of the fit
 (docs/optimal_extraction.md, "Variance")."""
+import warnings
+
 import numpy as np
+from astropy.stats import mad_std
 
 from .arrays import _column_median, _gather, _nanmedian_int, _rowsum
 
@@ -18,9 +21,9 @@ def _wht_scale(resid, wht, good, w, Ainv, basis):
     use = good & (h < 1.0) & np.isfinite(resid)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(use, resid * np.sqrt(wht / np.where(use, 1.0 - h, 1.0)), np.nan)
-    med = _nanmedian_int(z)
-    mad = _nanmedian_int(np.abs(z - med[:, None, None]))
-    s0 = (1.4826 * mad) ** 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # an integration with no usable pixel
+        s0 = mad_std(z.reshape(z.shape[0], -1), axis=1, ignore_nan=True) ** 2
     keep = use & (z ** 2 < 25.0 * s0[:, None, None])
     with np.errstate(invalid="ignore", divide="ignore"):
         s = np.sum(np.where(keep, z ** 2, 0.0), axis=(1, 2)) / np.sum(keep, axis=(1, 2))

@@ -1,5 +1,4 @@
 """Fixtures for the step tests: the third-party toy instrument of the repository's tests/."""
-import sys
 from pathlib import Path
 
 import pytest

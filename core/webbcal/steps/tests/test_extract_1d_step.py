@@ -11,7 +11,6 @@ import io
 
 import numpy as np
 import pytest
-from scipy.special import erf
 
 from webbcal import datamodels as dm
 from webbcal.errors import ExtractionError, InputFileError, ParameterError, ReferenceFileError
@@ -19,15 +18,17 @@ from webbcal.extract import ExtractionTarget
 from webbcal.extract.engine import OUTLIER, ProgressReport, extract_target
 from webbcal.extract.optimal_target import shift_profile
 from webbcal.extract.specpsf import read_specpsf, write_specpsf
+from webbcal.scenes import gaussian_pixels
 from webbcal.steps.extract_1d import Extract1dStep, aperture_weights_for
 
 APERTURE_ROWS = 17  # toy aperture_defaults: ystart 11, ystop 27 (inclusive)
 
 
 def gaussian_rows(ny, centre, sigma):
-    y = np.arange(ny)[:, None]
-    s = np.sqrt(2) * sigma
-    return 0.5 * (erf((y + 0.5 - centre) / s) - erf((y - 0.5 - centre) / s))
+    """The pixel-integrated Gaussian of the shared scene builder as ``(ny, 1)`` (a
+    scalar centre) or ``(ny, ndisp)``."""
+    p = gaussian_pixels(ny, centre, sigma)
+    return p[:, None] if p.ndim == 1 else p
 
 
 def toy_cal(nints=None, noise=0.0, seed=0, centre=None, sigma=None, background=None, variances=True, wht=None):

@@ -1,5 +1,4 @@
 """white_light: an injected transit is recovered in the white-light curve to the noise level."""
-from pathlib import Path
 
 import numpy as np
 import pytest
