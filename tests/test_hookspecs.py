@@ -20,7 +20,7 @@ def test_there_are_hooks():
 @pytest.mark.parametrize("name", HOOKS)
 def test_hook_docstring_states_return(name):
     doc = inspect.getdoc(getattr(hookspecs, name)) or ""
-    assert ":return:" in doc, f"{name} docstring must state its return value"
+    assert re.search(r"^Returns\n-------\n\S", doc, re.M), f"{name} docstring must state its return value (numpydoc Returns)"
     first = getattr(getattr(hookspecs, name), "webbcal_spec", {}).get("firstresult", False)
     if first:
         assert "None" in doc, f"{name} is firstresult: say when a plugin returns None"

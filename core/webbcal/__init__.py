@@ -13,7 +13,20 @@ __all__ = ["open", "run", "__version__"]
 
 
 def open(path, **kwargs):  # noqa: A001 - mirrors datamodels.open
-    """Open a JWST product (rate, rateints, cal, calints, s2d, x1d, x1dints...) as a model."""
+    """Open a JWST product (rate, rateints, cal, calints, s2d, x1d, x1dints...) as a model.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (FITS, or ASDF for the products that are).
+    **kwargs
+        Passed to :func:`webbcal.datamodels.open` (e.g. ``memmap=True``).
+
+    Returns
+    -------
+    DataModel
+        The class named by the file's DATAMODL keyword (or its layout).
+    """
     from . import datamodels
 
     return datamodels.open(path, **kwargs)
@@ -22,15 +35,34 @@ def open(path, **kwargs):  # noqa: A001 - mirrors datamodels.open
 def run(step, input, config_file=None, **params):
     """Run a step or pipeline by name or alias on a path or model; return the result.
 
-    ``input`` may also be a list of paths or models: the segments of one time-series
-    exposure, joined into one product over all their integrations.
-
     Keyword parameters are the step's parameters (``override_<reftype>`` included);
     for pipelines, ``steps={"extract_1d": {...}}`` sets step parameters.  When a
     pipeline's recipe ends in an extraction step, the returned object is the
     spectrum product (x1d / x1dints); the calibrated model is ``result.calibrated``
     of the pipeline instance (use :func:`webbcal.pipeline.get_step_class` for that).
     Results are not saved unless ``save_results=True``.
+
+    Parameters
+    ----------
+    step : str
+        Step or pipeline name or alias (``"spec2"``, ``"extract_1d"``, ...).
+    input : str, Path, DataModel or list of them
+        The exposure; a list holds the segments of one time-series exposure, joined into
+        one product over all their integrations.
+    config_file : str or Path, optional
+        A parameter file (ASDF or JSON), below keyword parameters in precedence.
+    **params
+        Step parameters.
+
+    Returns
+    -------
+    DataModel
+        The product.
+
+    Raises
+    ------
+    ParameterError
+        A bad step name, input or parameter.
     """
     import os
 

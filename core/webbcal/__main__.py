@@ -1,3 +1,4 @@
+"""``python -m webbcal``: the ``webbcal`` command."""
 import sys
 
 from .cli import main

@@ -33,6 +33,7 @@ def _setup_logging(verbose, quiet):
 
 # -- list -----------------------------------------------------------------------------
 def cmd_list(args):
+    """`webbcal list`: the installed plugins, their modes and the steps; returns the exit code."""
     from .pipeline import all_steps
     from .plugins import get_host
 
@@ -87,6 +88,8 @@ def _parse_extra(tokens):
 
 
 def cmd_run(args, extra):
+    """`webbcal run STEP FILE [--par=value ...]`: run a step or pipeline on a file (``extra`` holds the
+    parameter options); returns the exit code."""
     from .pipeline import get_step_class
 
     if args.help:
@@ -156,6 +159,7 @@ def step_help(cls):
 
 # -- info -----------------------------------------------------------------------------
 def cmd_info(args):
+    """`webbcal info FILE`: what the file is (model, mode, arrays, keywords); returns the exit code."""
     from . import datamodels
     from .plugins import get_host
 
@@ -213,6 +217,7 @@ def describe_model(model, path):
 
 # -- plot -----------------------------------------------------------------------------
 def cmd_plot(args):
+    """`webbcal plot FILE`: a quicklook PNG of an image, cube or spectrum; returns the exit code."""
     from . import datamodels
     from .plot import quicklook
 
@@ -226,6 +231,8 @@ def cmd_plot(args):
 
 # -- simulate -------------------------------------------------------------------------
 def cmd_simulate(args):
+    """`webbcal simulate INSTRUMENT EXP_TYPE -o FILE`: a simulated rate file with known truth; returns
+    the exit code."""
     from .plugins import get_host
 
     host = get_host()
@@ -263,6 +270,8 @@ def cmd_simulate(args):
 
 # -- demo -----------------------------------------------------------------------------
 def cmd_demo(args):
+    """`webbcal demo`: simulate, calibrate and extract every installed mode (see
+    :func:`webbcal.demo.run_demo`); returns the exit code."""
     from .demo import run_demo
 
     if not args.verbose:  # the demo prints its own summary; step logs only on -v
@@ -271,6 +280,7 @@ def cmd_demo(args):
 
 
 def build_parser():
+    """The argument parser of the ``webbcal`` command and its sub-commands."""
     from . import __version__
 
     p = argparse.ArgumentParser(prog="webbcal", description="Calibrate JWST exposures and extract their spectra.")
@@ -310,6 +320,18 @@ def build_parser():
 
 
 def main(argv=None):
+    """Entry point of the ``webbcal`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code: 0 on success, non-zero with one error line on bad input.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)

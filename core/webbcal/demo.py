@@ -34,8 +34,11 @@ def compare_spectrum(x1d, truth):
     (``truth["light_curve"]``, one value per integration) each integration is compared
     with the injected spectrum times its value.
 
-    :return: rows ``(name, median, scatter, predicted scatter, flat error, bins)``; the
-        flat error is the relative FLUX_VAR_FLAT part (NaN when the product has none).
+    Returns
+    -------
+    object
+        rows ``(name, median, scatter, predicted scatter, flat error, bins)``; the flat
+        error is the relative FLUX_VAR_FLAT part (NaN when the product has none).
     """
     wave_t = np.asarray(truth["wavelength"], float)
     flux_t = np.asarray(truth["flux_jy"], float)
@@ -105,6 +108,29 @@ def describe_comparison(row, flat_realised):
 
 
 def run_demo(output_dir="demo_output", modes=None):
+    """Simulate, calibrate and extract one exposure of every installed mode.
+
+    Writes the rate, cal and x1d files and a quicklook plot per mode into ``output_dir``
+    and prints recovered / injected flux against the noise the variances predict. Which
+    modes run is plugin data (``Mode.demo``).
+
+    Parameters
+    ----------
+    output_dir : str or Path
+        Where the products go (created if needed).
+    modes : list of str, optional
+        Only the demo modes with one of these EXP_TYPEs.
+
+    Returns
+    -------
+    int
+        0 (a failure raises).
+
+    Raises
+    ------
+    WebbcalError
+        No installed plugin has a demo mode (of those asked for).
+    """
     from .pipeline import get_step_class
     from .plot import quicklook
     from .plugins import get_host

@@ -58,8 +58,11 @@ def webbcal_modes() -> list[Mode]:
     Called once when the plugin manager is built; every plugin's answer is collected
     (not ``firstresult``).
 
-    :return: a list of :class:`webbcal.modes.Mode`.  Two plugins may not declare the
-        same (INSTRUME, EXP_TYPE); the second one is reported as broken.
+    Returns
+    -------
+    list[Mode]
+        A list of :class:`webbcal.modes.Mode`. Two plugins may not declare the same
+        (INSTRUME, EXP_TYPE); the second one is reported as broken.
     """
 
 
@@ -69,9 +72,12 @@ def webbcal_reference_types() -> list[ReferenceType]:
 
     Collected from every plugin (not ``firstresult``).
 
-    :return: a list of :class:`webbcal.refs.ReferenceType`: the type name
-        (``"flat"``, ``"specwcs"``, ...), the instrument, the reader (path -> object,
-        raising :class:`webbcal.errors.ReferenceFileError` on malformed files), the header
+    Returns
+    -------
+    list[ReferenceType]
+        A list of :class:`webbcal.refs.ReferenceType`: the type name (``"flat"``,
+        ``"specwcs"``, ...), the instrument, the reader (path -> object, raising
+        :class:`webbcal.errors.ReferenceFileError` on malformed files), the header
         keywords that select a file for an exposure, and the embedded default.
     """
 
@@ -83,7 +89,10 @@ def webbcal_steps() -> list[type[Step]]:
     Lets a third party add a step that recipes and the command line can then name.
     Collected from every plugin.
 
-    :return: a list of Step subclasses (may be empty).
+    Returns
+    -------
+    list[type[Step]]
+        A list of Step subclasses (may be empty).
     """
 
 
@@ -96,18 +105,26 @@ def webbcal_steps() -> list[type[Step]]:
 def webbcal_simulate(mode: Mode, params: Mapping[str, Any]) -> tuple[DataModel, dict] | None:
     """Simulate a count-rate exposure of ``mode`` with known injected flux.
 
-    :param mode: the mode to simulate.
-    :param params: dict of simulation options; plugins document theirs.  Common keys:
-        ``seed`` (int), ``nints`` (int), ``noise`` (bool), ``flux`` (callable or
-        array of the injected source spectrum).
-    :return: ``(model, truth)``: a rate/rateints data model in the JWST layout, with
-        the primary keywords a real exposure has, and a dict describing what was
-        injected (at least ``"wavelength"`` and ``"flux_jy"`` for spectra, or
+    Parameters
+    ----------
+    mode : Mode
+        The mode to simulate.
+    params : Mapping[str, Any]
+        Dict of simulation options; plugins document theirs. Common keys: ``seed``
+        (int), ``nints`` (int), ``noise`` (bool), ``flux`` (callable or array of the
+        injected source spectrum).
+
+    Returns
+    -------
+    tuple[DataModel, dict] | None
+        ``(model, truth)``: a rate/rateints data model in the JWST layout, with the
+        primary keywords a real exposure has, and a dict describing what was injected
+        (at least ``"wavelength"`` and ``"flux_jy"`` for spectra, or
         ``"surface_brightness_mjysr"`` for images; optionally
         ``"flat_errors_realised"``: True when the painted flat was drawn within the
         reference flat's errors, False when it is the reference itself -- the demo then
-        knows whether VAR_FLAT belongs in the scatter it predicts).  ``None`` if
-        ``mode`` is not this plugin's.
+        knows whether VAR_FLAT belongs in the scatter it predicts). ``None`` if ``mode``
+        is not this plugin's.
     """
 
 
@@ -124,7 +141,21 @@ def webbcal_assign_wcs(model: DataModel, mode: Mode, refs: RefSet, params: Mappi
     spectra, wavelength in micron), with a bounding box.  The plugin also fills the
     WAVELENGTH array of spectroscopic models and the ``meta.wcsinfo`` keywords it used.
 
-    :return: the model with its WCS, or ``None`` if ``mode`` is not this plugin's.
+    Parameters
+    ----------
+    model : DataModel
+        The exposure; the hook may change it in place and return it.
+    mode : Mode
+        The mode this plugin declared, selected for the exposure.
+    refs : RefSet
+        The step's resolved reference files: ``refs.path(reftype)``, ``refs.load(reftype)``.
+    params : Mapping[str, Any]
+        The step's parameters after precedence; one nobody set is absent.
+
+    Returns
+    -------
+    DataModel | None
+        The model with its WCS, or ``None`` if ``mode`` is not this plugin's.
     """
 
 
@@ -137,8 +168,22 @@ def webbcal_assign_wcs(model: DataModel, mode: Mode, refs: RefSet, params: Mappi
 def webbcal_extract_2d(model: DataModel, mode: Mode, refs: RefSet, params: Mapping[str, Any]) -> DataModel | None:
     """Cut the detector image into per-slit cut-outs (a multi-slit model).
 
-    :return: a :class:`webbcal.datamodels.MultiSlitModel`, or ``None`` if ``mode`` is
-        not this plugin's.
+    Parameters
+    ----------
+    model : DataModel
+        The exposure; the hook may change it in place and return it.
+    mode : Mode
+        The mode this plugin declared, selected for the exposure.
+    refs : RefSet
+        The step's resolved reference files: ``refs.path(reftype)``, ``refs.load(reftype)``.
+    params : Mapping[str, Any]
+        The step's parameters after precedence; one nobody set is absent.
+
+    Returns
+    -------
+    DataModel | None
+        A :class:`webbcal.datamodels.MultiSlitModel`, or ``None`` if ``mode`` is not
+        this plugin's.
     """
 
 
@@ -156,8 +201,22 @@ def webbcal_flat_field(model: DataModel, mode: Mode, refs: RefSet,
     SCI and ERR divided, VAR_POISSON and VAR_RNOISE divided by flat**2, VAR_FLAT from the
     flat error, NaN / zero / flagged flat pixels set DO_NOT_USE | NO_FLAT_FIELD.
 
-    :return: a :class:`webbcal.steps.flat_field.Flat` (or a list of them, one per slit,
-        in ``model.slits`` order), or ``None`` if ``mode`` is not this plugin's.
+    Parameters
+    ----------
+    model : DataModel
+        The exposure; the hook may change it in place and return it.
+    mode : Mode
+        The mode this plugin declared, selected for the exposure.
+    refs : RefSet
+        The step's resolved reference files: ``refs.path(reftype)``, ``refs.load(reftype)``.
+    params : Mapping[str, Any]
+        The step's parameters after precedence; one nobody set is absent.
+
+    Returns
+    -------
+    Flat | Sequence[Flat] | None
+        A :class:`webbcal.steps.flat_field.Flat` (or a list of them, one per slit, in
+        ``model.slits`` order), or ``None`` if ``mode`` is not this plugin's.
     """
 
 
@@ -176,8 +235,22 @@ def webbcal_pathloss(model: DataModel, mode: Mode, refs: RefSet,
     The core divides by it (:func:`webbcal.steps.corrections.apply_correction`): data
     and ERR by the factor, variances by its square, non-positive factors flagged.
 
-    :return: a :class:`webbcal.steps.corrections.Correction` (or a list, one per slit),
-        or ``None`` if ``mode`` is not this plugin's.
+    Parameters
+    ----------
+    model : DataModel
+        The exposure; the hook may change it in place and return it.
+    mode : Mode
+        The mode this plugin declared, selected for the exposure.
+    refs : RefSet
+        The step's resolved reference files: ``refs.path(reftype)``, ``refs.load(reftype)``.
+    params : Mapping[str, Any]
+        The step's parameters after precedence; one nobody set is absent.
+
+    Returns
+    -------
+    Correction | Sequence[Correction] | None
+        A :class:`webbcal.steps.corrections.Correction` (or a list, one per slit), or
+        ``None`` if ``mode`` is not this plugin's.
     """
 
 
@@ -188,8 +261,22 @@ def webbcal_barshadow(model: DataModel, mode: Mode, refs: RefSet,
     shadow of the slit bars for an extended source, per pixel.  Used when the mode's
     recipe names ``barshadow``; same arithmetic as :func:`webbcal_pathloss`.
 
-    :return: a :class:`webbcal.steps.corrections.Correction` (or a list, one per slit),
-        or ``None`` if ``mode`` is not this plugin's.
+    Parameters
+    ----------
+    model : DataModel
+        The exposure; the hook may change it in place and return it.
+    mode : Mode
+        The mode this plugin declared, selected for the exposure.
+    refs : RefSet
+        The step's resolved reference files: ``refs.path(reftype)``, ``refs.load(reftype)``.
+    params : Mapping[str, Any]
+        The step's parameters after precedence; one nobody set is absent.
+
+    Returns
+    -------
+    Correction | Sequence[Correction] | None
+        A :class:`webbcal.steps.corrections.Correction` (or a list, one per slit), or
+        ``None`` if ``mode`` is not this plugin's.
     """
 
 
@@ -207,7 +294,21 @@ def webbcal_photom(model: DataModel, mode: Mode, refs: RefSet,
     by the conversion, variances by its square, BUNIT and PHOTMJSR / PIXAR_SR /
     PIXAR_A2 written.
 
-    :return: a :class:`webbcal.steps.photom.Conversion` (or a list, one per slit), or
+    Parameters
+    ----------
+    model : DataModel
+        The exposure; the hook may change it in place and return it.
+    mode : Mode
+        The mode this plugin declared, selected for the exposure.
+    refs : RefSet
+        The step's resolved reference files: ``refs.path(reftype)``, ``refs.load(reftype)``.
+    params : Mapping[str, Any]
+        The step's parameters after precedence; one nobody set is absent.
+
+    Returns
+    -------
+    Conversion | Sequence[Conversion] | None
+        A :class:`webbcal.steps.photom.Conversion` (or a list, one per slit), or
         ``None`` if ``mode`` is not this plugin's.
     """
 
@@ -226,8 +327,22 @@ def webbcal_extract_targets(model: DataModel, mode: Mode, refs: RefSet,
     source is); the core builds the aperture from the EXTRACT1D reference file and the
     parameters and runs the extraction algorithms of :mod:`webbcal.extract`.
 
-    :return: a list of :class:`webbcal.extract.ExtractionTarget`, or ``None`` if
-        ``mode`` is not this plugin's.
+    Parameters
+    ----------
+    model : DataModel
+        The exposure; the hook may change it in place and return it.
+    mode : Mode
+        The mode this plugin declared, selected for the exposure.
+    refs : RefSet
+        The step's resolved reference files: ``refs.path(reftype)``, ``refs.load(reftype)``.
+    params : Mapping[str, Any]
+        The step's parameters after precedence; one nobody set is absent.
+
+    Returns
+    -------
+    list[ExtractionTarget] | None
+        A list of :class:`webbcal.extract.ExtractionTarget`, or ``None`` if ``mode`` is
+        not this plugin's.
     """
 
 
@@ -236,6 +351,22 @@ def webbcal_aperture_correction(model: DataModel, mode: Mode, refs: RefSet, targ
                                 params: Mapping[str, Any]) -> ApertureCorrection | None:
     """Return the aperture correction for a point-source ``target``.
 
-    :return: a :class:`webbcal.extract.apcorr.ApertureCorrection` built from the
-        plugin's APCORR reader, or ``None`` if the mode has none or is not this plugin's.
+    Parameters
+    ----------
+    model : DataModel
+        The exposure; the hook may change it in place and return it.
+    mode : Mode
+        The mode this plugin declared, selected for the exposure.
+    refs : RefSet
+        The step's resolved reference files: ``refs.path(reftype)``, ``refs.load(reftype)``.
+    target : ExtractionTarget
+        The point-source target being extracted.
+    params : Mapping[str, Any]
+        The step's parameters after precedence; one nobody set is absent.
+
+    Returns
+    -------
+    ApertureCorrection | None
+        A :class:`webbcal.extract.apcorr.ApertureCorrection` built from the plugin's
+        APCORR reader, or ``None`` if the mode has none or is not this plugin's.
     """

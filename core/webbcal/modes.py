@@ -104,6 +104,7 @@ class Mode:
 
     @property
     def key(self):
+        """Unique key ``"instrument/name"`` (e.g. ``"miri/lrs-slitless"``)."""
         return f"{self.instrument.lower()}/{self.name}"
 
     def reftypes_for(self, step_name):
@@ -111,9 +112,11 @@ class Mode:
         return tuple(self.reftypes.get(step_name, ()))
 
     def defaults_for(self, step_name):
+        """The parameter defaults this mode sets for step ``step_name`` (a copy)."""
         return dict(self.step_defaults.get(step_name, {}))
 
     def is_spectroscopic(self):
+        """True when the mode disperses light (it has a dispersion axis)."""
         return self.dispersion_axis is not None
 
 
@@ -127,6 +130,15 @@ class ModeRegistry:
             self.add(m)
 
     def add(self, mode):
+        """Register ``mode`` for each of its EXP_TYPEs.
+
+        Raises
+        ------
+        TypeError
+            ``mode`` is not a :class:`Mode`.
+        PluginError
+            Another mode already claims one of its (INSTRUME, EXP_TYPE).
+        """
         if not isinstance(mode, Mode):
             raise TypeError(f"webbcal_modes must return Mode objects, got {type(mode).__name__}")
         for exp in mode.exp_types:
@@ -146,6 +158,7 @@ class ModeRegistry:
         return len(self._modes)
 
     def instruments(self):
+        """The instruments with at least one mode, sorted."""
         return sorted({m.instrument for m in self._modes})
 
     def find(self, instrument, exp_type):

@@ -38,6 +38,7 @@ class Param:
     low_open: bool = False
 
     def valid_range(self):
+        """The allowed range as text (``">= 0 and <= 1"``, ``"finite"``), for help and errors."""
         lo = "" if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
         hi = "" if self.high is None else f"<= {self.high:g}"
         return " and ".join(x for x in (lo, hi) if x) or "finite"
@@ -53,6 +54,16 @@ class Param:
             raise ParameterError(f"parameter {name}={x!r} is out of range: it must be {self.valid_range()}")
 
     def convert(self, name, value):
+        """``value`` converted to this parameter's type and checked.
+
+        Strings from the command line or a parameter file are parsed (``"none"``, booleans,
+        numbers); ``name`` is used in the error message.
+
+        Raises
+        ------
+        ParameterError
+            A value of the wrong type, out of range or not among the choices.
+        """
         if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null") and self.type is not str):
             if self.allow_none:
                 return None

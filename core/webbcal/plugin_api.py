@@ -66,7 +66,23 @@ __all__ = [
 def resolve_references(model, mode, reftypes, overrides=None):
     """The :class:`RefSet` of ``reftypes`` for ``model`` in ``mode``, resolved as a step
     resolves its own (override, WEBBCAL_REFS, CRDS, embedded default): for a hook that
-    needs a reference its step does not declare (e.g. the MSA geometry while extracting)."""
+    needs a reference its step does not declare (e.g. the MSA geometry while extracting).
+
+    Parameters
+    ----------
+    model : DataModel
+        The exposure.
+    mode : Mode
+        Its mode.
+    reftypes : sequence of str
+        Reference types to resolve.
+    overrides : dict, optional
+        ``{reftype: path or "N/A"}``.
+
+    Returns
+    -------
+    RefSet
+    """
     from .plugins import get_host
 
     return RefSet.resolve(get_host().reftypes, model, mode, tuple(reftypes), overrides or {})

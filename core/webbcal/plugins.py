@@ -104,6 +104,7 @@ class PluginHost:
         self._rebuild()
 
     def unregister(self, name):
+        """Remove plugin ``name`` and rebuild the mode and reference registries."""
         plugin = self.pm.get_plugin(name)
         if plugin is not None:
             self.pm.unregister(plugin)
@@ -154,6 +155,7 @@ class PluginHost:
 
     @property
     def hook(self):
+        """pluggy's hook relay (broadcast hooks; mode-specific ones go through :meth:`call_for_mode`)."""
         return self.pm.hook
 
     def call_for_mode(self, hookname, mode, **kwargs):

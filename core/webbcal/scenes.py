@@ -13,9 +13,22 @@ def _pixel_edges(n):
 
 
 def gaussian_pixels(n, centre, sigma):
-    """The fraction of a Gaussian (``centre``, ``sigma`` in pixels; arrays broadcast
-    along a last, dispersion axis) falling in each of ``n`` pixels: shape ``(n,)`` or
-    ``(n, ndisp)``.  Integrated exactly over each pixel (error functions)."""
+    """The fraction of a Gaussian falling in each of ``n`` pixels, integrated exactly
+    (error functions) over each pixel ``[i - 0.5, i + 0.5]``.
+
+    Parameters
+    ----------
+    n : int
+        Number of pixels (cross-dispersion rows).
+    centre, sigma : float or array_like
+        Centre and standard deviation in pixels; arrays, shape ``(ndisp,)``, give one
+        profile per dispersion column.
+
+    Returns
+    -------
+    ndarray
+        Shape ``(n,)``, or ``(n, ndisp)`` for array arguments.
+    """
     from scipy.special import erf
 
     c = np.asarray(centre, dtype=np.float64)
@@ -27,7 +40,22 @@ def gaussian_pixels(n, centre, sigma):
 
 def moffat_pixels(n, centre, alpha, beta=2.5):
     """The fraction of a Moffat profile ``(1 + (x/alpha)**2)**-beta`` falling in each of
-    ``n`` pixels (its cumulative integral, exact), like :func:`gaussian_pixels`."""
+    ``n`` pixels (its cumulative integral, exact), like :func:`gaussian_pixels`.
+
+    Parameters
+    ----------
+    n : int
+        Number of pixels.
+    centre, alpha : float or array_like
+        Centre and core width in pixels (arrays: one profile per dispersion column).
+    beta : float
+        Power of the wings (> 0.5).
+
+    Returns
+    -------
+    ndarray
+        Shape ``(n,)`` or ``(n, ndisp)``.
+    """
     from scipy.special import betainc
 
     c = np.asarray(centre, dtype=np.float64)
@@ -42,10 +70,34 @@ def moffat_pixels(n, centre, alpha, beta=2.5):
 
 
 def trace_image(ncross, ndisp, flux, centre, width, profile="gaussian", background=0.0, beta=2.5):
-    """A 2-D spectrum ``(ncross, ndisp)``: ``flux`` (per dispersion column, scalar or
-    ``(ndisp,)``) spread across a trace at ``centre`` (scalar, ``(ndisp,)`` or a callable
-    of the dispersion pixel) with a Gaussian sigma or Moffat alpha ``width``, plus a
-    constant ``background`` per pixel."""
+    """A 2-D spectrum: a trace of known flux on a constant background.
+
+    Parameters
+    ----------
+    ncross, ndisp : int
+        Image shape ``(ncross, ndisp)``, dispersion along the last axis.
+    flux : float or array_like
+        Total flux per dispersion column (scalar or ``(ndisp,)``).
+    centre : float, array_like or callable
+        Trace centre (pixels): scalar, ``(ndisp,)``, or a function of the dispersion pixel.
+    width : float or array_like
+        Gaussian sigma or Moffat alpha (pixels).
+    profile : {"gaussian", "moffat"}
+        Cross-dispersion profile.
+    background : float
+        Constant added to every pixel.
+    beta : float
+        Moffat power (``profile="moffat"``).
+
+    Returns
+    -------
+    ndarray, shape (ncross, ndisp)
+
+    Raises
+    ------
+    ValueError
+        An unknown profile.
+    """
     x = np.arange(ndisp, dtype=np.float64)
     c = centre(x) if callable(centre) else np.broadcast_to(np.asarray(centre, dtype=np.float64), x.shape)
     w = np.broadcast_to(np.asarray(width, dtype=np.float64), x.shape)
@@ -59,11 +111,29 @@ def trace_image(ncross, ndisp, flux, centre, width, profile="gaussian", backgrou
 
 
 def noisy_cube(signal, nints, read_noise=5.0, gain=1.0, seed=0, dtype=np.float32):
-    """``nints`` noisy integrations of ``signal`` (electrons per pixel, 2-D): Poisson
-    noise (``gain`` electrons per data unit) and Gaussian read noise, with the variance
-    arrays the JWST products carry.  Returns ``(data, var_poisson, var_rnoise)``, each
-    ``(nints, ny, nx)``: VAR_POISSON is the expected signal / gain (not the noisy one, so
-    the propagated variance is exact), VAR_RNOISE is read_noise**2."""
+    """Noisy integrations of a known signal, with the variance arrays JWST products carry.
+
+    Parameters
+    ----------
+    signal : array_like, 2-D
+        Expected signal (electrons per pixel); negative values are clipped to 0.
+    nints : int
+        Number of integrations.
+    read_noise : float
+        Gaussian read noise (data units).
+    gain : float
+        Electrons per data unit (Poisson noise of ``signal * gain`` electrons).
+    seed : int
+        Seed of the random generator.
+    dtype : numpy dtype
+        Type of the returned arrays.
+
+    Returns
+    -------
+    data, var_poisson, var_rnoise : ndarray, shape (nints, ny, nx)
+        VAR_POISSON is the expected signal / gain (not the noisy one, so the propagated
+        variance is exact); VAR_RNOISE is ``read_noise**2``.
+    """
     rng = np.random.default_rng(seed)
     signal = np.clip(np.asarray(signal, dtype=np.float64), 0.0, None)
     counts = rng.poisson(np.broadcast_to(signal * gain, (nints,) + signal.shape)) / gain

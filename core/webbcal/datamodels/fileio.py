@@ -25,7 +25,13 @@ MODEL_CLASSES = {
 
 
 def model_class_for(hdul):
-    """The model class for an open HDUList: DATAMODL first, then the file's structure."""
+    """The model class for an open HDUList: DATAMODL first, then the file's structure.
+
+    Parameters
+    ----------
+    hdul : HDUList
+        The open file.
+    """
     name = str(hdul[0].header.get("DATAMODL", "")).strip()
     if name in MODEL_CLASSES:
         return MODEL_CLASSES[name]
@@ -61,6 +67,13 @@ def open(init, memmap=False):  # noqa: A001 - the official datamodels name
 
     Raises :class:`webbcal.errors.InputFileError` for a missing, corrupt or truncated
     file, a file without SCI / EXTRACT1D extensions, or inconsistent array shapes.
+
+    Parameters
+    ----------
+    init : str, Path, HDUList or DataModel
+        What to open.
+    memmap : bool
+        Map the arrays read-only from the file.
     """
     if isinstance(init, DataModel):
         return init

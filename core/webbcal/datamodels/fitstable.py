@@ -117,6 +117,13 @@ def read_table(hdu, units=False):
     """A FITS binary table HDU as a native-byte-order structured array.
 
     With ``units=True`` returns ``(array, {column: unit or None})``.
+
+    Parameters
+    ----------
+    hdu : BinTableHDU
+        The table.
+    units : bool
+        Also return the column units.
     """
     header = hdu.header
     table = None
@@ -164,6 +171,23 @@ def column(table, name, where=None, ext=None, required=True, error=None, expecte
     :class:`~webbcal.errors.ReferenceFileError` for a reference file -- naming the
     extension ``ext`` and the columns it has (``expected``: the columns it should have),
     or a ``KeyError`` when no ``where`` is given.
+
+    Parameters
+    ----------
+    table : table-like
+        The table.
+    name : str
+        Column name.
+    where : str, optional
+        The file, for the error.
+    ext : str, optional
+        The extension, for the error.
+    required : bool
+        Raise when missing (else return None).
+    error : callable, optional
+        Error class ``error(where, message)``.
+    expected : sequence of str, optional
+        The columns the table should have, for the error.
     """
     names = _names(table)
     if name in names:

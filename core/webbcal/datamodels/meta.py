@@ -330,6 +330,7 @@ def _is_group(path):
 
 
 def to_header_value(value):
+    """A FITS-writable Python value: numpy scalars and 0-d arrays become Python numbers."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, np.ndarray) and value.ndim == 0:

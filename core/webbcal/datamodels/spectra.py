@@ -90,6 +90,7 @@ class SpecModel(DataModel):
         return {n: self.units.get(n, SPEC_UNITS.get(n)) for n in names}
 
     def table_hdu(self, extver=None):
+        """The EXTRACT1D binary-table HDU of this spectrum (``extver`` numbers it among several)."""
         if self.spec_table is None:
             raise InputFileError(self.path or "<in memory>", "the spectrum has no spec_table to write")
         return _table_hdu(self.spec_table, self.column_units(), self._headers.get("EXTRACT1D"),

@@ -208,13 +208,43 @@ class ApertureCorrection:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_wavelength_size(cls, wavelength, size, apcorr, apcorr_err=None, size_units="pixels", **kw):
-        """2-D table ``apcorr(size, wavelength)`` (slit and slitless modes)."""
+        """2-D table ``apcorr(size, wavelength)`` (slit and slitless modes).
+
+        Parameters
+        ----------
+        wavelength : array_like
+            Wavelengths of the table (micron).
+        size : array_like
+            Aperture sizes of the table.
+        apcorr, apcorr_err : array_like
+            Corrections ``(nsize, nwl)`` and their errors (optional).
+        size_units : str
+            Unit of ``size`` (``"pixels"`` or ``"arcsec"``).
+        **kw
+            Other :class:`ApertureCorrection` fields (``pixel_scale``, ``name``).
+        """
         return cls(wavelength, size, apcorr, apcorr_err, size_units=size_units, **kw)
 
     @classmethod
     def from_pixel_phase(cls, wavelength, size, phase_grid, apcorr, apcorr_err=None, size_units="arcsec", **kw):
         """3-D table ``apcorr(phase, size, wavelength)``; ``size`` may vary with
-        wavelength ``(nsize, nwl)``."""
+        wavelength ``(nsize, nwl)``.
+
+        Parameters
+        ----------
+        wavelength : array_like
+            Wavelengths of the table (micron).
+        size : array_like
+            Aperture sizes, ``(nsize,)`` or ``(nsize, nwl)``.
+        phase_grid : array_like
+            Pixel phases of the table.
+        apcorr, apcorr_err : array_like
+            Corrections ``(nphase, nsize, nwl)`` and their errors (optional).
+        size_units : str
+            Unit of ``size``.
+        **kw
+            Other :class:`ApertureCorrection` fields.
+        """
         return cls(wavelength, size, apcorr, apcorr_err, phase_grid=phase_grid, size_units=size_units, **kw)
 
     @classmethod
@@ -224,7 +254,21 @@ class ApertureCorrection:
         NELEM_SIZE, PIXPHASE]; the row is chosen by ``select`` (column -> value,
         case-insensitive; ``"ANY"``/``"N/A"`` in the table match everything), e.g.
         ``{"FILTER": "F444W", "PUPIL": "GRISMR"}`` for slitless tables selected by
-        filter/pupil.  See :func:`read_apcorr_table` for the axis conventions."""
+        filter/pupil.  See :func:`read_apcorr_table` for the axis conventions.
+
+        Parameters
+        ----------
+        table : table-like
+            The APCORR rows.
+        select : dict, optional
+            Column -> value the row must match.
+        size_units : str, optional
+            Unit of SIZE (default pixels).
+        name : str
+            Name used in messages.
+        **kw
+            Other :class:`ApertureCorrection` fields.
+        """
         row = _select_row(table, select, name)
         return cls._from_row(row, size_units or "pixels", name, **kw)
 
@@ -274,7 +318,15 @@ class ApertureCorrection:
 
     # ------------------------------------------------------------------ evaluation
     def size_from_pixels(self, width_pixels, wavelength=None):
-        """Convert an aperture width in pixels to the table's size unit."""
+        """Convert an aperture width in pixels to the table's size unit.
+
+        Parameters
+        ----------
+        width_pixels : float or array_like
+            Aperture width in pixels.
+        wavelength : array_like, optional
+            Wavelengths, for a pixel scale that depends on them.
+        """
         w = np.asarray(width_pixels, dtype=np.float64)
         if self.size_units == "pixels":
             return w
@@ -335,6 +387,15 @@ class ApertureCorrection:
         or one per wavelength bin); it is converted to the table's size unit with
         :meth:`size_from_pixels`.  For x1dints a 2-D ``wavelength`` whose rows are all
         equal is evaluated on one row only (the same correction for every integration).
+
+        Parameters
+        ----------
+        wavelength : array_like
+            Wavelength of each bin (1-D, or 2-D with equal rows).
+        width_pixels : float or array_like
+            Aperture width in pixels.
+        pixel_phase : float, optional
+            Pixel phase of the source, for tables that have one.
         """
         wave = np.asarray(wavelength, dtype=np.float64)
         if wave.ndim == 2 and wave.shape[0] > 1:
@@ -355,6 +416,7 @@ class ApertureCorrection:
 
     @property
     def factor_error(self):
+        """Uncertainty of the factors of the last :meth:`prepare` (None before, or without errors)."""
         return None if self._last is None else self._last.error
 
     def apply(self, columns, wavelength=None, width_pixels=None, pixel_phase=None):
@@ -365,6 +427,17 @@ class ApertureCorrection:
         aperture width in pixels (``width_pixels``) unless :meth:`prepare` was called
         for this exposure; ``wavelength`` defaults to ``columns["WAVELENGTH"]``.
         Absent columns are skipped.
+
+        Parameters
+        ----------
+        columns : mapping or table
+            Spectral columns (FLUX, FLUX_ERROR, SURF_BRIGHT, ...) scaled in place.
+        wavelength : array_like, optional
+            Wavelength of each bin (default ``columns["WAVELENGTH"]``).
+        width_pixels : float or array_like, optional
+            Aperture width in pixels (unless prepared).
+        pixel_phase : float, optional
+            Pixel phase of the source.
         """
         if wavelength is None and width_pixels is not None:
             wavelength = np.asarray(columns["WAVELENGTH"])
@@ -485,8 +558,23 @@ def read_apcorr_table(path, select=None, ext="APCORR", size_units=None, **kw):
     ``TUNIT`` of the SIZE column, else pixels.  Extra keywords (``pixel_scale``,
     ``pixel_phase``) go to :class:`ApertureCorrection`.
 
-    :raises ReferenceFileError: the file or extension is unreadable, lacks a needed
-        column, or no row matches.
+    Parameters
+    ----------
+    path : str or Path
+        The APCORR file.
+    select : dict, optional
+        Column -> exposure value.
+    ext : str
+        Extension name.
+    size_units : str, optional
+        Unit of SIZE (else from the file, else pixels).
+    **kw
+        Other :class:`ApertureCorrection` fields.
+
+    Raises
+    ------
+    ReferenceFileError
+        the file or extension is unreadable, lacks a needed column, or no row matches.
     """
     from astropy.io import fits
 

@@ -50,6 +50,13 @@ def pixel_overlap(lower, upper, ncross):
 
     ``lower`` and ``upper`` broadcast to ``(..., ndisp)``; the result is
     ``(..., ncross, ndisp)``.  Non-finite edges give weight 0.
+
+    Parameters
+    ----------
+    lower, upper : array_like
+        Region edges (pixel coordinates).
+    ncross : int
+        Number of pixels.
     """
     lower = np.asarray(lower, dtype=np.float64)[..., np.newaxis, :]
     upper = np.asarray(upper, dtype=np.float64)[..., np.newaxis, :]
@@ -61,7 +68,15 @@ def pixel_overlap(lower, upper, ncross):
 
 
 def region_weights(edges, ncross):
-    """Weights of a union of regions; ``edges`` is ``(nregions, 2, ndisp)`` (lower, upper)."""
+    """Weights of a union of regions; ``edges`` is ``(nregions, 2, ndisp)`` (lower, upper).
+
+    Parameters
+    ----------
+    edges : array_like
+        Region edges ``(nregions, 2, ndisp)``.
+    ncross : int
+        Number of pixels.
+    """
     edges = np.asarray(edges, dtype=np.float64)
     w = pixel_overlap(edges[:, 0], edges[:, 1], ncross).sum(axis=0)
     return np.minimum(w, 1.0)
@@ -111,6 +126,19 @@ class Aperture:
         Typical call: ``Aperture.from_parameters(name, dispaxis, target.aperture_defaults,
         reference_entry, step_overrides, source_position=..., trace=...)``.  Keys are
         :data:`APERTURE_KEYS` in JWST's detector-frame naming; unknown keys are ignored.
+
+        Parameters
+        ----------
+        name : str
+            Target name (slit or mode).
+        dispersion_axis : {1, 2}
+            Detector axis of the dispersion.
+        *sources : dict
+            Parameter dicts, later ones winning.
+        source_position : float, optional
+            Cross-dispersion position of the source (pixels).
+        trace : callable, optional
+            Trace centre as a function of the dispersion pixel.
         """
         merged, provenance = {}, {}
         for i, src in enumerate(sources):
@@ -212,6 +240,13 @@ class Aperture:
         return out
 
     def with_changes(self, **kw):
+        """A copy with some fields replaced.
+
+        Parameters
+        ----------
+        **kw
+            Field names and their new values.
+        """
         return replace(self, **kw)
 
     # ------------------------------------------------------------------ geometry
@@ -234,7 +269,15 @@ class Aperture:
         return (cols >= lo) & (cols <= hi)
 
     def nominal_source_edges(self, ncross, ndisp, wavelength_1d=None):
-        """Source region edges before any source-position shift: ``(nregions, 2, ndisp)``."""
+        """Source region edges before any source-position shift: ``(nregions, 2, ndisp)``.
+
+        Parameters
+        ----------
+        ncross, ndisp : int
+            Array shape in the extraction orientation.
+        wavelength_1d : ndarray, optional
+            Wavelength per column, when the polynomials are in wavelength.
+        """
         if self.src_coeff is not None:
             x = self._independent(ndisp, wavelength_1d)
             edges = np.array([_polyval(c, x) for c in self.src_coeff]).reshape(-1, 2, ndisp)
@@ -251,13 +294,36 @@ class Aperture:
         return edges
 
     def nominal_background_edges(self, ndisp, wavelength_1d=None):
+        """Background region edges from the polynomial coefficients, before any shift.
+
+        Parameters
+        ----------
+        ndisp : int
+            Number of dispersion columns.
+        wavelength_1d : ndarray, optional
+            Wavelength per column, when the polynomials are in wavelength.
+
+        Returns
+        -------
+        ndarray or None
+            ``(nregions, 2, ndisp)`` lower and upper edges (pixels), None without
+            background coefficients.
+        """
         if self.bkg_coeff is None:
             return None
         x = self._independent(ndisp, wavelength_1d)
         return np.array([_polyval(c, x) for c in self.bkg_coeff]).reshape(-1, 2, ndisp)
 
     def shift(self, src_edges, ndisp):
-        """Cross-dispersion shift (per column, ``(ndisp,)``) applied to all regions."""
+        """Cross-dispersion shift (per column, ``(ndisp,)``) applied to all regions.
+
+        Parameters
+        ----------
+        src_edges : ndarray
+            Nominal source edges ``(nregions, 2, ndisp)``.
+        ndisp : int
+            Number of columns.
+        """
         shift = np.full(ndisp, self.position_correction, dtype=np.float64)
         if not self.use_source_posn:
             return shift
@@ -277,7 +343,15 @@ class Aperture:
         return shift
 
     def edges(self, ncross, ndisp, wavelength_1d=None):
-        """Final region edges: ``(src (nsrc, 2, ndisp), bkg (nbkg, 2, ndisp) or None, column mask)``."""
+        """Final region edges: ``(src (nsrc, 2, ndisp), bkg (nbkg, 2, ndisp) or None, column mask)``.
+
+        Parameters
+        ----------
+        ncross, ndisp : int
+            Array shape in the extraction orientation.
+        wavelength_1d : ndarray, optional
+            Wavelength per column.
+        """
         src = self.nominal_source_edges(ncross, ndisp, wavelength_1d)
         bkg = self.nominal_background_edges(ndisp, wavelength_1d)
         d = self.shift(src, ndisp)
@@ -289,8 +363,18 @@ class Aperture:
     def weights(self, ncross, ndisp, wavelength_1d=None):
         """``(src_weights, bkg_weights or None)``, each ``(ncross, ndisp)`` in 0..1.
 
-        :raises ExtractionError: the source region has no pixel with weight > 0 in any
-            column (the aperture lies off the array).
+        Parameters
+        ----------
+        ncross, ndisp : int
+            Array shape in the extraction orientation.
+        wavelength_1d : ndarray, optional
+            Wavelength per column.
+
+        Raises
+        ------
+        ExtractionError
+            the source region has no pixel with weight > 0 in any column (the aperture
+            lies off the array).
         """
         nominal = self.nominal_source_edges(ncross, ndisp, wavelength_1d)
         cols = self._column_mask(ndisp)
@@ -365,6 +449,13 @@ class Aperture:
 
         Returns ``dict(xstart, xstop, ystart, ystop)`` for the EXTRXSTR/EXTRXSTP/
         EXTRYSTR/EXTRYSTP keywords.
+
+        Parameters
+        ----------
+        ncross, ndisp : int
+            Array shape in the extraction orientation.
+        wavelength_1d : ndarray, optional
+            Wavelength per column.
         """
         src_edges, _, cols = self.edges(ncross, ndisp, wavelength_1d)
         good = cols & np.isfinite(src_edges[:, 0]).all(axis=0) & np.isfinite(src_edges[:, 1]).all(axis=0)

@@ -57,6 +57,8 @@ class BackgroundFit:
     npixels: np.ndarray
 
     def variances(self):
+        """The background variances by component: ``{"var_poisson": ..., "var_rnoise": ..., "var_flat":
+        ...}``."""
         return {"var_poisson": self.var_poisson, "var_rnoise": self.var_rnoise, "var_flat": self.var_flat}
 
 
@@ -73,8 +75,22 @@ def _window_sum(x, half):
 def boxcar_along_dispersion(values, valid, length, variances=()):
     """Boxcar mean of the valid pixels over ``length`` columns (odd) along the last axis.
 
-    :return: ``(smoothed, valid_out, smoothed_variances)`` where each smoothed variance
-        is ``sum_j v_j var_j / (sum_j v_j)**2`` (the variance of the mean).
+    Parameters
+    ----------
+    values : ndarray
+        Data, dispersion along the last axis.
+    valid : ndarray of bool
+        Pixels to average.
+    length : int
+        Odd window length (columns).
+    variances : sequence of ndarray or None
+        Variance arrays averaged with the data.
+
+    Returns
+    -------
+    (smoothed, valid_out, smoothed_variances)
+        where each smoothed variance is ``sum_j v_j var_j / (sum_j v_j)**2`` (the
+        variance of the mean).
     """
     half = int(length) // 2
     v = valid.astype(np.float64)

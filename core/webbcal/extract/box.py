@@ -63,14 +63,17 @@ class BoxResult:
 
     @property
     def nints(self):
+        """Number of integrations."""
         return self.flux.shape[0]
 
     @property
     def variance(self):
+        """Total variance of ``flux`` (sum of the three components)."""
         return self.var_poisson + self.var_rnoise + self.var_flat
 
     @property
     def bkg_variance(self):
+        """Total variance of ``background`` (sum of the three components)."""
         return self.bkg_var_poisson + self.bkg_var_rnoise + self.bkg_var_flat
 
 
@@ -83,7 +86,17 @@ def _as3(a):
 
 
 def chunk_length(nints, ncross, ndisp, chunk_size=None, max_memory=None):
-    """Integrations per chunk: ``chunk_size`` if given, else what fits ``max_memory``."""
+    """Integrations per chunk: ``chunk_size`` if given, else what fits ``max_memory``.
+
+    Parameters
+    ----------
+    nints, ncross, ndisp : int
+        Shape of the cube (rows already restricted to those used).
+    chunk_size : int, optional
+        Integrations per chunk asked for (used when > 0).
+    max_memory : int, optional
+        Bytes of work arrays allowed per chunk (default 512 MiB).
+    """
     if chunk_size is not None and int(chunk_size) > 0:
         return max(1, min(int(chunk_size), nints))
     budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)

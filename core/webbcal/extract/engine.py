@@ -113,9 +113,19 @@ def _params(params):
 def build_aperture(target, reference=None, params=None):
     """The aperture of ``target`` and its weights, as the step builds them.
 
-    :param reference: an :class:`Extract1dReference` (or ``None``).
-    :param params: step parameters (dict); missing keys take the step defaults.
-    :return: :class:`ApertureGeometry` (weights in extraction orientation).
+    Parameters
+    ----------
+    target : ExtractionTarget
+        The target.
+    reference
+        An :class:`Extract1dReference` (or ``None``).
+    params
+        Step parameters (dict); missing keys take the step defaults.
+
+    Returns
+    -------
+    ApertureGeometry
+        (weights in extraction orientation).
     """
     p = _params(params)
     axis = int(target.dispersion_axis)
@@ -162,7 +172,17 @@ def build_aperture(target, reference=None, params=None):
 def spectrum_columns_of(ap, wavelength, ndisp):
     """The dispersion columns an x1d covers, as the official pipeline chooses them: the
     aperture's dispersion range (xstart..xstop or ystart..ystop) within the region where
-    the WCS defines a wavelength -- not the whole detector with NaN rows."""
+    the WCS defines a wavelength -- not the whole detector with NaN rows.
+
+    Parameters
+    ----------
+    ap : Aperture
+        The aperture.
+    wavelength : ndarray
+        Wavelength per column (NaN where undefined).
+    ndisp : int
+        Number of columns.
+    """
     keep = ap._column_mask(ndisp)
     with_wl = keep & np.isfinite(wavelength)
     if with_wl.any():
@@ -182,6 +202,13 @@ def apply_mode_defaults(targets, mode):
     * ``use_source_posn`` (Mode data) where the plugin did not choose: point sources move
       to their position only in the modes where the official pipeline moves them;
       extended sources never do.
+
+    Parameters
+    ----------
+    targets : list of ExtractionTarget
+        The plugin's targets (changed in place).
+    mode : Mode
+        Their mode.
     """
     from ..wcs import pixel_wavelengths, usable_wavelengths
 
@@ -274,17 +301,31 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
                    index=0, ntargets=1, parent=None, x1dints=False):
     """Extract one :class:`~webbcal.extract.ExtractionTarget`; pure numpy, no output model.
 
-    :param reference: an :class:`Extract1dReference` (or ``None``).
-    :param params: step parameters (dict); missing keys take the step defaults.
-    :param refs: the step's :class:`~webbcal.refs.RefSet` (for a ``specpsf`` reference).
-    :param progress: callable ``progress(done, total)`` after each chunk of integrations.
-    :param scene: also compute the scene model (``TargetSpectrum.scene``).
-    :param index, ntargets, parent: position of the target among the exposure's targets
-        and the model they come from (per-target user profiles, WHT of a slit).
-    :param x1dints: write the columns straight into the fields of a new x1dints table
+    Parameters
+    ----------
+    target : ExtractionTarget
+        The target.
+    reference
+        An :class:`Extract1dReference` (or ``None``).
+    params
+        Step parameters (dict); missing keys take the step defaults.
+    refs
+        The step's :class:`~webbcal.refs.RefSet` (for a ``specpsf`` reference).
+    progress
+        Callable ``progress(done, total)`` after each chunk of integrations.
+    scene
+        Also compute the scene model (``TargetSpectrum.scene``).
+    index, ntargets, parent
+        Position of the target among the exposure's targets and the model they come from
+        (per-target user profiles, WHT of a slit).
+    x1dints
+        Write the columns straight into the fields of a new x1dints table
         (``extras["x1dints_table"]``) instead of separate arrays: a long time series is
         then held once, not twice.
-    :return: :class:`TargetSpectrum`.
+
+    Returns
+    -------
+    TargetSpectrum
     """
     p = _params(params)
     model = target.model

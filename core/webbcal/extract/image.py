@@ -174,17 +174,35 @@ class SpectralImage:
 
     # -- views ----------------------------------------------------------------------------
     def replace(self, **changes: Any) -> "SpectralImage":
-        """A copy with some arrays replaced (validated again)."""
+        """A copy with some arrays replaced (validated again).
+
+        Parameters
+        ----------
+        **changes
+            Field names and their new arrays.
+        """
         return replace(self, **changes)
 
     def take(self, integrations: slice | np.ndarray) -> "SpectralImage":
-        """The integrations ``integrations`` (arrays with a leading axis of 1 are shared)."""
+        """The integrations ``integrations`` (arrays with a leading axis of 1 are shared).
+
+        Parameters
+        ----------
+        integrations : slice or array_like
+            Integrations to keep.
+        """
         def cut(a):
             return a if a is None or a.shape[0] == 1 else a[integrations]
         return replace(self, **{f.name: cut(getattr(self, f.name)) for f in fields(self)})
 
     def rows(self, rows: slice | np.ndarray) -> "SpectralImage":
-        """Only the cross-dispersion rows ``rows`` (arrays constant along them are shared)."""
+        """Only the cross-dispersion rows ``rows`` (arrays constant along them are shared).
+
+        Parameters
+        ----------
+        rows : slice or array_like
+            Cross-dispersion rows to keep.
+        """
         n = self.ncross
 
         def cut(a):
@@ -213,7 +231,17 @@ class SpectralImage:
     def coerce(cls, data: Any, var_poisson: Any = None, var_rnoise: Any = None, var_flat: Any = None,
                mask: Any = None, wht: Any = None, *, caller: str = "this function") -> "SpectralImage":
         """``data`` itself when it is already an image (then the other arrays must be
-        None), else the image of the arrays given."""
+        None), else the image of the arrays given.
+
+        Parameters
+        ----------
+        data : SpectralImage or array_like
+            An image, or the data array.
+        var_poisson, var_rnoise, var_flat, mask, wht : array_like, optional
+            The other arrays (only without an image).
+        caller : str
+            Name of the calling function, for the error message.
+        """
         if isinstance(data, cls):
             given = [n for n, a in zip(PIXEL_FIELDS, (var_poisson, var_rnoise, var_flat, mask, wht)) if a is not None]
             if given:
@@ -227,7 +255,17 @@ class SpectralImage:
                mask: Any = None, *, caller: str = "this function") -> tuple[Any, Any, Any, Any, Any]:
         """``(data, var_poisson, var_rnoise, var_flat, mask)`` of an image, or the
         arrays as given when ``data`` is not an image (for functions that take
-        either; they check the arrays themselves)."""
+        either; they check the arrays themselves).
+
+        Parameters
+        ----------
+        data : SpectralImage or array_like
+            An image, or the data array.
+        var_poisson, var_rnoise, var_flat, mask : array_like, optional
+            The other arrays (only without an image).
+        caller : str
+            Name of the calling function, for the error message.
+        """
         if not isinstance(data, cls):
             return data, var_poisson, var_rnoise, var_flat, mask
         image = cls.coerce(data, var_poisson, var_rnoise, var_flat, mask, caller=caller)
@@ -238,7 +276,17 @@ class SpectralImage:
         """The image of a data model (SCI, VAR_*, DQ), turned so that dispersion runs
         along the last axis (``dispersion_axis`` 1: along detector x, 2: along y).
         Arrays the model lacks, or holds empty, are None. ``wht``: drizzle weights
-        in the model's orientation, if any."""
+        in the model's orientation, if any.
+
+        Parameters
+        ----------
+        model : DataModel
+            An image, cube or slit model.
+        dispersion_axis : {1, 2}
+            Detector axis of the dispersion (1: x, 2: y).
+        wht : array_like, optional
+            Drizzle weights in the model's orientation.
+        """
         def arr(name):
             a = getattr(model, name, None)
             if a is None or not np.size(a):

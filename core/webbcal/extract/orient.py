@@ -28,6 +28,13 @@ def orient(array, dispersion_axis):
 
     ``array`` is ``(ny, nx)`` or ``(nints, ny, nx)`` in detector orientation.  A 2-D
     array gains a leading axis of length 1.  ``None`` passes through.
+
+    Parameters
+    ----------
+    array : array_like or None
+        Detector-oriented data: ``(ny, nx)`` or ``(nints, ny, nx)``.
+    dispersion_axis : {1, 2}
+        Detector axis of the dispersion (1: x, 2: y).
     """
     if array is None:
         return None
@@ -45,7 +52,15 @@ def orient(array, dispersion_axis):
 
 
 def orient_plane(array, dispersion_axis):
-    """View of a single 2-D plane ``(ny, nx)`` as ``(ncross, ndisp)``."""
+    """View of a single 2-D plane ``(ny, nx)`` as ``(ncross, ndisp)``.
+
+    Parameters
+    ----------
+    array : array_like or None
+        One detector plane ``(ny, nx)``.
+    dispersion_axis : {1, 2}
+        Detector axis of the dispersion (1: x, 2: y).
+    """
     if array is None:
         return None
     _check_axis(dispersion_axis)
@@ -56,7 +71,15 @@ def orient_plane(array, dispersion_axis):
 
 
 def deorient(array, dispersion_axis):
-    """Inverse of :func:`orient` for ``(..., ncross, ndisp)`` arrays (leading axes kept)."""
+    """Inverse of :func:`orient` for ``(..., ncross, ndisp)`` arrays (leading axes kept).
+
+    Parameters
+    ----------
+    array : array_like or None
+        An array ``(..., ncross, ndisp)`` in the extraction orientation.
+    dispersion_axis : {1, 2}
+        Detector axis of the dispersion (1: x, 2: y).
+    """
     if array is None:
         return None
     _check_axis(dispersion_axis)

@@ -401,12 +401,24 @@ class TraceFit:
 
     def center(self, x=None):
         """Trace centre (cross-dispersion pixel) at dispersion pixels ``x``
-        (default: every column)."""
+        (default: every column).
+
+        Parameters
+        ----------
+        x : array_like, optional
+            Dispersion pixels (default every column).
+        """
         x = np.arange(self.ndisp) if x is None else np.asarray(x, dtype=float)
         return self.center_poly(x)
 
     def width(self, x=None):
-        """Kernel width (sigma or gamma, pixels) at dispersion pixels ``x``."""
+        """Kernel width (sigma or gamma, pixels) at dispersion pixels ``x``.
+
+        Parameters
+        ----------
+        x : array_like, optional
+            Dispersion pixels (default every column).
+        """
         x = np.arange(self.ndisp) if x is None else np.asarray(x, dtype=float)
         return np.clip(self.width_poly(x), 1e-3, None)
 

@@ -85,6 +85,15 @@ def validate_aperture_entry(entry, path="<EXTRACT1D>", index=0):
 
     Keys are lower-cased, ``dispersion_direction`` becomes ``dispaxis``, strings are
     lower-cased where the value is an enumeration, ``None`` values are dropped.
+
+    Parameters
+    ----------
+    entry : dict
+        One element of ``apertures``.
+    path : str
+        The file, for messages.
+    index : int
+        Its position, for messages.
     """
     if not isinstance(entry, dict):
         raise ReferenceFileError(path, f"apertures[{index}] must be a JSON object, got {type(entry).__name__}")
@@ -156,6 +165,7 @@ class Extract1dReference:
 
     @property
     def name(self):
+        """The file name of the reference."""
         return Path(self.path).name
 
     def select(self, name, spectral_order=None):
@@ -165,6 +175,13 @@ class Extract1dReference:
         without ``spectral_order`` (or with a value >= 1000) matches every order.
         Exact matches win over wildcards: exact id + exact order, exact id + any order,
         ANY + exact order, ANY + any order.  Ties go to the first entry in the file.
+
+        Parameters
+        ----------
+        name : str
+            Slit or mode name.
+        spectral_order : int, optional
+            Spectral order.
         """
         want = str(name).strip().upper() if name is not None else ""
         best, best_score = None, -1
@@ -189,15 +206,23 @@ class Extract1dReference:
         return dict(best) if best is not None else None
 
     def ids(self):
+        """The ``id`` of every aperture entry, in file order."""
         return [e["id"] for e in self.apertures]
 
 
 def read_extract1d(path):
     """Read and validate a JSON EXTRACT1D reference file.
 
-    :raises ReferenceFileError: unreadable or malformed JSON, missing ``apertures``
-        list, or an aperture key of the wrong type (the message names file, aperture
-        and key).
+    Parameters
+    ----------
+    path : str or Path
+        The JSON file.
+
+    Raises
+    ------
+    ReferenceFileError
+        unreadable or malformed JSON, missing ``apertures`` list, or an aperture key of
+        the wrong type (the message names file, aperture and key).
     """
     path = Path(path)
     try:

@@ -52,7 +52,15 @@ def read_specpsf(path):
       ``CENTCOL`` (``CENTROW`` for the transposed layout) -- the sample index (0-based,
       fractional allowed) of the PSF centre.
 
-    :raises ReferenceFileError: naming the file and the extension/keyword at fault.
+    Parameters
+    ----------
+    path : str or Path
+        The FITS file.
+
+    Raises
+    ------
+    ReferenceFileError
+        naming the file and the extension/keyword at fault.
     """
     from astropy.io import fits
 
@@ -111,7 +119,21 @@ def read_specpsf(path):
 
 
 def write_specpsf(path, psf, wave, subpix, center):
-    """Write a SPECPSF-like file readable by :func:`read_specpsf` (tests, user tools)."""
+    """Write a SPECPSF-like file readable by :func:`read_specpsf` (tests, user tools).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file.
+    psf : ndarray, shape (nwave, nsamp)
+        The PSF rows.
+    wave : ndarray, shape (nwave,)
+        Wavelengths (micron).
+    subpix : float
+        Samples per detector pixel.
+    center : float
+        Sample index of the PSF centre.
+    """
     from astropy.io import fits
 
     hdr = fits.Header({"REFTYPE": "SPECPSF", "SUBPIX": float(subpix), "CENTCOL": float(center)})

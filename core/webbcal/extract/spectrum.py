@@ -42,7 +42,13 @@ def _unit_kind(bunit):
 
 
 def column_units(bunit):
-    """Units of the spectrum columns for data in ``bunit``."""
+    """Units of the spectrum columns for data in ``bunit``.
+
+    Parameters
+    ----------
+    bunit : str or None
+        Unit of the data (``MJy/sr``, ``MJy``, ``DN/s``, ...).
+    """
     kind = _unit_kind(bunit)
     if kind == "raw":
         f = bunit or ""
@@ -56,6 +62,13 @@ def aperture_wavelength(wavelength, src_weights):
     ``wavelength`` and ``src_weights`` are ``(ncross, ndisp)``; NaN wavelengths carry
     no weight.  Columns without any weighted finite wavelength fall back to the mean
     finite wavelength of the column, else NaN.
+
+    Parameters
+    ----------
+    wavelength : ndarray, shape (ncross, ndisp)
+        Wavelength per pixel.
+    src_weights : ndarray, shape (ncross, ndisp)
+        Source weights.
     """
     wl = np.asarray(wavelength, dtype=np.float64)
     w = np.asarray(src_weights, dtype=np.float64)
@@ -68,7 +81,13 @@ def aperture_wavelength(wavelength, src_weights):
 
 
 def background_fitted(result):
-    """Whether ``result`` holds a fitted background (its regions had valid pixels)."""
+    """Whether ``result`` holds a fitted background (its regions had valid pixels).
+
+    Parameters
+    ----------
+    result : BoxResult or optimal result
+        An extraction result.
+    """
     npix = getattr(result, "bkg_npixels", None)
     if npix is not None:
         return bool(np.any(np.asarray(npix) > 0))
@@ -79,18 +98,30 @@ def background_fitted(result):
 def spectrum_columns(result, wavelength_1d, bunit, pixel_area_sr=None, out=None, columns=None):
     """Spectrum columns from an extraction result.
 
-    :param result: object with ``flux, var_poisson, var_rnoise, var_flat, npixels,
-        background, bkg_var_poisson, bkg_var_rnoise, bkg_var_flat`` arrays of shape
-        ``(nints, ndisp)`` (a :class:`webbcal.extract.box.BoxResult` or an optimal
-        extraction result with the same attributes).
-    :param wavelength_1d: ``(ndisp,)`` micron.
-    :param bunit: unit of the extracted data (``"MJy/sr"``, ``"MJy"``...).
-    :param pixel_area_sr: nominal pixel solid angle (PIXAR_SR).
-    :param out: optional dict column name -> array ``(nints, ndisp)`` to write into
-        (e.g. the fields of an x1dints table: no intermediate copy of a long series);
-        columns it lacks are new arrays.
-    :param columns: a slice of the dispersion columns to keep (the x1d rows); all by default.
-    :return: dict column name -> array ``(nints, ndisp)`` (all :data:`SPEC_COLUMNS`).
+    Parameters
+    ----------
+    result
+        Object with ``flux, var_poisson, var_rnoise, var_flat, npixels, background,
+        bkg_var_poisson, bkg_var_rnoise, bkg_var_flat`` arrays of shape ``(nints,
+        ndisp)`` (a :class:`webbcal.extract.box.BoxResult` or an optimal extraction
+        result with the same attributes).
+    wavelength_1d
+        ``(ndisp,)`` micron.
+    bunit
+        Unit of the extracted data (``"MJy/sr"``, ``"MJy"``...).
+    pixel_area_sr
+        Nominal pixel solid angle (PIXAR_SR).
+    out
+        Optional dict column name -> array ``(nints, ndisp)`` to write into (e.g. the
+        fields of an x1dints table: no intermediate copy of a long series); columns it
+        lacks are new arrays.
+    columns
+        A slice of the dispersion columns to keep (the x1d rows); all by default.
+
+    Returns
+    -------
+    object
+        dict column name -> array ``(nints, ndisp)`` (all :data:`SPEC_COLUMNS`).
     """
     sl = (slice(None), columns if columns is not None else slice(None))
     flux = np.asarray(result.flux, dtype=np.float64)[sl]
@@ -180,6 +211,15 @@ def fill_spec_table(table, columns, integration=None):
     it lacks are skipped).  With ``integration=None`` the table is a 1-D spectrum
     (one row per wavelength) filled from integration 0; otherwise ``table`` has one
     row per integration with vector columns (x1dints) and every row is filled.
+
+    Parameters
+    ----------
+    table : structured array
+        The spec table.
+    columns : dict
+        Columns from :func:`spectrum_columns`.
+    integration : int or None
+        None: a 1-D spectrum from integration 0; else every row.
     """
     names = {n.upper(): n for n in table.dtype.names}
     for key, values in columns.items():

@@ -44,6 +44,13 @@ def point_to_point_scatter(lightcurve, axis=-1):
     ``1.4826 * median(|diff(f)|) / sqrt(2)`` along ``axis``, with ``f`` the light curve
     divided by its median; NaNs are ignored.  For white noise of relative standard
     deviation ``s`` this estimates ``s``; a slow trend hardly changes it.
+
+    Parameters
+    ----------
+    lightcurve : array_like
+        One or more light curves.
+    axis : int
+        Time axis.
     """
     lc = np.asarray(lightcurve, dtype=np.float64)
     lc = np.moveaxis(lc, axis, -1)
@@ -78,6 +85,7 @@ class WidthOptimization:
 
     @property
     def best_scatter_ppm(self):
+        """The smallest white-light point-to-point scatter found (ppm)."""
         i = int(np.nanargmin(np.asarray(self.table["scatter_ppm"])))
         return float(self.table["scatter_ppm"][i])
 
@@ -192,11 +200,23 @@ def optimize_target_width(target, widths=None, reference=None, params=None, disp
     extract_1d machinery (EXTRACT1D aperture, trace, background, masks), varying only
     ``extract_width``.
 
-    :param reference: the EXTRACT1D reference (an ``Extract1dReference``) or ``None``.
-    :param params: extract_1d step parameters (dict).
-    :param disp_range: inclusive dispersion-column range of the white light.
-    :return: :class:`WidthOptimization`; give ``best_width`` to the step as
-        ``extract_width``.
+    Parameters
+    ----------
+    target : ExtractionTarget
+        The target (its model must be a time series).
+    widths : array_like, optional
+        Full widths to try, in pixels (default 1, 2, ... ncross/2).
+    reference
+        The EXTRACT1D reference (an ``Extract1dReference``) or ``None``.
+    params
+        Extract_1d step parameters (dict).
+    disp_range
+        Inclusive dispersion-column range of the white light.
+
+    Returns
+    -------
+    WidthOptimization
+        give ``best_width`` to the step as ``extract_width``.
     """
     from .engine import extract_target
 

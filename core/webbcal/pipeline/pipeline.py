@@ -33,6 +33,8 @@ class Pipeline(Step):
             self.step_params.setdefault(name, {}).update(pars)
 
     def set(self, key, value):
+        """Set a parameter: ``steps.<step>.<parameter>`` for one of the pipeline's steps, else the
+        pipeline's own."""
         if key.startswith("steps."):
             _, step, par = key.split(".", 2)
             self.step_params.setdefault(step, {})[par] = value
@@ -116,6 +118,7 @@ class Pipeline(Step):
 
     def record(self, model, status, refs=None):
         # a pipeline is not a calibration step: its steps record their own status
+        """Nothing: the steps of a pipeline record their own status keywords."""
         pass
 
     def save(self, model, input_path, params):

@@ -54,10 +54,18 @@ def _int_range(model, where):
 def join_segments(models, paths):
     """One model over the integrations of ``models`` (segments of one exposure).
 
-    :param models: opened models, any order; sorted by INTSTART.
-    :param paths: their file names (for messages), or ``None`` entries.
-    :raises InputFileError: different exposures, a gap or an overlap between segments,
-        a segment without INTSTART, or products of different kinds or shapes.
+    Parameters
+    ----------
+    models
+        Opened models, any order; sorted by INTSTART.
+    paths
+        Their file names (for messages), or ``None`` entries.
+
+    Raises
+    ------
+    InputFileError
+        different exposures, a gap or an overlap between segments, a segment without
+        INTSTART, or products of different kinds or shapes.
     """
     from ..datamodels import ARRAY_EXTENSIONS, slits_of
 

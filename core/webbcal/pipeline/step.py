@@ -175,11 +175,19 @@ class Step:
     # -- parameters -------------------------------------------------------------------
     @classmethod
     def full_spec(cls):
+        """The parameters of this step: the common ones and its own ``spec``."""
         spec = dict(COMMON_SPEC)
         spec.update(cls.spec)
         return spec
 
     def set(self, key, value):
+        """Set parameter ``key`` (``override_<reftype>`` names a reference file).
+
+        Raises
+        ------
+        ParameterError
+            An unknown parameter or a value it does not accept.
+        """
         if key.startswith("override_"):
             self.overrides[key[len("override_"):].lower()] = value
             return
@@ -460,6 +468,8 @@ class Step:
                     model.meta.ref_file.crds.context_used = resolve.CRDS_CONTEXT
 
     def product_suffix(self, model, params):
+        """The file-name suffix of the product (``cal`` / ``calints``, ``x1d`` / ``x1dints``, ...), per
+        integration when the model is."""
         suffix = params.get("suffix") or self.suffix or self.name
         if is_per_integration(model) and suffix in ("cal", "x1d", "s2d", "rate", "photom", "flat_field", "assign_wcs"):
             if suffix in ("cal", "x1d", "rate"):

@@ -57,17 +57,26 @@ class ReferenceRegistry:
         self._types = {}
 
     def add(self, rt):
+        """Register reference type ``rt``.
+
+        Raises
+        ------
+        TypeError
+            ``rt`` is not a :class:`ReferenceType`.
+        """
         if not isinstance(rt, ReferenceType):
             raise TypeError("webbcal_reference_types must return ReferenceType objects")
         self._types[(rt.instrument, rt.name)] = rt
 
     def get(self, instrument, name):
+        """The reference type ``name`` of ``instrument``, or None."""
         return self._types.get((str(instrument).upper(), name.lower()))
 
     def __iter__(self):
         return iter(self._types.values())
 
     def for_instrument(self, instrument):
+        """Every reference type declared for ``instrument``, sorted by name."""
         return [rt for (inst, _), rt in sorted(self._types.items()) if inst == str(instrument).upper()]
 
 
@@ -277,8 +286,11 @@ def select_from_crds(rt, model):
 def resolve_reference(rt, model, mode, override=None):
     """Resolve one reference type for ``model``.
 
-    :return: ``(path or None, origin)`` where origin is ``override``, ``WEBBCAL_REFS``,
-        ``crds``, ``embedded default`` or ``N/A``.
+    Returns
+    -------
+    (path or None, origin)
+        where origin is ``override``, ``WEBBCAL_REFS``, ``crds``, ``embedded default``
+        or ``N/A``.
     """
     if override is not None:
         if str(override).strip().upper() == "N/A":
@@ -374,6 +386,7 @@ class RefSet:
     _cache: dict = field(default_factory=dict)
 
     def path(self, reftype):
+        """The resolved file of ``reftype``, or None (not resolved, or ``N/A``)."""
         return self.paths.get(reftype.lower())
 
     def __contains__(self, reftype):
@@ -394,6 +407,33 @@ class RefSet:
 
     @classmethod
     def resolve(cls, registry, model, mode, reftypes, overrides=None):
+        """Resolve the files of ``reftypes`` for ``model`` in ``mode``.
+
+        Each type is resolved by :func:`resolve_reference`: an override (a path or
+        ``N/A``), else the WEBBCAL_REFS directory, CRDS, or the plugin's embedded default.
+
+        Parameters
+        ----------
+        registry : ReferenceRegistry
+            The declared reference types.
+        model : DataModel
+            The exposure (its header keywords select the files).
+        mode : Mode
+            Its mode.
+        reftypes : sequence of str
+            The types to resolve.
+        overrides : dict, optional
+            ``{reftype: path or "N/A"}``.
+
+        Returns
+        -------
+        RefSet
+
+        Raises
+        ------
+        ReferenceFileError
+            A type the mode's plugin does not declare, or a file that cannot be found.
+        """
         overrides = overrides or {}
         out = cls()
         for name in reftypes:

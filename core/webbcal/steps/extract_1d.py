@@ -161,9 +161,12 @@ def aperture_weights_for(model, host=None, per_target=False, **params):
     overrides), exactly as :class:`Extract1dStep` does; ``params`` are extract_1d
     parameters (e.g. ``extract_width``) on top of the mode's defaults.
 
-    :return: a list of ``(src_weights, bkg_weights or None)``, each ``(ny, nx)`` of the
-        slit / image it belongs to: one entry per slit of a multi-slit product (or one for
-        an image), the targets sharing it (e.g. spectral orders) combined by maximum; with
+    Returns
+    -------
+    object
+        a list of ``(src_weights, bkg_weights or None)``, each ``(ny, nx)`` of the slit
+        / image it belongs to: one entry per slit of a multi-slit product (or one for an
+        image), the targets sharing it (e.g. spectral orders) combined by maximum; with
         ``per_target=True`` one entry per target instead.
     """
     from ..plugins import get_host

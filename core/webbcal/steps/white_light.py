@@ -188,6 +188,7 @@ class WhiteLightProduct:
 
     @property
     def flux_columns(self):
+        """Names of the white-light flux columns (one per order or slit)."""
         return [c for c in self.table.colnames if c.startswith("whitelight_flux") and "_err" not in c]
 
     def save(self, path, overwrite=False, inputs=()):

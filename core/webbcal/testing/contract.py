@@ -15,7 +15,17 @@ def check_mode_contract(host, mode, params=None):
     step of ``mode.recipe`` on it in order (nothing saved).  Raises :class:`ContractError`
     naming the mode, the step and what went wrong when a step has no answer from the
     plugin (or fails); returns ``{step: product}``.  An extraction must give some finite
-    flux."""
+    flux.
+
+    Parameters
+    ----------
+    host : PluginHost
+        The plugin host (e.g. from the ``webbcal_host`` fixture).
+    mode : Mode
+        The mode to check.
+    params : dict, optional
+        Simulation parameters.
+    """
     from ..errors import WebbcalError
     from ..pipeline import get_step_class
     from ..plugins import get_host, set_host

@@ -24,4 +24,5 @@ def webbcal_host(request, monkeypatch):
 
 
 def pytest_configure(config):
+    """Declare the ``webbcal_plugins`` marker the ``webbcal_host`` fixture reads."""
     config.addinivalue_line("markers", "webbcal_plugins(*plugins): the plugins of the webbcal_host fixture")

@@ -83,7 +83,10 @@ def pixel_wavelengths(model, what="input"):
     plane), else ``model.meta.wcs`` evaluated on the pixel grid, as the official
     pipeline does; never 0 micron.
 
-    :raises ExtractionError: neither gives a wavelength (run assign_wcs first).
+    Raises
+    ------
+    ExtractionError
+        neither gives a wavelength (run assign_wcs first).
     """
     wl = getattr(model, "wavelength", None)
     if wl is not None and np.ndim(wl) == 3:

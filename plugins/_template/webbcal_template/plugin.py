@@ -15,6 +15,7 @@ MODE = Mode(instrument="TEMPLATE", exp_types=("TPL_SLIT",), name="slit", plugin=
 
 
 def wavelength_of(x):
+    """Wavelength (micron) of detector column ``x``: the toy dispersion relation."""
     return 1.0 + 0.01 * np.asarray(x, dtype=float)  # micron
 
 

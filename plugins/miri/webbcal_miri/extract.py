@@ -26,6 +26,8 @@ log = logging.getLogger("webbcal.miri")
 def extraction_targets(model, mode, refs):
     # WAVELENGTH, else the gwcs evaluated on the pixels (an archive calints may carry an
     # all-zero WAVELENGTH)
+    """The extraction target of a MIRI LRS exposure: its arrays, wavelengths (WAVELENGTH or the gwcs)
+    and source position."""
     wave2d = pixel_wavelengths(model, what=str(getattr(model, "path", None) or "MIRI LRS exposure"))
     exp_type = str(model.meta.exposure.type).upper()
     slitless = exp_type == "MIR_LRS-SLITLESS"

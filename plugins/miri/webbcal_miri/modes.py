@@ -83,4 +83,5 @@ def is_miri(mode):
 
 
 def is_lrs(mode):
+    """True for the MIRI LRS (spectroscopic) modes."""
     return is_miri(mode) and mode.dispersion_axis is not None

@@ -19,6 +19,8 @@ MJYSR_TO_UJYA2 = 1e12 / (180.0 / np.pi * 3600.0) ** 2
 
 
 def conversion_for(model, mode, refs):
+    """The photometric conversion of ``model`` from the PHOTOM (and AREA) references: PHOTMJSR for its
+    filter and subarray, PIXAR_SR."""
     ref = refs.load("photom")
     area = refs.load("area") if "area" in refs else None
     row = ref.select(model.meta.instrument.filter, model.meta.subarray.name)

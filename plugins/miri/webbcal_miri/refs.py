@@ -62,6 +62,7 @@ DEFAULT_FILES = {
 
 
 def default_path(key):
+    """Path of the embedded default reference file ``key`` (PEDIGREE DUMMY)."""
     return DATA_DIR / DEFAULT_FILES[key]
 
 
@@ -137,6 +138,13 @@ class DistortionReference:
 
 
 def read_distortion(path):
+    """Read a MIRI DISTORTION reference (ASDF: an astropy model, detector to V2/V3).
+
+    Raises
+    ------
+    ReferenceFileError
+        A file that cannot be read or lacks what is expected (the message names the file).
+    """
     import asdf
     from astropy.modeling import Model
 
@@ -201,6 +209,13 @@ class LrsSpecwcs:
 
 
 def read_specwcs(path):
+    """Read a MIRI LRS SPECWCS reference (FITS table: wavelength along the trace, slit corners).
+
+    Raises
+    ------
+    ReferenceFileError
+        A file that cannot be read or lacks what is expected (the message names the file).
+    """
     from astropy.io import fits
 
     path = Path(path)
@@ -264,6 +279,13 @@ class FlatReference:
 
 
 def read_flat(path):
+    """Read a MIRI FLAT reference (SCI, ERR, DQ with its DQ_DEF).
+
+    Raises
+    ------
+    ReferenceFileError
+        A file that cannot be read or lacks what is expected (the message names the file).
+    """
     from webbcal.plugin_api import interpret_dq_def
 
     path = Path(path)
@@ -298,6 +320,9 @@ def read_flat(path):
 
 @dataclass
 class PhotomRow:
+    """One row of the MIRI PHOTOM table: filter, subarray, PHOTMJSR and its uncertainty
+    (and, for LRS, the wavelength-dependent relative response)."""
+
     filter: str
     subarray: str
     photmjsr: float
@@ -316,6 +341,7 @@ class PhotomRow:
 
 @dataclass
 class PhotomReference:
+    """A MIRI PHOTOM reference: its rows and the pixel area keywords."""
     path: str
     rows: list
     pixar_sr: float | None
@@ -335,6 +361,13 @@ class PhotomReference:
 
 
 def read_photom(path):
+    """Read a MIRI PHOTOM reference (PHOTOM table, PIXAR_SR / PIXAR_A2).
+
+    Raises
+    ------
+    ReferenceFileError
+        A file that cannot be read or lacks what is expected (the message names the file).
+    """
     path = Path(path)
     with _open_fits(path) as hdul:
         try:
@@ -386,6 +419,7 @@ def read_photom(path):
 
 @dataclass
 class AreaReference:
+    """A MIRI AREA reference: relative pixel area map, its subarray origin and the nominal pixel area."""
     path: str
     data: np.ndarray
     pixar_sr: float | None
@@ -394,6 +428,8 @@ class AreaReference:
     ystart: int = 1
 
     def cutout(self, xstart, ystart, xsize, ysize):
+        """The area map over a subarray (1-based ``xstart``, ``ystart``), or None when it lies outside
+        the reference."""
         x0, y0 = int(xstart) - self.xstart, int(ystart) - self.ystart
         ny, nx = self.data.shape
         if x0 < 0 or y0 < 0 or x0 + xsize > nx or y0 + ysize > ny:
@@ -402,6 +438,13 @@ class AreaReference:
 
 
 def read_area(path):
+    """Read a MIRI AREA reference (SCI image, PIXAR_SR / PIXAR_A2).
+
+    Raises
+    ------
+    ReferenceFileError
+        A file that cannot be read or lacks what is expected (the message names the file).
+    """
     path = Path(path)
     with _open_fits(path) as hdul:
         data = _image(hdul, "SCI", path).astype(np.float32)
@@ -423,6 +466,7 @@ def read_area(path):
 
 
 def read_extract1d(path):
+    """Read a JSON EXTRACT1D reference with the core reader."""
     from webbcal.plugin_api import read_extract1d as core_reader
 
     return core_reader(path)
@@ -448,6 +492,7 @@ class LrsApertureCorrectionTable:
     size_unit: str = "pixels"
 
     def select(self, subarray):
+        """The row for ``subarray``, falling back to a generic row (GENERIC, ANY, N/A, FULL), or None."""
         s = str(subarray or "").upper()
         for wanted in (s, "GENERIC", "ANY", "N/A", "FULL"):
             for r in self.rows:
@@ -467,6 +512,13 @@ class LrsApertureCorrectionTable:
 
 
 def read_apcorr(path):
+    """Read a MIRI LRS APCORR reference (APCORR table: wavelength, size, correction per subarray).
+
+    Raises
+    ------
+    ReferenceFileError
+        A file that cannot be read or lacks what is expected (the message names the file).
+    """
     path = Path(path)
     with _open_fits(path) as hdul:
         try:

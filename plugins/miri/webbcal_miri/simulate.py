@@ -172,6 +172,8 @@ def _flat_cut(xstart, ystart, nx, ny):
 
 
 def simulate_lrs(mode, params):
+    """A MIRI LRS (fixed slit or slitless time series) rate / rateints exposure with a known source
+    spectrum (``params``: nints, seed, noise, flux, background)."""
     slitless = mode.product == "tso"
     exp_type = "MIR_LRS-SLITLESS" if slitless else "MIR_LRS-FIXEDSLIT"
     subarray = "SLITLESSPRISM" if slitless else "FULL"
@@ -252,6 +254,8 @@ def imaging_scene(ny, nx, xs, ys):
 
 
 def simulate_image(mode, params):
+    """A MIRI imaging rate exposure of a known surface brightness (``params``: filter, subarray, seed,
+    noise)."""
     filt = str(params.get("filter", "F770W")).upper()
     subarray = str(params.get("subarray", "FULL")).upper()
     if subarray not in detector.SUBARRAYS:

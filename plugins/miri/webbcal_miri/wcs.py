@@ -181,6 +181,7 @@ class LrsGeometry:
         return self.y0 + float(ys.min()), self.y0 + float(ys.max())
 
     def column_range(self):
+        """First and last detector column (0-based, float) the LRS slit covers."""
         xs = self.specwcs.corners[..., 0]
         return self.x0 + float(xs.min()), self.x0 + float(xs.max())
 

@@ -271,6 +271,7 @@ def msa_nod_positions(model, mode):
 
 
 def slit_wcs(info, meta, wcs_refs):
+    """The gwcs of one slit, from the WCS references (see :func:`webbcal_nirspec.wcs.build_slit_wcs`)."""
     from .wcs import build_slit_wcs
 
     return build_slit_wcs(info.slit, meta, wcs_refs)
@@ -341,7 +342,9 @@ def apply_wavecorr(wavelength, source_xpos, aperture):
     ADDED: a source at SRCXPOS > 0 lands at smaller detector x, so each pixel sees
     longer wavelengths than the centred-source WCS gives.
 
-    :return: ``(corrected wavelengths, median offset in pixels)``.
+    Returns
+    -------
+    (corrected wavelengths, median offset in pixels)
     """
     wl = np.asarray(wavelength, dtype=np.float64)
     if source_xpos is None or not np.isfinite(source_xpos):

@@ -82,6 +82,7 @@ class FlatComponent:
 
     @property
     def is_quadrant_flat(self):
+        """True for a flat stored per MSA quadrant (the fore-optics and MSA flats of MOS)."""
         return bool(self.quadrants)
 
 
@@ -206,14 +207,35 @@ def read_flat_component(path, reftype):
 
 
 def read_fflat(path):
+    """Read a NIRSpec FFLAT (fore-optics flat) reference.
+
+    Raises
+    ------
+    ReferenceFileError
+        A file that cannot be read or lacks what is expected (the message names the file).
+    """
     return read_flat_component(path, "fflat")
 
 
 def read_sflat(path):
+    """Read a NIRSpec SFLAT (spectrograph flat) reference.
+
+    Raises
+    ------
+    ReferenceFileError
+        A file that cannot be read or lacks what is expected (the message names the file).
+    """
     return read_flat_component(path, "sflat")
 
 
 def read_dflat(path):
+    """Read a NIRSpec DFLAT (detector flat) reference.
+
+    Raises
+    ------
+    ReferenceFileError
+        A file that cannot be read or lacks what is expected (the message names the file).
+    """
     return read_flat_component(path, "dflat")
 
 
@@ -343,12 +365,22 @@ def synthesize_slit_flat(wavelength, iy, ix, slit_name, fflat=None, sflat=None, 
                          quadrant=None, shutter_row=None, shutter_column=None, dispersion_axis=1):
     """The flat of one slit: FFLAT x SFLAT x DFLAT at each pixel's wavelength.
 
-    :param wavelength: (ny, nx) micron, NaN off the slit.
-    :param iy, ix: (ny, nx) full-frame detector pixel of each pixel (0-based).
-    :param slit_name: SLTNAME, picks the fixed-slit rows of the FAST_VARIATION tables.
-    :param quadrant, shutter_row, shutter_column: the primary shutter of a MOS slitlet
-        (picks the MOS FFLAT quadrant and its shutter pixel).
-    :return: (flat, err, dq) arrays shaped like ``wavelength``.
+    Parameters
+    ----------
+    wavelength
+        (ny, nx) micron, NaN off the slit.
+    iy, ix
+        (ny, nx) full-frame detector pixel of each pixel (0-based).
+    slit_name
+        SLTNAME, picks the fixed-slit rows of the FAST_VARIATION tables.
+    quadrant, shutter_row, shutter_column
+        The primary shutter of a MOS slitlet (picks the MOS FFLAT quadrant and its
+        shutter pixel).
+
+    Returns
+    -------
+    object
+        (flat, err, dq) arrays shaped like ``wavelength``.
     """
     wavelength = np.asarray(wavelength, dtype=np.float64)
     width = pixel_wavelength_width(wavelength, axis=-1 if dispersion_axis == 1 else -2)

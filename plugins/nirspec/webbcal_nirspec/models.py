@@ -7,6 +7,8 @@ __all__ = ["set_keywords", "new_image", "new_cube", "new_slit", "new_multislit"]
 
 
 def set_keywords(model, keywords, hdu="PRIMARY"):
+    """Write ``keywords`` (name -> value, None skipped) into header ``hdu`` of ``model``, numpy scalars
+    as Python values."""
     for key, value in keywords.items():
         if value is None:
             continue
@@ -32,6 +34,7 @@ def _arrays(model, **arrays):
 
 
 def new_image(data, var_poisson, var_rnoise, keywords):
+    """A NIRSpec ImageModel (rate) with its variances and primary keywords."""
     from webbcal.plugin_api import datamodels as dm
 
     data = np.asarray(data, np.float32)
@@ -44,6 +47,7 @@ def new_image(data, var_poisson, var_rnoise, keywords):
 
 
 def new_cube(data, var_poisson, var_rnoise, keywords, int_times=None):
+    """A NIRSpec CubeModel (rateints) with its variances, primary keywords and INT_TIMES."""
     from webbcal.plugin_api import datamodels as dm
 
     data = np.asarray(data, np.float32)
@@ -62,12 +66,14 @@ def new_cube(data, var_poisson, var_rnoise, keywords, int_times=None):
 
 
 def new_slit(**arrays):
+    """A SlitModel from its arrays (``data`` and any of the other extensions, by attribute name)."""
     from webbcal.plugin_api import datamodels as dm
 
     return _arrays(dm.SlitModel(data=arrays.pop("data")), **arrays)
 
 
 def new_multislit(source_model):
+    """An empty MultiSlitModel with the headers of ``source_model``."""
     from webbcal.plugin_api import datamodels as dm
 
     out = dm.MultiSlitModel()

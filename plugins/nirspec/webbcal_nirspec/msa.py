@@ -65,6 +65,7 @@ class Shutter:
 
     @property
     def shutter_id(self):
+        """The shutter number within its quadrant, as the MSA metadata counts it."""
         return (self.column - 1) * SHUTTERS_PER_COLUMN + self.row
 
 
@@ -101,10 +102,12 @@ class Slitlet:
 
     @property
     def name(self):
+        """The slit name: its slitlet id as text."""
         return str(self.slitlet_id)
 
     @property
     def source_type(self):
+        """EXTENDED for background slitlets, else POINT or EXTENDED from the stellarity."""
         return "EXTENDED" if self.is_background else source_type_from_stellarity(self.stellarity)
 
     @property
@@ -164,8 +167,12 @@ def read_msa_metadata(path, msa_metadata_id, dither_point=1):
     """Open slitlets of one exposure: rows with MSAMETID and PATT_NUM, grouped by slitlet.
 
     Background slitlets (no primary source) get a source id above every catalogue id.
-    :raises InputFileError: when the file is missing, malformed, or has no row for the
-        exposure's (MSAMETID, PATT_NUM).
+
+    Raises
+    ------
+    InputFileError
+        when the file is missing, malformed, or has no row for the exposure's (MSAMETID,
+        PATT_NUM).
     """
     shut, src = _read_tables(path)
     meta_id = shut["msa_metadata_id"].astype(int)

@@ -47,6 +47,8 @@ _WILD = ("ANY", "N/A", "", "NONE", "GENERIC")
 
 @dataclass
 class PhotomRow:
+    """One row of the NIRSpec PHOTOM table: filter, grating, slit, PHOTMJ and the relative response
+    against wavelength."""
     filter: str
     grating: str
     slit: str
@@ -74,11 +76,19 @@ class PhotomRow:
 
 @dataclass
 class PhotomTable:
+    """A NIRSpec PHOTOM reference: its rows."""
     rows: list
     path: str
     pedigree: str = ""
 
     def find(self, filter_name, grating, slit=None):
+        """The row for ``filter_name`` / ``grating`` (and ``slit``, falling back to a slit-independent row).
+
+        Raises
+        ------
+        ReferenceFileError
+            No row for the filter and grating (the message lists the pairs the file has).
+        """
         f, g = str(filter_name).strip().upper(), str(grating).strip().upper()
         candidates = [r for r in self.rows if r.filter == f and r.grating == g]
         if not candidates:
@@ -103,6 +113,8 @@ class AreaTable:
     path: str = ""
 
     def area_arcsec2(self, slit_name=None, quadrant=None, shutter_x=None, shutter_y=None):
+        """Nominal area (arcsec^2) of a fixed slit by name, or of an MSA shutter by quadrant and
+        position; None if the table has neither."""
         if slit_name is not None and str(slit_name).upper() in self.by_slit:
             return self.by_slit[str(slit_name).upper()]
         if quadrant is not None and (int(quadrant), int(shutter_x), int(shutter_y)) in self.by_shutter:

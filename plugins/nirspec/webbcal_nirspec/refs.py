@@ -117,6 +117,8 @@ def read_apcorr(path):
 
 
 def reference_types():
+    """Every reference type NIRSpec reads -- the WCS chain, the three flats, PHOTOM, AREA,
+    EXTRACT1D, APCORR -- with readers, selection keywords and embedded defaults."""
     out = []
     wcs_types = ("fpa", "camera", "collimator", "disperser", "msa", "fore", "ote", "wavelengthrange", "wavecorr")
     for name in wcs_types:

@@ -48,7 +48,11 @@ def correct_slits(model, wavecorr):
     """Correct the WAVELENGTH of every point-source slit of ``model`` in place.
 
     ``wavecorr`` is a :class:`webbcal_nirspec.wcs.readers.WaveCorrRef`.
-    :return: the names of the slits corrected.
+
+    Returns
+    -------
+    object
+        the names of the slits corrected.
     """
     from .extract import apply_wavecorr
 

@@ -64,6 +64,7 @@ def _plain(value):
 
 
 class CoordsConverter(_ConverterBase):
+    """asdf converter of the official jwst_pipeline ``coords`` tag (NIRSpec transform models)."""
     tags = _tags("coords")
     types = [f"{_MODULE}.Unitless2DirCos", f"{_MODULE}.DirCos2Unitless"]
 
@@ -87,6 +88,7 @@ class CoordsConverter(_ConverterBase):
 
 
 class RotationSequenceConverter(_ConverterBase):
+    """asdf converter of the official jwst_pipeline ``rotation_sequence`` tag (NIRSpec transform models)."""
     tags = _tags("rotation_sequence")
     types = [f"{_MODULE}.Rotation3DToGWA"]
 
@@ -100,6 +102,7 @@ class RotationSequenceConverter(_ConverterBase):
 
 
 class GratingEquationConverter(_ConverterBase):
+    """asdf converter of the official jwst_pipeline ``grating_equation`` tag (NIRSpec transform models)."""
     tags = _tags("grating_equation")
     types = [f"{_MODULE}.AngleFromGratingEquation", f"{_MODULE}.WavelengthFromGratingEquation"]
 
@@ -123,6 +126,7 @@ class GratingEquationConverter(_ConverterBase):
 
 
 class SnellConverter(_ConverterBase):
+    """asdf converter of the official jwst_pipeline ``snell`` tag (NIRSpec transform models)."""
     tags = _tags("snell")
     types = [f"{_MODULE}.Snell"]
 
@@ -140,6 +144,8 @@ class SnellConverter(_ConverterBase):
 
 
 class RefractionIndexConverter(_ConverterBase):
+    """asdf converter of the official jwst_pipeline ``refraction_index_from_prism`` tag (NIRSpec
+    transform models)."""
     tags = _tags("refraction_index_from_prism")
     types = [f"{_MODULE}.RefractionIndexFromPrism"]
 
@@ -153,6 +159,7 @@ class RefractionIndexConverter(_ConverterBase):
 
 
 class LogicalConverter(_ConverterBase):
+    """asdf converter of the official jwst_pipeline ``logical`` tag (NIRSpec transform models)."""
     tags = _tags("logical")
     types = [f"{_MODULE}.Logical"]
 
@@ -199,6 +206,7 @@ class _RouterConverter(_ConverterBase):
 
 
 class Gwa2SlitConverter(_RouterConverter):
+    """asdf converter of the official jwst_pipeline ``gwa_to_slit`` tag (NIRSpec transform models)."""
     tags = _tags("gwa_to_slit")
     types = [f"{_MODULE}.Gwa2Slit"]
 
@@ -208,6 +216,7 @@ class Gwa2SlitConverter(_RouterConverter):
 
 
 class Slit2GwaConverter(_RouterConverter):
+    """asdf converter of the official jwst_pipeline ``slit_to_gwa`` tag (NIRSpec transform models)."""
     tags = _tags("slit_to_gwa")
     types = [f"{_MODULE}.Slit2Gwa"]
 
@@ -217,6 +226,7 @@ class Slit2GwaConverter(_RouterConverter):
 
 
 class Slit2MsaConverter(_RouterConverter):
+    """asdf converter of the official jwst_pipeline ``slit_to_msa`` tag (NIRSpec transform models)."""
     tags = _tags("slit_to_msa")
     types = [f"{_MODULE}.Slit2Msa", f"{_MODULE}.Slit2MsaLegacy"]
 
@@ -229,6 +239,7 @@ class Slit2MsaConverter(_RouterConverter):
 
 
 class Msa2SlitConverter(_RouterConverter):
+    """asdf converter of the official jwst_pipeline ``msa_to_slit`` tag (NIRSpec transform models)."""
     tags = _tags("msa_to_slit")
     types = [f"{_MODULE}.Msa2Slit"]
 

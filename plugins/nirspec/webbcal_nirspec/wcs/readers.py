@@ -144,6 +144,7 @@ class FPARef:
     meta: ReferenceMeta
 
     def model_for(self, detector: str) -> Model:
+        """The FPA transform of detector ``detector`` (NRS1 or NRS2); ValueError for another name."""
         det = str(detector).strip().upper()
         if det == "NRS1":
             return self.nrs1_model
@@ -162,6 +163,13 @@ class OpticalModelRef:
 
 
 def read_fpa(path) -> FPARef:
+    """Read a NIRSpec FPA reference (ASDF: NRS1 and NRS2 models).
+
+    Raises
+    ------
+    ReferenceFileError
+        A file that cannot be read or lacks what is expected (the message names the file).
+    """
     tree, meta = _open_tree(path, "fpa")
     return FPARef(_model(tree, "nrs1_model", path, 2, 2),
                   _model(tree, "nrs2_model", path, 2, 2), meta)
@@ -251,6 +259,7 @@ class DisperserRef:
 
     @property
     def is_prism(self) -> bool:
+        """True for the prism (it has a prism angle)."""
         return self.prism_angle is not None
 
     def gwa_angles(self) -> list[float]:
@@ -282,6 +291,13 @@ def _tilt(tree, key, path) -> TiltCalibration | None:
 
 
 def read_disperser(path) -> DisperserRef:
+    """Read a NIRSpec DISPERSER reference (ASDF: grating or prism geometry and tilt coefficients).
+
+    Raises
+    ------
+    ReferenceFileError
+        A file that cannot be read or lacks what is expected (the message names the file).
+    """
     tree, meta = _open_tree(path, "disperser")
     grating = str(meta.extra.get("instrument", {}).get("grating", "")).strip().upper()
     common = dict(
@@ -323,6 +339,7 @@ class MSAQuadrant:
     data: np.ndarray  # shape (n, 5), float
 
     def slit_row(self, index: int) -> np.ndarray:
+        """The geometry row of aperture ``index`` (IndexError outside the table)."""
         if not 0 <= index < len(self.data):
             raise IndexError(f"aperture index {index} outside 0..{len(self.data) - 1}")
         return self.data[index]
@@ -330,10 +347,12 @@ class MSAQuadrant:
 
 @dataclass
 class MSARef:
+    """A NIRSpec MSA reference: the geometry of each quadrant (1-4 MSA, 5 fixed slits)."""
     quadrants: dict  # int -> MSAQuadrant
     meta: ReferenceMeta
 
     def quadrant(self, number: int) -> MSAQuadrant:
+        """Quadrant ``number``; ValueError if the file has none."""
         try:
             return self.quadrants[int(number)]
         except KeyError:
@@ -373,6 +392,13 @@ def _table_rows(data, path, qname) -> np.ndarray:
 
 
 def read_msa(path) -> MSARef:
+    """Read a NIRSpec MSA reference (ASDF: per-quadrant shutter geometry).
+
+    Raises
+    ------
+    ReferenceFileError
+        A file that cannot be read or lacks what is expected (the message names the file).
+    """
     tree, meta = _open_tree(path, "msa")
     quads = {}
     for number in range(1, 6):
@@ -423,6 +449,13 @@ class WavelengthRangeRef:
 
 
 def read_wavelengthrange(path) -> WavelengthRangeRef:
+    """Read a NIRSpec WAVELENGTHRANGE reference (wavelength range per filter/grating and order).
+
+    Raises
+    ------
+    ReferenceFileError
+        A file that cannot be read or lacks what is expected (the message names the file).
+    """
     tree, meta = _open_tree(path, "wavelengthrange")
     for key in ("waverange_selector", "order", "wavelengthrange"):
         if key not in tree:
@@ -540,10 +573,12 @@ def _wavecorr_layout(model, path, index):
 
 @dataclass
 class WaveCorrRef:
+    """A NIRSpec WAVECORR reference: zero-point corrections per aperture."""
     apertures: dict
     meta: ReferenceMeta
 
     def aperture(self, name: str) -> WaveCorrAperture:
+        """The correction of aperture ``name``; ValueError if the file has none."""
         try:
             return self.apertures[str(name).upper()]
         except KeyError:
@@ -552,6 +587,13 @@ class WaveCorrRef:
 
 
 def read_wavecorr(path) -> WaveCorrRef:
+    """Read a NIRSpec WAVECORR reference (ASDF: per-aperture wavelength zero-point tables).
+
+    Raises
+    ------
+    ReferenceFileError
+        A file that cannot be read or lacks what is expected (the message names the file).
+    """
     tree, meta = _open_tree(path, "wavecorr")
     aps = tree.get("apertures")
     if not isinstance(aps, list) or not aps:

@@ -342,6 +342,8 @@ class Snell(Model):
         self.outputs = ("alpha_out", "beta_out", "zout")
 
     def refraction_index(self, lam):
+        """Refractive index of the prism at wavelength ``lam`` (metres), at the model's temperature and
+        pressure."""
         return prism_refraction_index(lam, self.temperature, self.tref, self.pref,
                                       self.pressure, self.kcoef, self.lcoef, self.tcoef)
 
