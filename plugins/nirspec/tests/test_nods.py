@@ -54,19 +54,19 @@ def fs_nodded(tmp_path_factory):
 
 
 def test_fixed_slit_nod_positions_from_the_pattern(fs_nodded):
-    from webbcal_nirspec import extract as ex
+    from webbcal_nirspec import slits
 
     model, truth = fs_nodded
     assert truth["negative_ypos"]["S200A1"] == (-0.25,)
-    assert model.get_keyword("PATTTYPE") == "2-POINT-NOD" and ex.nod_subtracted(model)
-    assert ex.fixed_slit_nod_positions(model, 0.25) == (-0.25,)
+    assert model.get_keyword("PATTTYPE") == "2-POINT-NOD" and slits.nod_subtracted(model)
+    assert slits.fixed_slit_nod_positions(model, 0.25) == (-0.25,)
     model.set_keyword("PATTTYPE", "3-POINT-NOD")
     try:
-        assert ex.fixed_slit_nod_positions(model, 0.2) == (0.0, -0.2)
-        assert ex.fixed_slit_nod_positions(model, 0.0) == ()  # spacing unknown at the centre
+        assert slits.fixed_slit_nod_positions(model, 0.2) == (0.0, -0.2)
+        assert slits.fixed_slit_nod_positions(model, 0.0) == ()  # spacing unknown at the centre
         model.set_keyword("PATTTYPE", "NONE")
         model.set_keyword("NUMDTHPT", 1)
-        assert ex.fixed_slit_nod_positions(model, 0.2) == ()
+        assert slits.fixed_slit_nod_positions(model, 0.2) == ()
     finally:
         model.set_keyword("PATTTYPE", "2-POINT-NOD")
         model.set_keyword("NUMDTHPT", 2)

@@ -13,7 +13,7 @@ No noise is added, so 1 % is a strict bound everywhere away from the band edges.
 import numpy as np
 import pytest
 
-from webbcal_nirspec import extract as ex
+from webbcal_nirspec import slits
 from webbcal_nirspec import flat as flatmod
 from webbcal_nirspec import simulate as sm
 from webbcal_nirspec.wcs import fixed_slit
@@ -27,14 +27,14 @@ def test_painted_fixed_slit_inverts_to_the_injected_flux():
     kw = dict(sm.BASE_KEYWORDS, EXP_TYPE="NRS_FIXEDSLIT", GRATING="PRISM", FILTER="CLEAR", SUBSTRT1=1, SUBSTRT2=1,
               SUBSIZE1=2048, SUBSIZE2=2048)
     wcs_refs, flats, phot, _ = sm._refs_for(kw)
-    info = ex.ApertureInfo(name="S200A1", slit=fixed_slit("S200A1"), source_ypos=0.1)
+    info = slits.ApertureInfo(name="S200A1", slit=fixed_slit("S200A1"), source_ypos=0.1)
     rate = np.zeros((2048, 2048))
     t = sm._paint(rate, info, kw, wcs_refs, flats, phot, sm.default_flux, 1.0)
     y0, x0, ny, nx = t["y0"], t["x0"], t["ny"], t["nx"]
     cut = rate[y0:y0 + ny, x0:x0 + nx]
-    meta = {k: kw[k] for k in ex._WCS_KEYWORDS if k in kw}
-    cw = ex.cutout_wcs(ex.slit_wcs(info, meta, wcs_refs), x0, y0, nx, ny)
-    lam = ex.wavelength_map(cw, ny, nx)
+    meta = {k: kw[k] for k in slits._WCS_KEYWORDS if k in kw}
+    cw = slits.cutout_wcs(slits.slit_wcs(info, meta, wcs_refs), x0, y0, nx, ny)
+    lam = slits.wavelength_map(cw, ny, nx)
     iy, ix = np.mgrid[0:ny, 0:nx]
     fl, _, _ = flatmod.synthesize_slit_flat(lam, iy + y0, ix + x0, "S200A1", *flats)
     row = phot.find("CLEAR", "PRISM", "S200A1")

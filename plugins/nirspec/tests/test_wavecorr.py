@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from webbcal_nirspec import extract as ex
+from webbcal_nirspec import slits
 from webbcal_nirspec import simulate as sm
 from webbcal_nirspec.refs import default_path
 from webbcal_nirspec.wcs import fixed_slit, readers
@@ -33,8 +33,8 @@ def _geometric_shift(wcs_refs, name, xpos=0.5):
     """Detector-x shift of a source at ``xpos`` relative to a centred one (PRISM, NRS1)."""
     kw = dict(sm.BASE_KEYWORDS, EXP_TYPE="NRS_FIXEDSLIT", GRATING="PRISM", FILTER="CLEAR",
               SUBSTRT1=1, SUBSTRT2=1, SUBSIZE1=2048, SUBSIZE2=2048)
-    meta = {k: kw[k] for k in ex._WCS_KEYWORDS if k in kw}
-    wcs = ex.slit_wcs(ex.ApertureInfo(name=name, slit=fixed_slit(name)), meta, wcs_refs)
+    meta = {k: kw[k] for k in slits._WCS_KEYWORDS if k in kw}
+    wcs = slits.slit_wcs(slits.ApertureInfo(name=name, slit=fixed_slit(name)), meta, wcs_refs)
     tr = wcs.get_transform("slit_frame", "detector")
     x1, _ = tr(np.full(LAM.size, xpos), np.zeros(LAM.size), LAM)
     x0, _ = tr(np.zeros(LAM.size), np.zeros(LAM.size), LAM)
@@ -88,14 +88,14 @@ def test_apply_wavecorr_adds_offset_times_dispersion():
     ref = readers.read_wavecorr(default_path("wavecorr"))
     ap = ref.aperture("S200A1")
     lam = np.tile(np.linspace(1.0, 4.0, 301), (5, 1))  # micron, 0.01 micron / px along +x
-    same, zp0 = ex.apply_wavecorr(lam, 0.0, ap)
+    same, zp0 = slits.apply_wavecorr(lam, 0.0, ap)
     assert np.allclose(same, lam) and zp0 == pytest.approx(0.0, abs=1e-9)
-    corr, zp = ex.apply_wavecorr(lam, 0.3, ap)
+    corr, zp = slits.apply_wavecorr(lam, 0.3, ap)
     expected = ap.offset(lam * 1e-6, 0.3)
     assert np.all(expected > 0)
     assert np.allclose(corr - lam, expected * 0.01, rtol=1e-6, atol=1e-12)
     # antisymmetric for the geometric default
-    back, _ = ex.apply_wavecorr(lam, -0.3, ap)
+    back, _ = slits.apply_wavecorr(lam, -0.3, ap)
     assert np.allclose((corr - lam) + (back - lam), 0.0, atol=2e-3 * 0.01)
 
 

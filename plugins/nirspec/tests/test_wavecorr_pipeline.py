@@ -29,7 +29,7 @@ from scipy.optimize import curve_fit
 
 import webbcal
 from webbcal.plugins import get_host
-from webbcal_nirspec import extract as ex
+from webbcal_nirspec import slits
 from webbcal_nirspec import simulate as sm
 from webbcal_nirspec.refs import default_path
 from webbcal_nirspec.wcs import fixed_slit, readers
@@ -77,14 +77,14 @@ def test_simulated_off_centre_source_lands_at_the_optical_model_shift():
     kw = dict(sm.BASE_KEYWORDS, EXP_TYPE="NRS_FIXEDSLIT", GRATING="PRISM", FILTER="CLEAR", SUBSTRT1=1, SUBSTRT2=1,
               SUBSIZE1=2048, SUBSIZE2=2048)
     wcs_refs, *_ = sm._refs_for(kw)
-    meta = {k: kw[k] for k in ex._WCS_KEYWORDS if k in kw}
-    info = ex.ApertureInfo(name="S200A1", slit=fixed_slit("S200A1"), source_xpos=XPOS, source_ypos=0.0)
-    wcs = ex.slit_wcs(info, meta, wcs_refs)
+    meta = {k: kw[k] for k in slits._WCS_KEYWORDS if k in kw}
+    info = slits.ApertureInfo(name="S200A1", slit=fixed_slit("S200A1"), source_xpos=XPOS, source_ypos=0.0)
+    wcs = slits.slit_wcs(info, meta, wcs_refs)
     (x0, x1), (y0, y1) = wcs.bounding_box.bounding_box()
     x0, y0 = int(round(x0 + 0.5)), int(round(y0 + 0.5))
     nx, ny = int(round(x1 + 0.5)) - x0, int(round(y1 + 0.5)) - y0
     lam_src = sm.source_wavelength_map(info, meta, wcs_refs, x0, y0, nx, ny)
-    lam_ctr = ex.wavelength_map(ex.cutout_wcs(wcs, x0, y0, nx, ny), ny, nx)
+    lam_ctr = slits.wavelength_map(slits.cutout_wcs(wcs, x0, y0, nx, ny), ny, nx)
     to_det = wcs.get_transform("slit_frame", "detector")
     lam = np.array([1.0, 2.0, 3.0, 4.0]) * 1e-6
     xs, ys = to_det(np.full(4, XPOS), np.zeros(4), lam)

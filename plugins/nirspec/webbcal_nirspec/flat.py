@@ -22,12 +22,15 @@ Pixels without a wavelength, or outside a component's wavelength coverage, get N
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from webbcal.plugin_api import ReferenceFileError
+
+log = logging.getLogger("webbcal.nirspec")
 
 __all__ = [
     "FastVariation", "FlatComponent", "read_flat_component", "read_fflat", "read_sflat", "read_dflat",
@@ -470,3 +473,50 @@ def read_interpolated_flat(path):
     except Exception as exc:
         raise ReferenceFileError(path, f"cannot be read as an interpolated flat ({exc})") from None
     return out
+
+
+# --------------------------------------------------------------------------------------
+# the flat of each slit of an exposure (the flat_field hook)
+# --------------------------------------------------------------------------------------
+def _slit_geometry(model, slit):
+    """Full-frame detector pixel indices of a cut-out's pixels (0-based)."""
+    sub1 = int(model.get_keyword("SUBSTRT1") or 1)
+    sub2 = int(model.get_keyword("SUBSTRT2") or 1)
+    ny, nx = slit.data.shape[-2:]
+    iy, ix = np.mgrid[0:ny, 0:nx]
+    return iy + int(slit.ystart) - 1 + sub2 - 1, ix + int(slit.xstart) - 1 + sub1 - 1
+
+
+def slit_flats(model, refs, params):
+    """One :class:`webbcal.plugin_api.Flat` per slit of ``model``, in slit order: the
+    fore-optics, spectrograph and detector flats evaluated at each pixel's wavelength
+    (the MSA shutter's flat for MOS), or the interpolated flat a former run saved
+    (``user_supplied_flat``); ``save_interpolated_flat`` writes it for later runs."""
+    from webbcal.plugin_api import Flat, slits_of
+
+    from .msa import shutter_position
+
+    supplied = params.get("user_supplied_flat")
+    if supplied:
+        try:
+            reuse = read_interpolated_flat(supplied)
+        except Exception:
+            reuse = None
+        if reuse is not None:
+            log.info("flat_field: reusing the interpolated flat %s", supplied)
+            return [reuse[str(s.name)] for s in slits_of(model)]
+    comps = [refs.load(rt) if rt in refs else None for rt in ("fflat", "sflat", "dflat")]
+    flats = []
+    for slit in slits_of(model):
+        iy, ix = _slit_geometry(model, slit)
+        row, col = shutter_position(getattr(slit, "shutter_id", 0))
+        quadrant = int(getattr(slit, "quadrant", 0) or 0) or None
+        value, err, dq = synthesize_slit_flat(np.asarray(slit.wavelength, np.float64), iy, ix, str(slit.name), *comps,
+                                              quadrant=quadrant, shutter_row=row, shutter_column=col)
+        flats.append(Flat(value, err, dq, name=str(slit.name)))
+    if params.get("save_interpolated_flat"):
+        root = Path(str(getattr(model.meta, "filename", None) or "nirspec")).name.split(".fits")[0]
+        path = Path(params.get("output_dir") or ".") / f"{root}_interpolatedflat.fits"
+        write_interpolated_flat(path, flats)
+        log.info("flat_field: saved the interpolated flat %s", path)
+    return flats

@@ -25,7 +25,7 @@ import numpy as np
 from webbcal.plugin_api import InputFileError, column
 
 __all__ = ["Shutter", "Slitlet", "read_msa_metadata", "write_msa_metadata", "source_type_from_stellarity",
-           "STELLARITY_POINT_THRESHOLD", "SHUTTERS_PER_COLUMN"]
+           "STELLARITY_POINT_THRESHOLD", "SHUTTERS_PER_COLUMN", "shutter_position"]
 
 #: a source whose stellarity exceeds this is a POINT source, otherwise EXTENDED
 #: (a negative stellarity means "unknown" and is treated as POINT)
@@ -45,6 +45,15 @@ def source_type_from_stellarity(stellarity):
     if stellarity is None or not np.isfinite(stellarity) or stellarity < 0:
         return "POINT"
     return "POINT" if stellarity > STELLARITY_POINT_THRESHOLD else "EXTENDED"
+
+
+def shutter_position(shutter_id):
+    """``(row, column)`` (1-based) of MSA shutter number ``shutter_id`` in its quadrant,
+    or ``(None, None)`` for no shutter (0 or negative: a fixed slit)."""
+    sid = int(shutter_id or 0)
+    if sid <= 0:
+        return None, None
+    return (sid - 1) % SHUTTERS_PER_COLUMN + 1, (sid - 1) // SHUTTERS_PER_COLUMN + 1
 
 
 @dataclass

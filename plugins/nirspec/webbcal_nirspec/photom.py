@@ -283,3 +283,23 @@ def slit_conversion(slit, filter_name, grating, photom, area=None, quadrant=None
                           pixar_a2=area_a2, name=slit.name)
     return Conversion(factor=factor / area_sr, bunit="MJy/sr", photmjsr=row.photmj / throughput / area_sr, pixar_sr=area_sr,
                       pixar_a2=area_a2, name=slit.name)
+
+
+def slit_conversions(model, refs):
+    """One :class:`webbcal.plugin_api.Conversion` per slit of ``model``, in slit order
+    (see :func:`slit_conversion`), from the PHOTOM and AREA references."""
+    from webbcal.plugin_api import slits_of
+
+    from .msa import shutter_position
+
+    table = refs.load("photom")
+    area = refs.load("area") if "area" in refs else None
+    filt, grating = model.get_keyword("FILTER"), model.get_keyword("GRATING")
+    mjd = exposure_mid_mjd(model)
+    out = []
+    for slit in slits_of(model):
+        row, col = shutter_position(getattr(slit, "shutter_id", 0))
+        q = int(getattr(slit, "quadrant", 0) or 0)
+        out.append(slit_conversion(slit, filt, grating, table, area, quadrant=q if q in (1, 2, 3, 4) else None,
+                                   shutter_row=row, shutter_column=col, mjd=mjd))
+    return out

@@ -122,19 +122,19 @@ def realise_flat_errors(component, rng):
 
 def _paint(rate, info, kw, wcs_refs, flats, phot, flux, sigma, scale=1.0):
     """Add one slit's source to ``rate`` (ny, nx) of the exposure; return its truth."""
-    from . import extract as ex
+    from . import slits
 
-    meta = {k: kw[k] for k in ex._WCS_KEYWORDS if k in kw}
-    wcs = ex.slit_wcs(info, meta, wcs_refs)
+    meta = {k: kw[k] for k in slits._WCS_KEYWORDS if k in kw}
+    wcs = slits.slit_wcs(info, meta, wcs_refs)
     (x0, x1), (y0, y1) = wcs.bounding_box.bounding_box()
     x0, y0 = int(round(x0 + 0.5)), int(round(y0 + 0.5))
     nx, ny = int(round(x1 + 0.5)) - x0, int(round(y1 + 0.5)) - y0
-    cw = ex.cutout_wcs(wcs, x0, y0, nx, ny)
+    cw = slits.cutout_wcs(wcs, x0, y0, nx, ny)
     if info.source_xpos:
         lam = source_wavelength_map(info, meta, wcs_refs, x0, y0, nx, ny)
     else:
-        lam = ex.wavelength_map(cw, ny, nx)
-    xt, yt, _ = ex.slit_trace(cw, info.source_xpos, info.source_ypos)
+        lam = slits.wavelength_map(cw, ny, nx)
+    xt, yt, _ = slits.slit_trace(cw, info.source_xpos, info.source_ypos)
     cols = np.arange(nx, dtype=np.float64)
     centre = np.interp(cols, xt, yt, left=np.nan, right=np.nan)
     profile = _gauss_profile(ny, np.where(np.isfinite(centre), centre, -100.0), sigma)
@@ -173,7 +173,7 @@ def source_wavelength_map(info, meta, wcs_refs, x0, y0, nx, ny):
     """
     from dataclasses import replace
 
-    from . import extract as ex
+    from . import slits
 
     xpos = float(info.source_xpos or 0.0)
     slit = info.slit
@@ -182,16 +182,16 @@ def source_wavelength_map(info, meta, wcs_refs, x0, y0, nx, ny):
         xcen = float(row[1]) if slit.xcen is None else float(slit.xcen)
         xsize = float(row[3]) if slit.xsize is None else float(slit.xsize)
         slit = replace(slit, xcen=xcen + xpos * xsize, xsize=xsize, source_xpos=0.0)
-    wcs = ex.slit_wcs(replace(info, slit=slit), meta, wcs_refs)
-    return ex.wavelength_map(ex.cutout_wcs(wcs, x0, y0, nx, ny), ny, nx)
+    wcs = slits.slit_wcs(replace(info, slit=slit), meta, wcs_refs)
+    return slits.wavelength_map(slits.cutout_wcs(wcs, x0, y0, nx, ny), ny, nx)
 
 
 def _subarray_around(kw, info, wcs_refs, margin=6):
-    from . import extract as ex
+    from . import slits
 
-    meta = {k: kw[k] for k in ex._WCS_KEYWORDS if k in kw}
+    meta = {k: kw[k] for k in slits._WCS_KEYWORDS if k in kw}
     meta.update(SUBSTRT1=1, SUBSTRT2=1, SUBSIZE1=2048, SUBSIZE2=2048)
-    wcs = ex.slit_wcs(info, meta, wcs_refs)
+    wcs = slits.slit_wcs(info, meta, wcs_refs)
     (_, _), (y0, y1) = wcs.bounding_box.bounding_box()
     start = max(1, int(round(y0 + 0.5)) - margin + 1)
     stop = min(2048, int(round(y1 + 0.5)) + margin)
@@ -200,7 +200,7 @@ def _subarray_around(kw, info, wcs_refs, margin=6):
 
 def simulate(mode, params):
     """(model, truth) of a synthetic exposure of ``mode`` (see module docstring)."""
-    from . import extract as ex
+    from . import slits
     from . import models
     from .msa import write_msa_metadata
     from .wcs import fixed_slit
@@ -244,7 +244,7 @@ def simulate(mode, params):
     else:
         name = "S1600A1" if exp_type == "NRS_BRIGHTOBJ" else str(params.get("slit", "S200A1")).upper()
         wcs_refs, *_ = _refs_for(kw)
-        probe = ex.ApertureInfo(name=name, slit=fixed_slit(name))
+        probe = slits.ApertureInfo(name=name, slit=fixed_slit(name))
         sub2, size2 = _subarray_around(kw, probe, wcs_refs)
         kw.update(FXD_SLIT=name, SUBARRAY="SUB2048" if exp_type == "NRS_BRIGHTOBJ" else f"SUB{name}",
                   SUBSTRT1=1, SUBSTRT2=sub2, SUBSIZE1=2048, SUBSIZE2=size2, SRCTYAPT="POINT")
@@ -256,14 +256,14 @@ def simulate(mode, params):
         flats = tuple(realise_flat_errors(c, flat_rng) for c in flats)
     rate = np.zeros(shape)
     if exp_type == "NRS_MSASPEC":
-        infos = ex.open_apertures(_Keywords(kw, companions), _mode_of(exp_type), _LoadedRefs({"msa": wcs_refs["msa"]}))
+        infos = slits.open_apertures(_Keywords(kw, companions), _mode_of(exp_type), _LoadedRefs({"msa": wcs_refs["msa"]}))
     else:
         ypos = float(params.get("source_ypos", 0.25 if nod else 0.0))
         xpos = float(params.get("source_xpos", 0.0))
-        info = ex.ApertureInfo(name=kw["FXD_SLIT"], slit=fixed_slit(kw["FXD_SLIT"]), source_xpos=xpos,
+        info = slits.ApertureInfo(name=kw["FXD_SLIT"], slit=fixed_slit(kw["FXD_SLIT"]), source_xpos=xpos,
                                source_ypos=ypos, quadrant=5)
-        meta = {k: kw[k] for k in ex._WCS_KEYWORDS if k in kw}
-        wcs = ex.slit_wcs(info, meta, wcs_refs)
+        meta = {k: kw[k] for k in slits._WCS_KEYWORDS if k in kw}
+        wcs = slits.slit_wcs(info, meta, wcs_refs)
         lo, hi = wcs.nirspec_wavelength_range
         ra, dec, _ = wcs.get_transform("slit_frame", "world")(xpos, ypos, 0.5 * (lo + hi))
         kw.update(TARG_RA=float(ra), TARG_DEC=float(dec))

@@ -8,7 +8,7 @@ at +0.5 lands ~1 px lower in x in a 0.2" slit), so the centred WCS mislabels its
 spectrum by a fraction of a pixel.  The WAVECORR reference file tabulates that shift
 (in pixels) against wavelength and source position per fixed slit and for the MOS;
 this step adds ``offset x dispersion`` to the WAVELENGTH of each point-source slit
-(:func:`webbcal_nirspec.extract.apply_wavecorr`), as the JWST ``wavecorr`` step does
+(:func:`webbcal_nirspec.slits.apply_wavecorr`), as the JWST ``wavecorr`` step does
 between extract_2d and flat_field (so the flat and photom see the corrected
 wavelengths).  Extended sources and background slitlets fill their slit and are left
 alone.
@@ -54,7 +54,7 @@ def correct_slits(model, wavecorr):
     object
         the names of the slits corrected.
     """
-    from .extract import apply_wavecorr
+    from .slits import apply_wavecorr
 
     done = []
     for slit in slits_of(model):
