@@ -31,28 +31,9 @@ def webbcal_simulate(mode, params):
 
 @hookimpl
 def webbcal_assign_wcs(model, mode, refs, params):
-    from . import wcs
+    from .wcs import assign_wcs
 
-    distortion = refs.load("distortion")
-    if distortion is None:
-        from webbcal.plugin_api import ReferenceFileError
-
-        raise ReferenceFileError("distortion", "MIRI assign_wcs needs a DISTORTION reference file (it was set to N/A)")
-    if is_lrs(mode):
-        specwcs = refs.load("specwcs")
-        if specwcs is None:
-            from webbcal.plugin_api import ReferenceFileError
-
-            raise ReferenceFileError("specwcs", "MIRI LRS assign_wcs needs a SPECWCS reference file (it was set to N/A)")
-        slitless = str(model.meta.exposure.type).upper() == "MIR_LRS-SLITLESS"
-        gw, wave, _ = wcs.lrs_wcs(model, distortion, specwcs, slitless)
-        model.meta.wcs = gw
-        model.wavelength = wave
-        wcs.write_wcsinfo(model, spectral=True)
-    else:
-        model.meta.wcs = wcs.imaging_wcs(model, distortion)
-        wcs.write_wcsinfo(model, spectral=False)
-    return model
+    return assign_wcs(model, mode, refs)
 
 
 @hookimpl

@@ -264,3 +264,35 @@ def write_wcsinfo(model, spectral):
             wi.specsys = "BARYCENT"
     except AttributeError:  # pragma: no cover - models without these fields
         pass
+
+
+def assign_wcs(model, mode, refs):
+    """Attach the gwcs of a MIRI exposure: LRS (fixed slit or slitless) from the
+    DISTORTION and SPECWCS references, with the WAVELENGTH array; imaging from DISTORTION
+    and the pointing keywords. Writes the WCSINFO keywords used.
+
+    Raises
+    ------
+    ReferenceFileError
+        A reference the mode needs was set to N/A.
+    """
+    from webbcal.plugin_api import ReferenceFileError
+
+    from .modes import is_lrs
+
+    distortion = refs.load("distortion")
+    if distortion is None:
+        raise ReferenceFileError("distortion", "MIRI assign_wcs needs a DISTORTION reference file (it was set to N/A)")
+    if is_lrs(mode):
+        specwcs = refs.load("specwcs")
+        if specwcs is None:
+            raise ReferenceFileError("specwcs", "MIRI LRS assign_wcs needs a SPECWCS reference file (it was set to N/A)")
+        slitless = str(model.meta.exposure.type).upper() == "MIR_LRS-SLITLESS"
+        gw, wave, _ = lrs_wcs(model, distortion, specwcs, slitless)
+        model.meta.wcs = gw
+        model.wavelength = wave
+        write_wcsinfo(model, spectral=True)
+    else:
+        model.meta.wcs = imaging_wcs(model, distortion)
+        write_wcsinfo(model, spectral=False)
+    return model
