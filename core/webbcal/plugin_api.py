@@ -49,7 +49,7 @@ from .params import Param
 from .pipeline.step import Step
 from .refs import RefSet, ReferenceType, header_value
 from .results import Conversion, Correction, Flat
-from .scenes import gaussian_pixels, moffat_pixels, noisy_cube, trace_image
+from .scenes import gaussian_pixels, moffat_pixels, noisy_cube, set_exposure_timing, trace_image
 from .wcs import pixel_wavelengths
 
 __all__ = [
@@ -57,7 +57,7 @@ __all__ = [
     "ExtractionTarget", "Flat", "Conversion", "Correction", "ApertureCorrection",
     "datamodels", "read_table", "column", "header_value", "slits_of", "interpret_dq_def", "DQ", "pixel_wavelengths",
     "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references",
-    "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube",
+    "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing",
     "WebbcalError", "InputFileError", "ReferenceFileError", "ExtractionError", "ParameterError", "PluginError",
 ]
 

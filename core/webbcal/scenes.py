@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube"]
+__all__ = ["gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing"]
 
 
 def _pixel_edges(n):
@@ -141,3 +141,44 @@ def noisy_cube(signal, nints, read_noise=5.0, gain=1.0, seed=0, dtype=np.float32
     var_poisson = np.broadcast_to(signal / gain, data.shape)
     var_rnoise = np.full(data.shape, float(read_noise) ** 2)
     return data.astype(dtype), np.array(var_poisson, dtype=dtype), var_rnoise.astype(dtype)
+
+
+def set_exposure_timing(model, start, nints, ngroups, frame_time, integration_time, reset_time=None):
+    """Write the exposure timing keywords of a simulated exposure.
+
+    Sets NINTS, INTSTART / INTEND, NGROUPS, NFRAMES (1), GROUPGAP (0), TFRAME / TGROUP,
+    EFFINTTM, EFFEXPTM, DURATION, EXPSTART / EXPMID / EXPEND (MJD UTC), DATE-OBS and
+    TIME-OBS, consistently.
+
+    Parameters
+    ----------
+    model : DataModel
+        The simulated exposure (changed in place).
+    start : str
+        Exposure start, ISO UTC (``"2022-08-18T13:19:28"``).
+    nints, ngroups : int
+        Integrations and groups per integration.
+    frame_time : float
+        Seconds per frame (= per group: one frame per group).
+    integration_time : float
+        Effective integration time (seconds).
+    reset_time : float, optional
+        Seconds between integrations (default one frame).
+    """
+    from astropy.time import Time, TimeDelta
+
+    ex = model.meta.exposure
+    ex.nints = int(nints)
+    ex.integration_start, ex.integration_end = 1, int(nints)
+    ex.ngroups, ex.nframes, ex.groupgap = int(ngroups), 1, 0
+    ex.frame_time = ex.group_time = float(frame_time)
+    ex.integration_time = float(integration_time)
+    ex.exposure_time = float(integration_time) * nints
+    ex.duration = (float(integration_time) + float(frame_time if reset_time is None else reset_time)) * nints
+    t0 = Time(start, scale="utc")
+    t1 = t0 + TimeDelta(ex.duration, format="sec")
+    ex.start_time, ex.end_time = float(t0.mjd), float(t1.mjd)
+    ex.mid_time = float(0.5 * (t0.mjd + t1.mjd))
+    date, time = t0.isot.split("T")
+    model.meta.observation.date = date
+    model.meta.observation.time = time.split(".")[0]

@@ -357,6 +357,7 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
     if kind == "optimal":
         opt = _OptimalExtraction(target, image, geom, p, refs, index, ntargets, parent)
         result = opt.run(progress, scene)
+        bunit = _convert_flux(result, target, geom.wavelength, bunit)
         cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr, out=fields, columns=keep)
         cols["DQ"][np.asarray(result.outlier)[:, keep]] |= np.uint32(OUTLIER)
         profile, scene_arr = opt.profile, result.scene
@@ -369,6 +370,7 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
             subtract_background=subtract, chunk_size=p.get("chunk_size"), progress=progress,
             threads=p.get("threads"),
         )
+        bunit = _convert_flux(result, target, geom.wavelength, bunit)
         cols = spectrum_columns(result, geom.wavelength, bunit, target.pixel_area_sr, out=fields, columns=keep)
         profile = src[np.newaxis]
         scene_arr = _box_scene(image, src, bkg, ap, p) if scene else None
@@ -381,6 +383,26 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
         units=column_units(bunit), src_weights=src, bkg_weights=bkg, aperture_width=width,
         extraction_type=kind, extras=extras, profile=profile, scene=scene_arr,
     )
+
+
+def _convert_flux(result, target, wavelength, bunit):
+    """Apply ``target.flux_conversion`` (MJy per data unit, a function of wavelength) to
+    the extracted sums in place -- values times the conversion, variances times its
+    square -- and return the new unit of the sums (``"MJy"``); without a conversion,
+    ``bunit`` unchanged."""
+    if target.flux_conversion is None:
+        return bunit
+    conv = np.asarray(target.flux_conversion(np.asarray(wavelength, dtype=np.float64)), dtype=np.float64)
+    conv = np.broadcast_to(conv, np.shape(wavelength))
+    for name in ("flux", "background"):
+        a = getattr(result, name, None)
+        if a is not None:
+            np.multiply(a, conv, out=a)
+    for name in ("var_poisson", "var_rnoise", "var_flat", "bkg_var_poisson", "bkg_var_rnoise", "bkg_var_flat"):
+        a = getattr(result, name, None)
+        if a is not None:
+            np.multiply(a, conv * conv, out=a)
+    return "MJy"
 
 
 def _box_scene(image, src, bkg, ap, p):

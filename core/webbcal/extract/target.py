@@ -42,6 +42,12 @@ class ExtractionTarget:
         traces on unrectified data); used to make apertures follow the trace.
     aperture_defaults : dict
         Aperture parameters to use when neither the reference file nor the step gives one.
+    flux_conversion : callable or None
+        For modes whose flux calibration applies to the extracted spectrum rather than to
+        the pixels (one conversion per spectral order where orders overlap on the
+        detector): ``flux_conversion(wavelength_micron) -> MJy per data unit`` of the
+        extracted sum. The core multiplies the sums by it (variances by its square) and
+        writes FLUX in Jy; NaN where it is NaN.
     extra : dict
         Keywords copied to the spectrum (SOURCE_ID, SLIT keywords, ...).
     """
@@ -58,3 +64,4 @@ class ExtractionTarget:
     negative_positions: tuple = ()
     aperture_defaults: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    flux_conversion: Callable | None = None

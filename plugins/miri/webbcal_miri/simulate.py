@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from webbcal.plugin_api import gaussian_pixels
+from webbcal.plugin_api import gaussian_pixels, set_exposure_timing
 
 from . import detector, refs
 from .wcs import LrsGeometry
@@ -75,8 +75,6 @@ def _new_model(nints, shape, per_integration):
 
 
 def _set_common_meta(model, exp_type, filt, subarray, nints, params, v2v3_ref):
-    from astropy.time import Time, TimeDelta
-
     m = model.meta
     m.telescope = "JWST"
     m.origin = "webbcal simulation"
@@ -86,24 +84,8 @@ def _set_common_meta(model, exp_type, filt, subarray, nints, params, v2v3_ref):
     m.instrument.filter = filt
     m.exposure.type = exp_type
     m.exposure.readpatt = "FASTR1"
-    m.exposure.nints = int(nints)
-    m.exposure.integration_start = 1
-    m.exposure.integration_end = int(nints)
-    m.exposure.ngroups = 300
-    m.exposure.nframes = 1
-    m.exposure.groupgap = 0
-    m.exposure.frame_time = 0.15904
-    m.exposure.group_time = 0.15904
-    m.exposure.integration_time = INTEGRATION_TIME
-    m.exposure.exposure_time = INTEGRATION_TIME * nints
-    m.exposure.duration = (INTEGRATION_TIME + 0.15904) * nints
-    start = Time("2022-08-18T13:19:28", scale="utc")
-    end = start + TimeDelta(m.exposure.duration, format="sec")
-    m.exposure.start_time = float(start.mjd)
-    m.exposure.end_time = float(end.mjd)
-    m.exposure.mid_time = float(0.5 * (start.mjd + end.mjd))
-    m.observation.date = "2022-08-18"
-    m.observation.time = "13:19:28"
+    set_exposure_timing(model, "2022-08-18T13:19:28", nints, ngroups=300, frame_time=0.15904,
+                        integration_time=INTEGRATION_TIME)
     xstart, ystart, xsize, ysize = detector.SUBARRAYS.get(subarray, (1, 1) + tuple(model.data.shape[-1:-3:-1]))
     m.subarray.name = subarray
     m.subarray.xstart = int(xstart)

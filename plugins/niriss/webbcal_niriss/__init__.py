@@ -1,0 +1,1 @@
+"""webbcal-niriss: the NIRISS instrument plugin for webbcal (SOSS time series)."""

@@ -1,0 +1,93 @@
+"""What NIRISS SOSS extracts: one :class:`webbcal.extract.ExtractionTarget` per order.
+
+Each order's trace is placed for the exposure's PWCPOS and refined on the data
+(:mod:`.soss`); the box aperture of ``SOSS_WIDTH`` pixels follows it; the wavelength of a
+column is that of the trace (or the WAVEMAP's, when given at the nominal wheel position);
+the order's PHOTOM conversion (MJy per DN/s against wavelength) is applied to the
+extracted sums, as the official pipeline applies SOSS photom to the spectra, so FLUX is
+in Jy. Where orders 1 and 2 come within the aperture of each other (the red end of
+order 2) a box sum holds light of both: it is contaminated there.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from webbcal.plugin_api import ExtractionTarget
+
+from . import soss
+
+log = logging.getLogger("webbcal.niriss")
+
+#: box width (pixels) of the official pipeline's SOSS box extraction (``soss_width``)
+SOSS_WIDTH = 25.0
+#: integrations averaged (evenly spaced) into the image the traces are refined on
+REFINE_INTEGRATIONS = 50
+
+
+def _mean_image(model):
+    data = np.asarray(model.data) if np.ndim(model.data) == 2 else None
+    if data is None:
+        n = model.data.shape[0]
+        idx = np.unique(np.linspace(0, n - 1, min(n, REFINE_INTEGRATIONS)).round().astype(int))
+        data = np.asarray(model.data[idx], dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return np.nanmedian(data, axis=0)
+    return data.astype(np.float64)
+
+
+def order_geometry(model, refs, where="<exposure>"):
+    """The exposure's :class:`soss.OrderGeometry` per order, placed for its PWCPOS and
+    refined on its data, and the refinement ``(d_angle, shift)``."""
+    spectrace = refs.load("spectrace")
+    angle = soss.pwcpos_of(model, where) - soss.NOMINAL_PWCPOS
+    geometry = soss.place_traces(spectrace, model, angle, where=where)
+    geometry, fit = soss.refine_traces(_mean_image(model), geometry, spectrace, model, angle, where)
+    return geometry, fit
+
+
+def _aperture(g, width):
+    """Box of ``width`` rows following the trace, over the columns where the order lies
+    on the subarray; its nominal position is the median trace row, so that following the
+    curved trace is not reported as a move."""
+    mid = float(np.nanmedian(g.centre))
+    return {"ystart": mid - 0.5 * (width - 1), "ystop": mid + 0.5 * (width - 1), "extract_width": width,
+            "xstart": int(g.columns[0]), "xstop": int(g.columns[-1]), "use_source_posn": True}
+
+
+def extraction_targets(model, mode, refs, params):
+    """One target per order on the subarray (order 3 only where it lands on it)."""
+    where = str(getattr(model, "path", None) or getattr(model.meta, "filename", None) or "NIS_SOSS exposure")
+    geometry, (d_angle, shift) = order_geometry(model, refs, where)
+    log.info("SOSS: traces refined on the data: rotation %+.4f deg, shift %+.2f px (PWCPOS %.3f)",
+             d_angle, shift, soss.pwcpos_of(model, where))
+    photom = refs.load("photom") if "photom" in refs else None
+    wavemap = refs.load("wavemap") if "wavemap" in refs else None
+    filt = str(model.meta.instrument.filter or "CLEAR").upper()
+    pupil = str(getattr(model.meta.instrument, "pupil", None) or model.get_keyword("PUPIL") or "GR700XD").upper()
+    ny, nx = np.shape(model.data)[-2:]
+    nominal = abs(soss.pwcpos_of(model, where) - soss.NOMINAL_PWCPOS) < 1e-3 and abs(d_angle) < 1e-3
+    targets = []
+    for order, g in sorted(geometry.items()):
+        wave2d = np.broadcast_to(g.wavelength[None, :], (ny, nx)).astype(np.float64)
+        if wavemap is not None and nominal and order in wavemap.maps and wavemap.maps[order].shape == (ny, nx):
+            wave2d = wavemap.order(order)
+        conversion = None
+        if photom is not None:
+            try:
+                photom.select(filt, pupil, order)
+            except Exception:
+                log.info("SOSS: no PHOTOM row for %s/%s order %d: order %d not extracted", filt, pupil, order, order)
+                continue
+            conversion = (lambda lam, o=order: photom.conversion(filt, pupil, o, lam))
+        targets.append(ExtractionTarget(
+            name=f"ORDER{order}", model=model, dispersion_axis=1, wavelength=wave2d, spectral_order=order,
+            source_type="POINT", pixel_area_sr=None if photom is None else photom.pixar_sr, trace=g.trace,
+            aperture_defaults=_aperture(g, SOSS_WIDTH),
+            flux_conversion=conversion, extra={"SPORDER": order}))
+    return targets

@@ -1,0 +1,30 @@
+"""The NIRISS observing modes webbcal handles, as data (:class:`webbcal.modes.Mode`)."""
+from webbcal.plugin_api import Mode
+
+PLUGIN = "webbcal-niriss"
+INSTRUMENT = "NIRISS"
+
+#: SOSS: the per-order flux conversion (PHOTOM) is applied to the extracted spectra, as
+#: the official pipeline does for SOSS (the orders overlap on the detector, so no
+#: per-pixel conversion exists); the time series gets its white light per order
+SOSS = Mode(
+    instrument=INSTRUMENT,
+    exp_types=("NIS_SOSS",),
+    name="soss",
+    plugin=PLUGIN,
+    product="tso",
+    pipeline="spec2",
+    recipe=("assign_wcs", "extract_1d", "white_light"),
+    dispersion_axis=1,
+    reftypes={
+        "assign_wcs": ("spectrace",),
+        "extract_1d": ("spectrace", "wavemap", "photom"),
+    },
+    model_kinds={"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel")},
+    keyword_values={"PUPIL": ("GR700XD",), "FILTER": ("CLEAR", "F277W")},
+    detector_shape=(2048, 2048),
+    description="NIRISS SOSS time series (GR700XD; SUBSTRIP256, SUBSTRIP96, FULL)",
+    demo=True,
+)
+
+MODES = (SOSS,)

@@ -1,0 +1,377 @@
+"""NIRISS SOSS reference files: readers of the CRDS formats and their selection.
+
+Every reader takes a path and returns a small object; a file without the layout of its
+type raises :class:`webbcal.errors.ReferenceFileError` naming the file, the extension or
+column and what was expected.
+
+==========  ======  ========================================================================
+type        format  layout read
+==========  ======  ========================================================================
+spectrace   FITS    one ``ORDER`` binary table per spectral order (EXTVER or ORDER = the
+                    order) with columns WAVELENGTH (micron), X, Y (0-based pixels of the
+                    file's SUBARRAY, SUBSTRIP256 for the flight files) and optionally
+                    THROUGHPUT, TILT; the trace centre at each wavelength
+wavemap     FITS    one ``ORDER`` image per order: wavelength (micron) of every pixel,
+                    oversampled ``OVERSAMP`` times and padded by ``PADDING`` native pixels
+                    on every side; 0 or NaN where the order has no light
+photom      FITS    ``PHOTOM`` table: filter, pupil, order, photmj (MJy per DN/s; or
+                    photmjsr, MJy/sr per DN/s, in older files), uncertainty, nelem and the
+                    vector columns wavelength, relresponse [, reluncertainty]; PIXAR_SR /
+                    PIXAR_A2 in the PHOTOM or primary header
+==========  ======  ========================================================================
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from webbcal.plugin_api import InputFileError, ReferenceFileError, ReferenceType, column, read_table
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+#: embedded default files (synthetic, PEDIGREE DUMMY), see data/make_defaults.py
+DEFAULT_FILES = {
+    "spectrace": "jwst_niriss_spectrace_dummy.fits",
+    "photom": "jwst_niriss_photom_soss_dummy.fits",
+}
+
+#: 1-based (SUBSTRT1, SUBSTRT2) of the SOSS subarrays in the full frame (DMS orientation)
+SUBARRAY_ORIGINS = {"SUBSTRIP256": (1, 1793), "SUBSTRIP96": (1, 1803), "FULL": (1, 1)}
+#: (rows, columns) of the SOSS subarrays
+SUBARRAY_SHAPES = {"SUBSTRIP256": (256, 2048), "SUBSTRIP96": (96, 2048), "FULL": (2048, 2048)}
+
+
+def subarray_origin(name, where="<exposure>", error=None):
+    """1-based (SUBSTRT1, SUBSTRT2) of SOSS subarray ``name``.
+
+    Raises
+    ------
+    InputFileError
+        An unknown subarray (the message lists the known ones); ``error`` (e.g.
+        ReferenceFileError for a reference file) instead when given.
+    """
+    key = str(name or "").strip().upper()
+    if key not in SUBARRAY_ORIGINS:
+        raise (error or InputFileError)(where, f"SOSS subarray {name!r} unknown (expected one of "
+                                               f"{', '.join(SUBARRAY_ORIGINS)})")
+    return SUBARRAY_ORIGINS[key]
+
+
+def _open_fits(path):
+    from astropy.io import fits
+
+    try:
+        return fits.open(path, memmap=False)
+    except FileNotFoundError:
+        raise ReferenceFileError(path, "file not found") from None
+    except Exception as exc:  # truncated, not FITS
+        raise ReferenceFileError(path, f"not a readable FITS file ({exc})") from None
+
+
+def _text(value):
+    """A FITS string cell as text (bytes decoded), stripped and upper-cased."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return str(value).strip().upper()
+
+
+def _order_of(hdu):
+    order = hdu.header.get("ORDER", hdu.header.get("SPORDER", hdu.header.get("EXTVER")))
+    try:
+        return int(order)
+    except (TypeError, ValueError):
+        return None
+
+
+def _missing_order(path, kind, order, have):
+    return ReferenceFileError(path, f"{kind} has no order {order} (it has orders "
+                                    f"{', '.join(str(o) for o in sorted(have)) or 'none'})")
+
+
+# --------------------------------------------------------------------------------------
+# SPECTRACE
+# --------------------------------------------------------------------------------------
+@dataclass
+class TraceOrder:
+    """The reference trace of one order: centre ``y`` and ``wavelength`` along ``x``
+    (0-based pixels of the reference's subarray), sorted by ``x``."""
+
+    order: int
+    x: np.ndarray
+    y: np.ndarray
+    wavelength: np.ndarray
+    throughput: np.ndarray | None = None
+
+    def y_at(self, x):
+        """Trace centre (row) at columns ``x``; NaN beyond the table."""
+        return np.interp(np.asarray(x, dtype=float), self.x, self.y, left=np.nan, right=np.nan)
+
+    def wavelength_at(self, x):
+        """Wavelength (micron) at columns ``x``; NaN beyond the table."""
+        return np.interp(np.asarray(x, dtype=float), self.x, self.wavelength, left=np.nan, right=np.nan)
+
+
+@dataclass
+class SpecTrace:
+    """A SPECTRACE reference: the traces of its orders, in the frame of ``subarray``."""
+
+    path: str
+    subarray: str
+    orders: dict = field(default_factory=dict)
+
+    def order(self, number):
+        """The :class:`TraceOrder` of order ``number``.
+
+        Raises
+        ------
+        ReferenceFileError
+            The file has no such order.
+        """
+        if int(number) not in self.orders:
+            raise _missing_order(self.path, "SPECTRACE", number, self.orders)
+        return self.orders[int(number)]
+
+
+def read_spectrace(path):
+    """Read a NIRISS SOSS SPECTRACE reference (one ORDER table per order).
+
+    Raises
+    ------
+    ReferenceFileError
+        Not FITS, no ORDER table, a missing column or no finite trace point.
+    """
+    path = Path(path)
+    with _open_fits(path) as hdul:
+        subarray = str(hdul[0].header.get("SUBARRAY", "SUBSTRIP256")).strip().upper()
+        orders = {}
+        for hdu in hdul[1:]:
+            if hdu.name != "ORDER":
+                continue
+            order = _order_of(hdu)
+            if order is None:
+                raise ReferenceFileError(path, f"extension {hdu.name} has no ORDER / EXTVER keyword")
+            if not hasattr(hdu, "columns"):
+                raise ReferenceFileError(path, f"ORDER {order} is a {type(hdu).__name__}, expected a binary table")
+            table = read_table(hdu)
+            need = ("WAVELENGTH", "X", "Y")
+            w, x, y = (np.asarray(column(table, n, path, f"ORDER {order}", error=ReferenceFileError, expected=need),
+                                  dtype=np.float64) for n in need)
+            thr = column(table, "THROUGHPUT", required=False)
+            ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(w)
+            if ok.sum() < 2:
+                raise ReferenceFileError(path, f"ORDER {order} has fewer than 2 finite (X, Y, WAVELENGTH) rows")
+            srt = np.argsort(x[ok], kind="stable")
+            orders[order] = TraceOrder(order, x[ok][srt], y[ok][srt], w[ok][srt],
+                                       None if thr is None else np.asarray(thr, np.float64)[ok][srt])
+    if not orders:
+        raise ReferenceFileError(path, "no ORDER table (expected one binary table per spectral order)")
+    if subarray not in SUBARRAY_ORIGINS:
+        raise ReferenceFileError(path, f"SUBARRAY {subarray!r} is not a SOSS subarray ({', '.join(SUBARRAY_ORIGINS)})")
+    return SpecTrace(str(path), subarray, orders)
+
+
+# --------------------------------------------------------------------------------------
+# WAVEMAP
+# --------------------------------------------------------------------------------------
+@dataclass
+class WaveMap:
+    """A WAVEMAP reference: the wavelength of every native pixel per order (padding
+    removed, oversampling averaged), in the frame of ``subarray``."""
+
+    path: str
+    subarray: str
+    maps: dict = field(default_factory=dict)
+
+    def order(self, number):
+        """The wavelength map ``(ny, nx)`` of order ``number`` (NaN where no light).
+
+        Raises
+        ------
+        ReferenceFileError
+            The file has no such order.
+        """
+        if int(number) not in self.maps:
+            raise _missing_order(self.path, "WAVEMAP", number, self.maps)
+        return self.maps[int(number)]
+
+
+def read_wavemap(path):
+    """Read a NIRISS SOSS WAVEMAP reference (one ORDER image per order).
+
+    Raises
+    ------
+    ReferenceFileError
+        Not FITS, no ORDER image, bad OVERSAMP / PADDING, or an image too small for its
+        padding.
+    """
+    path = Path(path)
+    with _open_fits(path) as hdul:
+        subarray = str(hdul[0].header.get("SUBARRAY", "SUBSTRIP256")).strip().upper()
+        maps = {}
+        for hdu in hdul[1:]:
+            if hdu.name != "ORDER":
+                continue
+            order = _order_of(hdu)
+            data = hdu.data
+            if order is None or data is None or np.ndim(data) != 2:
+                raise ReferenceFileError(path, f"ORDER extension {order}: expected a 2-D image with an ORDER/EXTVER keyword")
+            try:
+                os_ = int(hdu.header.get("OVERSAMP", 1))
+                pad = int(hdu.header.get("PADDING", 0))
+            except (TypeError, ValueError):
+                raise ReferenceFileError(path, f"ORDER {order}: OVERSAMP / PADDING are not integers") from None
+            if os_ < 1 or pad < 0:
+                raise ReferenceFileError(path, f"ORDER {order}: OVERSAMP={os_} (>= 1) / PADDING={pad} (>= 0) invalid")
+            a = np.asarray(data, dtype=np.float64)
+            cut = pad * os_
+            ny, nx = a.shape[0] - 2 * cut, a.shape[1] - 2 * cut
+            if ny <= 0 or nx <= 0 or ny % os_ or nx % os_:
+                raise ReferenceFileError(path, f"ORDER {order}: image {a.shape} does not hold PADDING={pad} "
+                                               f"native pixels on each side at OVERSAMP={os_}")
+            a = a[cut:cut + ny, cut:cut + nx]
+            a = np.where(a > 0, a, np.nan)
+            if os_ > 1:
+                with np.errstate(invalid="ignore"):
+                    a = np.nanmean(a.reshape(ny // os_, os_, nx // os_, os_), axis=(1, 3))
+            maps[order] = a
+    if not maps:
+        raise ReferenceFileError(path, "no ORDER image (expected one wavelength map per spectral order)")
+    return WaveMap(str(path), subarray, maps)
+
+
+# --------------------------------------------------------------------------------------
+# PHOTOM
+# --------------------------------------------------------------------------------------
+@dataclass
+class SossPhotomRow:
+    """One PHOTOM row: the conversion of an order's extracted count rate to flux density."""
+
+    filter: str
+    pupil: str
+    order: int
+    factor: float
+    per_steradian: bool
+    uncertainty: float
+    wavelength: np.ndarray
+    relresponse: np.ndarray
+
+
+@dataclass
+class SossPhotom:
+    """A NIRISS PHOTOM reference's SOSS rows and pixel area."""
+
+    path: str
+    rows: list
+    pixar_sr: float | None = None
+    pixar_a2: float | None = None
+
+    def select(self, filter_name, pupil, order):
+        """The row of ``filter_name`` / ``pupil`` / ``order``.
+
+        Raises
+        ------
+        ReferenceFileError
+            No such row (the message lists the SOSS rows the file has).
+        """
+        f, p, o = str(filter_name).strip().upper(), str(pupil).strip().upper(), int(order)
+        for r in self.rows:
+            if r.filter == f and r.pupil == p and r.order == o:
+                return r
+        have = sorted({f"{r.filter}/{r.pupil}/order {r.order}" for r in self.rows if r.pupil == "GR700XD"})
+        raise ReferenceFileError(self.path, f"no PHOTOM row for {f}/{p} order {o} (SOSS rows: {', '.join(have) or 'none'})")
+
+    def conversion(self, filter_name, pupil, order, wavelength):
+        """MJy per (DN/s) of the order's extracted count rate at ``wavelength`` (micron):
+        the row's factor times its relative response (times PIXAR_SR for a factor per
+        steradian); NaN outside the response's wavelengths.
+
+        Raises
+        ------
+        ReferenceFileError
+            No row, or a per-steradian factor and no PIXAR_SR.
+        """
+        row = self.select(filter_name, pupil, order)
+        lam = np.asarray(wavelength, dtype=np.float64)
+        if row.wavelength.size:
+            rel = np.interp(lam, row.wavelength, row.relresponse, left=np.nan, right=np.nan)
+        else:
+            rel = np.ones_like(lam)
+        factor = row.factor
+        if row.per_steradian:
+            if not self.pixar_sr:
+                raise ReferenceFileError(self.path, "the PHOTOM factors are per steradian (photmjsr) and PIXAR_SR is missing")
+            factor = factor * self.pixar_sr
+        return factor * rel
+
+
+def read_photom(path):
+    """Read a NIRISS PHOTOM reference (its SOSS and other rows).
+
+    Raises
+    ------
+    ReferenceFileError
+        Not FITS, no PHOTOM table, or a missing column.
+    """
+    path = Path(path)
+    with _open_fits(path) as hdul:
+        if "PHOTOM" not in hdul or not hasattr(hdul["PHOTOM"], "columns"):
+            raise ReferenceFileError(path, "no PHOTOM binary table")
+        hdu = hdul["PHOTOM"]
+        table = read_table(hdu)
+        need = ("filter", "pupil", "order", "photmj", "uncertainty", "nelem", "wavelength", "relresponse")
+
+        def col(name, required=True):
+            return column(table, name, path, "PHOTOM", required=required, error=ReferenceFileError, expected=need)
+
+        factor = col("photmj", required=False)
+        per_sr = factor is None
+        if per_sr:
+            factor = col("photmjsr", required=False)
+            if factor is None:
+                raise ReferenceFileError(path, "PHOTOM has neither a photmj nor a photmjsr column")
+        filt, pupil, order = col("filter"), col("pupil"), col("order")
+        unc, nelem, wave, rel = col("uncertainty"), col("nelem"), col("wavelength"), col("relresponse")
+        rows = []
+        for i in range(len(filt)):
+            n = int(nelem[i])
+            w = np.asarray(wave[i], np.float64)[:n] if n > 0 else np.zeros(0)
+            r = np.asarray(rel[i], np.float64)[:n] if n > 0 else np.zeros(0)
+            ok = np.isfinite(w) & np.isfinite(r) & (w > 0)
+            srt = np.argsort(w[ok], kind="stable")
+            rows.append(SossPhotomRow(_text(filt[i]), _text(pupil[i]), int(order[i]),
+                                      float(factor[i]), per_sr, float(unc[i]), w[ok][srt], r[ok][srt]))
+
+        def keyword(key):
+            for h in (hdu.header, hdul[0].header):
+                if key in h and h[key] is not None:
+                    return float(h[key])
+            return None
+
+        return SossPhotom(str(path), rows, keyword("PIXAR_SR"), keyword("PIXAR_A2"))
+
+
+# --------------------------------------------------------------------------------------
+# declaration
+# --------------------------------------------------------------------------------------
+def default_path(key):
+    """Path of the embedded default reference file ``key`` (PEDIGREE DUMMY)."""
+    return DATA_DIR / DEFAULT_FILES[key]
+
+
+def _default(key):
+    return lambda model, mode: default_path(key)
+
+
+def reference_types():
+    """The NIRISS reference types: SPECTRACE, WAVEMAP (no embedded default: the wavelengths
+    then come from the SPECTRACE), PHOTOM."""
+    inst = "NIRISS"
+    return [
+        ReferenceType("spectrace", inst, read_spectrace, selectors=("EXP_TYPE", "FILTER", "PUPIL"),
+                      default=_default("spectrace"), description="SOSS trace centre and wavelength per order (FITS)"),
+        ReferenceType("wavemap", inst, read_wavemap, selectors=("EXP_TYPE", "FILTER", "PUPIL", "SUBARRAY"),
+                      default=None, description="SOSS wavelength per pixel per order (FITS)"),
+        ReferenceType("photom", inst, read_photom, selectors=("EXP_TYPE", "DETECTOR"),
+                      default=_default("photom"), description="PHOTOM table, per order for SOSS (FITS)"),
+    ]

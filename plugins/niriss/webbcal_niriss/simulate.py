@@ -1,0 +1,135 @@
+"""Simulated NIRISS SOSS time series with known truth.
+
+Orders 1-3 are painted on the SOSS subarray along the traces of the embedded SPECTRACE
+(placed for the exposure's PWCPOS, see :mod:`.soss`), each column's light spread across
+rows by a pixel-integrated Gaussian. The count rate of an order in a column is the
+injected flux density divided by that order's PHOTOM conversion at the column's
+wavelength, so that extraction plus the conversion returns the injected spectrum; a
+transit-like light curve scales every integration.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from webbcal.plugin_api import gaussian_pixels, set_exposure_timing
+
+from . import refs, soss
+
+#: seconds per integration (NGROUP 10 of SUBSTRIP256 frames, 5.494 s each)
+INTEGRATION_TIME = 54.94
+#: cross-dispersion Gaussian sigma (pixels) of the painted traces
+SIGMA = 3.0
+#: injected transit: depth, mid-time (fraction of the series), half-duration (fraction)
+TRANSIT = (0.01, 0.5, 0.2)
+
+
+def default_spectrum(wavelength_um):
+    """A bright star: 0.2 Jy at 1.5 micron, falling as lambda^-2, with a weak absorption at 1.4 micron."""
+    w = np.asarray(wavelength_um, dtype=np.float64)
+    return 0.2 * (w / 1.5) ** -2 * (1.0 - 0.05 * np.exp(-0.5 * ((w - 1.4) / 0.03) ** 2))
+
+
+def light_curve(nints, depth=TRANSIT[0], mid=TRANSIT[1], half=TRANSIT[2]):
+    """A box-shaped transit with linear ingress/egress over 10 % of its duration."""
+    t = (np.arange(nints) + 0.5) / max(nints, 1)
+    x = np.abs(t - mid) / half
+    return 1.0 - depth * np.clip((1.1 - x) / 0.2, 0.0, 1.0)
+
+
+def simulate(mode, params):
+    """A NIRISS SOSS rateints exposure (``params``: nints, seed, noise, flux, subarray,
+    filter, pwcpos, orders). Returns ``(model, truth)``."""
+    from webbcal.plugin_api import datamodels as dm
+
+    nints = int(params.get("nints") if params.get("nints") is not None else 8)
+    if nints < 1:
+        raise ValueError("nints must be >= 1")
+    subarray = str(params.get("subarray") or "SUBSTRIP256").upper()
+    filt = str(params.get("filter") or "CLEAR").upper()
+    pwcpos = float(params.get("pwcpos") if params.get("pwcpos") is not None else soss.NOMINAL_PWCPOS)
+    orders = tuple(params.get("orders") or soss.ORDERS)
+    rng = np.random.default_rng(int(params.get("seed") or 0))
+    flux = params.get("flux") or default_spectrum
+    if not callable(flux):
+        value = float(flux)
+        flux = lambda w, v=value: np.full(np.shape(w), v)  # noqa: E731
+
+    if subarray not in refs.SUBARRAY_SHAPES:
+        raise ValueError(f"unknown SOSS subarray {subarray!r} (known: {', '.join(refs.SUBARRAY_SHAPES)})")
+    ny, nx = refs.SUBARRAY_SHAPES[subarray]
+    model = dm.CubeModel(data=np.zeros((nints, ny, nx), np.float32))
+    _set_meta(model, subarray, filt, pwcpos, nints)
+    spectrace = refs.read_spectrace(refs.default_path("spectrace"))
+    photom = refs.read_photom(refs.default_path("photom"))
+    geometry = soss.place_traces(spectrace, model, angle=pwcpos - soss.NOMINAL_PWCPOS)
+    rate = np.zeros((ny, nx))
+    per_order = {}
+    for order, g in geometry.items():
+        if order not in orders:
+            continue
+        try:
+            conv = photom.conversion(filt, "GR700XD", order, g.wavelength)   # MJy per DN/s
+        except Exception:
+            continue
+        fjy = flux(np.nan_to_num(g.wavelength, nan=1.0))
+        ok = np.isfinite(g.centre) & np.isfinite(conv) & (conv > 0) & np.isfinite(g.wavelength)
+        col_rate = np.where(ok, fjy / (np.where(ok, conv, 1.0) * 1e6), 0.0)     # DN/s per column
+        prof = np.zeros((ny, nx))
+        prof[:, ok] = gaussian_pixels(ny, g.centre[ok], SIGMA)
+        rate += prof * col_rate[None, :]
+        per_order[order] = {"wavelength": g.wavelength[ok], "flux_jy": fjy[ok], "columns": np.flatnonzero(ok),
+                            "centre": g.centre[ok]}
+    lc = light_curve(nints)
+    cube = rate[None] * lc[:, None, None]
+    gain, read_noise = 1.6, 0.02
+    var_p = np.maximum(cube, 0) / (gain * INTEGRATION_TIME)
+    var_r = np.full(cube.shape, read_noise**2)
+    data = cube
+    if params.get("noise", False):
+        data = rng.poisson(np.maximum(cube, 0) * gain * INTEGRATION_TIME) / (gain * INTEGRATION_TIME)
+        data = data + rng.normal(0.0, read_noise, cube.shape)
+    model.data = data.astype(np.float32)
+    model.var_poisson = var_p.astype(np.float32)
+    model.var_rnoise = var_r.astype(np.float32)
+    model.err = np.sqrt(var_p + var_r).astype(np.float32)
+    model.dq = np.zeros(cube.shape, np.uint32)
+    ex, tg = model.meta.exposure, model.meta.target
+    model.int_times = dm.int_times_table(ex.start_time, ex.end_time, nints, getattr(tg, "ra", None),
+                                         getattr(tg, "dec", None))
+    w1 = per_order.get(1, {})
+    truth = {
+        "wavelength": w1.get("wavelength", np.zeros(0)), "flux_jy": w1.get("flux_jy", np.zeros(0)),
+        "orders": per_order, "light_curve": lc, "sigma_pixels": SIGMA, "pwcpos": pwcpos,
+        "noise": bool(params.get("noise", False)),
+    }
+    all_w = np.concatenate([v["wavelength"] for v in per_order.values()]) if per_order else np.zeros(0)
+    srt = np.argsort(all_w)
+    truth["wavelength"], truth["flux_jy"] = all_w[srt], flux(all_w[srt])
+    return model, truth
+
+
+def _set_meta(model, subarray, filt, pwcpos, nints):
+    m = model.meta
+    m.telescope = "JWST"
+    m.origin = "webbcal simulation"
+    m.filetype = "countrate"
+    m.instrument.name = "NIRISS"
+    m.instrument.detector = "NIS"
+    m.instrument.filter = filt
+    m.instrument.pupil = "GR700XD"
+    m.exposure.type = "NIS_SOSS"
+    m.exposure.readpatt = "NISRAPID"
+    set_exposure_timing(model, "2022-07-05T02:11:40", nints, ngroups=10, frame_time=5.494,
+                        integration_time=INTEGRATION_TIME)
+    x0, y0 = refs.subarray_origin(subarray)
+    ny, nx = refs.SUBARRAY_SHAPES[subarray]
+    m.subarray.name = subarray
+    m.subarray.xstart, m.subarray.ystart = int(x0), int(y0)
+    m.subarray.xsize, m.subarray.ysize = int(nx), int(ny)
+    m.subarray.fastaxis, m.subarray.slowaxis = -2, -1
+    m.target.ra, m.target.dec = 100.0, 20.0
+    m.target.source_type = "POINT"
+    m.visit.tsovisit = True
+    m.bunit_data = "DN/s"
+    m.bunit_err = "DN/s"
+    model.set_keyword("PWCPOS", float(pwcpos))

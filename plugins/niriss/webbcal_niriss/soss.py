@@ -1,0 +1,210 @@
+"""SOSS geometry of one exposure: where each order's trace lies and its wavelengths.
+
+The SPECTRACE reference gives, per order, the trace centre ``y`` and the wavelength along
+detector column ``x`` for the nominal pupil-wheel position, in the frame of its subarray
+(SUBSTRIP256 for the flight files). For an exposure this module
+
+1. moves the traces into the exposure's subarray (SUBSTRT1/SUBSTRT2 of both);
+2. rotates them about a pivot by the pupil-wheel offset ``PWCPOS - NOMINAL_PWCPOS``
+   (the grism turns with the wheel, and its traces with it; each trace point keeps its
+   wavelength). This first-order model stands in for the PASTASOSS trace models, which
+   are not read here;
+3. refines the position on the data: the centroids of order 1 in the columns where it is
+   bright and clear of the other orders, compared with the predicted trace, give a
+   residual shift and rotation (a robust straight-line fit) that is applied to every order.
+
+The wavelength of a column is the wavelength of its trace point (SOSS traces have no
+tilt in the flight references); a WAVEMAP reference, when given and the wheel is at its
+nominal position, supplies the wavelength of every pixel instead.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from webbcal.plugin_api import InputFileError, ReferenceFileError
+
+from .refs import SUBARRAY_SHAPES, subarray_origin
+
+log = logging.getLogger("webbcal.niriss")
+
+#: pupil-wheel position (degrees) of the reference traces
+NOMINAL_PWCPOS = 245.76
+#: pivot of the trace rotation, (x, y) 0-based full-frame pixels (DMS orientation): the
+#: middle of the order-1 trace
+PIVOT = (1024.0, 1852.0)
+#: half height (rows) of the window the order-1 centroids are measured in
+CENTROID_HALF = 12
+#: columns are used for the refinement only where the other orders are this far away (rows)
+CLEAR_OF_OTHERS = 40.0
+#: orders painted and extracted
+ORDERS = (1, 2, 3)
+
+
+@dataclass
+class OrderGeometry:
+    """One order in the exposure's frame: trace centre and wavelength per column."""
+
+    order: int
+    columns: np.ndarray        # 0-based columns where the trace centre lies on the subarray
+    centre: np.ndarray         # (nx,) trace row per column (NaN off the subarray)
+    wavelength: np.ndarray     # (nx,) micron per column (NaN off the trace)
+
+    def trace(self, x):
+        """Trace row at columns ``x`` (NaN where the order is not on the subarray)."""
+        return np.interp(np.asarray(x, dtype=float), np.arange(self.centre.size), self.centre,
+                         left=np.nan, right=np.nan)
+
+
+def pwcpos_of(model, where="<exposure>"):
+    """The exposure's pupil-wheel position (PWCPOS, degrees).
+
+    Raises
+    ------
+    InputFileError
+        PWCPOS absent or not a number (the traces cannot be placed).
+    """
+    value = model.get_keyword("PWCPOS")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not np.isfinite(value):
+        raise InputFileError(where, "NIS_SOSS exposure without a PWCPOS keyword (pupil-wheel position, degrees): "
+                                    "the SOSS traces cannot be placed")
+    return value
+
+
+def pivot_of(model, where="<exposure>"):
+    """The rotation pivot in the exposure's frame (0-based pixels)."""
+    ox, oy = subarray_origin(str(model.get_keyword("SUBARRAY") or "").strip().upper(), where)
+    ox = int(model.get_keyword("SUBSTRT1") or ox)
+    oy = int(model.get_keyword("SUBSTRT2") or oy)
+    return PIVOT[0] - (ox - 1), PIVOT[1] - (oy - 1)
+
+
+def _rotate(x, y, angle_deg, pivot):
+    a = np.deg2rad(angle_deg)
+    c, s = np.cos(a), np.sin(a)
+    dx, dy = x - pivot[0], y - pivot[1]
+    return pivot[0] + c * dx - s * dy, pivot[1] + s * dx + c * dy
+
+
+def place_traces(spectrace, model, angle=0.0, shift=0.0, where="<exposure>"):
+    """Each order's :class:`OrderGeometry` in the exposure's frame, the traces rotated by
+    ``angle`` degrees about the pivot and moved by ``shift`` rows.
+
+    Raises
+    ------
+    InputFileError
+        An unknown subarray or an exposure whose shape does not match it.
+    """
+    sub = str(model.get_keyword("SUBARRAY") or "").strip().upper()
+    ox, oy = subarray_origin(sub, where)
+    sx = model.get_keyword("SUBSTRT1")
+    sy = model.get_keyword("SUBSTRT2")
+    ox, oy = int(sx or ox), int(sy or oy)
+    rx, ry = subarray_origin(spectrace.subarray, spectrace.path, ReferenceFileError)
+    ny, nx = np.shape(model.data)[-2:]
+    if sub in SUBARRAY_SHAPES and (ny, nx) != SUBARRAY_SHAPES[sub]:
+        raise InputFileError(where, f"SUBARRAY {sub} is {SUBARRAY_SHAPES[sub]} pixels but the data are {(ny, nx)}")
+    dx, dy = rx - ox, ry - oy                     # reference frame -> exposure frame
+    pivot = pivot_of(model, where)
+    cols = np.arange(nx, dtype=np.float64)
+    out = {}
+    for order in ORDERS:
+        if order not in spectrace.orders:
+            continue
+        tr = spectrace.orders[order]
+        x, y = tr.x + dx, tr.y + dy
+        x, y = _rotate(x, y, angle, pivot)
+        y = y + shift
+        srt = np.argsort(x, kind="stable")
+        x, y, w = x[srt], y[srt], tr.wavelength[srt]
+        centre = np.interp(cols, x, y, left=np.nan, right=np.nan)
+        lam = np.interp(cols, x, w, left=np.nan, right=np.nan)
+        on = np.isfinite(centre) & (centre >= 0) & (centre <= ny - 1)
+        centre = np.where(on, centre, np.nan)
+        lam = np.where(on, lam, np.nan)
+        if on.sum() >= 2:
+            out[order] = OrderGeometry(order, np.flatnonzero(on), centre, lam)
+    if 1 not in out:
+        raise InputFileError(where, f"order 1 of the SPECTRACE {spectrace.path} does not fall on the {sub} subarray")
+    return out
+
+
+def _centroids(image, centre, half):
+    """Flux-weighted row centroid of every column within ``half`` rows of ``centre``."""
+    ny, nx = image.shape
+    rows = np.arange(ny)[:, None]
+    win = np.abs(rows - centre[None, :]) <= half
+    w = np.where(win & np.isfinite(image), np.clip(image, 0, None), 0.0)
+    tot = w.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = (w * rows).sum(axis=0) / tot
+    return c, tot
+
+
+def refine_traces(image, geometry, spectrace, model, angle, where="<exposure>"):
+    """Refine the placed traces on ``image`` (a mean or median of the integrations).
+
+    Returns the refined geometry (every order moved by the shift and rotation fitted to
+    order 1) and ``(d_angle, shift)``; the input geometry and ``(0, 0)`` when too few
+    columns are usable.
+    """
+    g1 = geometry[1]
+    x = np.arange(g1.centre.size, dtype=np.float64)
+    c, tot = _centroids(image, np.nan_to_num(g1.centre, nan=-1e9), CENTROID_HALF)
+    use = np.isfinite(g1.centre) & np.isfinite(c) & (tot > 0)
+    for order, g in geometry.items():
+        if order != 1:
+            use &= ~(np.abs(g.centre - g1.centre) < CLEAR_OF_OTHERS)
+    if use.any():
+        use &= tot > 0.2 * np.nanmax(np.where(use, tot, np.nan))
+    if use.sum() < 20:
+        log.info("SOSS: %d usable columns to refine the traces; reference traces kept", int(use.sum()))
+        return geometry, (0.0, 0.0)
+    xs, r = x[use], (c - g1.centre)[use]
+    # the centroid of a symmetric profile cut by a window centred off the trace is biased
+    # towards the window centre; iterate: recentre the window on the refined trace
+    keep = np.ones(xs.size, bool)
+    for _ in range(3):
+        b, a = np.polyfit(xs[keep] - xs[keep].mean(), r[keep], 1)
+        model_r = a + b * (xs - xs[keep].mean())
+        resid = r - model_r
+        mad = np.median(np.abs(resid[keep] - np.median(resid[keep]))) * 1.4826 or 1e-3
+        keep = np.abs(resid) < 4 * mad
+    d_angle = float(np.rad2deg(np.arctan(b)))
+    px = pivot_of(model, where)[0]
+    shift = float(a - b * (xs[keep].mean() - px))
+    refined = place_traces(spectrace, model, angle + d_angle, shift, where)
+    # a second pass with the window centred on the refined trace
+    c2, tot2 = _centroids(image, np.nan_to_num(refined[1].centre, nan=-1e9), CENTROID_HALF)
+    r2 = (c2 - refined[1].centre)[use]
+    ok = np.isfinite(r2) & keep
+    if ok.sum() >= 20:
+        b2, a2 = np.polyfit(xs[ok] - xs[ok].mean(), r2[ok], 1)
+        d_angle += float(np.rad2deg(np.arctan(b2)))
+        shift += float(a2 - b2 * (xs[ok].mean() - px))
+        refined = place_traces(spectrace, model, angle + d_angle, shift, where)
+    return refined, (d_angle, shift)
+
+
+def check_exposure(model, refs):
+    """assign_wcs of SOSS: check that the traces can be placed (known subarray matching the
+    data, PWCPOS present, order 1 on the subarray) and record the pupil-wheel offset the
+    extraction will rotate them by (keyword ``SOSSROT``, degrees). The wavelengths of each
+    order are computed at extraction, where the traces are refined on the data.
+
+    Raises
+    ------
+    InputFileError
+        The traces cannot be placed (the message says why).
+    """
+    where = str(getattr(model, "path", None) or "NIS_SOSS exposure")
+    angle = pwcpos_of(model, where) - NOMINAL_PWCPOS
+    place_traces(refs.load("spectrace"), model, angle, where=where)
+    model.set_keyword("SOSSROT", float(angle))
+    return model
