@@ -27,18 +27,24 @@ REFINE_INTEGRATIONS = 50
 
 
 def _mean_image(model):
-    data = np.asarray(model.data) if np.ndim(model.data) == 2 else None
-    if data is None:
-        n = model.data.shape[0]
-        idx = np.unique(np.linspace(0, n - 1, min(n, REFINE_INTEGRATIONS)).round().astype(int))
-        data = np.asarray(model.data[idx], dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            import warnings
+    """Mean over (up to ``REFINE_INTEGRATIONS`` evenly spaced) integrations: the image the
+    traces are refined on (a cosmic ray is diluted by the number of integrations, and the
+    refinement's robust line fit drops the columns it still disturbs). Pixels NaN in some
+    integrations take the mean of the others."""
+    if np.ndim(model.data) == 2:
+        return np.asarray(model.data, dtype=np.float64)
+    n = model.data.shape[0]
+    idx = np.unique(np.linspace(0, n - 1, min(n, REFINE_INTEGRATIONS)).round().astype(int))
+    stack = np.asarray(model.data[idx], dtype=np.float32)
+    mean = stack.mean(axis=0, dtype=np.float64)
+    bad = ~np.isfinite(mean)
+    if bad.any():
+        import warnings
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                return np.nanmedian(data, axis=0)
-    return data.astype(np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)       # a pixel NaN everywhere stays NaN
+            mean[bad] = np.nanmean(stack[:, bad], axis=0)
+    return mean
 
 
 def order_geometry(model, refs, where="<exposure>"):
