@@ -122,6 +122,36 @@ def _profile_centre(prof):
     return float(np.median(c)) if c.size else np.nan
 
 
+#: the window's rows are gathered per column (see :func:`_window_rows`) when its bounding
+#: rows are at least this many times its tallest column
+GATHER_RATIO = 1.5
+
+
+def _window_rows(window):
+    """Index arrays that gather each column's window rows into a short block.
+
+    ``window`` is ``(nrows, ndisp)`` boolean. Returns ``(rows, cols, outside)``, each
+    ``(height, ndisp)``: ``rows[k, x]`` is the k-th row of the block in column ``x``
+    (consecutive rows from the first window row of the column), ``outside`` marks block
+    positions past the array's last row (repeats of it, to be masked). None when the
+    window is not much narrower than its bounding rows (``GATHER_RATIO``).
+    """
+    nrows, ndisp = window.shape
+    has = window.any(axis=0)
+    if not has.any():
+        return None
+    first = np.where(has, window.argmax(axis=0), 0)
+    last = np.where(has, nrows - 1 - window[::-1].argmax(axis=0), 0)
+    height = int((last - first).max()) + 1
+    if height * GATHER_RATIO > nrows:
+        return None
+    rows = first[None, :] + np.arange(height)[:, None]
+    outside = rows > nrows - 1
+    rows = np.minimum(rows, nrows - 1)
+    cols = np.broadcast_to(np.arange(ndisp)[None, :], rows.shape)
+    return rows, cols, outside[None]
+
+
 class _ChunkMask:
     """'Do not use' mask of a DQ cube, converted only for the slices asked for
     (``mask[i0:i1]``, ``mask[sl, rows]``): no whole-cube boolean copy, and a
@@ -361,6 +391,8 @@ class _OptimalExtraction:
                 full = self._psf_profile(mean, region, shape)
             elif kind == "user":
                 full = self._user_profile()
+            elif kind == "plugin":
+                full = self._plugin_profile(t.profile, "profile")
             elif not negs:
                 full = estimate(mean, np.zeros(shape, dtype=bool))
             else:
@@ -509,6 +541,18 @@ class _OptimalExtraction:
         log.info("extract_1d: %s: PSF profile from %s centred on the %s", t.name, psf.name, self.centre_source)
         return psf_model_profile(psf.psf, psf.subpix, psf.wave, psf.center, centre, wl, shape)
 
+    def _plugin_profile(self, array, what):
+        """A profile the plugin gave the target (detector orientation), as ``(n, ncross,
+        ndisp)`` float64 with n 1 or nints."""
+        t = self.target
+        if array is None:
+            raise ExtractionError(f"target {t.name}: profile_type 'plugin' but the instrument plugin gives no {what} "
+                                  "for this target (choose another profile_type)")
+        a = orient(np.asarray(array, dtype=np.float64), int(t.dispersion_axis))
+        if a.shape[-2:] != (self.ncross, self.ndisp) or a.shape[0] not in (1, self.nints):
+            raise ExtractionError(f"target {t.name}: the plugin's {what} has shape {np.shape(array)}, not the data's")
+        return np.clip(np.nan_to_num(a, nan=0.0), 0.0, None)
+
     def _user_profile(self):
         from ..extract.profiles import user_profile
 
@@ -609,7 +653,21 @@ class _OptimalExtraction:
         nrej = 0
         step = int(p.get("chunk_size") or 0) or max(1, OPTIMAL_CHUNK_PIXELS // max((cs.stop - cs.start) * ndisp, 1))
         prof = self.profile
+        # other orders / sources overlapping the window: fitted jointly (decontamination)
+        companions = [self._plugin_profile(c, "companion profile") for c in (t.companion_profiles or ())]
+        companions = [c for c in companions if np.any(c[:, cs] * window > 0)]
         fit_here = self.bkg is not None and not self.joint
+        # A window following a curved trace spans many more rows than it holds in any
+        # column: then each column's window rows are gathered into a short block (rows
+        # relative to the trace), so the fit works on the window's pixels only. Not with a
+        # background (its polynomial is in the detector row) or negative traces.
+        gather = None
+        if bkgw is None and negp is None and not self.joint:
+            gather = _window_rows(window)
+        if gather is not None:
+            grows, gcols, gout = gather
+            window = window[grows, gcols]
+            excluded = excluded[:, grows, gcols] | gout
         options = OptimalOptions(
             bkg_order=ap.bkg_order if self.joint else None, reject_sigma=reject,
             max_iter=int(p.get("max_iter") if p.get("max_iter") is not None else 5),
@@ -619,13 +677,18 @@ class _OptimalExtraction:
             def take(a):
                 if a is None:
                     return None
-                return a[sl, cs] if a.shape[0] == n else a[:, cs]
+                a = a[sl, cs] if a.shape[0] == n else a[:, cs]
+                return a if gather is None else a[:, grows, gcols]
+
+            def take_profile(a):   # a repeated last row holds no light (normalisation)
+                a = take(a)
+                return a if gather is None else np.where(gout, 0.0, a)
 
             # float32 data stay float32 unless a background is fitted here (extract_optimal
             # accumulates its sums in float64 either way)
             # (native byte order: a big-endian FITS mapping is swapped here, once per chunk)
             ft = np.float64 if fit_here or self.data.dtype.kind != "f" else self.data.dtype.newbyteorder("=")
-            d = np.asarray(self.data[sl, cs], dtype=ft)
+            d = np.asarray(take(self.data) if gather is not None else self.data[sl, cs], dtype=ft)
             vs = [None if v is None else np.asarray(take(v), dtype=ft) for v in self.variances]
             bad = take(self.mask)   # non-finite pixels are excluded by the extraction itself
             bfit = None
@@ -639,7 +702,8 @@ class _OptimalExtraction:
                 else SpectralImage(d, mask=excluded if bad is None else bad | excluded,
                                    wht=np.asarray(take(self.wht), dtype=np.float64))
             try:
-                res = extract_optimal(block, take(prof), negative_profile=negp, options=options)
+                res = extract_optimal(block, take_profile(prof), negative_profile=negp, options=options,
+                                      companion_profiles=[take_profile(c) for c in companions])
             except ValueError as exc:
                 raise ExtractionError(f"target {t.name}: optimal extraction failed: {exc}") from None
             out["flux"][sl] = res.flux
@@ -672,7 +736,16 @@ class _OptimalExtraction:
             out["var_poisson"][sl], out["var_rnoise"][sl], out["var_flat"][sl] = fv
             outlier[sl] = res.rejected.any(axis=1)
             if scene is not None:
-                scene[sl, cs] = np.where(excluded, np.nan, model)
+                values = np.where(excluded, np.nan, model)
+                if gather is None:
+                    scene[sl, cs] = values
+                else:       # back to the detector rows (each pixel once: gout marks the repeats)
+                    block = np.full((values.shape[0], cs.stop - cs.start, ndisp), np.nan, dtype=np.float32)
+                    keep = ~np.broadcast_to(gout, values.shape)
+                    ii = np.broadcast_to(np.arange(values.shape[0])[:, None, None], values.shape)
+                    block[ii[keep], np.broadcast_to(grows, values.shape)[keep],
+                          np.broadcast_to(gcols, values.shape)[keep]] = values[keep]
+                    scene[sl, cs] = block
             return int(res.rejected.sum())
 
         chunks = [slice(i0, min(n, i0 + step)) for i0 in range(0, n, step)]

@@ -13,7 +13,7 @@ from ..params import Param
 
 __all__ = ["ExtractionParams", "EXTRACT_1D_PARAMETERS", "PROFILE_TYPES", "extraction_defaults"]
 
-PROFILE_TYPES = ("empirical", "gaussian", "moffat", "psf", "user")
+PROFILE_TYPES = ("empirical", "gaussian", "moffat", "psf", "user", "plugin")
 
 
 def _param(default, doc, **check):
@@ -53,7 +53,7 @@ class ExtractionParams:
     save_scene_model: bool | None = _param(False, 'save the model of the data, suffix scene_model')
     save_residual_image: bool | None = _param(False, 'save data minus the scene model, suffix residual')
     profile_type: str | None = _param(
-        'empirical', 'optimal: spatial profile empirical, gaussian, moffat, psf or user', choices=PROFILE_TYPES)
+        'empirical', 'optimal: spatial profile empirical, gaussian, moffat, psf, user, or plugin (the one the instrument plugin gives the target)', choices=PROFILE_TYPES)
     profile_window: int | None = _param(
         11, 'optimal, empirical profile: running-median length (odd) along dispersion', low=1)
     trace_order: int | None = _param(2, 'optimal, gaussian/moffat/psf: polynomial order of the trace centre', low=0)

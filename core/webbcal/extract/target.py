@@ -48,6 +48,14 @@ class ExtractionTarget:
         detector): ``flux_conversion(wavelength_micron) -> MJy per data unit`` of the
         extracted sum. The core multiplies the sums by it (variances by its square) and
         writes FLUX in Jy; NaN where it is NaN.
+    profile : ndarray or None
+        The source's spatial profile, detector orientation ``(ny, nx)`` or ``(nints, ny,
+        nx)``, for optimal extraction with ``profile_type="plugin"`` (e.g. built from a
+        profile reference and the trace).
+    companion_profiles : tuple of ndarray
+        Profiles (same layout) of other sources or spectral orders whose light falls in this
+        target's window: optimal extraction fits them jointly with the source, so their
+        light is not counted as the source's (decontamination of overlapping orders).
     extra : dict
         Keywords copied to the spectrum (SOURCE_ID, SLIT keywords, ...).
     """
@@ -65,3 +73,5 @@ class ExtractionTarget:
     aperture_defaults: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     flux_conversion: Callable | None = None
+    profile: np.ndarray | None = None
+    companion_profiles: tuple = ()

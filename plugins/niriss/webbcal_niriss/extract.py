@@ -14,7 +14,7 @@ import logging
 
 import numpy as np
 
-from webbcal.plugin_api import ExtractionTarget
+from webbcal.plugin_api import ExtractionError, ExtractionTarget
 
 from . import soss
 
@@ -47,13 +47,15 @@ def _mean_image(model):
     return mean
 
 
-def order_geometry(model, refs, where="<exposure>"):
+def order_geometry(model, refs, where="<exposure>", image=None):
     """The exposure's :class:`soss.OrderGeometry` per order, placed for its PWCPOS and
-    refined on its data, and the refinement ``(d_angle, shift)``."""
+    refined on its data (``image``: the mean image, computed when not given), and the
+    refinement ``(d_angle, shift)``."""
     spectrace = refs.load("spectrace")
     angle = soss.pwcpos_of(model, where) - soss.NOMINAL_PWCPOS
     geometry = soss.place_traces(spectrace, model, angle, where=where)
-    geometry, fit = soss.refine_traces(_mean_image(model), geometry, spectrace, model, angle, where)
+    image = _mean_image(model) if image is None else image
+    geometry, fit = soss.refine_traces(image, geometry, spectrace, model, angle, where)
     return geometry, fit
 
 
@@ -69,7 +71,8 @@ def _aperture(g, width):
 def extraction_targets(model, mode, refs, params):
     """One target per order on the subarray (order 3 only where it lands on it)."""
     where = str(getattr(model, "path", None) or getattr(model.meta, "filename", None) or "NIS_SOSS exposure")
-    geometry, (d_angle, shift) = order_geometry(model, refs, where)
+    image = _mean_image(model)
+    geometry, (d_angle, shift) = order_geometry(model, refs, where, image)
     log.info("SOSS: traces refined on the data: rotation %+.4f deg, shift %+.2f px (PWCPOS %.3f)",
              d_angle, shift, soss.pwcpos_of(model, where))
     photom = refs.load("photom") if "photom" in refs else None
@@ -78,6 +81,16 @@ def extraction_targets(model, mode, refs, params):
     pupil = str(getattr(model.meta.instrument, "pupil", None) or model.get_keyword("PUPIL") or "GR700XD").upper()
     ny, nx = np.shape(model.data)[-2:]
     nominal = abs(soss.pwcpos_of(model, where) - soss.NOMINAL_PWCPOS) < 1e-3 and abs(d_angle) < 1e-3
+    profiles = {}
+    if str((params or {}).get("extraction_type") or "box").lower() == "optimal":
+        # each order's profile, and the others' as companions fitted jointly
+        widths = {o: soss.profile_width(image, geometry, o) for o in geometry}
+        known = [w for w in widths.values() if w]
+        if not known:
+            raise ExtractionError(f"{where}: no SOSS order is bright and clear enough to measure its profile width")
+        widths = {o: (w or widths.get(1) or known[0]) for o, w in widths.items()}
+        log.info("SOSS: profile sigma per order %s px", ", ".join(f"{o}: {w:.2f}" for o, w in sorted(widths.items())))
+        profiles = soss.order_profiles(geometry, (ny, nx), widths)
     targets = []
     for order, g in sorted(geometry.items()):
         wave2d = np.broadcast_to(g.wavelength[None, :], (ny, nx)).astype(np.float64)
@@ -95,5 +108,7 @@ def extraction_targets(model, mode, refs, params):
             name=f"ORDER{order}", model=model, dispersion_axis=1, wavelength=wave2d, spectral_order=order,
             source_type="POINT", pixel_area_sr=None if photom is None else photom.pixar_sr, trace=g.trace,
             aperture_defaults=_aperture(g, SOSS_WIDTH),
-            flux_conversion=conversion, extra={"SPORDER": order}))
+            flux_conversion=conversion, extra={"SPORDER": order},
+            profile=profiles.get(order),
+            companion_profiles=tuple(p for o, p in sorted(profiles.items()) if o != order)))
     return targets

@@ -21,6 +21,8 @@ SOSS = Mode(
         "extract_1d": ("spectrace", "wavemap", "photom"),
     },
     model_kinds={"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel")},
+    # optimal extraction uses the plugin's per-order profiles and fits the orders jointly
+    step_defaults={"extract_1d": {"profile_type": "plugin"}},
     keyword_values={"PUPIL": ("GR700XD",), "FILTER": ("CLEAR", "F277W")},
     detector_shape=(2048, 2048),
     description="NIRISS SOSS time series (GR700XD; SUBSTRIP256, SUBSTRIP96, FULL)",

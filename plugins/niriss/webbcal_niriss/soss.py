@@ -208,3 +208,50 @@ def check_exposure(model, refs):
     place_traces(refs.load("spectrace"), model, angle, where=where)
     model.set_keyword("SOSSROT", float(angle))
     return model
+
+
+def profile_width(image, geometry, order, half=10.0):
+    """Gaussian sigma (pixels) of ``order``'s cross-dispersion profile, from the second
+    moment of ``image`` within ``half`` rows of the trace in the columns where the order
+    is bright and clear of the others; corrected for the pixel width (1/12) and for the
+    truncation of the window. None when too few columns are usable."""
+    from scipy.special import erf
+
+    g = geometry[order]
+    ny, nx = image.shape
+    rows = np.arange(ny)[:, None]
+    off = rows - g.centre[None, :]
+    win = np.abs(off) <= half
+    w = np.where(win & np.isfinite(image), np.clip(image, 0, None), 0.0)
+    tot = w.sum(axis=0)
+    use = np.isfinite(g.centre) & (tot > 0) & (g.centre >= half) & (g.centre <= ny - 1 - half)
+    for other, h in geometry.items():
+        if other != order:
+            use &= ~(np.abs(h.centre - g.centre) < half + CLEAR_OF_OTHERS)
+    if use.sum() < 10:
+        return None
+    use &= tot > 0.3 * np.nanmax(tot[use])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m2 = (w * off ** 2).sum(axis=0)[use] / tot[use]
+    var = float(np.median(m2)) - 1.0 / 12.0
+    sigma = np.sqrt(max(var, 0.05))
+    for _ in range(20):   # a Gaussian cut at +-half has a smaller variance: solve for the full one
+        a = half / sigma
+        ratio = 1.0 - 2.0 * a * np.exp(-0.5 * a * a) / np.sqrt(2 * np.pi) / erf(a / np.sqrt(2))
+        sigma = np.sqrt(max(var, 0.05) / ratio)
+    return float(sigma)
+
+
+def order_profiles(geometry, shape, widths):
+    """Pixel-integrated Gaussian profile of each order, ``(ny, nx)`` per order (zero in the
+    columns where the order is off the subarray), with sigma ``widths[order]``."""
+    from webbcal.plugin_api import gaussian_pixels
+
+    ny, nx = shape
+    out = {}
+    for order, g in geometry.items():
+        prof = np.zeros((ny, nx))
+        ok = np.isfinite(g.centre)
+        prof[:, ok] = gaussian_pixels(ny, g.centre[ok], widths[order])
+        out[order] = prof
+    return out

@@ -29,7 +29,8 @@ def _row_information_share(P):
 
 def extract_optimal(data: Any, profile: Any, var_rnoise: Any = None, var_poisson: Any = None,
                     var_flat: Any = None, mask: Any = None, wht: Any = None,
-                    negative_profile: Any = None, *, options: Optional[OptimalOptions] = None,
+                    negative_profile: Any = None, *, companion_profiles: Any = (),
+                    options: Optional[OptimalOptions] = None,
                     **option_values: Any) -> OptimalResult:
     """Optimal extraction (Horne 1986) of every column of every integration.
 
@@ -60,6 +61,11 @@ def extract_optimal(data: Any, profile: Any, var_rnoise: Any = None, var_poisson
         Profile of the negative trace of nod-subtracted data, fitted as a second
         free amplitude (``negative_flux``) so that its light is never attributed to
         the source. Alternatively mask the negative trace.
+    companion_profiles : sequence of array_like, optional
+        Profiles of other sources whose light falls in the window (the other spectral
+        orders of a multi-order spectrograph), each like ``profile``: fitted jointly as
+        further positive amplitudes (``companion_flux``), so that their light is not
+        attributed to the source (decontamination).
     options : OptimalOptions, optional
         How to fit and reject (defaults: :class:`OptimalOptions`).
     **option_values
@@ -96,6 +102,10 @@ def extract_optimal(data: Any, profile: Any, var_rnoise: Any = None, var_poisson
     prof = normalize_profile(np.broadcast_to(prof, (prof.shape[0], ncross, ndisp)))
     if not np.any(prof > 0):
         raise ValueError("profile is zero everywhere; nothing to extract.")
+    comps = []
+    for k, cp in enumerate(companion_profiles or ()):
+        c = _conform(cp, shape, f"companion_profiles[{k}]", np.float64)
+        comps.append(normalize_profile(np.broadcast_to(np.clip(c, 0, None), (c.shape[0], ncross, ndisp))))
     negp = None
     if negative_profile is not None:
         negp = _conform(negative_profile, shape, "negative_profile", np.float64)
@@ -126,11 +136,13 @@ def extract_optimal(data: Any, profile: Any, var_rnoise: Any = None, var_poisson
         used = (prof > floor).any(axis=(0, 2))
         if negp is not None:
             used |= (negp > floor).any(axis=(0, 2))
+        for c in comps:
+            used |= (c > floor).any(axis=(0, 2))
         loss = float(opts.max_information_loss or 0.0)
         if loss > 0:
             share = _row_information_share(prof)
-            if negp is not None:
-                share = np.maximum(share, _row_information_share(negp))
+            for other in ([negp] if negp is not None else []) + comps:
+                share = np.maximum(share, _row_information_share(other))
             order = np.argsort(share, kind="stable")
             drop = order[np.cumsum(share[order]) <= loss]
             used[drop] = False
@@ -165,6 +177,8 @@ def extract_optimal(data: Any, profile: Any, var_rnoise: Any = None, var_poisson
         flux_var_flat=np.full((nints, ndisp), np.nan),
         background=None if bkg_order is None else np.full((nints, ndisp), np.nan),
         background_var=None if bkg_order is None else np.full((nints, ndisp), np.nan),
+        companion_flux=np.full((nints, ndisp, len(comps)), np.nan) if comps else None,
+        companion_flux_var=np.full((nints, ndisp, len(comps)), np.nan) if comps else None,
         negative_flux=None if negp is None else np.full((nints, ndisp), np.nan),
         negative_flux_var=None if negp is None else np.full((nints, ndisp), np.nan),
         model=np.empty(shape, dtype=out_dtype) if return_model else None,
@@ -184,12 +198,13 @@ def extract_optimal(data: Any, profile: Any, var_rnoise: Any = None, var_poisson
         tfull = (y - 0.5 * (ncross - 1)) / max(0.5 * (ncross - 1), 1.0)
 
     cprof, cnegp, cgain = crop(prof), crop(negp), crop(gain_arr)
+    ccomps = [crop(c) for c in comps]
     fit_image = image.rows(rsel)
     step = max(1, int(opts.max_chunk_pixels // max(nrows * ndisp, 1)))
 
     def chunk(sl):   # one memory chunk of integrations; writes rows sl of res
         views = {}
-        if use_var and negp is None and bkg_order is None and isinstance(rsel, slice):
+        if use_var and negp is None and not comps and bkg_order is None and isinstance(rsel, slice):
             # the fast path writes its results in place
             views = {key: res[key][sl, rsel] if key in cubes else res[key][sl]
                      for key in _FAST_OUTPUTS if res.get(key) is not None}
@@ -197,7 +212,8 @@ def extract_optimal(data: Any, profile: Any, var_rnoise: Any = None, var_poisson
         part = part.replace(mask=_bad_flags(part.mask))
         block = _extract_block(part, _take(cprof, sl), _take(cnegp, sl), _take(cgain, sl),
                                None if wht_scale is None else wht_scale[sl],
-                               None if tfull is None else tfull[rows], opts, views)
+                               None if tfull is None else tfull[rows], opts, views,
+                               [_take(c, sl) for c in ccomps])
         coef = block.pop("coef")
         for key, val in block.items():
             if res.get(key) is None or val is None or val is views.get(key):
@@ -211,6 +227,8 @@ def extract_optimal(data: Any, profile: Any, var_rnoise: Any = None, var_poisson
             obasis = [_take(prof, sl)[:, outside]]
             if negp is not None:
                 obasis.append(_take(negp, sl)[:, outside])
+            for c in comps:
+                obasis.append(_take(c, sl)[:, outside])
             if bkg_order is not None:
                 for j in range(int(bkg_order) + 1):
                     obasis.append((tfull[outside] ** j)[None, :, None])

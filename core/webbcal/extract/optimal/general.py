@@ -14,7 +14,7 @@ from .variance import _poisson_relation, _revised_variance, _wht_scale
 FAST_PATH = True
 
 
-def _extract_block(block, P, N, gain, wht_scale, tcoord, opts, out=None):
+def _extract_block(block, P, N, gain, wht_scale, tcoord, opts, out=None, C=()):
     """Optimal extraction of one block of integrations.
 
     Parameters
@@ -33,6 +33,9 @@ def _extract_block(block, P, N, gain, wht_scale, tcoord, opts, out=None):
         Normalised options.
     out : dict, optional
         Output arrays the fast path writes into in place.
+    C : sequence of ndarray
+        Normalised profiles of companion sources (other spectral orders) fitted jointly
+        as further positive components.
 
     Returns
     -------
@@ -45,7 +48,7 @@ def _extract_block(block, P, N, gain, wht_scale, tcoord, opts, out=None):
     bkg_order, reject_sigma, max_iter = opts.bkg_order, opts.reject_sigma, opts.max_iter
     return_model, model_error, misfit_chi2 = opts.return_model, opts.model_error, opts.misfit_chi2
     revise = opts.revise_variance
-    if FAST_PATH and use_var and N is None and bkg_order is None:
+    if FAST_PATH and use_var and N is None and bkg_order is None and not len(C):
         return _fast_block(block, P, gain, opts, out)
     n, ncross, ndisp = data.shape
     shape = data.shape
@@ -85,6 +88,8 @@ def _extract_block(block, P, N, gain, wht_scale, tcoord, opts, out=None):
     basis = [P]
     if N is not None:
         basis.append(N)
+    nc0 = len(basis)
+    basis.extend(C)
     nb0 = len(basis)
     if bkg_order is not None:
         for j in range(int(bkg_order) + 1):
@@ -144,6 +149,10 @@ def _extract_block(block, P, N, gain, wht_scale, tcoord, opts, out=None):
         out["flux_var_poisson"] = np.where(np.isfinite(fvar), 0.0, np.nan)
         out["flux_var_flat"] = np.where(np.isfinite(fvar), 0.0, np.nan)
         out["wht_scale"] = s_fin
+    if len(C):
+        out["companion_flux"] = coef[..., nc0:nb0]
+        out["companion_flux_var"] = np.stack([np.sum(R[nc0 + j] ** 2 * Vsafe, axis=-2) for j in range(len(C))],
+                                             axis=-1)
     if N is not None:
         out["negative_flux"] = coef[..., 1]
         out["negative_flux_var"] = np.sum(R[1] ** 2 * Vsafe, axis=-2)

@@ -141,6 +141,9 @@ class OptimalResult:
         adds to ``flux``. Converts a per-pixel background (and its variance)
         into flux units without the per-pixel ``variance`` cube.
 
+    companion_flux, companion_flux_var : ndarray, shape (nints, ndisp, ncompanions) or None
+        Amplitudes of the ``companion_profiles`` fitted jointly, and their variances.
+
     ``model``, ``residual`` and ``variance`` are ``None`` when
     :func:`extract_optimal` is called with ``return_model=False``. Rows where
     no fitted component (source, negative trace, background) is non-zero --
@@ -167,3 +170,5 @@ class OptimalResult:
     wht_scale: object
     niter: np.ndarray
     unit_background_flux: np.ndarray = None
+    companion_flux: Optional[np.ndarray] = None
+    companion_flux_var: Optional[np.ndarray] = None
