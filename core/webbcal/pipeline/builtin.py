@@ -3,6 +3,7 @@ through ``webbcal_steps``, the hook any plugin adds its steps with.  The plugin 
 registers it first, always (by module name: nothing below this layer imports it)."""
 from ..hookspecs import hookimpl
 from ..steps.assign_wcs import AssignWcsStep, Extract2dStep
+from ..steps.column_noise import ColumnNoiseStep
 from ..steps.corrections import BarShadowStep, PathLossStep
 from ..steps.extract_1d import Extract1dStep
 from ..steps.flat_field import FlatFieldStep
@@ -17,4 +18,4 @@ NAME = "webbcal"
 @hookimpl
 def webbcal_steps():
     return [AssignWcsStep, Extract2dStep, FlatFieldStep, PathLossStep, BarShadowStep, PhotomStep,
-            Extract1dStep, WhiteLightStep, Spec2Pipeline, Image2Pipeline]
+            ColumnNoiseStep, Extract1dStep, WhiteLightStep, Spec2Pipeline, Image2Pipeline]

@@ -14,15 +14,17 @@ SOSS = Mode(
     plugin=PLUGIN,
     product="tso",
     pipeline="spec2",
-    recipe=("assign_wcs", "extract_1d", "white_light"),
+    # column_noise (1/f) is in the recipe but skipped unless asked for
+    recipe=("assign_wcs", "column_noise", "extract_1d", "white_light"),
     dispersion_axis=1,
     reftypes={
         "assign_wcs": ("spectrace",),
+        "column_noise": ("spectrace",),
         "extract_1d": ("spectrace", "wavemap", "photom"),
     },
     model_kinds={"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel")},
     # optimal extraction uses the plugin's per-order profiles and fits the orders jointly
-    step_defaults={"extract_1d": {"profile_type": "plugin"}},
+    step_defaults={"extract_1d": {"profile_type": "plugin"}, "column_noise": {"skip": True}},
     keyword_values={"PUPIL": ("GR700XD",), "FILTER": ("CLEAR", "F277W")},
     detector_shape=(2048, 2048),
     description="NIRISS SOSS time series (GR700XD; SUBSTRIP256, SUBSTRIP96, FULL)",
