@@ -300,3 +300,52 @@ def test_other_subarrays(mode, subarray, ny, orders):
     cols = _clean(truth, 1, ny=ny)
     assert cols.size > 300
     np.testing.assert_allclose(_ratio(spec, truth, cols), BOX_FRACTION, rtol=1e-3)
+
+
+def _lined_star(w):
+    """A stellar-like spectrum with absorption lines every ~0.05 micron (depth 10 %)."""
+    w = np.asarray(w, float)
+    lines = 1 - 0.1 * np.sum([np.exp(-0.5 * ((w - c) / 0.004) ** 2) for c in np.arange(0.85, 2.85, 0.053)], axis=0)
+    return 0.2 * (w / 1.5) ** -2 * lines
+
+
+@pytest.mark.parametrize("shift", [1.3, -0.6])
+def test_wavelength_shift_from_the_spectrum(mode, tmp_path, shift):
+    """The spectrum painted ``shift`` px along x from the trace wavelengths: the
+    soss_wave_shift step finds the shift to 0.05 px from a template of the source, writes
+    SOSSWSHF, and re-reads every order's wavelengths (order 1 then within 0.05 px of the
+    painted ones)."""
+    model, truth = _simulate(mode, nints=2, noise=True, seed=4, flux=_lined_star, wave_shift=shift)
+    w = np.linspace(0.6, 3.0, 20000)
+    template = tmp_path / "star.txt"
+    np.savetxt(template, np.column_stack([w, _lined_star(w)]))
+    x1d = webbcal.run("extract_1d", webbcal.run("assign_wcs", model))
+    before = np.asarray(next(s for s in x1d.spec if s.spectral_order == 1).spec_table["WAVELENGTH"], float)[0].copy()
+    out = webbcal.run("soss_wave_shift", x1d, template=str(template))
+    assert out.get_keyword("SOSSWSHF") == pytest.approx(shift, abs=0.05)
+    spec = next(s for s in out.spec if s.spectral_order == 1)
+    after = np.asarray(spec.spec_table["WAVELENGTH"], float)[0]
+    t = truth["orders"][1]
+    cols, _, _ = extract.order_geometry_of_spectrum(spec)
+    painted = np.interp(cols, t["columns"], t["wavelength"], left=np.nan, right=np.nan)
+    dispersion = np.nanmedian(np.abs(np.diff(painted)))
+    ok = np.isfinite(painted) & np.isfinite(after)
+    assert np.nanmax(np.abs(after[ok] - painted[ok])) < 0.05 * dispersion
+    assert np.nanmedian(np.abs(before[ok] - painted[ok])) > 0.5 * abs(shift) * dispersion
+
+
+def test_wavelength_shift_needs_a_template_and_spectra(mode, tmp_path):
+    """Without a template the step changes nothing and says SKIPPED; a bad template file
+    is an error naming it."""
+    model, _ = _simulate(mode, nints=2)
+    x1d = webbcal.run("extract_1d", model)
+    before = np.array(x1d.spec[0].spec_table["WAVELENGTH"])
+    out = webbcal.run("soss_wave_shift", x1d)
+    assert out.get_keyword("SOSSWSHF") is None
+    np.testing.assert_array_equal(out.spec[0].spec_table["WAVELENGTH"], before)
+    from webbcal.plugin_api import datamodels as dm
+    assert out.get_keyword(dm.step_keyword("soss_wave_shift")) == "SKIPPED"
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not a spectrum\n")
+    with pytest.raises(InputFileError, match="bad.txt"):
+        webbcal.run("soss_wave_shift", webbcal.run("extract_1d", model), template=str(bad))

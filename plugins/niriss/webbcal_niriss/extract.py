@@ -112,3 +112,19 @@ def extraction_targets(model, mode, refs, params):
             profile=profiles.get(order),
             companion_profiles=tuple(p for o, p in sorted(profiles.items()) if o != order)))
     return targets
+
+
+def order_geometry_of_spectrum(spec):
+    """``(columns, wavelength, flux)`` of one extracted SOSS order: the detector column of
+    each row of its spectrum (the box runs over consecutive columns from EXTRXSTR), the
+    wavelengths the trace assigned, and the flux averaged over integrations."""
+    tab = spec.spec_table
+    wave = np.asarray(tab["WAVELENGTH"], float)
+    flux = np.asarray(tab["FLUX"], float)
+    if wave.ndim == 2:
+        wave = wave[0]
+        with np.errstate(invalid="ignore"):
+            flux = np.nanmean(flux, axis=0)
+    x0 = getattr(spec, "extraction_xstart", None)
+    x0 = int(round(float(x0))) if x0 is not None and np.isfinite(float(x0)) else 0
+    return np.arange(x0, x0 + wave.size), wave, flux

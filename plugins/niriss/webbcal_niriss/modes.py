@@ -14,8 +14,9 @@ SOSS = Mode(
     plugin=PLUGIN,
     product="tso",
     pipeline="spec2",
-    # column_noise (1/f) is in the recipe but skipped unless asked for
-    recipe=("assign_wcs", "column_noise", "extract_1d", "white_light"),
+    # column_noise (1/f) is in the recipe but skipped unless asked for; soss_wave_shift
+    # runs only when given a template of the source
+    recipe=("assign_wcs", "column_noise", "extract_1d", "soss_wave_shift", "white_light"),
     dispersion_axis=1,
     reftypes={
         "assign_wcs": ("spectrace",),

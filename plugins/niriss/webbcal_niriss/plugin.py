@@ -21,6 +21,13 @@ def webbcal_reference_types():
 
 
 @hookimpl
+def webbcal_steps():
+    from .wavecal import SossWaveShiftStep
+
+    return [SossWaveShiftStep]
+
+
+@hookimpl
 def webbcal_simulate(mode, params):
     from .simulate import simulate
 

@@ -38,7 +38,8 @@ def light_curve(nints, depth=TRANSIT[0], mid=TRANSIT[1], half=TRANSIT[2]):
 
 def simulate(mode, params):
     """A NIRISS SOSS rateints exposure (``params``: nints, seed, noise, flux, subarray,
-    filter, pwcpos, orders). Returns ``(model, truth)``."""
+    filter, pwcpos, orders, wave_shift -- pixels along x between the painted spectrum and
+    the trace wavelengths). Returns ``(model, truth)``."""
     from webbcal.plugin_api import datamodels as dm
 
     nints = int(params.get("nints") if params.get("nints") is not None else 8)
@@ -48,6 +49,7 @@ def simulate(mode, params):
     filt = str(params.get("filter") or "CLEAR").upper()
     pwcpos = float(params.get("pwcpos") if params.get("pwcpos") is not None else soss.NOMINAL_PWCPOS)
     orders = tuple(params.get("orders") or soss.ORDERS)
+    wave_shift = float(params.get("wave_shift") or 0.0)
     rng = np.random.default_rng(int(params.get("seed") or 0))
     flux = params.get("flux") or default_spectrum
     if not callable(flux):
@@ -67,17 +69,22 @@ def simulate(mode, params):
     for order, g in geometry.items():
         if order not in orders:
             continue
+        # a wavelength zero-point error: the light at column x is that of wavelength(x + shift)
+        x = np.arange(nx, dtype=np.float64)
+        valid = np.isfinite(g.wavelength)
+        lam_true = np.interp(x + wave_shift, x[valid], g.wavelength[valid], left=np.nan, right=np.nan)
+        lam_true = np.where(valid, lam_true, np.nan)
         try:
-            conv = photom.conversion(filt, "GR700XD", order, g.wavelength)   # MJy per DN/s
+            conv = photom.conversion(filt, "GR700XD", order, lam_true)   # MJy per DN/s
         except Exception:
             continue
-        fjy = flux(np.nan_to_num(g.wavelength, nan=1.0))
-        ok = np.isfinite(g.centre) & np.isfinite(conv) & (conv > 0) & np.isfinite(g.wavelength)
+        fjy = flux(np.nan_to_num(lam_true, nan=1.0))
+        ok = np.isfinite(g.centre) & np.isfinite(conv) & (conv > 0) & np.isfinite(lam_true)
         col_rate = np.where(ok, fjy / (np.where(ok, conv, 1.0) * 1e6), 0.0)     # DN/s per column
         prof = np.zeros((ny, nx))
         prof[:, ok] = gaussian_pixels(ny, g.centre[ok], SIGMA)
         rate += prof * col_rate[None, :]
-        per_order[order] = {"wavelength": g.wavelength[ok], "flux_jy": fjy[ok], "columns": np.flatnonzero(ok),
+        per_order[order] = {"wavelength": lam_true[ok], "flux_jy": fjy[ok], "columns": np.flatnonzero(ok),
                             "centre": g.centre[ok]}
     lc = light_curve(nints)
     cube = rate[None] * lc[:, None, None]
