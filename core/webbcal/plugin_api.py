@@ -41,6 +41,7 @@ from .errors import (
     WebbcalError,
 )
 from .extract.apcorr import ApertureCorrection, read_apcorr_table
+from .extract.engine import aperture_mask
 from .extract.reffile import read_extract1d
 from .extract.target import ExtractionTarget
 from .hookspecs import hookimpl
@@ -56,7 +57,7 @@ __all__ = [
     "hookimpl", "Mode", "ReferenceType", "Param", "Step",
     "ExtractionTarget", "Flat", "Conversion", "Correction", "ApertureCorrection",
     "datamodels", "read_table", "column", "header_value", "slits_of", "interpret_dq_def", "DQ", "pixel_wavelengths",
-    "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references",
+    "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references", "aperture_mask",
     "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing",
     "WebbcalError", "InputFileError", "ReferenceFileError", "ExtractionError", "ParameterError", "PluginError",
 ]

@@ -385,6 +385,40 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
     )
 
 
+def aperture_mask(targets, shape, margin=0.0, params=None):
+    """Pixels (detector orientation) inside any target's source aperture, widened by
+    ``margin`` rows (cross-dispersion pixels) on each side: where the spectra are.
+
+    Parameters
+    ----------
+    targets : sequence of ExtractionTarget
+        The exposure's targets (as the plugin gives them to extract_1d).
+    shape : tuple of int
+        ``(ny, nx)`` of the detector arrays.
+    margin : float
+        Cross-dispersion pixels added on each side of every aperture.
+    params : dict, optional
+        Step parameters for the apertures (default: the extract_1d defaults).
+
+    Returns
+    -------
+    ndarray of bool, shape (ny, nx)
+    """
+    mask = np.zeros(tuple(shape), dtype=bool)
+    for t in targets:
+        src = build_aperture(t, None, params or {}).src > 0          # (ncross, ndisp)
+        has = src.any(axis=0)
+        if margin > 0 and has.any():
+            rows = np.arange(src.shape[0])[:, None]
+            lo = np.where(has, src.argmax(axis=0), 0)
+            hi = np.where(has, src.shape[0] - 1 - src[::-1].argmax(axis=0), -1)
+            src = src | ((rows >= lo - margin) & (rows <= hi + margin) & has)
+        from .orient import deorient
+
+        mask |= deorient(src, int(t.dispersion_axis))
+    return mask
+
+
 def _convert_flux(result, target, wavelength, bunit):
     """Apply ``target.flux_conversion`` (MJy per data unit, a function of wavelength) to
     the extracted sums in place -- values times the conversion, variances times its

@@ -5,8 +5,7 @@ import numpy as np
 
 from ..errors import InputFileError
 from ..extract.column_noise import remove_column_noise
-from ..extract.engine import build_aperture
-from ..extract.orient import deorient
+from ..extract.engine import aperture_mask
 from ..pipeline.step import Param, Step
 
 log = logging.getLogger("webbcal.step")
@@ -34,18 +33,8 @@ class ColumnNoiseStep(Step):
         if np.ndim(model.data) != 3:
             raise InputFileError(where, "column_noise works on a time series (rateints / calints, 3-D SCI)")
         targets = self.call_hook("webbcal_extract_targets", model=model, mode=mode, refs=refs, params=params) or []
-        ny, nx = np.shape(model.data)[-2:]
-        mask = np.zeros((ny, nx), dtype=bool)
         margin = float(params.get("margin") if params.get("margin") is not None else 5.0)
-        for t in targets:
-            geom = build_aperture(t, None, {})
-            src = geom.src > 0                                          # (ncross, ndisp)
-            if margin > 0:
-                rows = np.arange(src.shape[0])[:, None]
-                lo = np.where(src.any(axis=0), src.argmax(axis=0), 0)
-                hi = np.where(src.any(axis=0), src.shape[0] - 1 - src[::-1].argmax(axis=0), -1)
-                src = src | ((rows >= lo - margin) & (rows <= hi + margin) & src.any(axis=0))
-            mask |= deorient(src, int(t.dispersion_axis))
+        mask = aperture_mask(targets, np.shape(model.data)[-2:], margin)
         if not mask.any():
             log.warning("column_noise: %s: no extraction aperture to mask; offsets measured on every pixel", where)
         cleaned, offsets = remove_column_noise(model.data, mask, getattr(model, "dq", None),

@@ -349,3 +349,35 @@ def test_wavelength_shift_needs_a_template_and_spectra(mode, tmp_path):
     bad.write_text("not a spectrum\n")
     with pytest.raises(InputFileError, match="bad.txt"):
         webbcal.run("soss_wave_shift", webbcal.run("extract_1d", model), template=str(bad))
+
+
+def test_background_template_scaled_on_each_side_of_its_step(mode, tmp_path):
+    """A background template with a step at column 700 (SUBSTRIP256 frame) added to a
+    noise-free simulation with scales 1.2 (left) and 0.8 (right): the soss_background step
+    recovers both scales to 1e-3 from the pixels away from the orders, and the order-1 flux
+    in clean columns returns to the injected one."""
+    from astropy.io import fits
+
+    from webbcal_niriss import background
+
+    model, truth = _simulate(mode, nints=3)
+    y, x = np.mgrid[0:256, 0:2048].astype(float)
+    template = 0.5 + 0.2 * x / 2048 + 0.05 * y / 256 + np.where(x >= 700, 0.3, 0.0)
+    path = tmp_path / "soss_bkg.fits"
+    primary = fits.PrimaryHDU()
+    primary.header["SUBARRAY"] = "SUBSTRIP256"
+    fits.HDUList([primary, fits.ImageHDU(template.astype(np.float32), name="SCI")]).writeto(path)
+    assert background.step_column(template) == 700
+    truth_bkg = template * np.where(x >= 700, 0.8, 1.2)
+    model.data = (np.asarray(model.data) + truth_bkg[None]).astype(np.float32)
+    untouched = webbcal.run("spec2", model)                     # off by default
+    cleaned = webbcal.run("spec2", model, steps={"soss_background": {"template": str(path)}})
+    from webbcal.plugin_api import datamodels as dm
+    assert cleaned.get_keyword("SOSSBKGL") == pytest.approx(1.2, rel=1e-3)
+    assert cleaned.get_keyword("SOSSBKGR") == pytest.approx(0.8, rel=1e-3)
+    assert untouched.get_keyword(dm.step_keyword("soss_background")) == "SKIPPED"
+    cols = _clean(truth, 1)
+    r_bad = _ratio(next(s for s in untouched.spec if s.spectral_order == 1), truth, cols)
+    r_good = _ratio(next(s for s in cleaned.spec if s.spectral_order == 1), truth, cols)
+    assert np.median(r_bad) > 1.002                            # 25 px x ~0.6 DN/s of background in the box
+    np.testing.assert_allclose(r_good, BOX_FRACTION, rtol=1e-3)

@@ -14,13 +14,15 @@ SOSS = Mode(
     plugin=PLUGIN,
     product="tso",
     pipeline="spec2",
-    # column_noise (1/f) is in the recipe but skipped unless asked for; soss_wave_shift
-    # runs only when given a template of the source
-    recipe=("assign_wcs", "column_noise", "extract_1d", "soss_wave_shift", "white_light"),
+    # column_noise (1/f) is in the recipe but skipped unless asked for; soss_background and
+    # soss_wave_shift do nothing (SKIPPED) unless given a template (off by default, as in
+    # the official pipeline)
+    recipe=("assign_wcs", "soss_background", "column_noise", "extract_1d", "soss_wave_shift", "white_light"),
     dispersion_axis=1,
     reftypes={
         "assign_wcs": ("spectrace",),
         "column_noise": ("spectrace",),
+        "soss_background": ("spectrace",),
         "extract_1d": ("spectrace", "wavemap", "photom"),
     },
     model_kinds={"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel")},

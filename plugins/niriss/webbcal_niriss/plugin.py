@@ -22,9 +22,10 @@ def webbcal_reference_types():
 
 @hookimpl
 def webbcal_steps():
+    from .background import SossBackgroundStep
     from .wavecal import SossWaveShiftStep
 
-    return [SossWaveShiftStep]
+    return [SossBackgroundStep, SossWaveShiftStep]
 
 
 @hookimpl
