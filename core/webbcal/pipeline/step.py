@@ -439,12 +439,13 @@ class Step:
             log.info("%s: %s %s handled by plugin %s", self.name, mode.instrument, model.meta.exposure.type, mode.plugin)
         self.refs = refs
         self.used_parameters = dict(params)
+        self.status = None     # process may set it: "SKIPPED" when it found nothing to do
         result = self.process(model, mode, refs, params)
         if result is None:
             result = model
         if result is not model and getattr(model, "companions", None) and not getattr(result, "companions", None):
             result.companions = list(model.companions)  # files beside the input go beside the products
-        status = getattr(result, "_step_status", None) or "COMPLETE"
+        status = self.status or "COMPLETE"
         self.record(result, status, refs)
         log.info("%s: %s in %.2f s", self.name, status.lower(), time.perf_counter() - t0)
         if params["save_results"]:

@@ -107,9 +107,9 @@ class SossBackgroundStep(Step):
         from .extract import extraction_targets
 
         where = str(getattr(model, "path", None) or "<model>")
-        self.ran = False
         if not params.get("template"):
             log.info("soss_background: no template given (template=FILE): no background subtracted")
+            self.status = "SKIPPED"
             return model
         template = read_background_template(params["template"], model)
         data = np.asarray(model.data, dtype=np.float32)
@@ -128,11 +128,4 @@ class SossBackgroundStep(Step):
         model.set_keyword("SOSSBKGR", round(right, 6))
         log.info("soss_background: template scaled by %.4f left and %.4f right of column %d and subtracted",
                  left, right, step)
-        self.ran = True
         return model
-
-    def record(self, model, status, refs=None):
-        # SKIPPED when no template was given
-        if status == "COMPLETE" and not getattr(self, "ran", False):
-            status = "SKIPPED"
-        super().record(model, status, refs)

@@ -126,9 +126,9 @@ class SossWaveShiftStep(Step):
     def process(self, model, mode, refs, params):
         from .extract import order_geometry_of_spectrum
 
-        self.ran = False
         if not params.get("template"):
             log.info("soss_wave_shift: no template spectrum given (template=FILE): wavelengths left as they are")
+            self.status = "SKIPPED"
             return model
         specs = getattr(model, "spec", None)
         if not specs:
@@ -155,11 +155,4 @@ class SossWaveShiftStep(Step):
                     tab["WAVELENGTH"][:] = new[None, :]
                 else:
                     tab["WAVELENGTH"][:] = new
-        self.ran = True
         return model
-
-    def record(self, model, status, refs=None):
-        # SKIPPED when no template was given
-        if status == "COMPLETE" and not getattr(self, "ran", False):
-            status = "SKIPPED"
-        super().record(model, status, refs)
