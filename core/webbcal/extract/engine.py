@@ -16,7 +16,7 @@ from .aperture import Aperture
 from .background import fit_background
 from .box import chunk_length, extract_box
 from .image import SpectralImage
-from .orient import orient, orient_plane
+from .orient import deorient, orient, orient_plane
 from .reffile import Extract1dReference, validate_aperture_entry
 from .spectrum import aperture_wavelength, column_units, spectrum_columns
 from .params import extraction_defaults
@@ -387,7 +387,9 @@ def extract_target(target, reference=None, params=None, refs=None, progress=None
 
 def aperture_mask(targets, shape, margin=0.0, params=None):
     """Pixels (detector orientation) inside any target's source aperture, widened by
-    ``margin`` rows (cross-dispersion pixels) on each side: where the spectra are.
+    ``margin`` rows (cross-dispersion pixels) on each side: where the spectra are. The
+    apertures come from the targets' aperture defaults and ``params`` (no EXTRACT1D
+    reference is read).
 
     Parameters
     ----------
@@ -413,8 +415,6 @@ def aperture_mask(targets, shape, margin=0.0, params=None):
             lo = np.where(has, src.argmax(axis=0), 0)
             hi = np.where(has, src.shape[0] - 1 - src[::-1].argmax(axis=0), -1)
             src = src | ((rows >= lo - margin) & (rows <= hi + margin) & has)
-        from .orient import deorient
-
         mask |= deorient(src, int(t.dispersion_axis))
     return mask
 

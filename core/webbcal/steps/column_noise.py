@@ -14,8 +14,9 @@ log = logging.getLogger("webbcal.step")
 class ColumnNoiseStep(Step):
     """Subtract per-integration column offsets (1/f noise) measured away from the spectra.
 
-    The source mask is the union of the extraction apertures of the exposure's targets
-    (from the plugin, as extract_1d would build them) widened by ``margin`` rows. Optional
+    The source mask is the union of the source apertures of the exposure's targets (from
+    the plugin's aperture defaults; no EXTRACT1D reference is read) widened by ``margin``
+    rows. Optional
     in the recipes that list it (skipped unless asked for), like the official pipeline's
     flicker-noise cleaning.
     """
