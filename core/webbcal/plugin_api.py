@@ -52,11 +52,13 @@ from .refs import RefSet, ReferenceType, header_value
 from .results import Conversion, Correction, Flat
 from .scenes import gaussian_pixels, moffat_pixels, noisy_cube, set_exposure_timing, trace_image
 from .wcs import pixel_wavelengths
+from .wcs.imaging import imaging_wcs, pointing, v2v3_to_sky
 
 __all__ = [
     "hookimpl", "Mode", "ReferenceType", "Param", "Step",
     "ExtractionTarget", "Flat", "Conversion", "Correction", "ApertureCorrection",
     "datamodels", "read_table", "column", "header_value", "slits_of", "interpret_dq_def", "DQ", "pixel_wavelengths",
+    "imaging_wcs", "pointing", "v2v3_to_sky",
     "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references", "aperture_mask",
     "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing",
     "WebbcalError", "InputFileError", "ReferenceFileError", "ExtractionError", "ParameterError", "PluginError",

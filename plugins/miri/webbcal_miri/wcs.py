@@ -28,66 +28,14 @@ from astropy import coordinates as coord
 from astropy import units as u
 from astropy.modeling import models
 
+from webbcal.plugin_api import imaging_wcs as core_imaging_wcs
+from webbcal.plugin_api import pointing, v2v3_to_sky
+
 from . import detector
 
+__all__ = ["v2v3_to_sky", "pointing", "imaging_wcs", "LrsGeometry", "lrs_wcs", "write_wcsinfo", "assign_wcs"]
+
 log = logging.getLogger("webbcal.miri")
-
-
-# --------------------------------------------------------------------------------------
-# telescope pointing
-# --------------------------------------------------------------------------------------
-
-
-def v2v3_to_sky(v2_ref, v3_ref, ra_ref, dec_ref, roll_ref):
-    """(V2, V3) in arcsec -> (RA, Dec) in degrees, with an exact inverse.
-
-    ``v2_ref``/``v3_ref`` in arcsec, ``ra_ref``/``dec_ref``/``roll_ref`` in degrees.
-    """
-    from gwcs.geometry import CartesianToSpherical, SphericalToCartesian
-
-    angles = [v2_ref / 3600.0, -v3_ref / 3600.0, roll_ref, dec_ref, -ra_ref]
-    rotation = models.RotationSequence3D(angles, axes_order="zyxyz", name="v23tosky")
-    model = (
-        (models.Scale(1 / 3600.0) & models.Scale(1 / 3600.0))
-        | SphericalToCartesian(wrap_lon_at=180)
-        | rotation
-        | CartesianToSpherical(wrap_lon_at=360)
-    )
-    model.name = "v2v3_to_sky"
-    return model
-
-
-def _get(obj, name):
-    v = getattr(obj, name, None)
-    return None if v is None else v
-
-
-def pointing(model, distortion, reference_pixel):
-    """The (V2_REF, V3_REF, RA_REF, DEC_REF, ROLL_REF) of ``model``.
-
-    Missing keywords are filled (and written back to ``meta.wcsinfo``): V2/V3_REF from
-    the distortion at ``reference_pixel`` (full-frame), RA/DEC_REF from TARG_RA/TARG_DEC,
-    ROLL_REF from PA_V3, else 0 -- each with a warning.
-    """
-    wi = model.meta.wcsinfo
-    v2, v3 = _get(wi, "v2_ref"), _get(wi, "v3_ref")
-    if v2 is None or v3 is None:
-        v2, v3 = (float(a) for a in distortion(*reference_pixel))
-        log.warning("assign_wcs: no V2_REF/V3_REF in the exposure; using the distortion at pixel %s: %.3f, %.3f",
-                    reference_pixel, v2, v3)
-        wi.v2_ref, wi.v3_ref = v2, v3
-    ra, dec = _get(wi, "ra_ref"), _get(wi, "dec_ref")
-    if ra is None or dec is None:
-        ra = _get(model.meta.target, "ra") or 0.0
-        dec = _get(model.meta.target, "dec") or 0.0
-        log.warning("assign_wcs: no RA_REF/DEC_REF in the exposure; using TARG_RA/TARG_DEC %.6f %.6f", ra, dec)
-        wi.ra_ref, wi.dec_ref = ra, dec
-    roll = _get(wi, "roll_ref")
-    if roll is None:
-        roll = _get(getattr(model.meta, "pointing", None), "pa_v3") or 0.0
-        log.warning("assign_wcs: no ROLL_REF in the exposure; using PA_V3 = %.4f", roll)
-        wi.roll_ref = roll
-    return float(v2), float(v3), float(ra), float(dec), float(roll)
 
 
 # --------------------------------------------------------------------------------------
@@ -129,19 +77,9 @@ def _subarray_shift(xs, ys):
 
 
 def imaging_wcs(model, distortion):
-    """gwcs of a MIRI image: detector -> v2v3 -> world."""
-    from gwcs.wcs import WCS
-
-    dist = distortion.model
-    xs, ys = _subarray_offsets(model)
-    ny, nx = model.data.shape[-2:]
-    v2, v3, ra, dec, roll = pointing(model, dist, (xs + (nx - 1) / 2.0, ys + (ny - 1) / 2.0))
-    to_v2v3 = _subarray_shift(xs, ys) | dist
-    det, v2v3, world = _frames(spectral=False)
-    wcs = WCS([(det, to_v2v3), (v2v3, v2v3_to_sky(v2, v3, ra, dec, roll)), (world, None)])
-    wcs.bounding_box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
-    wcs.pixel_shape = (nx, ny)
-    return wcs
+    """gwcs of a MIRI image: the core imaging WCS with the DISTORTION model."""
+    xstart, ystart, _, _ = detector.subarray_of(model)
+    return core_imaging_wcs(model, distortion.model, (int(xstart), int(ystart)))
 
 
 # --------------------------------------------------------------------------------------

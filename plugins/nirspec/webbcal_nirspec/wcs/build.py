@@ -210,15 +210,10 @@ def _gwa_to_slit(msa2gwa, slit: NirspecSlit, lam_model, angle_model):
 
 
 def _v23_to_sky(v2_ref, v3_ref, roll_ref, ra_ref, dec_ref):
-    from gwcs.geometry import CartesianToSpherical, SphericalToCartesian
+    """The core's pointing rotation (V2/V3 arcsec -> RA/Dec degrees)."""
+    from webbcal.plugin_api import v2v3_to_sky
 
-    angles = [v2_ref / 3600.0, -v3_ref / 3600.0, roll_ref, dec_ref, -ra_ref]
-    model = (am.Scale(1 / 3600.0) & am.Scale(1 / 3600.0)
-             | SphericalToCartesian(wrap_lon_at=180)
-             | am.RotationSequence3D(angles, axes_order="zyxyz")
-             | CartesianToSpherical(wrap_lon_at=360))
-    model.name = "v2v3_to_sky"
-    return model
+    return v2v3_to_sky(v2_ref, v3_ref, ra_ref, dec_ref, roll_ref)
 
 
 # ---------------------------------------------------------------------------
