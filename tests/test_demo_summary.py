@@ -114,3 +114,23 @@ def test_injected_light_curve_is_divided_out():
     assert predicted == pytest.approx(RANDOM / np.sqrt(nints), rel=1e-3)
     ((_, median_raw, *_),) = compare_spectrum(_x1d(flux, var_r, var_f, wave), _truth(False))
     assert median_raw == pytest.approx(np.mean(lc), abs=3e-4)   # without it: the 0.4 % dip
+
+
+def test_truth_per_spectrum_limits_the_comparison_to_its_bins():
+    """``truth["spectra"][name]`` compares that spectrum only over its own truth's bins:
+    a spectrum contaminated (+10 %) outside them is not counted there, while the global
+    truth would count it."""
+    rng = np.random.default_rng(3)
+    wave = np.linspace(1.0, 2.0, NBINS)
+    inject = np.full(NBINS, 1e-3)
+    flux = inject * (1 + RANDOM * rng.standard_normal(NBINS))
+    flux[wave < 1.2] *= 1.1                                   # contaminated bins
+    x1d = _x1d(flux, (RANDOM * inject) ** 2, np.zeros(NBINS), wave)
+    clean = wave >= 1.2
+    everything = {"wavelength": wave, "flux_jy": inject}
+    own = dict(everything, spectra={"S": {"wavelength": wave[clean], "flux_jy": inject[clean]}})
+    _, med_all, spread_all, *_ , n_all = compare_spectrum(x1d, everything)[0]
+    _, med_own, spread_own, predicted, _, n_own = compare_spectrum(x1d, own)[0]
+    assert n_all == NBINS and n_own == clean.sum()
+    assert spread_all > 5 * RANDOM                            # the contamination shows
+    assert spread_own == pytest.approx(predicted, rel=0.1) and med_own == pytest.approx(1.0, abs=1e-3)

@@ -32,7 +32,9 @@ def compare_spectrum(x1d, truth):
     random parts average down by the number of integrations, a realised flat error (the
     same flat in every integration) does not.  When the simulator injected a light curve
     (``truth["light_curve"]``, one value per integration) each integration is compared
-    with the injected spectrum times its value.
+    with the injected spectrum times its value. ``truth["spectra"]``, when given, maps a
+    spectrum's name to its own ``wavelength`` / ``flux_jy`` (e.g. only the bins free of
+    another spectral order's light).
 
     Returns
     -------
@@ -40,12 +42,15 @@ def compare_spectrum(x1d, truth):
         rows ``(name, median, scatter, predicted scatter, flat error, bins)``; the flat
         error is the relative FLUX_VAR_FLAT part (NaN when the product has none).
     """
-    wave_t = np.asarray(truth["wavelength"], float)
-    flux_t = np.asarray(truth["flux_jy"], float)
-    order = np.argsort(wave_t)
     flat_realised = bool(truth.get("flat_errors_realised", False))
     rows = []
     for spec in x1d.spec:
+        # a simulator may give the truth per spectrum (``truth["spectra"][name]``), e.g.
+        # only where a spectrum holds nothing but its own light
+        own = (truth.get("spectra") or {}).get(getattr(spec, "name", None)) or truth
+        wave_t = np.asarray(own["wavelength"], float)
+        flux_t = np.asarray(own["flux_jy"], float)
+        order = np.argsort(wave_t)
         tab = spec.spec_table
         names = tab.dtype.names or ()
         wave = np.asarray(tab["WAVELENGTH"], float)
