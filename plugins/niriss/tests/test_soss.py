@@ -381,3 +381,25 @@ def test_background_template_scaled_on_each_side_of_its_step(mode, tmp_path):
     r_good = _ratio(next(s for s in cleaned.spec if s.spectral_order == 1), truth, cols)
     assert np.median(r_bad) > 1.002                            # 25 px x ~0.6 DN/s of background in the box
     np.testing.assert_allclose(r_good, BOX_FRACTION, rtol=1e-3)
+
+
+def test_background_reference_found_in_webbcal_refs(mode, tmp_path, monkeypatch):
+    """A BKG reference in the WEBBCAL_REFS directory (REFTYPE BKG, matching keywords) is
+    used when no template parameter is given; none found: the step is SKIPPED."""
+    from astropy.io import fits
+
+    model, truth = _simulate(mode, nints=2)
+    y, x = np.mgrid[0:256, 0:2048].astype(float)
+    template = 0.4 + 0.1 * x / 2048 + np.where(x >= 900, 0.2, 0.0)
+    primary = fits.PrimaryHDU()
+    for k, v in dict(TELESCOP="JWST", INSTRUME="NIRISS", REFTYPE="BKG", EXP_TYPE="NIS_SOSS", FILTER="CLEAR",
+                     PUPIL="GR700XD", SUBARRAY="SUBSTRIP256").items():
+        primary.header[k] = v
+    refdir = tmp_path / "refs"
+    refdir.mkdir()
+    fits.HDUList([primary, fits.ImageHDU(template.astype(np.float32), name="SCI")]).writeto(refdir / "soss_bkg_0001.fits")
+    model.data = (np.asarray(model.data) + 2.0 * template[None]).astype(np.float32)
+    monkeypatch.setenv("WEBBCAL_REFS", str(refdir))
+    out = webbcal.run("spec2", model)
+    assert out.get_keyword("SOSSBKGL") == pytest.approx(2.0, rel=1e-3)
+    assert out.get_keyword("SOSSBKGR") == pytest.approx(2.0, rel=1e-3)

@@ -8,8 +8,9 @@ side of its step: the scale of a side is the least-squares ratio ``sum(d t) / su
 over that side's source-free pixels (outside every order's box widened by ``margin``
 rows) of the mean image of the integrations, with pixels beyond 5 sigma of the fit dropped
 twice. The scaled template is subtracted from every integration. Off by default, as in the
-official pipeline: without a template the step does nothing (status SKIPPED);
-``--steps.soss_background.template=FILE`` turns it on.
+official pipeline: without a template -- a ``template`` file, or a BKG reference found in
+WEBBCAL_REFS / CRDS (there is no embedded default) -- the step does nothing (status
+SKIPPED); ``--steps.soss_background.template=FILE`` turns it on.
 """
 from __future__ import annotations
 
@@ -25,13 +26,39 @@ from .refs import subarray_origin
 log = logging.getLogger("webbcal.niriss")
 
 
-def read_background_template(path, model):
-    """The template image in the exposure's frame ``(ny, nx)``.
+class BackgroundTemplate:
+    """A SOSS background template: the image and the subarray frame it is in."""
+
+    def __init__(self, path, image, subarray):
+        self.path, self.image, self.subarray = str(path), image, subarray
+
+    def cut(self, model):
+        """The template in the exposure's frame ``(ny, nx)``.
+
+        Raises
+        ------
+        InputFileError
+            The template does not cover the exposure's subarray.
+        """
+        tx, ty = subarray_origin(self.subarray, self.path)
+        ex = int(model.get_keyword("SUBSTRT1") or 1)
+        ey = int(model.get_keyword("SUBSTRT2") or 1)
+        ny, nx = np.shape(model.data)[-2:]
+        y0, x0 = ey - ty, ex - tx
+        if y0 < 0 or x0 < 0 or y0 + ny > self.image.shape[0] or x0 + nx > self.image.shape[1]:
+            raise InputFileError(self.path, f"the template ({self.subarray}, {self.image.shape}) does not cover "
+                                            f"the exposure's {model.get_keyword('SUBARRAY')} subarray")
+        return self.image[y0:y0 + ny, x0:x0 + nx]
+
+
+def read_background(path):
+    """Read a SOSS background template (the BKG reference layout: a FITS image in the SCI
+    or first image extension, SUBARRAY in the primary header; a 3-D image's first plane).
 
     Raises
     ------
     InputFileError
-        Not FITS, no 2-D image, or an image that does not cover the exposure's subarray.
+        Not FITS or no 2-D image.
     """
     from astropy.io import fits
 
@@ -48,15 +75,12 @@ def read_background_template(path, model):
         image = image[0]
     if image.ndim != 2:
         raise InputFileError(path, f"the template is {image.ndim}-D, expected a 2-D image")
-    tx, ty = subarray_origin(sub, str(path))
-    ex = int(model.get_keyword("SUBSTRT1") or 1)
-    ey = int(model.get_keyword("SUBSTRT2") or 1)
-    ny, nx = np.shape(model.data)[-2:]
-    y0, x0 = ey - ty, ex - tx
-    if y0 < 0 or x0 < 0 or y0 + ny > image.shape[0] or x0 + nx > image.shape[1]:
-        raise InputFileError(path, f"the template ({sub}, {image.shape}) does not cover the exposure's "
-                                   f"{model.get_keyword('SUBARRAY')} subarray")
-    return image[y0:y0 + ny, x0:x0 + nx]
+    return BackgroundTemplate(path, image, sub)
+
+
+def read_background_template(path, model):
+    """The template of file ``path`` in the exposure's frame ``(ny, nx)``."""
+    return read_background(path).cut(model)
 
 
 def step_column(template):
@@ -107,11 +131,14 @@ class SossBackgroundStep(Step):
         from .extract import extraction_targets
 
         where = str(getattr(model, "path", None) or "<model>")
-        if not params.get("template"):
-            log.info("soss_background: no template given (template=FILE): no background subtracted")
+        if params.get("template"):
+            template = read_background_template(params["template"], model)
+        elif "bkg" in refs and refs.load("bkg") is not None:
+            template = refs.load("bkg").cut(model)                 # the BKG reference (CRDS, WEBBCAL_REFS)
+        else:
+            log.info("soss_background: no template (template=FILE) and no BKG reference: no background subtracted")
             self.status = "SKIPPED"
             return model
-        template = read_background_template(params["template"], model)
         data = np.asarray(model.data, dtype=np.float32)
         cube = data if data.ndim == 3 else data[None]
         mean = cube.mean(axis=0, dtype=np.float64)

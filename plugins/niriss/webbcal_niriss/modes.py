@@ -22,7 +22,7 @@ SOSS = Mode(
     reftypes={
         "assign_wcs": ("spectrace",),
         "column_noise": ("spectrace",),
-        "soss_background": ("spectrace",),
+        "soss_background": ("spectrace", "bkg"),
         "extract_1d": ("spectrace", "wavemap", "photom"),
     },
     model_kinds={"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel")},

@@ -363,15 +363,24 @@ def _default(key):
     return lambda model, mode: default_path(key)
 
 
+def _read_bkg(path):
+    from .background import read_background
+
+    return read_background(path)
+
+
 def reference_types():
     """The NIRISS reference types: SPECTRACE, WAVEMAP (no embedded default: the wavelengths
-    then come from the SPECTRACE), PHOTOM."""
+    then come from the SPECTRACE), BKG (no embedded default: no background subtracted),
+    PHOTOM."""
     inst = "NIRISS"
     return [
         ReferenceType("spectrace", inst, read_spectrace, selectors=("EXP_TYPE", "FILTER", "PUPIL"),
                       default=_default("spectrace"), description="SOSS trace centre and wavelength per order (FITS)"),
         ReferenceType("wavemap", inst, read_wavemap, selectors=("EXP_TYPE", "FILTER", "PUPIL", "SUBARRAY"),
                       default=None, description="SOSS wavelength per pixel per order (FITS)"),
+        ReferenceType("bkg", inst, _read_bkg, selectors=("EXP_TYPE", "FILTER", "PUPIL", "SUBARRAY"),
+                      default=None, description="SOSS background template (FITS image); no embedded default"),
         ReferenceType("photom", inst, read_photom, selectors=("EXP_TYPE", "DETECTOR"),
                       default=_default("photom"), description="PHOTOM table, per order for SOSS (FITS)"),
     ]
