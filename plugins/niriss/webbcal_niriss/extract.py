@@ -21,7 +21,7 @@ from . import soss
 log = logging.getLogger("webbcal.niriss")
 
 #: box width (pixels) of the official pipeline's SOSS box extraction (``soss_width``)
-SOSS_WIDTH = 25.0
+SOSS_WIDTH = 40.0
 #: integrations averaged (evenly spaced) into the image the traces are refined on
 REFINE_INTEGRATIONS = 50
 

@@ -116,7 +116,7 @@ def simulate(mode, params):
     return model, truth
 
 
-def _clean_truth(per_order, order, ny, margin=25.0, edge=13.0):
+def _clean_truth(per_order, order, ny, margin=35.0, edge=13.0):
     """The injected spectrum of ``order`` where its box holds only its own light: columns
     whose trace is ``margin`` rows from every other order's and ``edge`` rows inside the
     subarray (what the demo compares a box extraction with)."""
