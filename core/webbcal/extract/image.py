@@ -209,6 +209,20 @@ class SpectralImage:
             return a if a is None or a.shape[1] != n else a[:, rows]
         return replace(self, **{f.name: cut(getattr(self, f.name)) for f in fields(self)})
 
+    def columns(self, columns: slice | np.ndarray) -> "SpectralImage":
+        """Only the dispersion columns ``columns`` (arrays constant along them are shared).
+
+        Parameters
+        ----------
+        columns : slice or array_like
+            Columns (last axis) to keep.
+        """
+        n = self.ndisp
+
+        def cut(a):
+            return a if a is None or a.shape[2] != n else a[..., columns]
+        return replace(self, **{f.name: cut(getattr(self, f.name)) for f in fields(self)})
+
     def bad(self) -> np.ndarray:
         """Boolean array like ``data``: pixels not to use (masked, ``DO_NOT_USE`` in a
         DQ mask, or non-finite data). Reads every array; call it on a chunk."""

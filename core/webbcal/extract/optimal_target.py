@@ -127,6 +127,29 @@ def _profile_centre(prof):
 GATHER_RATIO = 1.5
 
 
+#: a companion (another order or source) is fitted in a column only where at least this
+#: share of its light in the column falls in the window: below it, its light in the
+#: window is negligible and fitting it there would only add noise
+COMPANION_SHARE = 1e-5
+
+
+def _companions_in_window(companions, cs, window):
+    """The companion profiles with light in the window (rows ``cs``, mask ``window``),
+    each set to zero in the columns where less than :data:`COMPANION_SHARE` of its
+    light falls in the window; companions with none anywhere are dropped."""
+    out = []
+    for c in companions:
+        with np.errstate(invalid="ignore"):
+            inside = np.sum(np.clip(c[:, cs], 0, None) * window, axis=1)
+            total = np.sum(np.clip(c, 0, None), axis=1)
+        keep = inside > COMPANION_SHARE * total
+        if keep.all():
+            out.append(c)
+        elif keep.any():
+            out.append(np.where(keep[:, None, :], c, 0.0))
+    return out
+
+
 def _window_rows(window):
     """Index arrays that gather each column's window rows into a short block.
 
@@ -655,7 +678,7 @@ class _OptimalExtraction:
         prof = self.profile
         # other orders / sources overlapping the window: fitted jointly (decontamination)
         companions = [self._plugin_profile(c, "companion profile") for c in (t.companion_profiles or ())]
-        companions = [c for c in companions if np.any(c[:, cs] * window > 0)]
+        companions = _companions_in_window(companions, cs, window)
         fit_here = self.bkg is not None and not self.joint
         # A window following a curved trace spans many more rows than it holds in any
         # column: then each column's window rows are gathered into a short block (rows

@@ -17,6 +17,28 @@ from .result import OptimalOptions, OptimalResult
 from .variance import _input_variance
 
 
+#: shortest run of columns without companion light that is extracted apart from the
+#: joint fit (by the one-profile fast path)
+MIN_SOLO_RUN = 32
+
+
+def _column_runs(present, min_run):
+    """Contiguous runs of columns as ``[(slice, joint), ...]``: ``joint`` where
+    ``present`` (companions to fit) or where a run without them is shorter than
+    ``min_run``; neighbouring runs of the same kind merged."""
+    n = present.size
+    edges = np.flatnonzero(np.diff(present.astype(np.int8))) + 1
+    bounds = np.concatenate([[0], edges, [n]])
+    runs = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        joint = bool(present[a]) or (b - a) < min_run
+        if runs and runs[-1][1] == joint:
+            runs[-1] = (slice(runs[-1][0].start, int(b)), joint)
+        else:
+            runs.append((slice(int(a), int(b)), joint))
+    return runs
+
+
 def _row_information_share(P):
     """Per cross-dispersion row, the largest share of ``sum(P**2)`` it holds in
     any column and integration (the share of ``1 / var(flux)`` for uniform
@@ -202,42 +224,67 @@ def extract_optimal(data: Any, profile: Any, var_rnoise: Any = None, var_poisson
     fit_image = image.rows(rsel)
     step = max(1, int(opts.max_chunk_pixels // max(nrows * ndisp, 1)))
 
+    # Columns where no companion has light among the fitted rows: the joint fit there
+    # is the one-profile fit, which the fast path does (runs of MIN_SOLO_RUN columns
+    # or more; shorter runs stay in the joint blocks).
+    runs = [(slice(0, ndisp), True)]
+    if ccomps and use_var and negp is None and bkg_order is None and isinstance(rsel, slice):
+        floor = max(float(opts.profile_floor), 0.0)
+        present = np.zeros(ndisp, dtype=bool)
+        for c in ccomps:
+            present |= (c > floor).any(axis=(0, 1))
+        runs = _column_runs(present, MIN_SOLO_RUN)
+
+    def cols_of(a, cols):
+        return a if a is None or a.shape[-1] != ndisp else a[..., cols]
+
     def chunk(sl):   # one memory chunk of integrations; writes rows sl of res
+        whole_part = fit_image.take(sl)
+        whole_part = whole_part.replace(mask=_bad_flags(whole_part.mask))
+        for cols, joint in runs:
+            run_block(sl, cols, whole_part.columns(cols), ccomps if joint else [])
+
+    def run_block(sl, cols, part, ccomps_run):
         views = {}
-        if use_var and negp is None and not comps and bkg_order is None and isinstance(rsel, slice):
+        if use_var and negp is None and not ccomps_run and bkg_order is None and isinstance(rsel, slice):
             # the fast path writes its results in place
-            views = {key: res[key][sl, rsel] if key in cubes else res[key][sl]
+            views = {key: res[key][sl, rsel, cols] if key in cubes else res[key][sl, cols]
                      for key in _FAST_OUTPUTS if res.get(key) is not None}
-        part = fit_image.take(sl)
-        part = part.replace(mask=_bad_flags(part.mask))
-        block = _extract_block(part, _take(cprof, sl), _take(cnegp, sl), _take(cgain, sl),
+        block = _extract_block(part, cols_of(_take(cprof, sl), cols), cols_of(_take(cnegp, sl), cols),
+                               cols_of(_take(cgain, sl), cols),
                                None if wht_scale is None else wht_scale[sl],
                                None if tfull is None else tfull[rows], opts, views,
-                               [_take(c, sl) for c in ccomps])
+                               [cols_of(_take(c, sl), cols) for c in ccomps_run])
         coef = block.pop("coef")
         for key, val in block.items():
             if res.get(key) is None or val is None or val is views.get(key):
                 continue
             if key in cubes:
-                res[key][sl, rsel] = val
+                res[key][sl, rsel, cols] = val
+            elif np.ndim(val) >= 2:
+                res[key][sl, cols] = val
             else:
                 res[key][sl] = val
+        if comps and not ccomps_run:
+            # the companions have no light in these columns: amplitude 0, fixed
+            res["companion_flux"][sl, cols] = 0.0
+            res["companion_flux_var"][sl, cols] = 0.0
         if return_model and outside.any():
             # rows outside the fit: the fitted components evaluated there
-            obasis = [_take(prof, sl)[:, outside]]
+            obasis = [cols_of(_take(prof, sl), cols)[:, outside]]
             if negp is not None:
-                obasis.append(_take(negp, sl)[:, outside])
-            for c in comps:
-                obasis.append(_take(c, sl)[:, outside])
+                obasis.append(cols_of(_take(negp, sl), cols)[:, outside])
+            for c in (comps if ccomps_run else []):
+                obasis.append(cols_of(_take(c, sl), cols)[:, outside])
             if bkg_order is not None:
                 for j in range(int(bkg_order) + 1):
                     obasis.append((tfull[outside] ** j)[None, :, None])
-            Do = np.asarray(data[sl][:, outside], dtype=np.float64)
+            Do = np.asarray(data[sl][:, outside][..., cols], dtype=np.float64)
             Mo = _model(coef, obasis)
-            res["model"][sl, outside] = Mo
-            res["residual"][sl, outside] = np.where(np.isfinite(Do), Do - Mo, np.nan)
-            whole = image.take(sl)
-            res["variance"][sl, outside] = _input_variance(
+            res["model"][sl, outside, cols] = Mo
+            res["residual"][sl, outside, cols] = np.where(np.isfinite(Do), Do - Mo, np.nan)
+            whole = image.take(sl).columns(cols)
+            res["variance"][sl, outside, cols] = _input_variance(
                 Do, whole.variances, whole.wht, _bad_flags(whole.mask),
                 outside, use_var, res["wht_scale"][sl] if not use_var else None)
 

@@ -136,3 +136,63 @@ def test_companion_profiles_are_fitted_jointly():
     assert joint.companion_flux.shape == (n, nd, 1)
     assert joint.companion_flux.mean() == pytest.approx(f2, rel=0.01)
     assert alone.flux.mean() > f1 + 0.3 * f2
+
+
+def test_columns_without_companion_light_are_the_one_profile_fit(monkeypatch):
+    """A companion with light in columns 0-39, 100-109 and 120-129 of 170 only: in the
+    long runs without it the joint fit is the one-profile fit (same numbers as
+    extracting without the companion, companion amplitude 0 with variance 0); where it
+    has light it is the joint fit done on the whole block (same numbers as with the
+    column split switched off), and so is the 10-column gap 110-119, shorter than
+    MIN_SOLO_RUN."""
+    import webbcal.extract.optimal.driver as driver
+
+    rng = np.random.default_rng(5)
+    n, ny, nd = 20, 40, 170
+    p1 = gaussian_pixels(ny, np.full(nd, 15.0), 2.0)
+    p2 = gaussian_pixels(ny, np.full(nd, 19.0), 2.0)
+    p2[:, 40:100] = 0.0
+    p2[:, 110:120] = 0.0
+    p2[:, 130:] = 0.0
+    truth = 1000.0 * p1 + 700.0 * p2
+    data = truth[None] + rng.normal(0, 1, (n, ny, nd)) * np.sqrt(truth + 25.0)
+    img = SpectralImage(data, var_poisson=np.broadcast_to(truth, data.shape), var_rnoise=np.full(data.shape, 25.0))
+    # with the input variances (no revision, no rejection) and every row of the profile
+    # kept, the further rows of the companion change nothing: the same numbers
+    fixed = dict(revise_variance=False, reject_sigma=np.inf, max_information_loss=0.0)
+    split = extract_optimal(img, p1[None], companion_profiles=[p2[None]], **fixed)
+    alone = extract_optimal(img, p1[None], **fixed)
+    solo = np.r_[40:100, 130:nd]
+    assert driver._column_runs(p2.any(axis=0), driver.MIN_SOLO_RUN) == [
+        (slice(0, 40), True), (slice(40, 100), False), (slice(100, 130), True), (slice(130, nd), False)]
+    np.testing.assert_allclose(split.flux[:, solo], alone.flux[:, solo], rtol=1e-6)
+    np.testing.assert_allclose(split.flux_var[:, solo], alone.flux_var[:, solo], rtol=1e-6)
+    assert np.all(split.companion_flux[:, solo] == 0) and np.all(split.companion_flux_var[:, solo] == 0)
+    # with the variance revised from the model the fit's rows (here also the companion's)
+    # enter the Poisson-variance relation: the same fit within a tenth of its error
+    split = extract_optimal(img, p1[None], companion_profiles=[p2[None]], reject_sigma=5.0)
+    alone = extract_optimal(img, p1[None], reject_sigma=5.0)
+    assert np.all(np.abs(split.flux - alone.flux)[:, solo] < 0.1 * np.sqrt(alone.flux_var[:, solo]))
+    monkeypatch.setattr(driver, "MIN_SOLO_RUN", 10 ** 9)
+    whole = extract_optimal(img, p1[None], companion_profiles=[p2[None]], reject_sigma=5.0)
+    joint = np.r_[0:40, 100:130]
+    np.testing.assert_allclose(split.flux[:, joint], whole.flux[:, joint], rtol=1e-12)
+    np.testing.assert_allclose(split.companion_flux[:, joint], whole.companion_flux[:, joint], rtol=1e-12)
+    assert abs(split.companion_flux[:, :40].mean() - 700.0) < 0.01 * 700.0
+
+
+def test_companions_count_only_where_their_light_reaches_the_window():
+    """A companion's profile is kept in the columns where at least COMPANION_SHARE of its
+    light falls in the window, zero elsewhere; a companion with none there is dropped."""
+    from webbcal.extract.optimal_target import COMPANION_SHARE, _companions_in_window
+
+    ny, nd = 60, 50
+    window = np.zeros((ny, nd), dtype=bool)
+    window[20:30] = True
+    centre = np.linspace(25.0, 55.0, nd)          # walks out of the window
+    near = gaussian_pixels(ny, centre, 1.5)[None]
+    far = gaussian_pixels(ny, np.full(nd, 55.0), 1.5)[None]
+    (kept,) = _companions_in_window([near, far], slice(0, ny), window)
+    share = (near[0] * window).sum(axis=0) / near[0].sum(axis=0)
+    assert np.array_equal(kept[0].any(axis=0), share > COMPANION_SHARE)
+    assert 0 < (share > COMPANION_SHARE).sum() < nd
