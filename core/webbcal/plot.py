@@ -96,7 +96,9 @@ def plot_image(model, path, apertures=None):
     ``apertures``: list of ``(src_weights, bkg_weights)`` per slit, in detector
     orientation, or ``None``.  The display uses an asinh stretch so that a bright blue
     end and a faint red end of a spectrum are both visible; each panel is zoomed on
-    the illuminated region and keeps the pixels square where the layout allows.
+    the illuminated region and keeps the pixels square where the layout allows. One
+    image of about square shape (imaging) is drawn with square pixels, averaged down to
+    the screen, from 2 sigma below the sky to the brightest sources, with a colour bar.
     """
     from matplotlib.colors import AsinhNorm
 
@@ -114,7 +116,11 @@ def plot_image(model, path, apertures=None):
     h, w = ((b0[1] - b0[0] + 1), (b0[3] - b0[2] + 1)) if b0 else images[0].shape
     tall = h > 2 * w
     n = len(slits)
-    if tall:
+    # one image of about square shape (imaging): square pixels, a stretch from the sky
+    square = n == 1 and 0.5 <= h / max(w, 1) <= 2.0
+    if square:
+        fig, axes = plt.subplots(1, 1, figsize=(8.5, 8), squeeze=False)
+    elif tall:
         fig, axes = plt.subplots(1, n, figsize=(min(3.2 * n, 16), 8), squeeze=False)
         axes = axes.T
     else:
@@ -122,10 +128,21 @@ def plot_image(model, path, apertures=None):
     for i, (slit, data, box) in enumerate(zip(slits, images, boxes)):
         ax = axes[i, 0]
         finite = data[np.isfinite(data)]
-        lo, hi = (np.percentile(finite, [1, 99.8]) if finite.size else (0, 1))
-        scale = max(float(np.percentile(np.abs(finite), 50)) if finite.size else 1.0, 1e-30)
-        ax.imshow(data, origin="lower", norm=AsinhNorm(linear_width=scale, vmin=lo, vmax=hi), cmap="viridis",
-                  aspect="auto", interpolation="nearest")
+        if square and finite.size:
+            # sky level and noise; asinh from 2 sigma below the sky to the brightest sources,
+            # averaged (not sampled) when the screen has fewer pixels than the image
+            from astropy.stats import mad_std
+
+            sky, sig = float(np.median(finite)), max(float(mad_std(finite)), 1e-30)
+            lo, hi = sky - 2 * sig, max(float(np.percentile(finite, 99.99)), sky + 10 * sig)
+            im = ax.imshow(data, origin="lower", norm=AsinhNorm(linear_width=3 * sig, vmin=lo, vmax=hi),
+                           cmap="magma", aspect="equal", interpolation="antialiased")
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label=getattr(model.meta, "bunit_data", None) or "")
+        else:
+            lo, hi = (np.percentile(finite, [1, 99.8]) if finite.size else (0, 1))
+            scale = max(float(np.percentile(np.abs(finite), 50)) if finite.size else 1.0, 1e-30)
+            ax.imshow(data, origin="lower", norm=AsinhNorm(linear_width=scale, vmin=lo, vmax=hi), cmap="viridis",
+                      aspect="auto", interpolation="nearest")
         legend = []
         if apertures is not None and i < len(apertures) and apertures[i] is not None:
             src, bkg = apertures[i]

@@ -19,8 +19,11 @@ What is here, by use:
 - products and files: :mod:`datamodels` (the model classes), :func:`read_table`, :func:`column` (a FITS binary table as numpy), :func:`header_value`,
   :func:`slits_of`, :func:`interpret_dq_def`, :data:`DQ`, :func:`pixel_wavelengths`,
   :func:`read_extract1d`, :func:`read_apcorr_table`;
-- references: :class:`RefSet`, :func:`resolve_references`;
-- simulating: :func:`gaussian_pixels`, :func:`moffat_pixels`, :func:`trace_image`,
+- references: :class:`RefSet`, :func:`resolve_references`; the readers every imaging
+  mode shares (:func:`read_distortion`, :func:`read_flat`, :func:`read_area`) and their
+  placement on the exposure (:func:`subarray_window`, :func:`cut_to_exposure`,
+  :func:`flat_for_exposure`); the imaging WCS (:func:`imaging_wcs`);
+- simulating: :func:`gaussian_pixels`, :func:`moffat_pixels`, :func:`trace_image`, :func:`synthetic_distortion` (embedded default distortions),
   :func:`noisy_cube` (scenes with known truth);
 - errors to raise: :class:`InputFileError`, :class:`ReferenceFileError`,
   :class:`ExtractionError`, :class:`ParameterError` (anything else a hook raises reaches
@@ -49,16 +52,29 @@ from .modes import Mode
 from .params import Param
 from .pipeline.step import Step
 from .refs import RefSet, ReferenceType, header_value
+from .refs.imaging import (
+    AreaReference,
+    DistortionReference,
+    FlatReference,
+    cut_to_exposure,
+    flat_for_exposure,
+    read_area,
+    read_distortion,
+    read_flat,
+    subarray_window,
+)
 from .results import Conversion, Correction, Flat
 from .scenes import gaussian_pixels, moffat_pixels, noisy_cube, set_exposure_timing, trace_image
 from .wcs import pixel_wavelengths
-from .wcs.imaging import imaging_wcs, pointing, v2v3_to_sky
+from .wcs.imaging import imaging_wcs, pointing, synthetic_distortion, v2v3_to_sky
 
 __all__ = [
     "hookimpl", "Mode", "ReferenceType", "Param", "Step",
     "ExtractionTarget", "Flat", "Conversion", "Correction", "ApertureCorrection",
     "datamodels", "read_table", "column", "header_value", "slits_of", "interpret_dq_def", "DQ", "pixel_wavelengths",
-    "imaging_wcs", "pointing", "v2v3_to_sky",
+    "imaging_wcs", "pointing", "v2v3_to_sky", "synthetic_distortion",
+    "read_distortion", "read_flat", "read_area", "DistortionReference", "FlatReference", "AreaReference",
+    "subarray_window", "cut_to_exposure", "flat_for_exposure",
     "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references", "aperture_mask",
     "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing",
     "WebbcalError", "InputFileError", "ReferenceFileError", "ExtractionError", "ParameterError", "PluginError",

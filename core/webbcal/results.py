@@ -25,6 +25,10 @@ class Flat:
     name: str | None = None
 
 
+#: 1 MJy/sr in microJy/arcsec^2
+MJYSR_TO_UJYA2 = 1e12 / (180.0 / np.pi * 3600.0) ** 2
+
+
 @dataclass
 class Conversion:
     """A photometric conversion for one image / slit.
@@ -33,7 +37,8 @@ class Conversion:
     relative response at each pixel's wavelength); ``bunit`` the resulting unit
     (``"MJy/sr"`` or ``"MJy"``); ``photmjsr`` the scalar written as PHOTMJSR;
     ``pixar_sr``/``pixar_a2`` the nominal pixel area.  ``area`` (optional) is the pixel
-    area map stored as the AREA extension.
+    area map stored as the AREA extension. ``photuja2`` (PHOTUJA2, the same conversion in
+    microJy/arcsec^2) is derived from ``photmjsr`` when not given.
     """
 
     factor: object
@@ -44,6 +49,11 @@ class Conversion:
     pixar_a2: float | None = None
     area: np.ndarray | None = None
     name: str | None = None
+
+    def __post_init__(self):
+        # PHOTUJA2 is PHOTMJSR in microJy/arcsec^2: filled when only PHOTMJSR is given
+        if self.photuja2 is None and self.photmjsr is not None and self.bunit == "MJy/sr":
+            self.photuja2 = float(self.photmjsr) * MJYSR_TO_UJYA2
 
 
 @dataclass

@@ -9,16 +9,41 @@ from astropy.io import fits
 
 from ..errors import InputFileError
 
-__all__ = ["read_file_into"]
+__all__ = ["read_file_into", "open_fits"]
 
 
-def _open_fits(path, memmap):
-    """Open a FITS file read-only; InputFileError for missing / corrupt / truncated files."""
+def open_fits(path, memmap=False, error=InputFileError):
+    """Open a FITS file read-only, checked whole.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    memmap : bool
+        Map the data instead of reading it.
+    error : type
+        The :class:`~webbcal.errors.WebbcalError` subclass raised (e.g.
+        ReferenceFileError for a reference file).
+
+    Returns
+    -------
+    astropy.io.fits.HDUList
+
+    Raises
+    ------
+    InputFileError
+        (or ``error``) A missing, unreadable, corrupt or truncated file.
+    """
+    return _open_fits(path, memmap, error)
+
+
+def _open_fits(path, memmap, error=InputFileError):
+    """Open a FITS file read-only; ``error`` for missing / corrupt / truncated files."""
     path = Path(path)
     if not path.exists():
-        raise InputFileError(path, "does not exist (expected a JWST FITS product)")
+        raise error(path, "does not exist (expected a FITS file)")
     if path.is_dir():
-        raise InputFileError(path, "is a folder, not a FITS file")
+        raise error(path, "is a folder, not a FITS file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", fits.verify.VerifyWarning)
@@ -31,18 +56,18 @@ def _open_fits(path, memmap):
                              lazy_load_hdus=False,
                              ignore_missing_simple=False)
     except Exception as exc:
-        raise InputFileError(path, f"is not a readable FITS file ({exc})") from None
+        raise error(path, f"is not a readable FITS file ({exc})") from None
     try:
-        _check_complete(hdul, path)
+        _check_complete(hdul, path, error)
     except BaseException:
         hdul.close()
         raise
     return hdul
 
 
-def _check_complete(hdul, path):
+def _check_complete(hdul, path, error=InputFileError):
     if len(hdul) == 0:
-        raise InputFileError(path, "is an empty FITS file (expected a primary header and extensions)")
+        raise error(path, "is an empty FITS file (expected a primary header and extensions)")
     compressed = getattr(getattr(hdul, "_file", None), "compression", None)
     size = os.path.getsize(path)
     for hdu in hdul:
@@ -53,7 +78,7 @@ def _check_complete(hdul, path):
         if info and not compressed:
             end = info["datLoc"] + info["datSpan"]
             if end > size:
-                raise InputFileError(
+                raise error(
                     path,
                     f"is truncated: extension {hdu.name} ends at byte {end} but the file has {size} bytes",
                 )

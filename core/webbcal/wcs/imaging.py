@@ -14,6 +14,9 @@ the unit vector of (V2, V3).
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+import numpy as np
 
 from astropy import coordinates as coord
 from astropy import units as u
@@ -21,7 +24,7 @@ from astropy.modeling import models
 
 log = logging.getLogger("webbcal.wcs")
 
-__all__ = ["v2v3_to_sky", "pointing", "imaging_frames", "imaging_wcs"]
+__all__ = ["v2v3_to_sky", "pointing", "imaging_frames", "imaging_wcs", "synthetic_distortion"]
 
 
 def v2v3_to_sky(v2_ref, v3_ref, ra_ref, dec_ref, roll_ref):
@@ -134,3 +137,60 @@ def imaging_wcs(model, distortion, origin=(1, 1)):
     wcs.bounding_box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
     wcs.pixel_shape = (nx, ny)
     return wcs
+
+
+def synthetic_distortion(reference_pixel: tuple[float, float], v2v3_ref: tuple[float, float], scale: float,
+                         angle: float, shape: tuple[int, int], quad: float = 0.0, name: str = "distortion") -> Any:
+    """An imaging distortion model shaped like the flight ones, with a fitted inverse: for
+    the synthetic embedded defaults (PEDIGREE DUMMY) of the plugins, never a calibration.
+
+    Full-frame 0-based pixels (x, y) -> (V2, V3) arcsec: ``reference_pixel`` goes to
+    ``v2v3_ref``; the detector axes are rotated by ``angle`` (degrees) from V2/V3 with V2
+    running opposite to x (VPARITY = -1); ``scale`` arcsec per pixel; a gentle quadratic
+    term ``quad`` (arcsec per pixel^2). The inverse is a 4th-order polynomial fitted on a
+    grid covering the detector plus 40 pixels, good to 1e-3 pixel (checked).
+
+    Parameters
+    ----------
+    reference_pixel : tuple of float
+        0-based full-frame (x, y) of the reference point.
+    v2v3_ref : tuple of float
+        Its V2, V3 (arcsec).
+    scale : float
+        Arcsec per pixel.
+    angle : float
+        Rotation of the detector axes relative to V2/V3 (degrees).
+    shape : tuple of int
+        Full-frame (rows, columns).
+    quad : float
+        Quadratic distortion coefficient.
+    name : str
+        The model's name.
+
+    Returns
+    -------
+    astropy.modeling.CompoundModel
+    """
+    from astropy.modeling import fitting
+
+    xref, yref = reference_pixel
+    v2ref, v3ref = v2v3_ref
+    theta = np.deg2rad(angle)
+    c, s = np.cos(theta), np.sin(theta)
+    v2 = models.Polynomial2D(2, c0_0=v2ref, c1_0=-scale * c, c0_1=scale * s, c2_0=quad, c0_2=-quad, name="v2_poly")
+    v3 = models.Polynomial2D(2, c0_0=v3ref, c1_0=scale * s, c0_1=scale * c, c1_1=quad, name="v3_poly")
+    forward = (models.Shift(-xref) & models.Shift(-yref)) | models.Mapping((0, 1, 0, 1)) | (v2 & v3)
+    ny, nx = shape
+    yy, xx = np.mgrid[-40:ny + 40:8, -40:nx + 40:8].astype(float)
+    a2, a3 = forward(xx, yy)
+    fitter = fitting.LinearLSQFitter()
+    inv_x = fitter(models.Polynomial2D(4), a2 - v2ref, a3 - v3ref, xx - xref)
+    inv_y = fitter(models.Polynomial2D(4), a2 - v2ref, a3 - v3ref, yy - yref)
+    forward.inverse = ((models.Shift(-v2ref) & models.Shift(-v3ref)) | models.Mapping((0, 1, 0, 1))
+                       | (inv_x & inv_y) | (models.Shift(xref) & models.Shift(yref)))
+    bx, by = forward.inverse(*forward(xx, yy))
+    err = max(np.abs(bx - xx).max(), np.abs(by - yy).max())
+    if err > 1e-3:
+        raise ValueError(f"synthetic distortion: the fitted inverse is off by {err:.2g} pixel")
+    forward.name = name
+    return forward

@@ -131,7 +131,7 @@ def test_malformed_distortion_and_non_fits(tmp_path):
         refs.read_distortion(path)
     junk = tmp_path / "junk.fits"
     junk.write_text("not a FITS file")
-    with pytest.raises(ReferenceFileError, match="cannot be read as FITS"):
+    with pytest.raises(ReferenceFileError, match="is not a readable FITS file"):
         refs.read_flat(junk)
 
 

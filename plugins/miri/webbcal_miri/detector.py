@@ -35,15 +35,9 @@ def subarray_of(model):
     Missing keywords fall back to the named subarray, then to the array's own shape
     placed at the detector origin.
     """
-    sub = model.meta.subarray
-    name = (getattr(sub, "name", None) or "").upper()
-    default = SUBARRAYS.get(name)
-    ny, nx = model.data.shape[-2:]
-    xstart = getattr(sub, "xstart", None) or (default[0] if default else 1)
-    ystart = getattr(sub, "ystart", None) or (default[1] if default else 1)
-    xsize = getattr(sub, "xsize", None) or nx
-    ysize = getattr(sub, "ysize", None) or ny
-    return int(xstart), int(ystart), int(xsize), int(ysize)
+    from webbcal.plugin_api import subarray_window
+
+    return subarray_window(model, SUBARRAYS)
 
 
 def psf_sigma_pixels(wavelength_um):

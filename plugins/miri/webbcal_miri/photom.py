@@ -9,14 +9,9 @@ nominal 0.11 arcsec pixel.
 """
 import numpy as np
 
-from webbcal.plugin_api import InputFileError
-from webbcal.plugin_api import Conversion
+from webbcal.plugin_api import Conversion, InputFileError, cut_to_exposure
 
 from . import detector
-
-#: 1 MJy/sr in microJy/arcsec^2
-MJYSR_TO_UJYA2 = 1e12 / (180.0 / np.pi * 3600.0) ** 2
-
 
 def conversion_for(model, mode, refs):
     """The photometric conversion of ``model`` from the PHOTOM (and AREA) references: PHOTMJSR for its
@@ -28,9 +23,7 @@ def conversion_for(model, mode, refs):
     pixar_a2 = ref.pixar_a2 or (area.pixar_a2 if area is not None else None) or detector.PIXAR_A2
     area_map = None
     if area is not None:
-        ny, nx = model.data.shape[-2:]
-        xstart, ystart, _, _ = detector.subarray_of(model)
-        area_map = area.data if area.data.shape == (ny, nx) else area.cutout(xstart, ystart, nx, ny)
+        area_map = cut_to_exposure(area, model, detector.subarray_of(model), "pixel-area map")
     if mode.dispersion_axis is not None:
         wave = getattr(model, "wavelength", None)
         if wave is None:
@@ -40,6 +33,6 @@ def conversion_for(model, mode, refs):
     else:
         factor = row.photmjsr
     return Conversion(
-        factor=factor, bunit="MJy/sr", photmjsr=row.photmjsr, photuja2=row.photmjsr * MJYSR_TO_UJYA2,
+        factor=factor, bunit="MJy/sr", photmjsr=row.photmjsr,
         pixar_sr=pixar_sr, pixar_a2=pixar_a2, area=area_map, name=f"{row.filter}/{row.subarray}",
     )

@@ -28,19 +28,20 @@ extract1d               JSON    JWST EXTRACT1D apertures (core reader
 apcorr (LRS)            FITS    ``APCORR`` table: SUBARRAY, WAVELENGTH, NELEM_WL, SIZE,
                                 NELEM_SIZE, APCORR, APCORR_ERR
 ======================  ======  =================================================================
+
+Distortion, flat and area are read by the core's readers (:mod:`webbcal.refs.imaging`),
+the same for every instrument's imaging.
 """
 from __future__ import annotations
 
-import copy
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from webbcal.plugin_api import column, read_table
-from webbcal.plugin_api import ReferenceFileError
-from webbcal.plugin_api import ReferenceType
+from webbcal.plugin_api import ReferenceFileError, ReferenceType, column, read_distortion, read_table
+from webbcal.plugin_api import read_area, read_flat  # noqa: F401  (the MIRI readers of these types)
 
 from . import detector
 
@@ -117,58 +118,6 @@ def _image(hdul, name, path, required=True):
 
 def _decode(v):
     return (v.decode() if isinstance(v, bytes) else str(v)).strip()
-
-
-# --------------------------------------------------------------------------------------
-# DISTORTION (ASDF)
-# --------------------------------------------------------------------------------------
-
-
-@dataclass
-class DistortionReference:
-    """Detector -> telescope (V2, V3) transform of the MIRI imager.
-
-    ``model`` takes full-frame 0-based pixel coordinates (x, y) and returns V2, V3 in
-    arcsec; its ``inverse`` (when defined) goes back.
-    """
-
-    path: str
-    model: object
-    meta: dict = field(default_factory=dict)
-
-
-def read_distortion(path):
-    """Read a MIRI DISTORTION reference (ASDF: an astropy model, detector to V2/V3).
-
-    Raises
-    ------
-    ReferenceFileError
-        A file that cannot be read or lacks what is expected (the message names the file).
-    """
-    import asdf
-    from astropy.modeling import Model
-
-    path = Path(path)
-    try:
-        with asdf.open(path, lazy_load=False, memmap=False) as af:
-            tree = af.tree
-            if "model" not in tree:
-                raise ReferenceFileError(path, "DISTORTION file has no 'model' key in its ASDF tree")
-            model = tree["model"]
-            meta = tree.get("meta", {}) or {}
-            if not isinstance(model, Model):
-                raise ReferenceFileError(path, f"DISTORTION 'model' is a {type(model).__name__}, expected an astropy model")
-            if model.n_inputs != 2 or model.n_outputs != 2:
-                raise ReferenceFileError(
-                    path, f"DISTORTION model maps {model.n_inputs} -> {model.n_outputs} values, expected (x, y) -> (V2, V3)"
-                )
-            model = copy.deepcopy(model)
-            meta = copy.deepcopy(dict(meta))
-    except ReferenceFileError:
-        raise
-    except Exception as exc:
-        raise ReferenceFileError(path, f"cannot be read as an ASDF DISTORTION file ({exc})") from None
-    return DistortionReference(str(path), model, meta)
 
 
 # --------------------------------------------------------------------------------------
@@ -249,68 +198,6 @@ def read_specwcs(path):
         str(path), cols["X_CENTER"], cols["Y_CENTER"], cols["WAVELENGTH"], corners,
         *(None if keys[k] is None else float(keys[k]) for k in ("IMX", "IMY", "IMXSLTL", "IMYSLTL")),
     )
-
-
-# --------------------------------------------------------------------------------------
-# FLAT (FITS)
-# --------------------------------------------------------------------------------------
-
-
-@dataclass
-class FlatReference:
-    """A flat field in JWST DQ convention, placed on the full frame at (xstart, ystart) (1-based)."""
-
-    path: str
-    data: np.ndarray
-    err: np.ndarray | None
-    dq: np.ndarray
-    xstart: int = 1
-    ystart: int = 1
-
-    def cutout(self, xstart, ystart, xsize, ysize):
-        """The flat over the science subarray (1-based start, size); ``None`` if not covered."""
-        x0 = int(xstart) - self.xstart
-        y0 = int(ystart) - self.ystart
-        ny, nx = self.data.shape
-        if x0 < 0 or y0 < 0 or x0 + xsize > nx or y0 + ysize > ny:
-            return None
-        sl = (slice(y0, y0 + ysize), slice(x0, x0 + xsize))
-        return self.data[sl], (None if self.err is None else self.err[sl]), self.dq[sl]
-
-
-def read_flat(path):
-    """Read a MIRI FLAT reference (SCI, ERR, DQ with its DQ_DEF).
-
-    Raises
-    ------
-    ReferenceFileError
-        A file that cannot be read or lacks what is expected (the message names the file).
-    """
-    from webbcal.plugin_api import interpret_dq_def
-
-    path = Path(path)
-    with _open_fits(path) as hdul:
-        data = _image(hdul, "SCI", path).astype(np.float32)
-        if data.ndim != 2:
-            raise ReferenceFileError(path, f"FLAT SCI must be a 2-D image, got shape {data.shape}")
-        err = _image(hdul, "ERR", path, required=False)
-        dq = _image(hdul, "DQ", path, required=False)
-        for name, arr in (("ERR", err), ("DQ", dq)):
-            if arr is not None and arr.shape != data.shape:
-                raise ReferenceFileError(path, f"FLAT {name} has shape {arr.shape}, SCI {data.shape}")
-        if dq is None:
-            dq = np.zeros(data.shape, np.uint32)
-        elif "DQ_DEF" in hdul and hdul["DQ_DEF"].data is not None:
-            try:
-                dq = interpret_dq_def(hdul["DQ_DEF"].data, dq)
-            except KeyError as exc:
-                raise ReferenceFileError(path, f"FLAT DQ_DEF lacks column {exc} (expected BIT, VALUE, NAME, DESCRIPTION)") from None
-        else:
-            dq = np.asarray(dq).astype(np.uint32)  # no DQ_DEF: already JWST bits
-        hdr = hdul[0].header
-        xstart = int(hdr.get("SUBSTRT1", 1) or 1)
-        ystart = int(hdr.get("SUBSTRT2", 1) or 1)
-    return FlatReference(str(path), data, None if err is None else err.astype(np.float32), dq.astype(np.uint32), xstart, ystart)
 
 
 # --------------------------------------------------------------------------------------
@@ -410,54 +297,6 @@ def read_photom(path):
         pixar_sr = hdr.get("PIXAR_SR")
         pixar_a2 = hdr.get("PIXAR_A2")
     return PhotomReference(str(path), rows, None if pixar_sr is None else float(pixar_sr), None if pixar_a2 is None else float(pixar_a2))
-
-
-# --------------------------------------------------------------------------------------
-# AREA (FITS)
-# --------------------------------------------------------------------------------------
-
-
-@dataclass
-class AreaReference:
-    """A MIRI AREA reference: relative pixel area map, its subarray origin and the nominal pixel area."""
-    path: str
-    data: np.ndarray
-    pixar_sr: float | None
-    pixar_a2: float | None
-    xstart: int = 1
-    ystart: int = 1
-
-    def cutout(self, xstart, ystart, xsize, ysize):
-        """The area map over a subarray (1-based ``xstart``, ``ystart``), or None when it lies outside
-        the reference."""
-        x0, y0 = int(xstart) - self.xstart, int(ystart) - self.ystart
-        ny, nx = self.data.shape
-        if x0 < 0 or y0 < 0 or x0 + xsize > nx or y0 + ysize > ny:
-            return None
-        return self.data[y0 : y0 + ysize, x0 : x0 + xsize]
-
-
-def read_area(path):
-    """Read a MIRI AREA reference (SCI image, PIXAR_SR / PIXAR_A2).
-
-    Raises
-    ------
-    ReferenceFileError
-        A file that cannot be read or lacks what is expected (the message names the file).
-    """
-    path = Path(path)
-    with _open_fits(path) as hdul:
-        data = _image(hdul, "SCI", path).astype(np.float32)
-        if data.ndim != 2:
-            raise ReferenceFileError(path, f"AREA SCI must be a 2-D image, got shape {data.shape}")
-        hdr = hdul[0].header
-        sci = hdul["SCI"].header
-        pixar_sr = _keyword((hdr, sci), "PIXAR_SR")
-        pixar_a2 = _keyword((hdr, sci), "PIXAR_A2")
-        xstart = int(hdr.get("SUBSTRT1", 1) or 1)
-        ystart = int(hdr.get("SUBSTRT2", 1) or 1)
-    return AreaReference(str(path), data, None if pixar_sr is None else float(pixar_sr),
-                         None if pixar_a2 is None else float(pixar_a2), xstart, ystart)
 
 
 # --------------------------------------------------------------------------------------

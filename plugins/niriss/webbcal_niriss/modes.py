@@ -34,4 +34,32 @@ SOSS = Mode(
     demo=True,
 )
 
-MODES = (SOSS,)
+#: imaging: the short-wavelength filters sit in the pupil wheel (FILTER=CLEAR), the
+#: long-wavelength ones in the filter wheel (PUPIL=CLEARP)
+IMAGE = Mode(
+    instrument=INSTRUMENT,
+    exp_types=("NIS_IMAGE",),
+    name="image",
+    plugin=PLUGIN,
+    product="image",
+    pipeline="image2",
+    recipe=("assign_wcs", "flat_field", "photom"),
+    dispersion_axis=None,
+    reftypes={
+        "assign_wcs": ("distortion",),
+        "flat_field": ("flat",),
+        "photom": ("photom", "area"),
+    },
+    keyword_values={"FILTER": ("CLEAR", "F277W", "F356W", "F380M", "F430M", "F444W", "F480M"),
+                    "PUPIL": ("CLEARP", "F090W", "F115W", "F140M", "F150W", "F158M", "F200W")},
+    detector_shape=(2048, 2048),
+    description="NIRISS imaging (F090W-F480M)",
+    demo=True,
+)
+
+MODES = (SOSS, IMAGE)
+
+
+def is_soss(mode):
+    """Whether ``mode`` is the SOSS time-series mode."""
+    return mode is SOSS or (mode is not None and "NIS_SOSS" in mode.exp_types)

@@ -5,7 +5,7 @@ mode-specific ones for NIRISS modes only.
 """
 from webbcal.plugin_api import hookimpl
 
-from .modes import MODES
+from .modes import MODES, is_soss
 
 
 @hookimpl
@@ -37,13 +37,37 @@ def webbcal_simulate(mode, params):
 
 @hookimpl
 def webbcal_assign_wcs(model, mode, refs, params):
-    from .soss import check_exposure
+    if is_soss(mode):
+        from .soss import check_exposure
 
-    return check_exposure(model, refs)
+        return check_exposure(model, refs)
+    from .imaging import assign_wcs
+
+    return assign_wcs(model, refs)
+
+
+@hookimpl
+def webbcal_flat_field(model, mode, refs, params):
+    if is_soss(mode):
+        return None
+    from .imaging import flat_for
+
+    return flat_for(model, refs)
+
+
+@hookimpl
+def webbcal_photom(model, mode, refs, params):
+    if is_soss(mode):    # SOSS: the conversion is applied to the extracted spectra
+        return None
+    from .imaging import conversion_for
+
+    return conversion_for(model, refs)
 
 
 @hookimpl
 def webbcal_extract_targets(model, mode, refs, params):
+    if not is_soss(mode):
+        return None
     from .extract import extraction_targets
 
     return extraction_targets(model, mode, refs, params)

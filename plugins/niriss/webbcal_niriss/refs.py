@@ -1,4 +1,4 @@
-"""NIRISS SOSS reference files: readers of the CRDS formats and their selection.
+"""NIRISS reference files (SOSS and imaging): readers of the CRDS formats and their selection.
 
 Every reader takes a path and returns a small object; a file without the layout of its
 type raises :class:`webbcal.errors.ReferenceFileError` naming the file, the extension or
@@ -17,8 +17,12 @@ wavemap     FITS    one ``ORDER`` image per order: wavelength (micron) of every 
 photom      FITS    ``PHOTOM`` table: filter, pupil, order, photmj (MJy per DN/s; or
                     photmjsr, MJy/sr per DN/s, in older files), uncertainty, nelem and the
                     vector columns wavelength, relresponse [, reluncertainty]; PIXAR_SR /
-                    PIXAR_A2 in the PHOTOM or primary header
+                    PIXAR_A2 in the PHOTOM or primary header; imaging rows have order 0
+                    and photmjsr (MJy/sr per DN/s)
 ==========  ======  ========================================================================
+
+Imaging DISTORTION, FLAT and AREA are read by the core's readers
+(:mod:`webbcal.refs.imaging`), the same for every instrument's imaging.
 """
 from __future__ import annotations
 
@@ -27,13 +31,26 @@ from pathlib import Path
 
 import numpy as np
 
-from webbcal.plugin_api import InputFileError, ReferenceFileError, ReferenceType, column, read_table
+from webbcal.plugin_api import (
+    InputFileError,
+    ReferenceFileError,
+    ReferenceType,
+    column,
+    read_area,
+    read_distortion,
+    read_flat,
+    read_table,
+)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 #: embedded default files (synthetic, PEDIGREE DUMMY), see data/make_defaults.py
 DEFAULT_FILES = {
     "spectrace": "jwst_niriss_spectrace_dummy.fits",
     "photom": "jwst_niriss_photom_soss_dummy.fits",
+    "photom_image": "jwst_niriss_photom_image_dummy.fits",
+    "distortion": "jwst_niriss_distortion_image_dummy.asdf",
+    "flat": "jwst_niriss_flat_image_dummy.fits",
+    "area": "jwst_niriss_area_image_dummy.fits",
 }
 
 #: 1-based (SUBSTRT1, SUBSTRT2) of the SOSS subarrays in the full frame (DMS orientation)
@@ -244,7 +261,7 @@ def read_wavemap(path):
 # PHOTOM
 # --------------------------------------------------------------------------------------
 @dataclass
-class SossPhotomRow:
+class PhotomRow:
     """One PHOTOM row: the conversion of an order's extracted count rate to flux density."""
 
     filter: str
@@ -258,8 +275,8 @@ class SossPhotomRow:
 
 
 @dataclass
-class SossPhotom:
-    """A NIRISS PHOTOM reference's SOSS rows and pixel area."""
+class NirissPhotom:
+    """A NIRISS PHOTOM reference: its rows (SOSS orders, imaging order 0, ...) and pixel area."""
 
     path: str
     rows: list
@@ -280,6 +297,22 @@ class SossPhotom:
                 return r
         have = sorted({f"{r.filter}/{r.pupil}/order {r.order}" for r in self.rows if r.pupil == "GR700XD"})
         raise ReferenceFileError(self.path, f"no PHOTOM row for {f}/{p} order {o} (SOSS rows: {', '.join(have) or 'none'})")
+
+    def imaging_row(self, filter_name, pupil):
+        """The imaging row of ``filter_name`` / ``pupil`` (order 0 where the table has orders).
+
+        Raises
+        ------
+        ReferenceFileError
+            No such row (the message lists the imaging rows the file has).
+        """
+        f, p = str(filter_name or "").strip().upper(), str(pupil or "").strip().upper()
+        for r in self.rows:
+            if r.filter == f and r.pupil == p and r.order == 0:
+                return r
+        have = sorted({f"{r.filter}/{r.pupil}" for r in self.rows if r.order == 0})
+        raise ReferenceFileError(self.path, f"no imaging PHOTOM row (order 0) for FILTER={f} PUPIL={p} "
+                                            f"(imaging rows: {', '.join(have) or 'none'})")
 
     def conversion(self, filter_name, pupil, order, wavelength):
         """MJy per (DN/s) of the order's extracted count rate at ``wavelength`` (micron):
@@ -339,7 +372,7 @@ def read_photom(path):
             r = np.asarray(rel[i], np.float64)[:n] if n > 0 else np.zeros(0)
             ok = np.isfinite(w) & np.isfinite(r) & (w > 0)
             srt = np.argsort(w[ok], kind="stable")
-            rows.append(SossPhotomRow(_text(filt[i]), _text(pupil[i]), int(order[i]),
+            rows.append(PhotomRow(_text(filt[i]), _text(pupil[i]), int(order[i]),
                                       float(factor[i]), per_sr, float(unc[i]), w[ok][srt], r[ok][srt]))
 
         def keyword(key):
@@ -348,7 +381,7 @@ def read_photom(path):
                     return float(h[key])
             return None
 
-        return SossPhotom(str(path), rows, keyword("PIXAR_SR"), keyword("PIXAR_A2"))
+        return NirissPhotom(str(path), rows, keyword("PIXAR_SR"), keyword("PIXAR_A2"))
 
 
 # --------------------------------------------------------------------------------------
@@ -363,6 +396,10 @@ def _default(key):
     return lambda model, mode: default_path(key)
 
 
+def _default_photom(model, mode):
+    return default_path("photom" if mode is None or mode.dispersion_axis is not None else "photom_image")
+
+
 def _read_bkg(path):
     from .background import read_background
 
@@ -372,7 +409,7 @@ def _read_bkg(path):
 def reference_types():
     """The NIRISS reference types: SPECTRACE, WAVEMAP (no embedded default: the wavelengths
     then come from the SPECTRACE), BKG (no embedded default: no background subtracted),
-    PHOTOM."""
+    PHOTOM; for imaging DISTORTION, FLAT and AREA (the core's readers)."""
     inst = "NIRISS"
     return [
         ReferenceType("spectrace", inst, read_spectrace, selectors=("EXP_TYPE", "FILTER", "PUPIL"),
@@ -382,5 +419,11 @@ def reference_types():
         ReferenceType("bkg", inst, _read_bkg, selectors=("EXP_TYPE", "FILTER", "PUPIL", "SUBARRAY"),
                       default=None, description="SOSS background template (FITS image); no embedded default"),
         ReferenceType("photom", inst, read_photom, selectors=("EXP_TYPE", "DETECTOR"),
-                      default=_default("photom"), description="PHOTOM table, per order for SOSS (FITS)"),
+                      default=_default_photom, description="PHOTOM table: per order for SOSS, order 0 for imaging (FITS)"),
+        ReferenceType("distortion", inst, read_distortion, selectors=("EXP_TYPE", "PUPIL"),
+                      default=_default("distortion"), description="imaging detector -> V2/V3 (ASDF, tree['model'])"),
+        ReferenceType("flat", inst, read_flat, selectors=("EXP_TYPE", "FILTER", "PUPIL"),
+                      default=_default("flat"), description="imaging flat field SCI/ERR/DQ/DQ_DEF (FITS)"),
+        ReferenceType("area", inst, read_area, selectors=("EXP_TYPE", "FILTER", "PUPIL"),
+                      default=_default("area"), description="imaging pixel-area map (FITS)"),
     ]

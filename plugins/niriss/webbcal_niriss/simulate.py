@@ -1,4 +1,5 @@
-"""Simulated NIRISS SOSS time series with known truth.
+"""Simulated NIRISS exposures with known truth: SOSS time series (here) and imaging
+(:mod:`.simulate_image`).
 
 Orders 1-3 are painted on the SOSS subarray along the traces of the embedded SPECTRACE
 (placed for the exposure's PWCPOS, see :mod:`.soss`), each column's light spread across
@@ -37,6 +38,18 @@ def light_curve(nints, depth=TRANSIT[0], mid=TRANSIT[1], half=TRANSIT[2]):
 
 
 def simulate(mode, params):
+    """``(model, truth)`` for a NIRISS mode: SOSS (:func:`simulate_soss`) or imaging
+    (:func:`webbcal_niriss.simulate_image.simulate_image`)."""
+    from .modes import is_soss
+
+    if is_soss(mode):
+        return simulate_soss(mode, params)
+    from .simulate_image import simulate_image
+
+    return simulate_image(mode, params)
+
+
+def simulate_soss(mode, params):
     """A NIRISS SOSS rateints exposure (``params``: nints, seed, noise, flux, subarray,
     filter, pwcpos, orders, wave_shift -- pixels along x between the painted spectrum and
     the trace wavelengths). Returns ``(model, truth)``."""

@@ -32,7 +32,7 @@ REFCOLS = 4
 XREF, YREF = 692.5, 511.5
 V2REF, V3REF = -453.56, -373.81
 SCALE = 0.1108  # arcsec / pixel
-THETA = np.deg2rad(4.45)  # rotation of the detector axes relative to V2/V3
+ANGLE = 4.45  # degrees: rotation of the detector axes relative to V2/V3
 QUAD = 2.0e-7  # arcsec / pixel^2: a gentle quadratic distortion
 
 # LRS zero points (1-based full-frame pixels), close to the nominal slit / slitless positions
@@ -89,30 +89,10 @@ def primary_header(reftype, description, **keys):
 # --------------------------------------------------------------------------------------
 def distortion_model():
     """Full-frame 0-based (x, y) -> (V2, V3) arcsec, with a fitted polynomial inverse."""
-    from astropy.modeling import fitting, models
+    from webbcal.plugin_api import synthetic_distortion
 
-    c, s = np.cos(THETA), np.sin(THETA)
-    # VPARITY = -1: V2 runs opposite to detector x
-    v2 = models.Polynomial2D(2, c0_0=V2REF, c1_0=-SCALE * c, c0_1=SCALE * s, c2_0=QUAD, c0_2=-QUAD, name="v2_poly")
-    v3 = models.Polynomial2D(2, c0_0=V3REF, c1_0=SCALE * s, c0_1=SCALE * c, c1_1=QUAD, name="v3_poly")
-    forward = (models.Shift(-XREF) & models.Shift(-YREF)) | models.Mapping((0, 1, 0, 1)) | (v2 & v3)
-    # inverse: fit on a grid covering the detector plus a margin
-    yy, xx = np.mgrid[-40:NY + 40:8, -40:NX + 40:8].astype(float)
-    a2, a3 = forward(xx, yy)
-    du, dv = a2 - V2REF, a3 - V3REF
-    fitter = fitting.LinearLSQFitter()
-    inv_x = fitter(models.Polynomial2D(4), du, dv, xx - XREF)
-    inv_y = fitter(models.Polynomial2D(4), du, dv, yy - YREF)
-    inverse = (
-        (models.Shift(-V2REF) & models.Shift(-V3REF)) | models.Mapping((0, 1, 0, 1)) | (inv_x & inv_y)
-        | (models.Shift(XREF) & models.Shift(YREF))
-    )
-    forward.inverse = inverse
-    bx, by = inverse(*forward(xx, yy))
-    err = max(np.abs(bx - xx).max(), np.abs(by - yy).max())
-    assert err < 1e-3, f"distortion inverse residual {err} pixel"
-    forward.name = "miri_imager_distortion"
-    return forward
+    return synthetic_distortion((XREF, YREF), (V2REF, V3REF), SCALE, ANGLE, (NY, NX), quad=QUAD,
+                                name="miri_imager_distortion")
 
 
 def write_distortion(path):

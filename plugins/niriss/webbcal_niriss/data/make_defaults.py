@@ -1,4 +1,4 @@
-"""Write the embedded default NIRISS SOSS reference files (synthetic, PEDIGREE DUMMY).
+"""Write the embedded default NIRISS reference files, SOSS and imaging (synthetic, PEDIGREE DUMMY).
 
     python make_defaults.py      # in this folder
 
@@ -11,6 +11,17 @@
 - ``jwst_niriss_photom_soss_dummy.fits``: PHOTOM with SOSS rows (CLEAR and F277W with
   GR700XD, orders 1-3): photmj (MJy per DN/s of the extracted order: 1e-10 for order 1,
   so a 0.2 Jy star gives ~2000 DN/s per column) and a smooth relative response.
+- ``jwst_niriss_distortion_image_dummy.asdf``: imaging DISTORTION (full-frame 0-based
+  pixels -> V2/V3 arcsec), the NIS_CEN reference point (V2, V3) = (-290.1, -697.5) at the
+  detector centre, 0.0656 arcsec/pixel, axes turned -0.57 deg from V2/V3, a gentle
+  quadratic term, with a fitted inverse.
+- ``jwst_niriss_flat_image_dummy.fits``: imaging FLAT, full frame 2048 x 2048 (SCI, ERR,
+  DQ, DQ_DEF; tile-compressed): a smooth pattern of a few per cent, the 4-pixel
+  reference-pixel border flagged, a few dead pixels.
+- ``jwst_niriss_area_image_dummy.fits``: pixel-area map (relative to PIXAR_SR), smooth.
+- ``jwst_niriss_photom_image_dummy.fits``: PHOTOM with the imaging rows (order 0): the
+  short-wavelength filters in the pupil wheel with FILTER=CLEAR, the long-wavelength
+  ones in the filter wheel with PUPIL=CLEARP, photmjsr of the right order of magnitude.
 """
 from pathlib import Path
 
@@ -86,6 +97,127 @@ def photom():
         HERE / "jwst_niriss_photom_soss_dummy.fits", overwrite=True)
 
 
+# --------------------------------------------------------------------------------------
+# imaging
+# --------------------------------------------------------------------------------------
+FULL = (2048, 2048)
+REFPIX = 4
+XREF = YREF = 1023.5
+V2REF, V3REF = -290.10, -697.50
+SCALE = 0.0656
+ANGLE = -0.57
+PIXAR_A2 = SCALE ** 2
+PIXAR_SR = PIXAR_A2 * (np.pi / 180.0 / 3600.0) ** 2
+#: synthetic PHOTMJSR (MJy/sr per DN/s) of the imaging (FILTER, PUPIL) pairs
+IMAGING_PHOTMJSR = {
+    ("CLEAR", "F090W"): 0.37, ("CLEAR", "F115W"): 0.33, ("CLEAR", "F140M"): 0.78, ("CLEAR", "F150W"): 0.37,
+    ("CLEAR", "F158M"): 0.70, ("CLEAR", "F200W"): 0.34, ("F277W", "CLEARP"): 0.28, ("F356W", "CLEARP"): 0.26,
+    ("F380M", "CLEARP"): 1.31, ("F430M", "CLEARP"): 1.64, ("F444W", "CLEARP"): 0.29, ("F480M", "CLEARP"): 1.47,
+}
+DQ_DEF = [(0, 1, "DO_NOT_USE", "Bad pixel not to be used for science"),
+          (10, 1024, "DEAD", "Dead pixel"),
+          (18, 2 ** 18, "NO_FLAT_FIELD", "No flat-field value"),
+          (31, 2 ** 31, "REFERENCE_PIXEL", "Reference pixel")]
+
+
+def imaging_primary(reftype, **extra):
+    h = primary(reftype, **extra)
+    h.header["EXP_TYPE"] = "NIS_IMAGE"
+    h.header["PUPIL"] = "ANY"
+    return h
+
+
+def compressed(data, name):
+    return fits.CompImageHDU(data=data, name=name, compression_type="GZIP_2", quantize_level=0.0)
+
+
+def zero_gzip_timestamps(path):
+    """Blank the modification time gzip writes into every compressed tile, so the bytes do
+    not depend on when the script ran (the time is outside the CRC)."""
+    with fits.open(path, disable_image_compression=True) as hdul:
+        for hdu in hdul:
+            if isinstance(hdu, fits.BinTableHDU) and "COMPRESSED_DATA" in hdu.columns.names:
+                for tile in hdu.data["COMPRESSED_DATA"]:
+                    if tile.size >= 8 and tile[0] == 0x1F and tile[1] == 0x8B:
+                        tile[4:8] = 0
+        hdul.writeto(str(path) + ".tmp", overwrite=True)
+    Path(str(path) + ".tmp").replace(path)
+
+
+def distortion():
+    import asdf
+
+    from webbcal.plugin_api import synthetic_distortion
+
+    model = synthetic_distortion((XREF, YREF), (V2REF, V3REF), SCALE, ANGLE, FULL, quad=1.0e-7,
+                                 name="niriss_imaging_distortion")
+    meta = {"reftype": "distortion", "instrument": {"name": "NIRISS", "detector": "NIS", "pupil": "ANY"},
+            "exposure": {"type": "NIS_IMAGE"}, "pedigree": "DUMMY", "useafter": "2022-01-01T00:00:00",
+            "author": "webbcal make_defaults.py", "input_units": "pixel", "output_units": "arcsec",
+            "description": "synthetic NIRISS imaging distortion for webbcal offline runs -- not a calibration"}
+    asdf.AsdfFile({"meta": meta, "model": model}).write_to(HERE / "jwst_niriss_distortion_image_dummy.asdf",
+                                                           all_array_storage="inline")
+
+
+def flat():
+    ny, nx = FULL
+    y, x = np.mgrid[0:ny, 0:nx].astype(np.float64)
+    u, v = (x - nx / 2) / (nx / 2), (y - ny / 2) / (ny / 2)
+    pattern = 0.025 * (u ** 2 + 0.7 * v ** 2) - 0.01 * u * v + 0.008 * np.cos(np.pi * 1.5 * u) * np.cos(np.pi * v)
+    sci = 1.0 + np.round(pattern * 1024.0) / 1024.0   # exactly representable steps: compresses well
+    dq = np.zeros(FULL, np.uint32)
+    border = np.zeros(FULL, bool)
+    border[:REFPIX] = border[-REFPIX:] = True
+    border[:, :REFPIX] = border[:, -REFPIX:] = True
+    dq[border] = 1 | 2 ** 31
+    sci[border] = 1.0
+    rng = np.random.default_rng(20230101)
+    dy, dx = rng.integers(20, ny - 20, 60), rng.integers(20, nx - 20, 60)
+    sci[dy, dx] = np.nan
+    dq[dy, dx] = 1 | 1024 | 2 ** 18
+    bits, values, names, descs = zip(*DQ_DEF)
+    dq_def = fits.BinTableHDU.from_columns([
+        fits.Column(name="BIT", format="J", array=np.array(bits, np.int32)),
+        fits.Column(name="VALUE", format="K", array=np.array(values, np.int64)),
+        fits.Column(name="NAME", format="40A", array=np.array(names)),
+        fits.Column(name="DESCRIPTION", format="80A", array=np.array(descs))], name="DQ_DEF")
+    path = HERE / "jwst_niriss_flat_image_dummy.fits"
+    fits.HDUList([imaging_primary("FLAT", FILTER="ANY", SUBARRAY="FULL", SUBSTRT1=1, SUBSTRT2=1),
+                  compressed(sci.astype(np.float32), "SCI"), compressed(np.full(FULL, 0.004, np.float32), "ERR"),
+                  compressed(dq.view(np.int32), "DQ"), dq_def]).writeto(path, overwrite=True)
+    zero_gzip_timestamps(path)
+
+
+def area():
+    y, x = np.mgrid[0:FULL[0], 0:FULL[1]].astype(np.float64)
+    u, v = (x - XREF) / 1024.0, (y - YREF) / 1024.0
+    rel = 1.0 + 0.003 * u - 0.002 * v + 0.0015 * u * v
+    path = HERE / "jwst_niriss_area_image_dummy.fits"
+    fits.HDUList([imaging_primary("AREA", FILTER="ANY", SUBARRAY="FULL", PIXAR_SR=PIXAR_SR, PIXAR_A2=PIXAR_A2),
+                  compressed((np.round(rel * 4096.0) / 4096.0).astype(np.float32), "SCI")]).writeto(path, overwrite=True)
+    zero_gzip_timestamps(path)
+
+
+def photom_image():
+    pairs = sorted(IMAGING_PHOTMJSR)
+    n = len(pairs)
+    cols = [fits.Column(name="filter", format="12A", array=[f for f, _ in pairs]),
+            fits.Column(name="pupil", format="15A", array=[p for _, p in pairs]),
+            fits.Column(name="order", format="I", array=np.zeros(n, np.int16)),
+            fits.Column(name="photmjsr", format="E", array=[IMAGING_PHOTMJSR[k] for k in pairs]),
+            fits.Column(name="uncertainty", format="E", array=[0.01 * IMAGING_PHOTMJSR[k] for k in pairs]),
+            fits.Column(name="nelem", format="I", array=np.zeros(n, np.int16)),
+            fits.Column(name="wavelength", format="1E", array=np.zeros(n)),
+            fits.Column(name="relresponse", format="1E", array=np.zeros(n))]
+    tab = fits.BinTableHDU.from_columns(cols, name="PHOTOM")
+    fits.HDUList([imaging_primary("PHOTOM", SUBARRAY="GENERIC", PIXAR_SR=PIXAR_SR, PIXAR_A2=PIXAR_A2), tab]).writeto(
+        HERE / "jwst_niriss_photom_image_dummy.fits", overwrite=True)
+
+
 if __name__ == "__main__":
     spectrace()
     photom()
+    distortion()
+    flat()
+    area()
+    photom_image()

@@ -1,0 +1,319 @@
+"""Readers of the detector reference files every imaging mode uses, whatever the instrument.
+
+==========  ======  ======================================================================
+type        format  layout read
+==========  ======  ======================================================================
+distortion  ASDF    ``tree["model"]``: an astropy model from full-frame 0-based detector
+                    pixels (x, y) to (V2, V3) in arcsec (with its ``inverse`` for world ->
+                    pixel); ``tree["meta"]``
+flat        FITS    SCI, ERR, DQ images and the DQ_DEF table (BIT, VALUE, NAME,
+                    DESCRIPTION) mapping the file's DQ bits onto the JWST flags; full
+                    frame or a subarray placed by SUBSTRT1/SUBSTRT2 (default 1, 1); the
+                    images may be tile-compressed
+area        FITS    SCI pixel-area map (relative to PIXAR_SR), PIXAR_SR / PIXAR_A2 in the
+                    primary or SCI header, placed like the flat
+==========  ======  ======================================================================
+
+Every reader takes a path and returns a small object; a file without the layout of its
+type raises :class:`~webbcal.errors.ReferenceFileError` naming the file, the extension or
+key and what was expected. :func:`subarray_window` and :func:`cut_to_exposure` put a
+full-frame (or larger-subarray) reference on the exposure's pixels.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from ..datamodels import interpret_dq_def
+from ..errors import ReferenceFileError
+from ..results import Flat
+
+__all__ = ["DistortionReference", "DetectorReference", "FlatReference", "AreaReference",
+           "read_distortion", "read_flat", "read_area", "subarray_window", "cut_to_exposure", "flat_for_exposure"]
+
+
+@dataclass
+class DistortionReference:
+    """An imaging DISTORTION reference.
+
+    Attributes
+    ----------
+    path : str
+        The file read.
+    model : astropy.modeling.Model
+        Full-frame 0-based pixel coordinates (x, y) -> (V2, V3) in arcsec; its ``inverse``
+        (when the file defines one) goes back.
+    meta : dict
+        The file's ``meta`` tree.
+    """
+
+    path: str
+    model: Any
+    meta: dict = field(default_factory=dict)
+
+
+def read_distortion(path: str | Path) -> DistortionReference:
+    """Read a DISTORTION reference (ASDF holding an astropy model, detector -> V2/V3).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ASDF file.
+
+    Returns
+    -------
+    DistortionReference
+
+    Raises
+    ------
+    ReferenceFileError
+        Not ASDF, no ``model`` key, not an astropy model, or not two inputs and outputs.
+    """
+    import asdf
+    from astropy.modeling import Model
+
+    path = Path(path)
+    try:
+        with asdf.open(path, lazy_load=False, memmap=False) as af:
+            tree = af.tree
+            if "model" not in tree:
+                raise ReferenceFileError(path, "DISTORTION file has no 'model' key in its ASDF tree")
+            model = tree["model"]
+            meta = tree.get("meta", {}) or {}
+            if not isinstance(model, Model):
+                raise ReferenceFileError(path, f"DISTORTION 'model' is a {type(model).__name__}, expected an astropy model")
+            if model.n_inputs != 2 or model.n_outputs != 2:
+                raise ReferenceFileError(
+                    path, f"DISTORTION model maps {model.n_inputs} -> {model.n_outputs} values, expected (x, y) -> (V2, V3)")
+            model = copy.deepcopy(model)
+            meta = copy.deepcopy(dict(meta))
+    except ReferenceFileError:
+        raise
+    except Exception as exc:
+        raise ReferenceFileError(path, f"cannot be read as an ASDF DISTORTION file ({exc})") from None
+    return DistortionReference(str(path), model, meta)
+
+
+@dataclass
+class DetectorReference:
+    """A detector image reference placed on the full frame at 1-based (``xstart``, ``ystart``);
+    ``placed`` is False when the file gave no SUBSTRT1/SUBSTRT2 (origin assumed 1, 1)."""
+
+    path: str
+    data: np.ndarray
+    xstart: int = 1
+    ystart: int = 1
+    placed: bool = True
+
+    def _window(self, xstart: int, ystart: int, xsize: int, ysize: int) -> Optional[tuple]:
+        x0, y0 = int(xstart) - self.xstart, int(ystart) - self.ystart
+        ny, nx = self.data.shape
+        if x0 < 0 or y0 < 0 or x0 + xsize > nx or y0 + ysize > ny:
+            return None
+        return slice(y0, y0 + ysize), slice(x0, x0 + xsize)
+
+
+@dataclass
+class FlatReference(DetectorReference):
+    """A flat field (SCI, ERR, DQ in the JWST DQ convention) placed on the full frame."""
+
+    err: Optional[np.ndarray] = None
+    dq: Optional[np.ndarray] = None
+
+    def cutout(self, xstart: int, ystart: int, xsize: int, ysize: int) -> Optional[tuple]:
+        """``(data, err, dq)`` over the subarray of 1-based start ``xstart``, ``ystart`` and
+        size ``xsize`` x ``ysize``; None when the flat does not cover it."""
+        sl = self._window(xstart, ystart, xsize, ysize)
+        if sl is None:
+            return None
+        return self.data[sl], (None if self.err is None else self.err[sl]), self.dq[sl]
+
+
+@dataclass
+class AreaReference(DetectorReference):
+    """A pixel-area map (relative to ``pixar_sr``) placed on the full frame."""
+
+    pixar_sr: Optional[float] = None
+    pixar_a2: Optional[float] = None
+
+    def cutout(self, xstart: int, ystart: int, xsize: int, ysize: int) -> Optional[np.ndarray]:
+        """The map over a subarray (as :meth:`FlatReference.cutout`); None when not covered."""
+        sl = self._window(xstart, ystart, xsize, ysize)
+        return None if sl is None else self.data[sl]
+
+
+def _open_fits(path):
+    from ..datamodels.fitsfile import open_fits
+
+    return open_fits(path, error=ReferenceFileError)
+
+
+def _image(hdul, name, path, kind, required=True):
+    try:
+        hdu = hdul[name]
+    except KeyError:
+        if required:
+            raise ReferenceFileError(path, f"has no {name} extension") from None
+        return None
+    try:
+        data = hdu.data
+    except Exception as exc:   # a truncated or corrupt compressed image
+        raise ReferenceFileError(path, f"{kind} {name} cannot be read ({exc})") from None
+    if data is None:
+        if required:
+            raise ReferenceFileError(path, f"extension {name} holds no data")
+        return None
+    return np.asarray(data)
+
+
+def _origin(header):
+    """(xstart, ystart, placed) from the SUBSTRT1/2 keywords (1, 1, False without them)."""
+    placed = header.get("SUBSTRT1") is not None and header.get("SUBSTRT2") is not None
+    return int(header.get("SUBSTRT1", 1) or 1), int(header.get("SUBSTRT2", 1) or 1), placed
+
+
+def read_flat(path: str | Path) -> FlatReference:
+    """Read a FLAT reference (SCI, ERR, DQ with its DQ_DEF).
+
+    Parameters
+    ----------
+    path : str or Path
+        The FITS file.
+
+    Returns
+    -------
+    FlatReference
+        SCI and ERR as float32, DQ as uint32 JWST flags.
+
+    Raises
+    ------
+    ReferenceFileError
+        Not FITS, no SCI, SCI not 2-D, ERR/DQ of another shape, a DQ_DEF without its columns.
+    """
+    path = Path(path)
+    with _open_fits(path) as hdul:
+        data = _image(hdul, "SCI", path, "FLAT").astype(np.float32)
+        if data.ndim != 2:
+            raise ReferenceFileError(path, f"FLAT SCI must be a 2-D image, got shape {data.shape}")
+        err = _image(hdul, "ERR", path, "FLAT", required=False)
+        dq = _image(hdul, "DQ", path, "FLAT", required=False)
+        for name, arr in (("ERR", err), ("DQ", dq)):
+            if arr is not None and arr.shape != data.shape:
+                raise ReferenceFileError(path, f"FLAT {name} has shape {arr.shape}, SCI {data.shape}")
+        if dq is None:
+            dq = np.zeros(data.shape, np.uint32)
+        elif "DQ_DEF" in hdul and hdul["DQ_DEF"].data is not None:
+            try:
+                dq = interpret_dq_def(hdul["DQ_DEF"].data, dq)
+            except KeyError as exc:
+                raise ReferenceFileError(path, f"FLAT DQ_DEF lacks column {exc} (expected BIT, VALUE, NAME, DESCRIPTION)") from None
+        else:
+            dq = np.asarray(dq).astype(np.uint32)   # no DQ_DEF: already JWST bits
+        xstart, ystart, placed = _origin(hdul[0].header)
+    return FlatReference(str(path), data, xstart, ystart, placed, None if err is None else err.astype(np.float32),
+                         dq.astype(np.uint32))
+
+
+def read_area(path: str | Path) -> AreaReference:
+    """Read an AREA reference (SCI pixel-area map, PIXAR_SR / PIXAR_A2).
+
+    Parameters
+    ----------
+    path : str or Path
+        The FITS file.
+
+    Returns
+    -------
+    AreaReference
+
+    Raises
+    ------
+    ReferenceFileError
+        Not FITS, no SCI, or SCI not 2-D.
+    """
+    path = Path(path)
+    with _open_fits(path) as hdul:
+        data = _image(hdul, "SCI", path, "AREA").astype(np.float32)
+        if data.ndim != 2:
+            raise ReferenceFileError(path, f"AREA SCI must be a 2-D image, got shape {data.shape}")
+        headers = (hdul[0].header, hdul["SCI"].header)
+
+        def keyword(key):
+            for h in headers:
+                if h.get(key) is not None:
+                    return float(h[key])
+            return None
+
+        xstart, ystart, placed = _origin(hdul[0].header)
+        return AreaReference(str(path), data, xstart, ystart, placed, keyword("PIXAR_SR"), keyword("PIXAR_A2"))
+
+
+def subarray_window(model: Any, known: Optional[dict] = None) -> tuple[int, int, int, int]:
+    """``(xstart, ystart, xsize, ysize)`` of the exposure (1-based starts) from its SUBARRAY
+    keywords.
+
+    Parameters
+    ----------
+    model : DataModel
+        The exposure.
+    known : dict, optional
+        ``{SUBARRAY name: (xstart, ystart, ...)}`` of the instrument: the origin when
+        SUBSTRT1/2 are missing; else the detector origin. Sizes default to the data's.
+
+    Returns
+    -------
+    tuple of int
+    """
+    sub = model.meta.subarray
+    name = str(getattr(sub, "name", None) or "").strip().upper()
+    default = (known or {}).get(name)
+    ny, nx = model.data.shape[-2:]
+    xstart = getattr(sub, "xstart", None) or (default[0] if default else 1)
+    ystart = getattr(sub, "ystart", None) or (default[1] if default else 1)
+    return int(xstart), int(ystart), int(getattr(sub, "xsize", None) or nx), int(getattr(sub, "ysize", None) or ny)
+
+
+def cut_to_exposure(ref: DetectorReference, model: Any, window: tuple, what: str):
+    """``ref.cutout`` over the exposure's pixels (``window`` from :func:`subarray_window`),
+    placed by both files' SUBSTRT1/2; a reference without SUBSTRT keywords and of the
+    data's shape is taken as it is.
+
+    Raises
+    ------
+    ReferenceFileError
+        The reference does not cover the exposure (the message gives both footprints).
+    """
+    ny, nx = model.data.shape[-2:]
+    if ref.data.shape == (ny, nx) and not ref.placed:
+        return ref.cutout(ref.xstart, ref.ystart, nx, ny)
+    xstart, ystart = window[:2]
+    cut = ref.cutout(xstart, ystart, nx, ny)
+    if cut is None:
+        raise ReferenceFileError(
+            ref.path, f"{what} of shape {ref.data.shape} at SUBSTRT1={ref.xstart}, SUBSTRT2={ref.ystart} does not "
+                      f"cover the {nx}x{ny} exposure at SUBSTRT1={xstart}, SUBSTRT2={ystart}")
+    return cut
+
+
+def flat_for_exposure(ref: FlatReference, model: Any, window: tuple) -> Flat:
+    """The :class:`~webbcal.results.Flat` of ``ref`` over the exposure's pixels.
+
+    Parameters
+    ----------
+    ref : FlatReference
+        The flat read by :func:`read_flat`.
+    model : DataModel
+        The exposure (2-D image or cube of integrations).
+    window : tuple
+        Its :func:`subarray_window`.
+
+    Returns
+    -------
+    Flat
+    """
+    data, err, dq = cut_to_exposure(ref, model, window, "flat")
+    return Flat(data=data, err=err, dq=dq, name=Path(ref.path).name)

@@ -1,0 +1,147 @@
+"""Simulated NIRISS imaging (NIS_IMAGE) rate exposures with known truth.
+
+A field of point sources of known flux density (Jy) on a flat sky, converted BACK through
+the embedded default references: the stars are placed on the sky through the DISTORTION
+model and the pointing keywords (so their RA/Dec are known), each spread by a
+pixel-integrated Gaussian of sigma :data:`PSF_SIGMA` pixels; the surface brightness
+``S`` (MJy/sr) of a star integrates to its flux, ``sum(S) * PIXAR_SR * 1e6 = flux``; the
+count rate is ``S / PHOTMJSR * flat``. Running image2 with the same defaults returns ``S``.
+
+Parameters (``params``): ``filter`` / ``pupil`` (CLEAR / F150W), ``subarray`` (FULL, or a
+name with ``xstart`` / ``ystart``, 1-based), ``nstars`` (12), ``sky`` (MJy/sr, 0.2),
+``seed``, ``noise`` (Poisson with gain 1.6 e/DN over EFFINTTM and 0.02 DN/s read noise),
+``target_ra`` / ``target_dec`` / ``roll`` (deg).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from webbcal.plugin_api import (
+    DQ,
+    datamodels,
+    gaussian_pixels,
+    imaging_wcs,
+    noisy_cube,
+    read_distortion,
+    read_flat,
+    set_exposure_timing,
+)
+
+from . import refs
+from .imaging import FULL_SHAPE
+
+#: seconds per integration (NGROUP 10 of full-frame NISRAPID frames, 10.737 s each)
+INTEGRATION_TIME = 107.37
+#: Gaussian sigma of the simulated PSF (pixels): wider than the diffraction limit of the
+#: short-wavelength filters, so that a star's first moment is its centre
+PSF_SIGMA = 1.0
+#: reference-pixel border of the detector (pixels)
+REFERENCE_BORDER = 4
+GAIN, READ_NOISE = 1.6, 0.02
+
+
+def simulate_image(mode, params):
+    """``(model, truth)``: a NIS_IMAGE rate exposure and its injected scene (module docstring).
+
+    Raises
+    ------
+    ValueError
+        A subarray off the detector, an unknown filter/pupil pair or too few stars.
+    """
+    filt = str(params.get("filter") or "CLEAR").upper()
+    pupil = str(params.get("pupil") or "F150W").upper()
+    subarray = str(params.get("subarray") or "FULL").upper()
+    if subarray == "FULL":
+        xstart, ystart, ny, nx = 1, 1, FULL_SHAPE[0], FULL_SHAPE[1]
+    else:
+        xstart, ystart = int(params.get("xstart") or 0), int(params.get("ystart") or 0)
+        ny = nx = int(params.get("size") or 256)
+        if xstart < 1 or ystart < 1 or xstart - 1 + nx > FULL_SHAPE[1] or ystart - 1 + ny > FULL_SHAPE[0]:
+            raise ValueError(f"subarray {subarray}: give xstart/ystart (1-based) placing a {nx}x{ny} window "
+                             "on the 2048x2048 detector")
+    rng = np.random.default_rng(int(params.get("seed") or 0))
+    photom = refs.read_photom(refs.default_path("photom_image"))
+    row = photom.imaging_row(filt, pupil)
+    pixar_sr = photom.pixar_sr
+    distortion = read_distortion(refs.default_path("distortion"))
+    flat_ref = read_flat(refs.default_path("flat"))
+    flat, _, flat_dq = flat_ref.cutout(xstart, ystart, nx, ny)
+    flat = np.where(np.isfinite(flat) & (flat > 0), flat, 1.0).astype(np.float64)
+
+    model = datamodels.ImageModel(data=np.zeros((ny, nx), np.float32))
+    centre = (xstart - 1 + (nx - 1) / 2.0, ystart - 1 + (ny - 1) / 2.0)
+    _set_meta(model, filt, pupil, subarray, (xstart, ystart), params, distortion.model(*centre))
+    wcs = imaging_wcs(model, distortion.model, (xstart, ystart))
+
+    nstars = int(params.get("nstars") if params.get("nstars") is not None else 12)
+    if nstars < 1:
+        raise ValueError("nstars must be >= 1")
+    margin = 12.0
+    xs = rng.uniform(margin, nx - 1 - margin, nstars)
+    ys = rng.uniform(margin, ny - 1 - margin, nstars)
+    fluxes = 10.0 ** rng.uniform(-4.0, -3.0, nstars)          # 0.1-1 mJy
+    ra, dec = wcs(xs, ys)
+    sky = float(params.get("sky") if params.get("sky") is not None else 0.2)
+    sb = np.full((ny, nx), sky)
+    for x, y, f in zip(xs, ys, fluxes):
+        sb += (f / (pixar_sr * 1e6)) * np.outer(gaussian_pixels(ny, y, PSF_SIGMA), gaussian_pixels(nx, x, PSF_SIGMA))
+    rate = sb / row.factor * flat
+    if params.get("noise", False):
+        data, vp, vr = noisy_cube(rate * INTEGRATION_TIME, 1, read_noise=READ_NOISE * INTEGRATION_TIME, gain=GAIN,
+                                  seed=int(rng.integers(2 ** 31)), dtype=np.float64)
+        data, vp, vr = data[0], vp[0], vr[0]
+    else:
+        data, vp, vr = rate * INTEGRATION_TIME, rate * INTEGRATION_TIME / GAIN, np.full(rate.shape, (READ_NOISE * INTEGRATION_TIME) ** 2)
+    t2 = INTEGRATION_TIME ** 2
+    model.data = (data / INTEGRATION_TIME).astype(np.float32)
+    model.var_poisson = (vp / t2).astype(np.float32)
+    model.var_rnoise = (vr / t2).astype(np.float32)
+    model.err = np.sqrt(model.var_poisson.astype(np.float64) + model.var_rnoise).astype(np.float32)
+    model.dq = _reference_pixel_dq((xstart, ystart), (ny, nx))
+    truth = {
+        "surface_brightness_mjysr": sb, "photmjsr": row.factor, "flat": flat, "pixar_sr": pixar_sr,
+        "stars": {"x": xs, "y": ys, "ra": np.asarray(ra), "dec": np.asarray(dec), "flux_jy": fluxes},
+        "sky_mjysr": sky, "psf_sigma": PSF_SIGMA, "flat_dq": flat_dq,
+    }
+    return model, truth
+
+
+def _reference_pixel_dq(origin, shape):
+    ny, nx = shape
+    cols = np.arange(nx) + origin[0] - 1
+    rows = np.arange(ny) + origin[1] - 1
+    b = REFERENCE_BORDER
+    ref = ((rows < b) | (rows >= FULL_SHAPE[0] - b))[:, None] | ((cols < b) | (cols >= FULL_SHAPE[1] - b))[None, :]
+    return np.where(ref, np.uint32(DQ.REFERENCE_PIXEL | DQ.DO_NOT_USE), np.uint32(0)).astype(np.uint32)
+
+
+def _set_meta(model, filt, pupil, subarray, origin, params, v2v3_ref):
+    m = model.meta
+    m.telescope = "JWST"
+    m.origin = "webbcal simulation"
+    m.filetype = "countrate"
+    m.instrument.name = "NIRISS"
+    m.instrument.detector = "NIS"
+    m.instrument.filter = filt
+    m.instrument.pupil = pupil
+    m.exposure.type = "NIS_IMAGE"
+    m.exposure.readpatt = "NISRAPID"
+    set_exposure_timing(model, "2022-07-12T10:03:11", 1, ngroups=10, frame_time=10.737,
+                        integration_time=INTEGRATION_TIME)
+    ny, nx = model.data.shape
+    m.subarray.name = subarray
+    m.subarray.xstart, m.subarray.ystart = int(origin[0]), int(origin[1])
+    m.subarray.xsize, m.subarray.ysize = int(nx), int(ny)
+    m.subarray.fastaxis, m.subarray.slowaxis = -2, -1
+    ra = float(params.get("target_ra", 53.1625))
+    dec = float(params.get("target_dec", -27.7914))
+    roll = float(params.get("roll", 45.0))
+    m.target.ra, m.target.dec = ra, dec
+    m.target.source_type = "POINT"
+    wi = m.wcsinfo
+    wi.v2_ref, wi.v3_ref = float(v2v3_ref[0]), float(v2v3_ref[1])
+    wi.ra_ref, wi.dec_ref, wi.roll_ref = ra, dec, roll
+    wi.v3yangle, wi.vparity = -0.57, -1
+    m.pointing.pa_v3 = roll
+    m.bunit_data = "DN/s"
+    m.bunit_err = "DN/s"
