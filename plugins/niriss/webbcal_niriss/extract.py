@@ -83,14 +83,23 @@ def extraction_targets(model, mode, refs, params):
     nominal = abs(soss.pwcpos_of(model, where) - soss.NOMINAL_PWCPOS) < 1e-3 and abs(d_angle) < 1e-3
     profiles = {}
     if str((params or {}).get("extraction_type") or "box").lower() == "optimal":
-        # each order's profile, and the others' as companions fitted jointly
-        widths = {o: soss.profile_width(image, geometry, o) for o in geometry}
-        known = [w for w in widths.values() if w]
-        if not known:
-            raise ExtractionError(f"{where}: no SOSS order is bright and clear enough to measure its profile width")
-        widths = {o: (w or widths.get(1) or known[0]) for o, w in widths.items()}
-        log.info("SOSS: profile sigma per order %s px", ", ".join(f"{o}: {w:.2f}" for o, w in sorted(widths.items())))
-        profiles = soss.order_profiles(geometry, (ny, nx), widths)
+        # each order's profile, and the others' as companions fitted jointly: the
+        # SPECPROFILE reference moved onto the traces where given, else a Gaussian of the
+        # width measured on the data
+        specprofile = refs.load("specprofile") if "specprofile" in refs else None
+        if specprofile is not None:
+            profiles = soss.profiles_from_reference(specprofile, geometry, model, (ny, nx))
+            log.info("SOSS: profiles of orders %s from SPECPROFILE %s", sorted(profiles), specprofile.path)
+        rest = [o for o in geometry if o not in profiles]
+        if rest:
+            widths = {o: soss.profile_width(image, geometry, o) for o in geometry}
+            known = [w for w in widths.values() if w]
+            if not known:
+                raise ExtractionError(f"{where}: no SOSS order is bright and clear enough to measure its profile width")
+            widths = {o: (widths[o] or widths.get(1) or known[0]) for o in rest}
+            log.info("SOSS: Gaussian profile sigma per order %s px",
+                     ", ".join(f"{o}: {w:.2f}" for o, w in sorted(widths.items())))
+            profiles.update(soss.order_profiles({o: geometry[o] for o in rest}, (ny, nx), widths))
     targets = []
     for order, g in sorted(geometry.items()):
         wave2d = np.broadcast_to(g.wavelength[None, :], (ny, nx)).astype(np.float64)

@@ -23,7 +23,7 @@ SOSS = Mode(
         "assign_wcs": ("spectrace",),
         "column_noise": ("spectrace",),
         "soss_background": ("spectrace", "bkg"),
-        "extract_1d": ("spectrace", "wavemap", "photom"),
+        "extract_1d": ("spectrace", "wavemap", "specprofile", "photom"),
     },
     model_kinds={"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel")},
     # optimal extraction uses the plugin's per-order profiles and fits the orders jointly

@@ -14,6 +14,8 @@ spectrace   FITS    one ``ORDER`` binary table per spectral order (EXTVER or ORD
 wavemap     FITS    one ``ORDER`` image per order: wavelength (micron) of every pixel,
                     oversampled ``OVERSAMP`` times and padded by ``PADDING`` native pixels
                     on every side; 0 or NaN where the order has no light
+specprofile FITS    the WAVEMAP layout, each ORDER image the order's spatial profile at
+                    the nominal pupil-wheel position (0 where no light)
 photom      FITS    ``PHOTOM`` table: filter, pupil, order, photmj (MJy per DN/s; or
                     photmjsr, MJy/sr per DN/s, in older files), uncertainty, nelem and the
                     vector columns wavelength, relresponse [, reluncertainty]; PIXAR_SR /
@@ -213,19 +215,14 @@ class WaveMap:
         return self.maps[int(number)]
 
 
-def read_wavemap(path):
-    """Read a NIRISS SOSS WAVEMAP reference (one ORDER image per order).
-
-    Raises
-    ------
-    ReferenceFileError
-        Not FITS, no ORDER image, bad OVERSAMP / PADDING, or an image too small for its
-        padding.
-    """
+def _read_order_images(path, kind, what):
+    """``(subarray, {order: native-pixel image})`` of a file holding one ORDER image per
+    order, oversampled ``OVERSAMP`` times and padded by ``PADDING`` native pixels on every
+    side (WAVEMAP, SPECPROFILE): the padding is cut and the oversampled pixels averaged."""
     path = Path(path)
     with _open_fits(path) as hdul:
         subarray = str(hdul[0].header.get("SUBARRAY", "SUBSTRIP256")).strip().upper()
-        maps = {}
+        images = {}
         for hdu in hdul[1:]:
             if hdu.name != "ORDER":
                 continue
@@ -247,14 +244,72 @@ def read_wavemap(path):
                 raise ReferenceFileError(path, f"ORDER {order}: image {a.shape} does not hold PADDING={pad} "
                                                f"native pixels on each side at OVERSAMP={os_}")
             a = a[cut:cut + ny, cut:cut + nx]
-            a = np.where(a > 0, a, np.nan)
+            a = np.where(a > 0, a, np.nan) if kind == "WAVEMAP" else np.where(np.isfinite(a) & (a > 0), a, 0.0)
             if os_ > 1:
                 with np.errstate(invalid="ignore"):
                     a = np.nanmean(a.reshape(ny // os_, os_, nx // os_, os_), axis=(1, 3))
-            maps[order] = a
-    if not maps:
-        raise ReferenceFileError(path, "no ORDER image (expected one wavelength map per spectral order)")
+            images[order] = a
+    if not images:
+        raise ReferenceFileError(path, f"no ORDER image (expected one {what} per spectral order)")
+    if subarray not in SUBARRAY_ORIGINS:
+        raise ReferenceFileError(path, f"SUBARRAY {subarray!r} is not a SOSS subarray ({', '.join(SUBARRAY_ORIGINS)})")
+    return subarray, images
+
+
+def read_wavemap(path):
+    """Read a NIRISS SOSS WAVEMAP reference (one ORDER image per order).
+
+    Raises
+    ------
+    ReferenceFileError
+        Not FITS, no ORDER image, bad OVERSAMP / PADDING, or an image too small for its
+        padding.
+    """
+    subarray, maps = _read_order_images(path, "WAVEMAP", "wavelength map")
     return WaveMap(str(path), subarray, maps)
+
+
+# --------------------------------------------------------------------------------------
+# SPECPROFILE
+# --------------------------------------------------------------------------------------
+@dataclass
+class SpecProfile:
+    """A SPECPROFILE reference: the spatial profile of every order on native pixels
+    (padding removed, oversampling averaged; 0 where no light), in the frame of
+    ``subarray``, for the nominal pupil-wheel position."""
+
+    path: str
+    subarray: str
+    profiles: dict = field(default_factory=dict)
+
+    def order(self, number):
+        """The profile image ``(ny, nx)`` of order ``number``.
+
+        Raises
+        ------
+        ReferenceFileError
+            The file has no such order.
+        """
+        if int(number) not in self.profiles:
+            raise _missing_order(self.path, "SPECPROFILE", number, self.profiles)
+        return self.profiles[int(number)]
+
+
+def read_specprofile(path):
+    """Read a NIRISS SOSS SPECPROFILE reference (one ORDER image per order, the WAVEMAP
+    layout: OVERSAMP, PADDING).
+
+    Raises
+    ------
+    ReferenceFileError
+        Not FITS, no ORDER image, bad OVERSAMP / PADDING, an image too small for its
+        padding, or an order whose profile is zero everywhere.
+    """
+    subarray, profiles = _read_order_images(path, "SPECPROFILE", "spatial profile")
+    for order, p in profiles.items():
+        if not np.any(p > 0):
+            raise ReferenceFileError(path, f"SPECPROFILE order {order} is zero everywhere")
+    return SpecProfile(str(path), subarray, profiles)
 
 
 # --------------------------------------------------------------------------------------
@@ -416,6 +471,9 @@ def reference_types():
                       default=_default("spectrace"), description="SOSS trace centre and wavelength per order (FITS)"),
         ReferenceType("wavemap", inst, read_wavemap, selectors=("EXP_TYPE", "FILTER", "PUPIL", "SUBARRAY"),
                       default=None, description="SOSS wavelength per pixel per order (FITS)"),
+        ReferenceType("specprofile", inst, read_specprofile, selectors=("EXP_TYPE", "FILTER", "PUPIL"),
+                      default=None, description="SOSS spatial profile per order (FITS); no embedded default: "
+                                                "Gaussian profiles measured on the data"),
         ReferenceType("bkg", inst, _read_bkg, selectors=("EXP_TYPE", "FILTER", "PUPIL", "SUBARRAY"),
                       default=None, description="SOSS background template (FITS image); no embedded default"),
         ReferenceType("photom", inst, read_photom, selectors=("EXP_TYPE", "DETECTOR"),

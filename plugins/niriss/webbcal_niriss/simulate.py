@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from webbcal.plugin_api import gaussian_pixels, set_exposure_timing
+from webbcal.plugin_api import gaussian_pixels, moffat_pixels, set_exposure_timing
 
 from . import refs, soss
 
@@ -28,6 +28,17 @@ def default_spectrum(wavelength_um):
     """A bright star: 0.2 Jy at 1.5 micron, falling as lambda^-2, with a weak absorption at 1.4 micron."""
     w = np.asarray(wavelength_um, dtype=np.float64)
     return 0.2 * (w / 1.5) ** -2 * (1.0 - 0.05 * np.exp(-0.5 * ((w - 1.4) / 0.03) ** 2))
+
+
+def order_profile(ny, centre, moffat_beta=None):
+    """The painted cross-dispersion profile of the columns with trace rows ``centre``: a
+    pixel-integrated Gaussian of sigma :data:`SIGMA`, or with ``moffat_beta`` a Moffat of
+    that power and the same FWHM (broad wings, as a real SOSS profile has)."""
+    if moffat_beta is None:
+        return gaussian_pixels(ny, centre, SIGMA)
+    beta = float(moffat_beta)
+    alpha = SIGMA * np.sqrt(8 * np.log(2)) / (2 * np.sqrt(2 ** (1 / beta) - 1))
+    return moffat_pixels(ny, centre, alpha, beta)
 
 
 def light_curve(nints, depth=TRANSIT[0], mid=TRANSIT[1], half=TRANSIT[2]):
@@ -52,7 +63,8 @@ def simulate(mode, params):
 def simulate_soss(mode, params):
     """A NIRISS SOSS rateints exposure (``params``: nints, seed, noise, flux, subarray,
     filter, pwcpos, orders, wave_shift -- pixels along x between the painted spectrum and
-    the trace wavelengths). Returns ``(model, truth)``."""
+    the trace wavelengths --, moffat_beta -- Moffat instead of Gaussian profiles, see
+    :func:`order_profile`). Returns ``(model, truth)``."""
     from webbcal.plugin_api import datamodels as dm
 
     nints = int(params.get("nints") if params.get("nints") is not None else 8)
@@ -95,7 +107,7 @@ def simulate_soss(mode, params):
         ok = np.isfinite(g.centre) & np.isfinite(conv) & (conv > 0) & np.isfinite(lam_true)
         col_rate = np.where(ok, fjy / (np.where(ok, conv, 1.0) * 1e6), 0.0)     # DN/s per column
         prof = np.zeros((ny, nx))
-        prof[:, ok] = gaussian_pixels(ny, g.centre[ok], SIGMA)
+        prof[:, ok] = order_profile(ny, g.centre[ok], params.get("moffat_beta"))
         rate += prof * col_rate[None, :]
         per_order[order] = {"wavelength": lam_true[ok], "flux_jy": fjy[ok], "columns": np.flatnonzero(ok),
                             "centre": g.centre[ok]}

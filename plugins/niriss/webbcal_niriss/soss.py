@@ -255,3 +255,65 @@ def order_profiles(geometry, shape, widths):
         prof[:, ok] = gaussian_pixels(ny, g.centre[ok], widths[order])
         out[order] = prof
     return out
+
+
+def profiles_from_reference(specprofile, geometry, model, shape):
+    """Each order's SPECPROFILE moved onto the exposure's (placed and refined) traces.
+
+    The reference profile, in the frame of its own subarray at the nominal pupil-wheel
+    position, is put in the exposure's frame by the subarray origins; then every column is
+    shifted along the rows by the difference between the exposure's trace centre and the
+    profile's own centroid there (linear interpolation between rows). A wheel rotation
+    also moves the light along x by a fraction of a pixel; the profile varies slowly along
+    x, so the row shift is the first-order correction. Orders the file lacks are left out.
+
+    Parameters
+    ----------
+    specprofile : refs.SpecProfile
+        The reference.
+    geometry : dict
+        ``{order: OrderGeometry}`` of the exposure.
+    model : DataModel
+        The exposure (its SUBARRAY).
+    shape : tuple of int
+        ``(ny, nx)`` of the exposure.
+
+    Returns
+    -------
+    dict
+        ``{order: (ny, nx) profile}``, zero where the order has no light.
+    """
+    from scipy.ndimage import map_coordinates
+
+    from .refs import subarray_origin
+
+    ny, nx = shape
+    where = getattr(model, "path", None) or "NIS_SOSS exposure"
+    x_exp, y_exp = subarray_origin(getattr(model.meta.subarray, "name", None), where)
+    x_ref, y_ref = subarray_origin(specprofile.subarray, specprofile.path)
+    dx, dy = x_ref - x_exp, y_ref - y_exp          # reference pixel (r, c) -> exposure (r + dy, c + dx)
+    rows = np.arange(ny, dtype=np.float64)
+    out = {}
+    for order, g in geometry.items():
+        if order not in specprofile.profiles:
+            continue
+        ref = specprofile.order(order)
+        canvas = np.zeros((ny, nx))
+        r0, c0 = max(0, dy), max(0, dx)
+        r1, c1 = min(ny, dy + ref.shape[0]), min(nx, dx + ref.shape[1])
+        if r1 <= r0 or c1 <= c0:
+            continue
+        canvas[r0:r1, c0:c1] = ref[r0 - dy:r1 - dy, c0 - dx:c1 - dx]
+        tot = canvas.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centroid = (canvas * rows[:, None]).sum(axis=0) / tot
+        shift = g.centre - centroid
+        ok = np.isfinite(shift) & (tot > 0)
+        cols = np.flatnonzero(ok)
+        prof = np.zeros((ny, nx))
+        if cols.size:
+            yy = rows[:, None] - shift[None, cols]
+            xx = np.broadcast_to(cols[None, :].astype(np.float64), yy.shape)
+            prof[:, cols] = map_coordinates(canvas, [yy, xx], order=3, mode="constant", cval=0.0)
+        out[order] = np.clip(prof, 0.0, None)
+    return out
