@@ -52,10 +52,11 @@ def order_geometry(model, refs, where="<exposure>", image=None):
     refined on its data (``image``: the mean image, computed when not given), and the
     refinement ``(d_angle, shift)``."""
     spectrace = refs.load("spectrace")
+    pasta = soss.pastasoss_of(refs, model, where)
     angle = soss.pwcpos_of(model, where) - soss.NOMINAL_PWCPOS
-    geometry = soss.place_traces(spectrace, model, angle, where=where)
+    geometry = soss.place_traces(spectrace, model, angle, where=where, pastasoss=pasta)
     image = _mean_image(model) if image is None else image
-    geometry, fit = soss.refine_traces(image, geometry, spectrace, model, angle, where)
+    geometry, fit = soss.refine_traces(image, geometry, spectrace, model, angle, where, pastasoss=pasta)
     return geometry, fit
 
 

@@ -20,10 +20,10 @@ SOSS = Mode(
     recipe=("assign_wcs", "soss_background", "column_noise", "extract_1d", "soss_wave_shift", "white_light"),
     dispersion_axis=1,
     reftypes={
-        "assign_wcs": ("spectrace",),
-        "column_noise": ("spectrace",),
-        "soss_background": ("spectrace", "bkg"),
-        "extract_1d": ("spectrace", "wavemap", "specprofile", "photom"),
+        "assign_wcs": ("spectrace", "pastasoss"),
+        "column_noise": ("spectrace", "pastasoss"),
+        "soss_background": ("spectrace", "pastasoss", "bkg"),
+        "extract_1d": ("spectrace", "pastasoss", "wavemap", "specprofile", "photom"),
     },
     model_kinds={"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel")},
     # optimal extraction uses the plugin's per-order profiles and fits the orders jointly

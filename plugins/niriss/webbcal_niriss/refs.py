@@ -14,6 +14,10 @@ spectrace   FITS    one ``ORDER`` binary table per spectral order (EXTVER or ORD
 wavemap     FITS    one ``ORDER`` image per order: wavelength (micron) of every pixel,
                     oversampled ``OVERSAMP`` times and padded by ``PADDING`` native pixels
                     on every side; 0 or NaN where the order has no light
+pastasoss   ASDF    ``meta.pwcpos_cmd`` (commanded wheel position, degrees),
+                    ``meta.pwcpos_bounds``; ``traces``: per order ``spectral_order``,
+                    ``pivot_x``, ``pivot_y`` and ``trace`` (N x 2: x, y in SUBSTRIP256
+                    pixels at the commanded position)
 specprofile FITS    the WAVEMAP layout, each ORDER image the order's spatial profile at
                     the nominal pupil-wheel position (0 where no light)
 photom      FITS    ``PHOTOM`` table: filter, pupil, order, photmj (MJy per DN/s; or
@@ -270,6 +274,78 @@ def read_wavemap(path):
 
 
 # --------------------------------------------------------------------------------------
+# PASTASOSS
+# --------------------------------------------------------------------------------------
+@dataclass
+class PastaTrace:
+    """One order of a PASTASOSS trace model: the trace ``x``, ``y`` at the commanded wheel
+    position and the pivot it turns about (0-based SUBSTRIP256 pixels)."""
+
+    order: int
+    x: np.ndarray
+    y: np.ndarray
+    pivot: tuple
+
+
+@dataclass
+class PastaSoss:
+    """A PASTASOSS reference: per-order traces at ``pwcpos_cmd`` (degrees) and their
+    pivots; ``pwcpos_bounds`` the wheel positions the model is valid for (or None)."""
+
+    path: str
+    pwcpos_cmd: float
+    pwcpos_bounds: tuple | None
+    traces: dict = field(default_factory=dict)
+    subarray: str = "SUBSTRIP256"
+
+
+def read_pastasoss(path):
+    """Read a NIRISS PASTASOSS reference (ASDF: ``meta.pwcpos_cmd``, ``traces`` -- a list of
+    ``spectral_order``, ``pivot_x``, ``pivot_y``, ``trace`` of shape (N, 2) holding x, y).
+
+    Raises
+    ------
+    ReferenceFileError
+        Not ASDF, no commanded position, no traces, or a trace not of shape (N, 2).
+    """
+    import asdf
+
+    path = Path(path)
+    try:
+        with asdf.open(path, lazy_load=False, memmap=False) as af:
+            tree = af.tree
+            meta = tree.get("meta") or {}
+            cmd = meta.get("pwcpos_cmd")
+            bounds = meta.get("pwcpos_bounds")
+            entries = tree.get("traces")
+            if cmd is None:
+                raise ReferenceFileError(path, "PASTASOSS has no meta.pwcpos_cmd (the commanded wheel position)")
+            if not entries:
+                raise ReferenceFileError(path, "PASTASOSS has no 'traces' list")
+            traces = {}
+            for i, e in enumerate(entries):
+                try:
+                    order = int(e["spectral_order"])
+                    xy = np.asarray(e["trace"], dtype=np.float64)
+                    pivot = (float(e["pivot_x"]), float(e["pivot_y"]))
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise ReferenceFileError(path, f"PASTASOSS traces[{i}] lacks {exc} (expected spectral_order, "
+                                                   "pivot_x, pivot_y, trace)") from None
+                if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] < 2:
+                    raise ReferenceFileError(path, f"PASTASOSS order {order}: trace of shape {xy.shape}, expected (N, 2) "
+                                                   "holding x, y")
+                srt = np.argsort(xy[:, 0], kind="stable")
+                traces[order] = PastaTrace(order, xy[srt, 0], xy[srt, 1], pivot)
+            cmd = float(cmd)
+            bounds = None if bounds is None else (float(bounds[0]), float(bounds[1]))
+    except ReferenceFileError:
+        raise
+    except Exception as exc:
+        raise ReferenceFileError(path, f"cannot be read as an ASDF PASTASOSS file ({exc})") from None
+    return PastaSoss(str(path), cmd, bounds, traces)
+
+
+# --------------------------------------------------------------------------------------
 # SPECPROFILE
 # --------------------------------------------------------------------------------------
 @dataclass
@@ -471,6 +547,9 @@ def reference_types():
                       default=_default("spectrace"), description="SOSS trace centre and wavelength per order (FITS)"),
         ReferenceType("wavemap", inst, read_wavemap, selectors=("EXP_TYPE", "FILTER", "PUPIL", "SUBARRAY"),
                       default=None, description="SOSS wavelength per pixel per order (FITS)"),
+        ReferenceType("pastasoss", inst, read_pastasoss, selectors=("EXP_TYPE", "FILTER", "PUPIL"),
+                      default=None, description="SOSS trace model per order against the wheel position (ASDF); "
+                                                "no embedded default: the SPECTRACE turned about one pivot"),
         ReferenceType("specprofile", inst, read_specprofile, selectors=("EXP_TYPE", "FILTER", "PUPIL"),
                       default=None, description="SOSS spatial profile per order (FITS); no embedded default: "
                                                 "Gaussian profiles measured on the data"),

@@ -64,7 +64,8 @@ def simulate_soss(mode, params):
     """A NIRISS SOSS rateints exposure (``params``: nints, seed, noise, flux, subarray,
     filter, pwcpos, orders, wave_shift -- pixels along x between the painted spectrum and
     the trace wavelengths --, moffat_beta -- Moffat instead of Gaussian profiles, see
-    :func:`order_profile`). Returns ``(model, truth)``."""
+    :func:`order_profile` --, pastasoss -- the path of a PASTASOSS model placing the
+    traces). Returns ``(model, truth)``."""
     from webbcal.plugin_api import datamodels as dm
 
     nints = int(params.get("nints") if params.get("nints") is not None else 8)
@@ -88,7 +89,8 @@ def simulate_soss(mode, params):
     _set_meta(model, subarray, filt, pwcpos, nints)
     spectrace = refs.read_spectrace(refs.default_path("spectrace"))
     photom = refs.read_photom(refs.default_path("photom"))
-    geometry = soss.place_traces(spectrace, model, angle=pwcpos - soss.NOMINAL_PWCPOS)
+    pasta = refs.read_pastasoss(params["pastasoss"]) if params.get("pastasoss") else None
+    geometry = soss.place_traces(spectrace, model, angle=pwcpos - soss.NOMINAL_PWCPOS, pastasoss=pasta)
     rate = np.zeros((ny, nx))
     per_order = {}
     for order, g in geometry.items():

@@ -7,8 +7,9 @@ detector column ``x`` for the nominal pupil-wheel position, in the frame of its 
 1. moves the traces into the exposure's subarray (SUBSTRT1/SUBSTRT2 of both);
 2. rotates them about a pivot by the pupil-wheel offset ``PWCPOS - NOMINAL_PWCPOS``
    (the grism turns with the wheel, and its traces with it; each trace point keeps its
-   wavelength). This first-order model stands in for the PASTASOSS trace models, which
-   are not read here;
+   wavelength). With a PASTASOSS reference, its traces (per order, at its commanded
+   position) turn about their own pivots by the offset from that position, as the
+   PASTASOSS model prescribes; orders it lacks use the SPECTRACE and the common pivot;
 3. refines the position on the data: the centroids of order 1 in the columns where it is
    bright and clear of the other orders, compared with the predicted trace, give a
    residual shift and rotation (a robust straight-line fit) that is applied to every order.
@@ -92,9 +93,15 @@ def _rotate(x, y, angle_deg, pivot):
     return pivot[0] + c * dx - s * dy, pivot[1] + s * dx + c * dy
 
 
-def place_traces(spectrace, model, angle=0.0, shift=0.0, where="<exposure>"):
-    """Each order's :class:`OrderGeometry` in the exposure's frame, the traces rotated by
-    ``angle`` degrees about the pivot and moved by ``shift`` rows.
+def place_traces(spectrace, model, angle=0.0, shift=0.0, where="<exposure>", pastasoss=None, refine_angle=0.0):
+    """Each order's :class:`OrderGeometry` in the exposure's frame.
+
+    The reference traces are turned by the wheel offset ``angle`` (degrees from
+    :data:`NOMINAL_PWCPOS`): the SPECTRACE about :data:`PIVOT`, or, for the orders a
+    PASTASOSS model (``pastasoss``) holds, its trace about its own pivot by the offset from
+    its commanded position, the wavelengths then those of the SPECTRACE at the trace's x.
+    The refinement found on the data (``refine_angle`` about :data:`PIVOT`, then ``shift``
+    rows) is applied to every order after that.
 
     Raises
     ------
@@ -118,11 +125,23 @@ def place_traces(spectrace, model, angle=0.0, shift=0.0, where="<exposure>"):
         if order not in spectrace.orders:
             continue
         tr = spectrace.orders[order]
-        x, y = tr.x + dx, tr.y + dy
-        x, y = _rotate(x, y, angle, pivot)
+        if pastasoss is not None and order in pastasoss.traces:
+            p = pastasoss.traces[order]
+            px, py = subarray_origin(pastasoss.subarray, pastasoss.path, ReferenceFileError)
+            # the SPECTRACE's wavelength at each trace point's column (both nominal)
+            w = tr.wavelength_at(p.x + px - rx)
+            ok = np.isfinite(w)
+            x, y, w = p.x[ok] + (px - ox), p.y[ok] + (py - oy), w[ok]
+            here = (p.pivot[0] + px - ox, p.pivot[1] + py - oy)
+            x, y = _rotate(x, y, angle + NOMINAL_PWCPOS - pastasoss.pwcpos_cmd, here)
+        else:
+            x, y, w = tr.x + dx, tr.y + dy, tr.wavelength
+            x, y = _rotate(x, y, angle, pivot)
+        if refine_angle:
+            x, y = _rotate(x, y, refine_angle, pivot)
         y = y + shift
         srt = np.argsort(x, kind="stable")
-        x, y, w = x[srt], y[srt], tr.wavelength[srt]
+        x, y, w = x[srt], y[srt], w[srt]
         centre = np.interp(cols, x, y, left=np.nan, right=np.nan)
         lam = np.interp(cols, x, w, left=np.nan, right=np.nan)
         on = np.isfinite(centre) & (centre >= 0) & (centre <= ny - 1)
@@ -147,8 +166,9 @@ def _centroids(image, centre, half):
     return c, tot
 
 
-def refine_traces(image, geometry, spectrace, model, angle, where="<exposure>"):
-    """Refine the placed traces on ``image`` (a mean or median of the integrations).
+def refine_traces(image, geometry, spectrace, model, angle, where="<exposure>", pastasoss=None):
+    """Refine the placed traces on ``image`` (a mean or median of the integrations);
+    ``pastasoss`` as for :func:`place_traces`.
 
     Returns the refined geometry (every order moved by the shift and rotation fitted to
     order 1) and ``(d_angle, shift)``; the input geometry and ``(0, 0)`` when too few
@@ -179,7 +199,7 @@ def refine_traces(image, geometry, spectrace, model, angle, where="<exposure>"):
     d_angle = float(np.rad2deg(np.arctan(b)))
     px = pivot_of(model, where)[0]
     shift = float(a - b * (xs[keep].mean() - px))
-    refined = place_traces(spectrace, model, angle + d_angle, shift, where)
+    refined = place_traces(spectrace, model, angle, shift, where, pastasoss, refine_angle=d_angle)
     # a second pass with the window centred on the refined trace
     c2, tot2 = _centroids(image, np.nan_to_num(refined[1].centre, nan=-1e9), CENTROID_HALF)
     r2 = (c2 - refined[1].centre)[use]
@@ -188,7 +208,7 @@ def refine_traces(image, geometry, spectrace, model, angle, where="<exposure>"):
         b2, a2 = np.polyfit(xs[ok] - xs[ok].mean(), r2[ok], 1)
         d_angle += float(np.rad2deg(np.arctan(b2)))
         shift += float(a2 - b2 * (xs[ok].mean() - px))
-        refined = place_traces(spectrace, model, angle + d_angle, shift, where)
+        refined = place_traces(spectrace, model, angle, shift, where, pastasoss, refine_angle=d_angle)
     return refined, (d_angle, shift)
 
 
@@ -205,9 +225,22 @@ def check_exposure(model, refs):
     """
     where = str(getattr(model, "path", None) or "NIS_SOSS exposure")
     angle = pwcpos_of(model, where) - NOMINAL_PWCPOS
-    place_traces(refs.load("spectrace"), model, angle, where=where)
+    place_traces(refs.load("spectrace"), model, angle, where=where, pastasoss=pastasoss_of(refs, model, where))
     model.set_keyword("SOSSROT", float(angle))
     return model
+
+
+def pastasoss_of(refs, model, where="<exposure>"):
+    """The PASTASOSS model among ``refs`` (None when not given); a warning when the
+    exposure's PWCPOS is outside the range the model is valid for."""
+    pasta = refs.load("pastasoss") if "pastasoss" in refs else None
+    if pasta is not None and pasta.pwcpos_bounds is not None:
+        lo, hi = pasta.pwcpos_bounds
+        pw = pwcpos_of(model, where)
+        if not lo <= pw <= hi:
+            log.warning("%s: PWCPOS %.3f is outside the range %.3f-%.3f of the PASTASOSS model %s; its traces are "
+                        "extrapolated", where, pw, lo, hi, pasta.path)
+    return pasta
 
 
 def profile_width(image, geometry, order, half=10.0):
