@@ -5,12 +5,13 @@
   RA/DEC_REF, ROLL_REF) to the sky. The official pipeline also applies a per-filter
   FILTEROFFSET for NIRISS imaging; that reference type is not read here (offsets of a
   fraction of a pixel; see docs/niriss-imaging.md).
-- flat_field: the FLAT reference cut to the exposure's subarray.
+- flat_field (imaging and SOSS): the FLAT reference cut to the exposure's subarray.
 - photom: the PHOTOM row of the exposure's FILTER and PUPIL (order 0): PHOTMJSR per
   pixel (DN/s -> MJy/sr), PIXAR_SR / PIXAR_A2 from the PHOTOM header (else the AREA
   file's), the AREA map attached as the AREA extension.
 
-Subarrays are placed by SUBSTRT1/SUBSTRT2; an exposure without them must be FULL.
+Subarrays are placed by SUBSTRT1/SUBSTRT2; an exposure without them must be FULL or a
+SOSS strip (SUBSTRIP256, SUBSTRIP96), whose origins are known.
 """
 from __future__ import annotations
 
@@ -40,13 +41,16 @@ def window_of(model):
     InputFileError
         A subarray other than FULL without SUBSTRT1/SUBSTRT2.
     """
+    from .refs import SUBARRAY_ORIGINS
+
     sub = model.meta.subarray
     name = str(getattr(sub, "name", None) or "FULL").strip().upper()
-    if name != "FULL" and (getattr(sub, "xstart", None) is None or getattr(sub, "ystart", None) is None):
+    known = {"FULL": (1, 1), **SUBARRAY_ORIGINS}       # FULL and the SOSS strips are placed by name
+    if name not in known and (getattr(sub, "xstart", None) is None or getattr(sub, "ystart", None) is None):
         raise InputFileError(_where(model), f"SUBARRAY={name} without SUBSTRT1/SUBSTRT2: cannot place the "
                                             "exposure on the detector")
     # (a window off the detector is refused by the core from Mode.detector_shape)
-    return subarray_window(model, {"FULL": (1, 1)})
+    return subarray_window(model, known)
 
 
 def assign_wcs(model, refs):

@@ -17,12 +17,15 @@ SOSS = Mode(
     # column_noise (1/f) is in the recipe but skipped unless asked for; soss_background and
     # soss_wave_shift do nothing (SKIPPED) unless given a template (off by default, as in
     # the official pipeline)
-    recipe=("assign_wcs", "soss_background", "column_noise", "extract_1d", "soss_wave_shift", "white_light"),
+    # flat_field after the background, as calwebb_spec2 orders them for SOSS
+    recipe=("assign_wcs", "soss_background", "flat_field", "column_noise", "extract_1d", "soss_wave_shift",
+            "white_light"),
     dispersion_axis=1,
     reftypes={
         "assign_wcs": ("spectrace", "pastasoss"),
         "column_noise": ("spectrace", "pastasoss"),
         "soss_background": ("spectrace", "pastasoss", "bkg"),
+        "flat_field": ("flat",),
         "extract_1d": ("spectrace", "pastasoss", "wavemap", "specprofile", "photom"),
     },
     model_kinds={"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel")},

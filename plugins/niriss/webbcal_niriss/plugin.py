@@ -48,8 +48,6 @@ def webbcal_assign_wcs(model, mode, refs, params):
 
 @hookimpl
 def webbcal_flat_field(model, mode, refs, params):
-    if is_soss(mode):
-        return None
     from .imaging import flat_for
 
     return flat_for(model, refs)

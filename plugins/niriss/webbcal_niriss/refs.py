@@ -56,6 +56,7 @@ DEFAULT_FILES = {
     "photom_image": "jwst_niriss_photom_image_dummy.fits",
     "distortion": "jwst_niriss_distortion_image_dummy.asdf",
     "flat": "jwst_niriss_flat_image_dummy.fits",
+    "flat_soss": "jwst_niriss_flat_soss_dummy.fits",
     "area": "jwst_niriss_area_image_dummy.fits",
 }
 
@@ -531,6 +532,10 @@ def _default_photom(model, mode):
     return default_path("photom" if mode is None or mode.dispersion_axis is not None else "photom_image")
 
 
+def _default_flat(model, mode):
+    return default_path("flat_soss" if mode is not None and mode.dispersion_axis is not None else "flat")
+
+
 def _read_bkg(path):
     from .background import read_background
 
@@ -540,7 +545,8 @@ def _read_bkg(path):
 def reference_types():
     """The NIRISS reference types: SPECTRACE, WAVEMAP (no embedded default: the wavelengths
     then come from the SPECTRACE), BKG (no embedded default: no background subtracted),
-    PHOTOM; for imaging DISTORTION, FLAT and AREA (the core's readers)."""
+    PHOTOM, SPECPROFILE and PASTASOSS (no embedded defaults), FLAT (imaging and SOSS);
+    for imaging DISTORTION and AREA (the core's readers, as FLAT's)."""
     inst = "NIRISS"
     return [
         ReferenceType("spectrace", inst, read_spectrace, selectors=("EXP_TYPE", "FILTER", "PUPIL"),
@@ -560,7 +566,7 @@ def reference_types():
         ReferenceType("distortion", inst, read_distortion, selectors=("EXP_TYPE", "PUPIL"),
                       default=_default("distortion"), description="imaging detector -> V2/V3 (ASDF, tree['model'])"),
         ReferenceType("flat", inst, read_flat, selectors=("EXP_TYPE", "FILTER", "PUPIL"),
-                      default=_default("flat"), description="imaging flat field SCI/ERR/DQ/DQ_DEF (FITS)"),
+                      default=_default_flat, description="flat field SCI/ERR/DQ/DQ_DEF, imaging and SOSS (FITS)"),
         ReferenceType("area", inst, read_area, selectors=("EXP_TYPE", "FILTER", "PUPIL"),
                       default=_default("area"), description="imaging pixel-area map (FITS)"),
     ]

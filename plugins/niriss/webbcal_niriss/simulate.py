@@ -65,7 +65,8 @@ def simulate_soss(mode, params):
     filter, pwcpos, orders, wave_shift -- pixels along x between the painted spectrum and
     the trace wavelengths --, moffat_beta -- Moffat instead of Gaussian profiles, see
     :func:`order_profile` --, pastasoss -- the path of a PASTASOSS model placing the
-    traces). Returns ``(model, truth)``."""
+    traces --, flat -- the path of a FLAT the rates are multiplied by). Returns
+    ``(model, truth)``."""
     from webbcal.plugin_api import datamodels as dm
 
     nints = int(params.get("nints") if params.get("nints") is not None else 8)
@@ -113,6 +114,11 @@ def simulate_soss(mode, params):
         rate += prof * col_rate[None, :]
         per_order[order] = {"wavelength": lam_true[ok], "flux_jy": fjy[ok], "columns": np.flatnonzero(ok),
                             "centre": g.centre[ok]}
+    if params.get("flat"):       # a FLAT reference the rates are multiplied by (flat_field divides it out)
+        from webbcal.plugin_api import flat_for_exposure, read_flat, subarray_window
+
+        flat = flat_for_exposure(read_flat(params["flat"]), model, subarray_window(model)).data
+        rate = rate * np.where(np.isfinite(flat) & (flat > 0), flat, 1.0)
     lc = light_curve(nints)
     cube = rate[None] * lc[:, None, None]
     gain, read_noise = 1.6, 0.02

@@ -18,6 +18,8 @@
 - ``jwst_niriss_flat_image_dummy.fits``: imaging FLAT, full frame 2048 x 2048 (SCI, ERR,
   DQ, DQ_DEF; tile-compressed): a smooth pattern of a few per cent, the 4-pixel
   reference-pixel border flagged, a few dead pixels.
+- ``jwst_niriss_flat_soss_dummy.fits``: SOSS FLAT, full frame, all ones (ERR 0) with the
+  reference-pixel border flagged: flat_field runs on SOSS and changes no value.
 - ``jwst_niriss_area_image_dummy.fits``: pixel-area map (relative to PIXAR_SR), smooth.
 - ``jwst_niriss_photom_image_dummy.fits``: PHOTOM with the imaging rows (order 0): the
   short-wavelength filters in the pupil wheel with FILTER=CLEAR, the long-wavelength
@@ -128,7 +130,9 @@ def imaging_primary(reftype, **extra):
 
 
 def compressed(data, name):
-    return fits.CompImageHDU(data=data, name=name, compression_type="GZIP_2", quantize_level=0.0)
+    # tiles of 64 rows: one tile per row would cost ~100 bytes of overhead each
+    return fits.CompImageHDU(data=data, name=name, compression_type="GZIP_2", quantize_level=0.0,
+                             tile_shape=(64, data.shape[1]))
 
 
 def zero_gzip_timestamps(path):
@@ -188,6 +192,28 @@ def flat():
     zero_gzip_timestamps(path)
 
 
+def flat_soss():
+    """A unity SOSS flat (full frame): the step runs and flags the reference pixels, the
+    values stay as they are -- a real SOSS FLAT is for WEBBCAL_REFS / CRDS."""
+    sci = np.ones(FULL, np.float32)
+    dq = np.zeros(FULL, np.uint32)
+    border = np.zeros(FULL, bool)
+    border[:REFPIX] = border[-REFPIX:] = True
+    border[:, :REFPIX] = border[:, -REFPIX:] = True
+    dq[border] = 1 | 2 ** 31
+    bits, values, names, descs = zip(*DQ_DEF)
+    dq_def = fits.BinTableHDU.from_columns([
+        fits.Column(name="BIT", format="J", array=np.array(bits, np.int32)),
+        fits.Column(name="VALUE", format="K", array=np.array(values, np.int64)),
+        fits.Column(name="NAME", format="40A", array=np.array(names)),
+        fits.Column(name="DESCRIPTION", format="80A", array=np.array(descs))], name="DQ_DEF")
+    path = HERE / "jwst_niriss_flat_soss_dummy.fits"
+    fits.HDUList([primary("FLAT", FILTER="ANY", SUBARRAY="FULL", SUBSTRT1=1, SUBSTRT2=1),
+                  compressed(sci, "SCI"), compressed(np.zeros(FULL, np.float32), "ERR"),
+                  compressed(dq.view(np.int32), "DQ"), dq_def]).writeto(path, overwrite=True)
+    zero_gzip_timestamps(path)
+
+
 def area():
     y, x = np.mgrid[0:FULL[0], 0:FULL[1]].astype(np.float64)
     u, v = (x - XREF) / 1024.0, (y - YREF) / 1024.0
@@ -219,5 +245,6 @@ if __name__ == "__main__":
     photom()
     distortion()
     flat()
+    flat_soss()
     area()
     photom_image()
