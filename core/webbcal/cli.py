@@ -141,6 +141,15 @@ def step_help(cls):
         lines.append(f"  --{name}=<{par.type.__name__}>  [{par.default!r}]{choices}{valid}")
         if par.doc:
             lines.append(f"      {par.doc}")
+    aliases = [(a, m, pa) for m in get_host().modes for a, pa in m.aliases_for(cls.name).items()]
+    if aliases:
+        lines.append("")
+        lines.append("parameters of one mode (its own names, as the official pipeline's):")
+        for a, m, pa in sorted(aliases, key=lambda t: (t[0], t[1].key)):
+            special = "".join(f"; {k!r} sets {t[0]}={t[1]!r}" for k, t in pa.values.items())
+            lines.append(f"  --{a}=<value>  ({m.key}) sets {pa.target}{special}")
+            if pa.doc:
+                lines.append(f"      {pa.doc}")
     reftypes = sorted({rt for m in get_host().modes for rt in m.reftypes_for(cls.name)})
     if reftypes:
         lines.append("")

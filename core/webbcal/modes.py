@@ -59,6 +59,10 @@ class Mode:
         refused naming the keyword and its value.
     detector_shape : tuple or None
         ``(ny, nx)`` of the full detector: SUBSTRT/SUBSIZE must place the subarray on it.
+    parameter_aliases : mapping
+        Step name -> {alias: :class:`~webbcal.params.ParamAlias`}: the mode's own names
+        for step parameters (the official pipeline's, e.g. a SOSS box width), accepted on
+        the command line, in parameter files and from Python for exposures of this mode.
     use_source_posn : bool
         What extract_1d's ``use_source_posn`` means for a point source when neither the
         user nor the EXTRACT1D reference sets it: ``True`` moves the aperture to the
@@ -87,6 +91,8 @@ class Mode:
     detector_shape: tuple | None = None
     #: extract_1d's use_source_posn for point sources when nobody set it (official default)
     use_source_posn: bool = False
+    #: step name -> {alias: ParamAlias}: the mode's own names for step parameters
+    parameter_aliases: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.product not in PRODUCT_KINDS:
@@ -98,6 +104,8 @@ class Mode:
         object.__setattr__(self, "recipe", tuple(self.recipe))
         object.__setattr__(self, "reftypes", MappingProxyType({k: tuple(v) for k, v in dict(self.reftypes).items()}))
         object.__setattr__(self, "step_defaults", MappingProxyType(dict(self.step_defaults)))
+        object.__setattr__(self, "parameter_aliases", MappingProxyType(
+            {k: MappingProxyType(dict(v)) for k, v in dict(self.parameter_aliases).items()}))
         object.__setattr__(self, "model_kinds", MappingProxyType({k: tuple(v) for k, v in dict(self.model_kinds).items()}))
         object.__setattr__(self, "keyword_values", MappingProxyType(
             {k.upper(): tuple(str(x).upper() for x in v) for k, v in dict(self.keyword_values).items()}))
@@ -110,6 +118,10 @@ class Mode:
     def reftypes_for(self, step_name):
         """Reference types step ``step_name`` reads in this mode (may be empty)."""
         return tuple(self.reftypes.get(step_name, ()))
+
+    def aliases_for(self, step_name):
+        """``{alias: ParamAlias}`` of step ``step_name`` in this mode."""
+        return dict(self.parameter_aliases.get(step_name, {}))
 
     def defaults_for(self, step_name):
         """The parameter defaults this mode sets for step ``step_name`` (a copy)."""

@@ -5,14 +5,14 @@ Python.  The lowest layer of the core: steps, the extraction engine and plugins 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["Param", "defaults"]
+__all__ = ["Param", "ParamAlias", "defaults"]
 
 _TRUE = {"true", "yes", "1", "on", "t", "y"}
 _FALSE = {"false", "no", "0", "off", "f", "n"}
@@ -112,3 +112,32 @@ class Param:
 def defaults(spec):
     """``{name: default}`` of a ``{name: Param}`` table."""
     return {name: p.default for name, p in spec.items()}
+
+
+@dataclass(frozen=True)
+class ParamAlias:
+    """A mode's own name for a parameter of a core step: the name the official pipeline
+    gives it in that mode (e.g. a width called differently for one mode), declared by the
+    plugin in :attr:`webbcal.modes.Mode.parameter_aliases`.
+
+    Parameters
+    ----------
+    target : str
+        The step parameter the alias sets.
+    doc : str
+        One line for ``--help``.
+    values : mapping
+        Special values (strings, case-insensitive) that set another parameter instead:
+        ``{"optimize": ("optimize_width", [20, 30, 40])}``.
+    """
+
+    target: str
+    doc: str = ""
+    values: Mapping[str, tuple] = field(default_factory=dict)
+
+    def resolve(self, name: str, value: Any) -> tuple[str, Any]:
+        """``(parameter, value)`` that ``name=value`` sets."""
+        if isinstance(value, str) and value.strip().lower() in self.values:
+            return tuple(self.values[value.strip().lower()])
+        return self.target, value
+

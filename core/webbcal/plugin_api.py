@@ -11,6 +11,7 @@ A plugin module needs nothing else from the core::
 What is here, by use:
 
 - declaring: :data:`hookimpl`, :class:`Mode`, :class:`ReferenceType`, :class:`Param`,
+  :class:`ParamAlias` (a mode's own name for a core step's parameter),
   :class:`Step` (a step a plugin adds through ``webbcal_steps``);
 - answering the hooks: :class:`ExtractionTarget` (``webbcal_extract_targets``),
   :class:`Flat` (``webbcal_flat_field``), :class:`Conversion` (``webbcal_photom``),
@@ -49,7 +50,7 @@ from .extract.reffile import read_extract1d
 from .extract.target import ExtractionTarget
 from .hookspecs import hookimpl
 from .modes import Mode
-from .params import Param
+from .params import Param, ParamAlias
 from .pipeline.step import Step
 from .refs import RefSet, ReferenceType, header_value
 from .refs.imaging import (
@@ -69,7 +70,7 @@ from .wcs import pixel_wavelengths
 from .wcs.imaging import imaging_wcs, pointing, synthetic_distortion, v2v3_to_sky
 
 __all__ = [
-    "hookimpl", "Mode", "ReferenceType", "Param", "Step",
+    "hookimpl", "Mode", "ReferenceType", "Param", "ParamAlias", "Step",
     "ExtractionTarget", "Flat", "Conversion", "Correction", "ApertureCorrection",
     "datamodels", "read_table", "column", "header_value", "slits_of", "interpret_dq_def", "DQ", "pixel_wavelengths",
     "imaging_wcs", "pointing", "v2v3_to_sky", "synthetic_distortion",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from ..errors import ParameterError
-from .step import Step, file_parameters
+from .step import Step
 
 log = logging.getLogger("webbcal.pipeline")
 
@@ -74,8 +74,7 @@ class Pipeline(Step):
             step = cls(host=self.host, **pars)
             if step_name in self._file_substeps:
                 step.file_source = self.file_source
-                step.file_params = file_parameters(step_name, step.full_spec(), self._file_substeps[step_name],
-                                                   self.file_source)
+                step.read_file_parameters(self._file_substeps[step_name], self.file_source)
             step.in_pipeline = True
             step.input_path = self.input_path
             step_pars = step.parameters(mode)

@@ -163,8 +163,7 @@ class Step:
         if config_file is not None:
             tree = _read_parameter_file(config_file)
             self.file_source = str(config_file)
-            self.file_params = file_parameters(self.name, self.full_spec(), dict(tree.get("parameters") or {}),
-                                               self.file_source)
+            self.read_file_parameters(dict(tree.get("parameters") or {}), self.file_source)
             self._file_substeps = {s.get("name"): dict(s.get("parameters") or {})
                                    for s in tree.get("steps") or [] if isinstance(s, dict)}
         self.user_params = {}
@@ -193,8 +192,49 @@ class Step:
             return
         spec = self.full_spec()
         if key not in spec:
+            if key in self.mode_aliases():
+                self.alias_params = {**getattr(self, "alias_params", {}), key: value}
+                return
             raise ParameterError(f"step {self.name} has no parameter {key!r} (it has: {', '.join(sorted(spec))})")
         self.user_params[key] = spec[key].convert(key, value)
+
+    def read_file_parameters(self, values, source):
+        """Take the parameters a parameter file gives this step: its own (converted, checked)
+        and the mode aliases (an official file for a mode carries the mode's own names),
+        resolved when the mode is known."""
+        aliases = self.mode_aliases()
+        values = dict(values)
+        self.file_alias_params = {k: values.pop(k) for k in list(values) if k in aliases and values[k] is not None}
+        self.file_params = file_parameters(self.name, self.full_spec(), values, source)
+
+    def mode_aliases(self):
+        """``{alias: [modes]}``: the parameter names installed modes give this step
+        (:attr:`webbcal.modes.Mode.parameter_aliases`)."""
+        out = {}
+        try:
+            modes = list(self._host().modes)
+        except Exception:   # no host (a bare Step in a test): no aliases
+            return out
+        for m in modes:
+            for alias in m.aliases_for(self.name):
+                out.setdefault(alias, []).append(m)
+        return out
+
+    def _apply_aliases(self, out, values, mode, spec):
+        """Set the step parameters the mode's aliases in ``values`` stand for."""
+        if not values or mode is None:
+            return
+        mine = mode.aliases_for(self.name)
+        for key, value in values.items():
+            if key not in mine:
+                owners = ", ".join(m.key for m in self.mode_aliases().get(key, [])) or "no installed mode"
+                raise ParameterError(f"parameter {key!r} of step {self.name} belongs to {owners}, not to {mode.key} "
+                                     f"(this exposure's mode)")
+            target, v = mine[key].resolve(key, value)
+            if target not in spec:
+                raise ParameterError(f"mode {mode.key}: alias {key!r} names {target!r}, not a parameter of step "
+                                     f"{self.name}")
+            out[target] = spec[target].convert(key, v)
 
     def parameters(self, mode=None):
         """Merged parameters: default < mode default < parameter file < keyword."""
@@ -209,7 +249,9 @@ class Step:
                 self.overrides.setdefault(k[len("override_"):].lower(), v)
                 continue
             out[k] = v
+        self._apply_aliases(out, getattr(self, "file_alias_params", None), mode, spec)
         out.update(self.user_params)
+        self._apply_aliases(out, getattr(self, "alias_params", None), mode, spec)
         if out.get("save_results") is None:
             out["save_results"] = not self.in_pipeline
         return out

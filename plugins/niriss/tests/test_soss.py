@@ -596,3 +596,70 @@ def test_soss_flat_field_divides_the_flat_out(mode, tmp_path):
         p = _ratio(next(s for s in plain.spec if s.spectral_order == order), truth, cols)
         worst = max(worst, float(np.max(np.abs(p / BOX_FRACTION - 1))))
     assert worst > 0.01
+
+
+def test_soss_width_sets_the_box_and_belongs_to_soss(mode, tmp_path):
+    """``soss_width`` (the official SOSS name of the box width) on extract_1d: a 20-row box
+    holds 0.9990-0.9991 of a Gaussian trace of sigma 3 px (the box weights -- fractional at
+    the edges -- times the painted pixels, depending on where the centre falls in its
+    pixel; erf(10 / (3 sqrt 2)) = 0.99914 for a continuous profile), and the extracted
+    flux in clean columns lies in that range (to 1e-5); the same parameter read from an
+    official parameter file; given for a MIRI exposure it is refused, naming the mode it
+    belongs to."""
+    import json
+
+    from webbcal.errors import ParameterError
+    from webbcal.extract.aperture import pixel_overlap
+    from webbcal.scenes import gaussian_pixels
+
+    model, truth = _simulate(mode, nints=2)
+    x1d = webbcal.run("spec2", model, steps={"extract_1d": {"soss_width": 20}})
+    wide = webbcal.run("spec2", model)          # 40 rows: all but 2.6e-11 of the light
+    for order in (1, 2):
+        t = truth["orders"][order]
+        # clean columns whose 40-row box lies wholly on the subarray
+        cols = np.intersect1d(_clean(truth, order), t["columns"][(t["centre"] > 21) & (t["centre"] < 256 - 22)])
+        c = t["centre"][np.isin(t["columns"], cols)]
+        frac = (pixel_overlap(c - 10, c + 10, 256) * gaussian_pixels(256, c, simulate.SIGMA)).sum(axis=0)
+        r = _ratio(next(s for s in x1d.spec if s.spectral_order == order), truth, cols)
+        r40 = _ratio(next(s for s in wide.spec if s.spectral_order == order), truth, cols)
+        assert r.size > 300 and r.size == r40.size and frac.max() < 0.99915
+        assert np.all((r / r40 > frac.min() - 1e-6) & (r / r40 < frac.max() + 1e-6))
+    pars = tmp_path / "soss_pars.json"
+    pars.write_text(json.dumps({"name": "extract_1d", "class": "jwst.extract_1d.Extract1dStep",
+                                "parameters": {"soss_width": 20.0, "soss_atoca": False}}))
+    again = webbcal.run("extract_1d", _calibrated(model), config_file=pars)
+    r1 = next(s for s in again.spec if s.spectral_order == 1)
+    np.testing.assert_allclose(r1.spec_table["FLUX"], next(s for s in x1d.spec if s.spectral_order == 1).spec_table["FLUX"],
+                               rtol=1e-12, equal_nan=True)
+    miri = get_host().modes.find("MIRI", "MIR_LRS-SLITLESS")
+    lrs, _ = get_host().call_for_mode("webbcal_simulate", miri, params={"nints": 2})
+    with pytest.raises(ParameterError, match=r"'soss_width' of step extract_1d belongs to niriss/soss, not to miri/"):
+        webbcal.run("spec2", lrs, steps={"extract_1d": {"soss_width": 20}})
+
+
+def _calibrated(model):
+    from webbcal.pipeline import get_step_class
+
+    pipe = get_step_class("spec2")(save_results=False, steps={"extract_1d": {"skip": True}, "white_light": {"skip": True},
+                                                              "soss_wave_shift": {"skip": True}})
+    pipe.run(model)
+    return pipe.calibrated
+
+
+def test_soss_width_optimize_picks_the_width_of_lowest_white_light_scatter(mode):
+    """``soss_width=optimize`` tries the widths 20-50 px on a noisy series and keeps the one
+    of lowest white-light scatter: the result is that width's extraction, and its scatter
+    is the smallest of the table (none of the other widths does better)."""
+    from webbcal.pipeline import get_step_class
+
+    model, truth = _simulate(mode, nints=20, noise=True, seed=3)
+    cal = _calibrated(model)
+    step = get_step_class("extract_1d")(save_results=False, soss_width="optimize")
+    step.run(cal)
+    opt = step.width_optimization["ORDER1"]
+    widths = list(np.asarray(opt.table["width"], float))
+    assert widths == [20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0]
+    scat = np.asarray(opt.table["scatter_ppm"], float)
+    assert opt.best_width == widths[int(np.nanargmin(scat))]
+    assert np.nanmin(scat) <= scat[widths.index(40.0)]

@@ -1,7 +1,9 @@
 """The NIRISS observing modes webbcal handles, as data (:class:`webbcal.modes.Mode`)."""
-from webbcal.plugin_api import Mode
+from webbcal.plugin_api import Mode, ParamAlias
 
 PLUGIN = "webbcal-niriss"
+#: the box widths (pixels) ``soss_width=optimize`` tries
+SOSS_WIDTHS = (20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0)
 INSTRUMENT = "NIRISS"
 
 #: SOSS: the per-order flux conversion (PHOTOM) is applied to the extracted spectra, as
@@ -31,6 +33,11 @@ SOSS = Mode(
     model_kinds={"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel")},
     # optimal extraction uses the plugin's per-order profiles and fits the orders jointly
     step_defaults={"extract_1d": {"profile_type": "plugin"}, "column_noise": {"skip": True}},
+    # the official pipeline's name for the SOSS box width
+    parameter_aliases={"extract_1d": {"soss_width": ParamAlias(
+        "extract_width", doc="SOSS box width in pixels (default 40, as the official soss_width), or 'optimize': "
+                             "the width of lowest white-light scatter among " + ", ".join(map(str, SOSS_WIDTHS)),
+        values={"optimize": ("optimize_width", list(SOSS_WIDTHS))})}},
     keyword_values={"PUPIL": ("GR700XD",), "FILTER": ("CLEAR", "F277W")},
     detector_shape=(2048, 2048),
     description="NIRISS SOSS time series (GR700XD; SUBSTRIP256, SUBSTRIP96, FULL)",
