@@ -23,7 +23,8 @@ What is here, by use:
 - references: :class:`RefSet`, :func:`resolve_references`; the readers every imaging
   mode shares (:func:`read_distortion`, :func:`read_flat`, :func:`read_area`) and their
   placement on the exposure (:func:`subarray_window`, :func:`cut_to_exposure`,
-  :func:`flat_for_exposure`); the imaging WCS (:func:`imaging_wcs`);
+  :func:`flat_for_exposure`); the imaging WCS (:func:`imaging_wcs`); the filter / pupil /
+  order PHOTOM table of NIRISS and NIRCam (:func:`read_photom_table`);
 - simulating: :func:`gaussian_pixels`, :func:`moffat_pixels`, :func:`trace_image`, :func:`synthetic_distortion` (embedded default distortions),
   :func:`noisy_cube` (scenes with known truth);
 - errors to raise: :class:`InputFileError`, :class:`ReferenceFileError`,
@@ -53,6 +54,7 @@ from .modes import Mode
 from .params import Param, ParamAlias
 from .pipeline.step import Step
 from .refs import RefSet, ReferenceType, header_value
+from .refs.photom_table import PhotomRow, PhotomTable, read_photom_table
 from .refs.imaging import (
     AreaReference,
     DistortionReference,
@@ -75,7 +77,7 @@ __all__ = [
     "datamodels", "read_table", "column", "header_value", "slits_of", "interpret_dq_def", "DQ", "pixel_wavelengths",
     "imaging_wcs", "pointing", "v2v3_to_sky", "synthetic_distortion",
     "read_distortion", "read_flat", "read_area", "DistortionReference", "FlatReference", "AreaReference",
-    "subarray_window", "cut_to_exposure", "flat_for_exposure",
+    "subarray_window", "cut_to_exposure", "flat_for_exposure", "read_photom_table", "PhotomTable", "PhotomRow",
     "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references", "aperture_mask",
     "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing",
     "WebbcalError", "InputFileError", "ReferenceFileError", "ExtractionError", "ParameterError", "PluginError",
