@@ -25,7 +25,8 @@ What is here, by use:
   placement on the exposure (:func:`subarray_window`, :func:`cut_to_exposure`,
   :func:`flat_for_exposure`); the imaging WCS (:func:`imaging_wcs`); the filter / pupil /
   order PHOTOM table of NIRISS and NIRCam (:func:`read_photom_table`);
-- simulating: :func:`gaussian_pixels`, :func:`moffat_pixels`, :func:`trace_image`, :func:`synthetic_distortion` (embedded default distortions),
+- simulating: :func:`gaussian_pixels`, :func:`moffat_pixels`, :func:`trace_image`, :func:`synthetic_distortion`, :func:`write_flat_file`, :func:`write_area_file`
+  (embedded default references),
   :func:`noisy_cube` (scenes with known truth);
 - errors to raise: :class:`InputFileError`, :class:`ReferenceFileError`,
   :class:`ExtractionError`, :class:`ParameterError` (anything else a hook raises reaches
@@ -55,19 +56,29 @@ from .params import Param, ParamAlias
 from .pipeline.step import Step
 from .refs import RefSet, ReferenceType, header_value
 from .refs.photom_table import PhotomRow, PhotomTable, read_photom_table
+from .refs.synthetic import compressed_image_hdu, dq_def_hdu, write_area_file, write_flat_file, zero_gzip_timestamps
 from .refs.imaging import (
     AreaReference,
     DistortionReference,
     FlatReference,
     cut_to_exposure,
     flat_for_exposure,
+    imaging_conversion,
     read_area,
     read_distortion,
     read_flat,
     subarray_window,
 )
 from .results import Conversion, Correction, Flat
-from .scenes import gaussian_pixels, moffat_pixels, noisy_cube, set_exposure_timing, trace_image
+from .scenes import (
+    gaussian_pixels,
+    moffat_pixels,
+    noisy_cube,
+    noisy_rate,
+    point_sources,
+    set_exposure_timing,
+    trace_image,
+)
 from .wcs import pixel_wavelengths
 from .wcs.imaging import imaging_wcs, pointing, synthetic_distortion, v2v3_to_sky
 
@@ -77,9 +88,10 @@ __all__ = [
     "datamodels", "read_table", "column", "header_value", "slits_of", "interpret_dq_def", "DQ", "pixel_wavelengths",
     "imaging_wcs", "pointing", "v2v3_to_sky", "synthetic_distortion",
     "read_distortion", "read_flat", "read_area", "DistortionReference", "FlatReference", "AreaReference",
-    "subarray_window", "cut_to_exposure", "flat_for_exposure", "read_photom_table", "PhotomTable", "PhotomRow",
+    "subarray_window", "cut_to_exposure", "flat_for_exposure", "imaging_conversion", "read_photom_table",
+    "compressed_image_hdu", "zero_gzip_timestamps", "dq_def_hdu", "write_flat_file", "write_area_file", "PhotomTable", "PhotomRow",
     "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references", "aperture_mask",
-    "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing",
+    "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing", "point_sources", "noisy_rate",
     "WebbcalError", "InputFileError", "ReferenceFileError", "ExtractionError", "ParameterError", "PluginError",
 ]
 

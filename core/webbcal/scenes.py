@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing"]
+__all__ = ["gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing", "point_sources",
+           "noisy_rate"]
 
 
 def _pixel_edges(n):
@@ -182,3 +183,93 @@ def set_exposure_timing(model, start, nints, ngroups, frame_time, integration_ti
     date, time = t0.isot.split("T")
     model.meta.observation.date = date
     model.meta.observation.time = time.split(".")[0]
+
+
+def point_sources(shape, x, y, flux_jy, sigma, pixar_sr, sky=0.0, half=None):
+    """Surface brightness (MJy/sr) of point sources of known flux density on a flat sky.
+
+    Each source is a pixel-integrated circular Gaussian; its surface brightness summed
+    over the pixels times ``pixar_sr`` x 1e6 is its flux density in Jy (the light that
+    falls on the image).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(ny, nx)``.
+    x, y : array_like
+        0-based pixel positions of the sources.
+    flux_jy : array_like
+        Their flux densities (Jy).
+    sigma : float
+        Gaussian sigma (pixels).
+    pixar_sr : float
+        Solid angle of a pixel (sr).
+    sky : float
+        Flat sky (MJy/sr).
+    half : int, optional
+        Paint each source within +-``half`` pixels of its centre only (default: 8 sigma,
+        at least 5), which holds all but ~1e-15 of its light.
+
+    Returns
+    -------
+    ndarray, shape (ny, nx)
+    """
+    ny, nx = shape
+    half = int(half if half is not None else max(5, np.ceil(8 * sigma)))
+    out = np.full((ny, nx), float(sky))
+    for xc, yc, f in zip(np.atleast_1d(x), np.atleast_1d(y), np.atleast_1d(flux_jy)):
+        y0, y1 = max(0, int(np.floor(yc)) - half), min(ny, int(np.floor(yc)) + half + 1)
+        x0, x1 = max(0, int(np.floor(xc)) - half), min(nx, int(np.floor(xc)) + half + 1)
+        if y1 <= y0 or x1 <= x0:
+            continue
+        # the share of the whole Gaussian in each pixel (not renormalised to the cut-out)
+        py = _gaussian_share(np.arange(y0, y1), yc, sigma)
+        px = _gaussian_share(np.arange(x0, x1), xc, sigma)
+        out[y0:y1, x0:x1] += float(f) / (pixar_sr * 1e6) * np.outer(py, px)
+    return out
+
+
+def _gaussian_share(pixels, centre, sigma):
+    """Share of a unit Gaussian (centre, sigma) falling in each of ``pixels``."""
+    from scipy.special import erf
+
+    lo = (pixels - 0.5 - centre) / (np.sqrt(2) * sigma)
+    hi = (pixels + 0.5 - centre) / (np.sqrt(2) * sigma)
+    return 0.5 * (erf(hi) - erf(lo))
+
+
+def noisy_rate(rate, integration_time, gain, read_noise, noise=True, seed=0):
+    """A count-rate image or cube (DN/s) with its JWST variance arrays.
+
+    Parameters
+    ----------
+    rate : array_like
+        Expected count rate (DN/s); negative values count as 0 for the Poisson noise.
+    integration_time : float
+        Seconds of each integration.
+    gain : float
+        Electrons per DN.
+    read_noise : float
+        Gaussian read noise of a rate (DN/s).
+    noise : bool
+        Draw the noise (False: the data are ``rate`` exactly, the variances the same).
+    seed : int
+        Seed of the random generator.
+
+    Returns
+    -------
+    data, var_poisson, var_rnoise, err : ndarray (float32)
+        VAR_POISSON = rate / (gain t) and VAR_RNOISE = read_noise**2, from the expected
+        rate (so the propagated variance is exact).
+    """
+    rate = np.asarray(rate, dtype=np.float64)
+    t = float(integration_time)
+    vp = np.clip(rate, 0.0, None) / (gain * t)
+    vr = np.full(rate.shape, float(read_noise) ** 2)
+    data = rate
+    if noise:
+        rng = np.random.default_rng(seed)
+        data = rng.poisson(np.clip(rate, 0.0, None) * gain * t) / (gain * t) + rng.normal(0.0, read_noise, rate.shape)
+    return (data.astype(np.float32), vp.astype(np.float32), vr.astype(np.float32),
+            np.sqrt(vp + vr).astype(np.float32))
+

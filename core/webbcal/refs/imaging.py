@@ -30,10 +30,11 @@ import numpy as np
 
 from ..datamodels import interpret_dq_def
 from ..errors import ReferenceFileError
-from ..results import Flat
+from ..results import Conversion, Flat
 
 __all__ = ["DistortionReference", "DetectorReference", "FlatReference", "AreaReference",
-           "read_distortion", "read_flat", "read_area", "subarray_window", "cut_to_exposure", "flat_for_exposure"]
+           "read_distortion", "read_flat", "read_area", "subarray_window", "cut_to_exposure", "flat_for_exposure",
+           "imaging_conversion"]
 
 
 @dataclass
@@ -317,3 +318,45 @@ def flat_for_exposure(ref: FlatReference, model: Any, window: tuple) -> Flat:
     """
     data, err, dq = cut_to_exposure(ref, model, window, "flat")
     return Flat(data=data, err=err, dq=dq, name=Path(ref.path).name)
+
+
+def imaging_conversion(model: Any, photom: Any, area: Optional[AreaReference], window: tuple) -> Conversion:
+    """The imaging :class:`~webbcal.results.Conversion` from a filter / pupil PHOTOM table:
+    PHOTMJSR of the exposure's FILTER / PUPIL row (order 0), PIXAR_SR / PIXAR_A2 from the
+    PHOTOM header (else the AREA file's), the AREA map over the exposure's window.
+
+    Parameters
+    ----------
+    model : DataModel
+        The exposure (FILTER, PUPIL).
+    photom : PhotomTable
+        From :func:`webbcal.refs.photom_table.read_photom_table`.
+    area : AreaReference or None
+        The pixel-area map.
+    window : tuple
+        The exposure's :func:`subarray_window`.
+
+    Returns
+    -------
+    Conversion
+
+    Raises
+    ------
+    ReferenceFileError
+        No row for the exposure's FILTER / PUPIL, a row not per steradian (a
+        spectroscopic table), or no PIXAR_SR anywhere.
+    """
+    inst = model.meta.instrument
+    row = photom.imaging_row(getattr(inst, "filter", None), getattr(inst, "pupil", None) or "CLEAR")
+    if not row.per_steradian:
+        raise ReferenceFileError(photom.path, "imaging photom needs PHOTMJSR (MJy/sr per DN/s); this PHOTOM table "
+                                              "gives photmj (MJy per DN/s, spectroscopic)")
+    pixar_sr = photom.pixar_sr or (area.pixar_sr if area is not None else None)
+    pixar_a2 = photom.pixar_a2 or (area.pixar_a2 if area is not None else None)
+    if not pixar_sr:
+        raise ReferenceFileError(photom.path, "no PIXAR_SR in the PHOTOM (or AREA) header: the pixel solid angle "
+                                              "is needed for imaging")
+    area_map = None if area is None else cut_to_exposure(area, model, window, "pixel-area map")
+    return Conversion(factor=row.factor, bunit="MJy/sr", photmjsr=row.factor, pixar_sr=pixar_sr,
+                      pixar_a2=pixar_a2, area=area_map, name=f"{row.filter}/{row.pupil}")
+

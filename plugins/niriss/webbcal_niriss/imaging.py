@@ -16,11 +16,10 @@ SOSS strip (SUBSTRIP256, SUBSTRIP96), whose origins are known.
 from __future__ import annotations
 
 from webbcal.plugin_api import (
-    Conversion,
     InputFileError,
     ReferenceFileError,
-    cut_to_exposure,
     flat_for_exposure,
+    imaging_conversion,
     imaging_wcs,
     subarray_window,
 )
@@ -81,7 +80,8 @@ def flat_for(model, refs):
 
 
 def conversion_for(model, refs):
-    """The imaging :class:`Conversion`: PHOTMJSR of the FILTER/PUPIL row, the pixel area.
+    """The imaging :class:`Conversion`: PHOTMJSR of the FILTER/PUPIL row, the pixel area
+    (the core's :func:`webbcal.plugin_api.imaging_conversion`).
 
     Raises
     ------
@@ -89,18 +89,5 @@ def conversion_for(model, refs):
         No row for the exposure's FILTER/PUPIL, a row not per steradian (a spectroscopic
         PHOTOM file), or no PIXAR_SR anywhere.
     """
-    photom = refs.load("photom")
     area = refs.load("area") if "area" in refs else None
-    inst = model.meta.instrument
-    row = photom.imaging_row(getattr(inst, "filter", None), getattr(inst, "pupil", None))
-    if not row.per_steradian:
-        raise ReferenceFileError(photom.path, "imaging photom needs PHOTMJSR (MJy/sr per DN/s); this PHOTOM table "
-                                              "gives photmj (MJy per DN/s, spectroscopic)")
-    pixar_sr = photom.pixar_sr or (area.pixar_sr if area is not None else None)
-    pixar_a2 = photom.pixar_a2 or (area.pixar_a2 if area is not None else None)
-    if not pixar_sr:
-        raise ReferenceFileError(photom.path, "no PIXAR_SR in the PHOTOM (or AREA) header: the pixel solid angle "
-                                              "is needed for imaging")
-    area_map = None if area is None else cut_to_exposure(area, model, window_of(model), "pixel-area map")
-    return Conversion(factor=row.factor, bunit="MJy/sr", photmjsr=row.factor, pixar_sr=pixar_sr,
-                      pixar_a2=pixar_a2, area=area_map, name=f"{row.filter}/{row.pupil}")
+    return imaging_conversion(model, refs.load("photom"), area, window_of(model))

@@ -19,9 +19,9 @@ import numpy as np
 from webbcal.plugin_api import (
     DQ,
     datamodels,
-    gaussian_pixels,
     imaging_wcs,
-    noisy_cube,
+    noisy_rate,
+    point_sources,
     read_distortion,
     read_flat,
     set_exposure_timing,
@@ -82,21 +82,11 @@ def simulate_image(mode, params):
     fluxes = 10.0 ** rng.uniform(-4.0, -3.0, nstars)          # 0.1-1 mJy
     ra, dec = wcs(xs, ys)
     sky = float(params.get("sky") if params.get("sky") is not None else 0.2)
-    sb = np.full((ny, nx), sky)
-    for x, y, f in zip(xs, ys, fluxes):
-        sb += (f / (pixar_sr * 1e6)) * np.outer(gaussian_pixels(ny, y, PSF_SIGMA), gaussian_pixels(nx, x, PSF_SIGMA))
+    sb = point_sources((ny, nx), xs, ys, fluxes, PSF_SIGMA, pixar_sr, sky)
     rate = sb / row.factor * flat
-    if params.get("noise", False):
-        data, vp, vr = noisy_cube(rate * INTEGRATION_TIME, 1, read_noise=READ_NOISE * INTEGRATION_TIME, gain=GAIN,
-                                  seed=int(rng.integers(2 ** 31)), dtype=np.float64)
-        data, vp, vr = data[0], vp[0], vr[0]
-    else:
-        data, vp, vr = rate * INTEGRATION_TIME, rate * INTEGRATION_TIME / GAIN, np.full(rate.shape, (READ_NOISE * INTEGRATION_TIME) ** 2)
-    t2 = INTEGRATION_TIME ** 2
-    model.data = (data / INTEGRATION_TIME).astype(np.float32)
-    model.var_poisson = (vp / t2).astype(np.float32)
-    model.var_rnoise = (vr / t2).astype(np.float32)
-    model.err = np.sqrt(model.var_poisson.astype(np.float64) + model.var_rnoise).astype(np.float32)
+    model.data, model.var_poisson, model.var_rnoise, model.err = noisy_rate(
+        rate, INTEGRATION_TIME, GAIN, READ_NOISE, noise=bool(params.get("noise", False)),
+        seed=int(rng.integers(2 ** 31)))
     model.dq = _reference_pixel_dq((xstart, ystart), (ny, nx))
     truth = {
         "surface_brightness_mjysr": sb, "photmjsr": row.factor, "flat": flat, "pixar_sr": pixar_sr,

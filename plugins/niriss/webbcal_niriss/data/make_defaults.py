@@ -116,10 +116,6 @@ IMAGING_PHOTMJSR = {
     ("CLEAR", "F158M"): 0.70, ("CLEAR", "F200W"): 0.34, ("F277W", "CLEARP"): 0.28, ("F356W", "CLEARP"): 0.26,
     ("F380M", "CLEARP"): 1.31, ("F430M", "CLEARP"): 1.64, ("F444W", "CLEARP"): 0.29, ("F480M", "CLEARP"): 1.47,
 }
-DQ_DEF = [(0, 1, "DO_NOT_USE", "Bad pixel not to be used for science"),
-          (10, 1024, "DEAD", "Dead pixel"),
-          (18, 2 ** 18, "NO_FLAT_FIELD", "No flat-field value"),
-          (31, 2 ** 31, "REFERENCE_PIXEL", "Reference pixel")]
 
 
 def imaging_primary(reftype, **extra):
@@ -127,25 +123,6 @@ def imaging_primary(reftype, **extra):
     h.header["EXP_TYPE"] = "NIS_IMAGE"
     h.header["PUPIL"] = "ANY"
     return h
-
-
-def compressed(data, name):
-    # tiles of 64 rows: one tile per row would cost ~100 bytes of overhead each
-    return fits.CompImageHDU(data=data, name=name, compression_type="GZIP_2", quantize_level=0.0,
-                             tile_shape=(64, data.shape[1]))
-
-
-def zero_gzip_timestamps(path):
-    """Blank the modification time gzip writes into every compressed tile, so the bytes do
-    not depend on when the script ran (the time is outside the CRC)."""
-    with fits.open(path, disable_image_compression=True) as hdul:
-        for hdu in hdul:
-            if isinstance(hdu, fits.BinTableHDU) and "COMPRESSED_DATA" in hdu.columns.names:
-                for tile in hdu.data["COMPRESSED_DATA"]:
-                    if tile.size >= 8 and tile[0] == 0x1F and tile[1] == 0x8B:
-                        tile[4:8] = 0
-        hdul.writeto(str(path) + ".tmp", overwrite=True)
-    Path(str(path) + ".tmp").replace(path)
 
 
 def distortion():
@@ -164,64 +141,36 @@ def distortion():
 
 
 def flat():
+    from webbcal.plugin_api import write_flat_file
+
     ny, nx = FULL
     y, x = np.mgrid[0:ny, 0:nx].astype(np.float64)
     u, v = (x - nx / 2) / (nx / 2), (y - ny / 2) / (ny / 2)
     pattern = 0.025 * (u ** 2 + 0.7 * v ** 2) - 0.01 * u * v + 0.008 * np.cos(np.pi * 1.5 * u) * np.cos(np.pi * v)
-    sci = 1.0 + np.round(pattern * 1024.0) / 1024.0   # exactly representable steps: compresses well
-    dq = np.zeros(FULL, np.uint32)
-    border = np.zeros(FULL, bool)
-    border[:REFPIX] = border[-REFPIX:] = True
-    border[:, :REFPIX] = border[:, -REFPIX:] = True
-    dq[border] = 1 | 2 ** 31
-    sci[border] = 1.0
     rng = np.random.default_rng(20230101)
-    dy, dx = rng.integers(20, ny - 20, 60), rng.integers(20, nx - 20, 60)
-    sci[dy, dx] = np.nan
-    dq[dy, dx] = 1 | 1024 | 2 ** 18
-    bits, values, names, descs = zip(*DQ_DEF)
-    dq_def = fits.BinTableHDU.from_columns([
-        fits.Column(name="BIT", format="J", array=np.array(bits, np.int32)),
-        fits.Column(name="VALUE", format="K", array=np.array(values, np.int64)),
-        fits.Column(name="NAME", format="40A", array=np.array(names)),
-        fits.Column(name="DESCRIPTION", format="80A", array=np.array(descs))], name="DQ_DEF")
-    path = HERE / "jwst_niriss_flat_image_dummy.fits"
-    fits.HDUList([imaging_primary("FLAT", FILTER="ANY", SUBARRAY="FULL", SUBSTRT1=1, SUBSTRT2=1),
-                  compressed(sci.astype(np.float32), "SCI"), compressed(np.full(FULL, 0.004, np.float32), "ERR"),
-                  compressed(dq.view(np.int32), "DQ"), dq_def]).writeto(path, overwrite=True)
-    zero_gzip_timestamps(path)
+    dead = (rng.integers(20, ny - 20, 60), rng.integers(20, nx - 20, 60))
+    write_flat_file(HERE / "jwst_niriss_flat_image_dummy.fits",
+                    imaging_primary("FLAT", FILTER="ANY", SUBARRAY="FULL"),
+                    1.0 + np.round(pattern * 1024.0) / 1024.0, border=REFPIX, error=0.004, dead=dead)
 
 
 def flat_soss():
     """A unity SOSS flat (full frame): the step runs and flags the reference pixels, the
     values stay as they are -- a real SOSS FLAT is for WEBBCAL_REFS / CRDS."""
-    sci = np.ones(FULL, np.float32)
-    dq = np.zeros(FULL, np.uint32)
-    border = np.zeros(FULL, bool)
-    border[:REFPIX] = border[-REFPIX:] = True
-    border[:, :REFPIX] = border[:, -REFPIX:] = True
-    dq[border] = 1 | 2 ** 31
-    bits, values, names, descs = zip(*DQ_DEF)
-    dq_def = fits.BinTableHDU.from_columns([
-        fits.Column(name="BIT", format="J", array=np.array(bits, np.int32)),
-        fits.Column(name="VALUE", format="K", array=np.array(values, np.int64)),
-        fits.Column(name="NAME", format="40A", array=np.array(names)),
-        fits.Column(name="DESCRIPTION", format="80A", array=np.array(descs))], name="DQ_DEF")
-    path = HERE / "jwst_niriss_flat_soss_dummy.fits"
-    fits.HDUList([primary("FLAT", FILTER="ANY", SUBARRAY="FULL", SUBSTRT1=1, SUBSTRT2=1),
-                  compressed(sci, "SCI"), compressed(np.zeros(FULL, np.float32), "ERR"),
-                  compressed(dq.view(np.int32), "DQ"), dq_def]).writeto(path, overwrite=True)
-    zero_gzip_timestamps(path)
+    from webbcal.plugin_api import write_flat_file
+
+    write_flat_file(HERE / "jwst_niriss_flat_soss_dummy.fits", primary("FLAT", FILTER="ANY", SUBARRAY="FULL"),
+                    np.ones(FULL), border=REFPIX, error=0.0)
 
 
 def area():
+    from webbcal.plugin_api import write_area_file
+
     y, x = np.mgrid[0:FULL[0], 0:FULL[1]].astype(np.float64)
     u, v = (x - XREF) / 1024.0, (y - YREF) / 1024.0
-    rel = 1.0 + 0.003 * u - 0.002 * v + 0.0015 * u * v
-    path = HERE / "jwst_niriss_area_image_dummy.fits"
-    fits.HDUList([imaging_primary("AREA", FILTER="ANY", SUBARRAY="FULL", PIXAR_SR=PIXAR_SR, PIXAR_A2=PIXAR_A2),
-                  compressed((np.round(rel * 4096.0) / 4096.0).astype(np.float32), "SCI")]).writeto(path, overwrite=True)
-    zero_gzip_timestamps(path)
+    write_area_file(HERE / "jwst_niriss_area_image_dummy.fits",
+                    imaging_primary("AREA", FILTER="ANY", SUBARRAY="FULL"),
+                    1.0 + 0.003 * u - 0.002 * v + 0.0015 * u * v, PIXAR_SR, PIXAR_A2)
 
 
 def photom_image():

@@ -1,0 +1,106 @@
+"""Writing the plugins' synthetic embedded default references (their
+``data/make_defaults.py``): tile-compressed images whose bytes do not depend on when
+they were written, the DQ_DEF table of the JWST flags they use, and a full-frame flat or
+area file in the CRDS layout. Shapes only, never calibrations: the files are PEDIGREE
+DUMMY.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+__all__ = ["compressed_image_hdu", "zero_gzip_timestamps", "dq_def_hdu", "write_flat_file", "write_area_file",
+           "DUMMY_DQ_DEF"]
+
+#: the JWST DQ bits the synthetic flats use: (bit, value, name, description)
+DUMMY_DQ_DEF = ((0, 1, "DO_NOT_USE", "Bad pixel not to be used for science"),
+                (10, 1024, "DEAD", "Dead pixel"),
+                (18, 2 ** 18, "NO_FLAT_FIELD", "No flat-field value"),
+                (31, 2 ** 31, "REFERENCE_PIXEL", "Reference pixel"))
+
+
+def compressed_image_hdu(data: np.ndarray, name: str) -> Any:
+    """A losslessly tile-compressed image extension (GZIP_2, tiles of 64 rows)."""
+    from astropy.io import fits
+
+    return fits.CompImageHDU(data=data, name=name, compression_type="GZIP_2", quantize_level=0.0,
+                             tile_shape=(min(64, data.shape[0]), data.shape[1]))
+
+
+def zero_gzip_timestamps(path: str | Path) -> None:
+    """Blank the modification time gzip writes into every compressed tile of ``path``, so
+    the bytes do not depend on when the file was written (the time is outside the CRC)."""
+    from astropy.io import fits
+
+    with fits.open(path, disable_image_compression=True) as hdul:
+        for hdu in hdul:
+            if isinstance(hdu, fits.BinTableHDU) and "COMPRESSED_DATA" in hdu.columns.names:
+                for tile in hdu.data["COMPRESSED_DATA"]:
+                    if tile.size >= 8 and tile[0] == 0x1F and tile[1] == 0x8B:
+                        tile[4:8] = 0
+        hdul.writeto(str(path) + ".tmp", overwrite=True)
+    Path(str(path) + ".tmp").replace(path)
+
+
+def dq_def_hdu(rows=DUMMY_DQ_DEF) -> Any:
+    """The DQ_DEF table (BIT, VALUE, NAME, DESCRIPTION) of ``rows``."""
+    from astropy.io import fits
+
+    bits, values, names, descs = zip(*rows)
+    return fits.BinTableHDU.from_columns([
+        fits.Column(name="BIT", format="J", array=np.array(bits, np.int32)),
+        fits.Column(name="VALUE", format="K", array=np.array(values, np.int64)),
+        fits.Column(name="NAME", format="40A", array=np.array(names)),
+        fits.Column(name="DESCRIPTION", format="80A", array=np.array(descs))], name="DQ_DEF")
+
+
+def write_flat_file(path: str | Path, primary: Any, sci: np.ndarray, border: int = 4, error: float = 0.0,
+                    dead: Optional[tuple] = None) -> None:
+    """A full-frame FLAT in the CRDS layout (SCI, ERR, DQ, DQ_DEF; compressed).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file.
+    primary : astropy.io.fits.PrimaryHDU
+        Its primary header (REFTYPE, INSTRUME, PEDIGREE DUMMY, ...); SUBSTRT1/2 are set to 1.
+    sci : ndarray
+        The flat (values on a 1/1024 grid compress well).
+    border : int
+        Reference-pixel border, flagged DO_NOT_USE + REFERENCE_PIXEL with flat 1.
+    error : float
+        ERR everywhere.
+    dead : tuple of arrays, optional
+        ``(rows, cols)`` of dead pixels: flat NaN, DO_NOT_USE + DEAD + NO_FLAT_FIELD.
+    """
+    from astropy.io import fits
+
+    sci = np.array(sci, dtype=np.float32)
+    dq = np.zeros(sci.shape, np.uint32)
+    if border:
+        edge = np.zeros(sci.shape, bool)
+        edge[:border] = edge[-border:] = True
+        edge[:, :border] = edge[:, -border:] = True
+        dq[edge] = 1 | 2 ** 31
+        sci[edge] = 1.0
+    if dead is not None:
+        sci[dead] = np.nan
+        dq[dead] = 1 | 1024 | 2 ** 18
+    primary.header["SUBSTRT1"], primary.header["SUBSTRT2"] = 1, 1
+    fits.HDUList([primary, compressed_image_hdu(sci, "SCI"),
+                  compressed_image_hdu(np.full(sci.shape, error, np.float32), "ERR"),
+                  compressed_image_hdu(dq.view(np.int32), "DQ"), dq_def_hdu()]).writeto(path, overwrite=True)
+    zero_gzip_timestamps(path)
+
+
+def write_area_file(path: str | Path, primary: Any, relative_area: np.ndarray, pixar_sr: float,
+                    pixar_a2: float) -> None:
+    """A full-frame AREA in the CRDS layout (SCI relative to PIXAR_SR, on a 1/4096 grid)."""
+    from astropy.io import fits
+
+    primary.header["PIXAR_SR"], primary.header["PIXAR_A2"] = pixar_sr, pixar_a2
+    rel = (np.round(np.asarray(relative_area, float) * 4096.0) / 4096.0).astype(np.float32)
+    fits.HDUList([primary, compressed_image_hdu(rel, "SCI")]).writeto(path, overwrite=True)
+    zero_gzip_timestamps(path)
