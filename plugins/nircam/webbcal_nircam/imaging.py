@@ -1,0 +1,66 @@
+"""NIRCam imaging (NRC_IMAGE, and the calibration of NRC_TSIMAGE): assign_wcs, flat_field
+and photom with the core's imaging pieces.
+
+- assign_wcs: the core imaging WCS (:func:`webbcal.plugin_api.imaging_wcs`) with the
+  DISTORTION of the exposure's detector and the pointing keywords. The official pipeline
+  also applies a per-filter FILTEROFFSET; that reference type is not read here.
+- flat_field: the FLAT cut to the exposure's subarray (SUBSTRT1/SUBSTRT2).
+- photom: PHOTMJSR of the PHOTOM row of FILTER and PUPIL (order 0), DN/s -> MJy/sr, the
+  AREA map attached.
+"""
+from __future__ import annotations
+
+from webbcal.plugin_api import (
+    InputFileError,
+    ReferenceFileError,
+    flat_for_exposure,
+    imaging_conversion,
+    imaging_wcs,
+    subarray_window,
+)
+
+
+def window_of(model):
+    """``(xstart, ystart, xsize, ysize)`` of the exposure (1-based starts).
+
+    Raises
+    ------
+    InputFileError
+        A subarray other than FULL without SUBSTRT1/SUBSTRT2.
+    """
+    sub = model.meta.subarray
+    name = str(getattr(sub, "name", None) or "FULL").strip().upper()
+    if name != "FULL" and (getattr(sub, "xstart", None) is None or getattr(sub, "ystart", None) is None):
+        raise InputFileError(str(getattr(model, "path", None) or "NIRCam exposure"),
+                             f"SUBARRAY={name} without SUBSTRT1/SUBSTRT2: cannot place the exposure on the detector")
+    return subarray_window(model, {"FULL": (1, 1)})
+
+
+def assign_wcs(model, refs):
+    """Attach the imaging gwcs (detector -> v2v3 -> world).
+
+    Raises
+    ------
+    ReferenceFileError
+        DISTORTION set to N/A.
+    """
+    distortion = refs.load("distortion")
+    if distortion is None:
+        raise ReferenceFileError("distortion", "NIRCam imaging assign_wcs needs a DISTORTION reference file "
+                                               "(it was set to N/A)")
+    xstart, ystart, _, _ = window_of(model)
+    model.meta.wcs = imaging_wcs(model, distortion.model, (xstart, ystart))
+    if getattr(model.meta.wcsinfo, "vparity", None) is None:
+        model.meta.wcsinfo.vparity = -1
+    return model
+
+
+def flat_for(model, refs):
+    """The :class:`Flat` of the FLAT reference over the exposure's pixels."""
+    return flat_for_exposure(refs.load("flat"), model, window_of(model))
+
+
+def conversion_for(model, refs):
+    """The imaging :class:`Conversion` (the core's :func:`imaging_conversion`)."""
+    area = refs.load("area") if "area" in refs else None
+    return imaging_conversion(model, refs.load("photom"), area, window_of(model))
