@@ -157,3 +157,17 @@ def test_star_summary_recovers_the_painted_fluxes():
         cal.meta.photometry.pixelarea_steradians = pixar
         text = describe_stars(cal, truth)
         assert want in text and "over 3 stars" in text
+
+
+def test_light_curve_summary_reports_the_injected_depth():
+    """A photometry table that is 2.5 x a box-shaped transit of depth 0.01: the summary
+    reports depth 0.01000 and zero scatter out of transit."""
+    from astropy.table import Table
+
+    from webbcal.demo import describe_light_curve
+
+    lc = np.ones(30)
+    lc[10:20] = 0.99
+    tab = Table({"net_aperture_sum": 2.5 * lc, "net_aperture_sum_err": np.full(30, 0.001)})
+    text = describe_light_curve(tab, {"light_curve": lc})
+    assert "depth recovered 0.01000 (injected 0.01000)" in text and "scatter 0.00000" in text

@@ -149,6 +149,24 @@ def describe_stars(cal, truth):
             f"stars; the variances predict {np.sqrt(np.nanmean(np.square(errs))):.4f}")
 
 
+def describe_light_curve(table, truth):
+    """The photometry of a time series against the injected light curve: the transit
+    depth recovered (``1 -`` in-transit / out-of-transit mean of ``net_aperture_sum``)
+    against the injected one, and the out-of-transit scatter against the errors."""
+    lc = np.asarray(truth["light_curve"], float)
+    net = np.asarray(getattr(table["net_aperture_sum"], "value", table["net_aperture_sum"]), float)
+    err = np.asarray(getattr(table["net_aperture_sum_err"], "value", table["net_aperture_sum_err"]), float)
+    out, full = lc == lc.max(), lc == lc.min()
+    if not out.any() or not full.any() or out.all():
+        return "light curve: no transit injected"
+    depth = 1.0 - np.nanmean(net[full]) / np.nanmean(net[out])
+    with np.errstate(all="ignore"):
+        scatter = float(np.nanstd(net[out] / np.nanmean(net[out]), ddof=1)) if out.sum() > 1 else np.nan
+        pred = float(np.nanmedian(err[out]) / np.nanmean(net[out]))
+    return (f"transit depth recovered {depth:.5f} (injected {1 - lc.min():.5f}); out-of-transit scatter "
+            f"{scatter:.5f}, errors {pred:.5f} (they include the flat's error, the same in every integration)")
+
+
 def run_demo(output_dir="demo_output", modes=None):
     """Simulate, calibrate and extract one exposure of every installed mode.
 
@@ -231,4 +249,7 @@ def run_demo(output_dir="demo_output", modes=None):
                 print(f"   recovered / injected surface brightness: median {np.median(ratio):.4f}, scatter {np.std(ratio):.4f} over {good.sum()} pixels")
             if "stars" in truth:
                 print("   " + describe_stars(cal, truth))
+            phot = pipe.products.get("tso_photometry")
+            if phot is not None and truth.get("light_curve") is not None:
+                print("   " + describe_light_curve(phot.table, truth))
     return 0

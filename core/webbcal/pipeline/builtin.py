@@ -8,6 +8,7 @@ from ..steps.corrections import BarShadowStep, PathLossStep
 from ..steps.extract_1d import Extract1dStep
 from ..steps.flat_field import FlatFieldStep
 from ..steps.photom import PhotomStep
+from ..steps.tso_photometry import TsoPhotometryStep
 from ..steps.white_light import WhiteLightStep
 from .pipeline import Image2Pipeline, Spec2Pipeline
 
@@ -18,4 +19,4 @@ NAME = "webbcal"
 @hookimpl
 def webbcal_steps():
     return [AssignWcsStep, Extract2dStep, FlatFieldStep, PathLossStep, BarShadowStep, PhotomStep,
-            ColumnNoiseStep, Extract1dStep, WhiteLightStep, Spec2Pipeline, Image2Pipeline]
+            ColumnNoiseStep, Extract1dStep, WhiteLightStep, TsoPhotometryStep, Spec2Pipeline, Image2Pipeline]

@@ -16,7 +16,7 @@ from .step import Step
 log = logging.getLogger("webbcal.pipeline")
 
 #: steps whose product is a spectrum, saved under their own suffix by a pipeline
-PRODUCT_STEPS = {"extract_1d", "white_light"}
+PRODUCT_STEPS = {"extract_1d", "white_light", "tso_photometry"}
 
 
 class Pipeline(Step):

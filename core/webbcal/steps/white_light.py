@@ -38,7 +38,7 @@ from ..pipeline.step import Param, Step
 
 log = logging.getLogger("webbcal.step")
 
-__all__ = ["WhiteLightStep", "WhiteLightProduct", "white_light_table", "integrate_spectrum"]
+__all__ = ["WhiteLightStep", "WhiteLightProduct", "TableProductStep", "white_light_table", "integrate_spectrum"]
 
 #: JWST DQ bit 0
 _DO_NOT_USE = 1
@@ -180,6 +180,9 @@ class WhiteLightProduct:
     record the steps like a data model's.
     """
 
+    #: the time column the quicklook plots against
+    time_column = "int_mid_MJD_UTC"
+
     def __init__(self, table, source=None):
         self.table = table
         self.meta = SimpleNamespace(cal_step=_KeywordLog(), ref_file=_KeywordLog(), filename=None,
@@ -190,6 +193,10 @@ class WhiteLightProduct:
     def flux_columns(self):
         """Names of the white-light flux columns (one per order or slit)."""
         return [c for c in self.table.colnames if c.startswith("whitelight_flux") and "_err" not in c]
+
+    def error_column(self, column):
+        """Name of the error column of flux column ``column``."""
+        return column.replace("whitelight_flux", "whitelight_flux_err", 1)
 
     def save(self, path, overwrite=False, inputs=()):
         """Write the ECSV table atomically (temp file in the same folder + rename)."""
@@ -215,18 +222,18 @@ class WhiteLightProduct:
         from ..figures import _pyplot, _save
 
         plt = _pyplot()
-        t = np.asarray(self.table["int_mid_MJD_UTC"], dtype=np.float64)
+        t = np.asarray(self.table[self.time_column], dtype=np.float64)
         if np.isfinite(t).sum() >= 2:
             x = (t - np.nanmin(t)) * 24.0
             xlabel = "time since first integration [h]"
         else:
-            x = np.asarray(self.table["int_num"], dtype=np.float64)
+            x = np.arange(1, len(self.table) + 1, dtype=np.float64)
             xlabel = "integration"
         cols = self.flux_columns
         fig, axes = plt.subplots(len(cols), 1, figsize=(8, 3.0 * len(cols)), squeeze=False)
         for ax, col in zip(axes[:, 0], cols):
             f = np.asarray(self.table[col], dtype=np.float64)
-            e = np.asarray(self.table[col.replace("whitelight_flux", "whitelight_flux_err", 1)], dtype=np.float64)
+            e = np.asarray(self.table[self.error_column(col)], dtype=np.float64)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 norm = np.nanmedian(f)
@@ -271,7 +278,26 @@ class _KeywordLog(dict):
         return {k: (v.name if isinstance(v, SimpleNamespace) else v) for k, v in self.items()}
 
 
-class WhiteLightStep(Step):
+class TableProductStep(Step):
+    """A step whose product is an ECSV light-curve table (:class:`WhiteLightProduct` or a
+    subclass), written with a quicklook PNG beside it (parameter ``plot``)."""
+
+    def output_path(self, model, input_path, params):
+        return super().output_path(model, input_path, params).with_suffix(".ecsv")
+
+    def save(self, model, input_path, params):
+        path = super().save(model, input_path, params)
+        if params.get("plot", True):
+            try:
+                png = model.plot(Path(path).with_suffix(".png"))
+                log.info("%s: quicklook %s", self.name, png)
+                self.saved = getattr(self, "saved", []) + [Path(png)]
+            except Exception as exc:  # a plot must never lose the product
+                log.warning("%s: quicklook plot failed (%s)", self.name, exc)
+        return path
+
+
+class WhiteLightStep(TableProductStep):
     """Sum an x1dints product over wavelength: one white-light flux per integration."""
 
     takes_spectra = True
@@ -330,16 +356,4 @@ class WhiteLightStep(Step):
         step.input_path = getattr(self, "input_path", None)
         return step.run_model(model, mode)
 
-    def output_path(self, model, input_path, params):
-        return super().output_path(model, input_path, params).with_suffix(".ecsv")
 
-    def save(self, model, input_path, params):
-        path = super().save(model, input_path, params)
-        if params.get("plot", True):
-            try:
-                png = model.plot(Path(path).with_suffix(".png"))
-                log.info("white_light: quicklook %s", png)
-                self.saved = getattr(self, "saved", []) + [Path(png)]
-            except Exception as exc:  # a plot must never lose the product
-                log.warning("white_light: quicklook plot failed (%s)", exc)
-        return path

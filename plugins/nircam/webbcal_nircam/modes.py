@@ -28,6 +28,24 @@ IMAGE = Mode(
     demo=True,
 )
 
+TSIMAGE = Mode(
+    instrument=INSTRUMENT,
+    exp_types=("NRC_TSIMAGE",),
+    name="tsimage",
+    plugin=PLUGIN,
+    product="tso",
+    pipeline="image2",
+    # the calibration of imaging on calints, then aperture photometry per integration
+    recipe=("assign_wcs", "flat_field", "photom", "tso_photometry"),
+    dispersion_axis=None,
+    reftypes=IMAGING_REFTYPES,
+    model_kinds={"image2": ("CubeModel", "ImageModel")},
+    keyword_values={"FILTER": SW_FILTERS + LW_FILTERS},
+    detector_shape=FULL_SHAPE,
+    description="NIRCam time-series imaging (aperture photometry per integration)",
+    demo=True,
+)
+
 #: filters used with the row grism in time series
 GRISM_FILTERS = ("F277W", "F322W2", "F356W", "F444W")
 
@@ -52,4 +70,4 @@ TSGRISM = Mode(
     demo=True,
 )
 
-MODES = (IMAGE, TSGRISM)
+MODES = (IMAGE, TSIMAGE, TSGRISM)

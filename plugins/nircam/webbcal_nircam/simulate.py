@@ -64,7 +64,53 @@ def simulate(mode, params):
     """``(model, truth)`` for a NIRCam mode (module docstring)."""
     if "NRC_TSGRISM" in mode.exp_types:
         return simulate_tsgrism(params)
+    if "NRC_TSIMAGE" in mode.exp_types:
+        return simulate_tsimage(params)
     return simulate_image(params)
+
+
+#: time-series imaging: subarray (SUBSTRT1, SUBSTRT2, size), source position (XREF_SCI,
+#: YREF_SCI, 1-based), integration time (s), source flux density (Jy)
+TSIMAGE_SUBARRAY, TSIMAGE_REF, TSIMAGE_TIME, TSIMAGE_FLUX = (1, 1889, 160), (80.3, 79.6), 10.7, 0.05
+
+
+def simulate_tsimage(params):
+    """A NRC_TSIMAGE rateints cube: one star of ``flux`` Jy (default 0.05) at XREF_SCI /
+    YREF_SCI with a transit-like light curve, a flat sky, on a 160 x 160 subarray of NRCA1."""
+    nints = int(params.get("nints") if params.get("nints") is not None else 20)
+    if nints < 1:
+        raise ValueError("nints must be >= 1")
+    filt = str(params.get("filter") or "F210M").upper()
+    xstart, ystart, n = TSIMAGE_SUBARRAY
+    rng = np.random.default_rng(int(params.get("seed") or 0))
+    photom = refs.read_photom(refs.default_path("photom_sw"))
+    row = photom.imaging_row(filt, "CLEAR")
+    flat, _, _ = read_flat(refs.default_path("flat")).cutout(xstart, ystart, n, n)
+    flat = np.where(np.isfinite(flat) & (flat > 0), flat, 1.0)
+    model = datamodels.CubeModel(data=np.zeros((nints, n, n), np.float32))
+    _set_meta(model, "NRC_TSIMAGE", "NRCA1", filt, "CLEAR", "SUB160", (xstart, ystart), nints, TSIMAGE_TIME, 10)
+    model.set_keyword("XREF_SCI", TSIMAGE_REF[0])
+    model.set_keyword("YREF_SCI", TSIMAGE_REF[1])
+    model.meta.visit.tsovisit = True
+    distortion = read_distortion(refs.default_path("distortion_sw"))
+    wi = model.meta.wcsinfo
+    wi.v2_ref, wi.v3_ref = (float(v) for v in distortion.model(xstart - 1 + TSIMAGE_REF[0] - 1, ystart - 1 + TSIMAGE_REF[1] - 1))
+    wi.ra_ref, wi.dec_ref, wi.roll_ref = model.meta.target.ra, model.meta.target.dec, 60.0
+    wi.v3yangle, wi.vparity = -0.55, -1
+    flux = float(params.get("flux") if params.get("flux") is not None else TSIMAGE_FLUX)
+    sky = float(params.get("sky") if params.get("sky") is not None else 0.5)
+    star = point_sources((n, n), [TSIMAGE_REF[0] - 1], [TSIMAGE_REF[1] - 1], [flux], PSF_SIGMA, photom.pixar_sr, 0.0)
+    lc = light_curve(nints)
+    sb = star[None] * lc[:, None, None] + sky
+    model.data, model.var_poisson, model.var_rnoise, model.err = noisy_rate(
+        sb / row.factor * flat, TSIMAGE_TIME, GAIN, READ_NOISE, noise=bool(params.get("noise", False)),
+        seed=int(rng.integers(2 ** 31)))
+    model.dq = np.zeros((nints, n, n), np.uint32)
+    ex, tg = model.meta.exposure, model.meta.target
+    model.int_times = datamodels.int_times_table(ex.start_time, ex.end_time, nints, tg.ra, tg.dec)
+    truth = {"flux_jy": flux, "light_curve": lc, "psf_sigma": PSF_SIGMA, "sky_mjysr": sky, "depth": TRANSIT[0],
+             "x": TSIMAGE_REF[0] - 1, "y": TSIMAGE_REF[1] - 1, "pixar_sr": photom.pixar_sr}
+    return model, truth
 
 
 def _reference_pixel_dq(origin, shape):
