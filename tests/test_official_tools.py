@@ -197,3 +197,17 @@ def test_slit_keywords_are_the_official_ones():
     assert slit.quadrant == 3
     slit.quadrant = 4
     assert slit._headers["SCI"]["MSAQUAD"] == 4
+
+
+def test_guider_product_validates_as_the_official_guider_cal_model(tmp_path):
+    """The guider pipeline on the real FGS ACQ1 file writes a product stdatamodels opens
+    as a GuiderCalModel with strict validation, its rates those webbcal computed."""
+    from webbcal.pipeline import get_step_class
+
+    src = Path(__file__).resolve().parent / "data" / "fgs" / "add_wcs_default_acq1.fits"
+    pipe = get_step_class("guider")(output_dir=str(tmp_path), save_results=True)
+    ours = pipe.run(str(src))
+    (path,) = tmp_path.glob("*_cal.fits")
+    model = _strict_open(path)
+    assert type(model).__name__ == "GuiderCalModel"
+    np.testing.assert_array_equal(np.asarray(model.data), np.asarray(ours.data))

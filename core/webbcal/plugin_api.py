@@ -67,6 +67,9 @@ from .refs.imaging import (
     read_area,
     read_distortion,
     read_flat,
+    read_gain,
+    read_mask,
+    read_readnoise,
     subarray_window,
 )
 from .results import Conversion, Correction, Flat
@@ -80,15 +83,15 @@ from .scenes import (
     trace_image,
 )
 from .wcs import pixel_wavelengths
-from .wcs.imaging import imaging_wcs, pointing, synthetic_distortion, v2v3_to_sky
+from .wcs.imaging import attach_imaging_wcs, imaging_wcs, pointing, synthetic_distortion, v2v3_to_sky
 
 __all__ = [
     "hookimpl", "Mode", "ReferenceType", "Param", "ParamAlias", "Step",
     "ExtractionTarget", "Flat", "Conversion", "Correction", "ApertureCorrection",
     "datamodels", "read_table", "column", "header_value", "slits_of", "interpret_dq_def", "DQ", "pixel_wavelengths",
-    "imaging_wcs", "pointing", "v2v3_to_sky", "synthetic_distortion",
+    "imaging_wcs", "attach_imaging_wcs", "pointing", "v2v3_to_sky", "synthetic_distortion",
     "read_distortion", "read_flat", "read_area", "DistortionReference", "FlatReference", "AreaReference",
-    "subarray_window", "cut_to_exposure", "flat_for_exposure", "imaging_conversion", "read_photom_table",
+    "subarray_window", "cut_to_exposure", "flat_for_exposure", "read_gain", "read_readnoise", "read_mask", "imaging_conversion", "read_photom_table",
     "compressed_image_hdu", "zero_gzip_timestamps", "dq_def_hdu", "write_flat_file", "write_area_file", "PhotomTable", "PhotomRow",
     "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references", "aperture_mask",
     "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing", "point_sources", "noisy_rate",

@@ -5,7 +5,17 @@ from astropy.io import fits
 
 from ..errors import InputFileError
 from .fitsfile import _open_fits, read_file_into  # noqa: F401 - read_file_into: public here too
-from .models import CubeModel, DataModel, ImageModel, MultiSlitModel, SlitModel
+from .models import (
+    CubeModel,
+    DataModel,
+    GuiderCalModel,
+    GuiderRawModel,
+    ImageModel,
+    Level1bModel,
+    MultiSlitModel,
+    RampModel,
+    SlitModel,
+)
 from .spectra import MultiSpecModel, SpecModel, TSOMultiSpecModel
 
 __all__ = ["open", "model_class_for", "MODEL_CLASSES"]
@@ -21,6 +31,10 @@ MODEL_CLASSES = {
     "SpecModel": SpecModel,
     "MultiSpecModel": MultiSpecModel,
     "TSOMultiSpecModel": TSOMultiSpecModel,
+    "RampModel": RampModel,
+    "Level1bModel": Level1bModel,
+    "GuiderRawModel": GuiderRawModel,
+    "GuiderCalModel": GuiderCalModel,
 }
 
 
@@ -52,7 +66,7 @@ def model_class_for(hdul):
     if "SLTNAME" in scis[0].header:
         return SlitModel
     ndim = scis[0].header.get("NAXIS", 0)
-    return CubeModel if ndim == 3 else ImageModel
+    return {4: RampModel, 3: CubeModel}.get(ndim, ImageModel)
 
 
 def open(init, memmap=False):  # noqa: A001 - the official datamodels name

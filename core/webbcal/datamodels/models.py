@@ -388,6 +388,9 @@ ARRAY_EXTENSIONS = {
     "pathloss_point": ("PATHLOSS_PS", "plane"),
     "pathloss_uniform": ("PATHLOSS_UN", "plane"),
     "barshadow": ("BARSHADOW", "plane"),
+    # raw ramps
+    "pixeldq": ("PIXELDQ", "plane"),
+    "groupdq": ("GROUPDQ", "full"),
 }
 _ATTR_BY_EXTNAME = {ext: attr for attr, (ext, _) in ARRAY_EXTENSIONS.items()}
 
@@ -396,6 +399,10 @@ class _ArrayModel(DataModel):
     """Shared by ImageModel, CubeModel and SlitModel: SCI + the usual arrays."""
 
     ndims = (2, 3)
+    #: write a DQ of zeros when none was set (raw ramps carry PIXELDQ / GROUPDQ instead)
+    writes_default_dq = True
+    #: arrays of the full-shape kind this class holds as one plane (guider data: DQ)
+    plane_arrays: tuple = ()
 
     def _init_contents(self):
         for attr in ARRAY_EXTENSIONS:
@@ -406,7 +413,8 @@ class _ArrayModel(DataModel):
     @property
     def dq(self):
         if self._dq is None and self.data is not None:
-            self._dq = np.zeros(np.shape(self.data), dtype=np.uint32)
+            shape = np.shape(self.data)[-2:] if "dq" in self.plane_arrays else np.shape(self.data)
+            self._dq = np.zeros(shape, dtype=np.uint32)
         return self._dq
 
     @dq.setter
@@ -503,6 +511,8 @@ class _ArrayModel(DataModel):
             if value is None:
                 continue
             got = tuple(np.shape(value))
+            if attr in self.plane_arrays:
+                kind = "plane"
             want = shape if kind == "full" else shape[-2:]
             if got != want:
                 which = "SCI shape" if kind == "full" else "last two SCI axes"
@@ -513,16 +523,20 @@ class _ArrayModel(DataModel):
 
     def _array_hdus(self, extver=None):
         hdus = []
-        order = ["data", "err", "dq", "var_poisson", "var_rnoise", "var_flat", "wavelength", "area",
-                 "pathloss_point", "pathloss_uniform", "barshadow"]
+        order = ["data", "pixeldq", "groupdq", "err", "dq", "var_poisson", "var_rnoise", "var_flat", "wavelength",
+                 "area", "pathloss_point", "pathloss_uniform", "barshadow"]
         for attr in order:
             ext = ARRAY_EXTENSIONS[attr][0]
+            if attr == "dq" and not self.writes_default_dq and self._dq is None:
+                continue
             value = self.dq if attr == "dq" else getattr(self, attr)
             if value is None:
                 continue
             value = np.asarray(value)
-            if attr == "dq":
+            if attr in ("dq", "pixeldq"):
                 value = value.astype(np.uint32, copy=False)
+            elif attr == "groupdq":
+                value = value.astype(np.uint8, copy=False)
             header = self._headers.get(ext)
             hdu = fits.ImageHDU(data=value, header=header.copy() if header is not None else None, name=ext)
             if extver is not None:
@@ -560,6 +574,45 @@ class CubeModel(_ArrayModel):
 
     def _content_hdus(self):
         return self._array_hdus()
+
+
+class GuiderCalModel(CubeModel):
+    """Calibrated FGS guider data: one count-rate plane per integration (data, dq, err) and
+    the guider tables of the raw file, passed through. Written with the suffix ``cal``
+    (not ``calints``), as the official guider products are."""
+
+    ints_suffix = False
+    #: DQ is one plane of pixel flags (the official GuiderCalModel's layout)
+    plane_arrays = ("dq",)
+
+
+class RampModel(_ArrayModel):
+    """Ramps of an exposure (nints, ngroups, ny, nx): SCI, PIXELDQ (ny, nx), GROUPDQ
+    (uint8, the SCI shape), ERR."""
+
+    ndims = (4,)
+    writes_default_dq = False
+
+    def _read_contents(self, hdul, path, memmap):
+        return self._read_arrays(hdul, _primary_extver_indices(hdul), path, memmap)
+
+    def _content_hdus(self):
+        return self._array_hdus()
+
+    @property
+    def pixel_flags(self):
+        """PIXELDQ, zeros of the image shape when absent."""
+        if self.pixeldq is None:
+            return np.zeros(np.shape(self.data)[-2:], dtype=np.uint32)
+        return np.asarray(self.pixeldq)
+
+
+class Level1bModel(RampModel):
+    """Raw ramps as delivered (``uncal``): SCI integers."""
+
+
+class GuiderRawModel(RampModel):
+    """Raw FGS guider ramps and the guider tables."""
 
 
 def _extver(hdu):

@@ -4,13 +4,14 @@ registers it first, always (by module name: nothing below this layer imports it)
 from ..hookspecs import hookimpl
 from ..steps.assign_wcs import AssignWcsStep, Extract2dStep
 from ..steps.column_noise import ColumnNoiseStep
+from ..steps.dq_init import DqInitStep
 from ..steps.corrections import BarShadowStep, PathLossStep
 from ..steps.extract_1d import Extract1dStep
 from ..steps.flat_field import FlatFieldStep
 from ..steps.photom import PhotomStep
 from ..steps.tso_photometry import TsoPhotometryStep
 from ..steps.white_light import WhiteLightStep
-from .pipeline import Image2Pipeline, Spec2Pipeline
+from .pipeline import GuiderPipeline, Image2Pipeline, Spec2Pipeline
 
 #: name under which the host registers this module
 NAME = "webbcal"
@@ -18,5 +19,6 @@ NAME = "webbcal"
 
 @hookimpl
 def webbcal_steps():
-    return [AssignWcsStep, Extract2dStep, FlatFieldStep, PathLossStep, BarShadowStep, PhotomStep,
-            ColumnNoiseStep, Extract1dStep, WhiteLightStep, TsoPhotometryStep, Spec2Pipeline, Image2Pipeline]
+    return [DqInitStep, AssignWcsStep, Extract2dStep, FlatFieldStep, PathLossStep, BarShadowStep, PhotomStep,
+            ColumnNoiseStep, Extract1dStep, WhiteLightStep, TsoPhotometryStep, Spec2Pipeline, Image2Pipeline,
+            GuiderPipeline]

@@ -140,3 +140,13 @@ class Image2Pipeline(Pipeline):
     name = "image2"
     aliases = ("calwebb_image2", "Image2Pipeline")
     kind = "image2"
+
+
+class GuiderPipeline(Pipeline):
+    """FGS guider data: raw guider ramps to one count-rate plane per integration (the
+    guider Mode's recipe, e.g. dq_init, guider_cds, flat_field)."""
+
+    name = "guider"
+    aliases = ("calwebb_guider", "GuiderPipeline")
+    kind = "guider"
+

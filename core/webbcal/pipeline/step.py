@@ -416,7 +416,7 @@ class Step:
             if np.dtype(a.dtype).kind not in "fiu":
                 raise InputFileError(where, f"the SCI array holds {np.dtype(a.dtype).name} values; "
                                             "expected real numbers (float32)")
-            if a.ndim not in (2, 3):
+            if a.ndim not in (2, 3) and not (a.ndim == 4 and 4 in getattr(h, "ndims", ())):
                 raise InputFileError(where, f"the SCI array has {a.ndim} dimensions {tuple(a.shape)}; "
                                             "expected 2 (an image) or 3 (integrations x rows x columns)")
 
@@ -429,9 +429,10 @@ class Step:
             raise InputFileError(where, "the SCI array has no finite value (NaN everywhere)")
         bad = total = 0
         for h in holders:
-            plane = np.asarray(h.data[0] if h.data.ndim == 3 else h.data)
+            plane = np.asarray(h.data[(0,) * (h.data.ndim - 2)])
             unusable = ~np.isfinite(plane)
-            dq = getattr(h, "dq", None)
+            # raw ramps (4-D) carry PIXELDQ, not a DQ of their shape
+            dq = getattr(h, "pixel_flags", None) if h.data.ndim == 4 else getattr(h, "dq", None)
             if dq is not None and np.size(dq):
                 dq_plane = np.asarray(dq[0] if np.ndim(dq) == 3 else dq)
                 if dq_plane.dtype.kind == "i" and (dq_plane < 0).any():
@@ -512,9 +513,11 @@ class Step:
 
     def product_suffix(self, model, params):
         """The file-name suffix of the product (``cal`` / ``calints``, ``x1d`` / ``x1dints``, ...), per
-        integration when the model is."""
+        integration when the model is (unless its class says otherwise: guider data are
+        ``cal``, one plane per integration)."""
         suffix = params.get("suffix") or self.suffix or self.name
-        if is_per_integration(model) and suffix in ("cal", "x1d", "s2d", "rate", "photom", "flat_field", "assign_wcs"):
+        per_int = is_per_integration(model) and getattr(type(model), "ints_suffix", True)
+        if per_int and suffix in ("cal", "x1d", "s2d", "rate", "photom", "flat_field", "assign_wcs"):
             if suffix in ("cal", "x1d", "rate"):
                 suffix += "ints"
         return suffix

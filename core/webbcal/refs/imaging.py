@@ -12,6 +12,9 @@ flat        FITS    SCI, ERR, DQ images and the DQ_DEF table (BIT, VALUE, NAME,
                     images may be tile-compressed
 area        FITS    SCI pixel-area map (relative to PIXAR_SR), PIXAR_SR / PIXAR_A2 in the
                     primary or SCI header, placed like the flat
+gain        FITS    SCI image of electrons per DN, placed like the flat
+readnoise   FITS    SCI image of the read noise of a CDS pair (DN), placed like the flat
+mask        FITS    DQ image of bad-pixel flags with its DQ_DEF, placed like the flat
 ==========  ======  ======================================================================
 
 Every reader takes a path and returns a small object; a file without the layout of its
@@ -34,7 +37,7 @@ from ..results import Conversion, Flat
 
 __all__ = ["DistortionReference", "DetectorReference", "FlatReference", "AreaReference",
            "read_distortion", "read_flat", "read_area", "subarray_window", "cut_to_exposure", "flat_for_exposure",
-           "imaging_conversion"]
+           "imaging_conversion", "MaskReference", "read_gain", "read_readnoise", "read_mask"]
 
 
 @dataclass
@@ -251,6 +254,85 @@ def read_area(path: str | Path) -> AreaReference:
 
         xstart, ystart, placed = _origin(hdul[0].header)
         return AreaReference(str(path), data, xstart, ystart, placed, keyword("PIXAR_SR"), keyword("PIXAR_A2"))
+
+
+@dataclass
+class MaskReference(DetectorReference):
+    """A bad-pixel MASK: ``data`` holds the JWST DQ flags (uint32) of every pixel."""
+
+    def cutout(self, xstart: int, ystart: int, xsize: int, ysize: int) -> Optional[np.ndarray]:
+        """The flags over a subarray; None when not covered."""
+        sl = self._window(xstart, ystart, xsize, ysize)
+        return None if sl is None else self.data[sl]
+
+
+@dataclass
+class ValueReference(DetectorReference):
+    """A per-pixel value (GAIN in electrons per DN, READNOISE in DN)."""
+
+    kind: str = ""
+
+    def cutout(self, xstart: int, ystart: int, xsize: int, ysize: int) -> Optional[np.ndarray]:
+        """The values over a subarray; None when not covered."""
+        sl = self._window(xstart, ystart, xsize, ysize)
+        return None if sl is None else self.data[sl]
+
+
+def _read_value_image(path, kind):
+    path = Path(path)
+    with _open_fits(path) as hdul:
+        data = _image(hdul, "SCI", path, kind).astype(np.float32)
+        if data.ndim != 2:
+            raise ReferenceFileError(path, f"{kind} SCI must be a 2-D image, got shape {data.shape}")
+        good = np.isfinite(data) & (data > 0)
+        if not good.any():
+            raise ReferenceFileError(path, f"{kind} SCI has no positive value")
+        xstart, ystart, placed = _origin(hdul[0].header)
+    return ValueReference(str(path), data, xstart, ystart, placed, kind)
+
+
+def read_gain(path: str | Path) -> "ValueReference":
+    """Read a GAIN reference (SCI: electrons per DN).
+
+    Raises
+    ------
+    ReferenceFileError
+        Not FITS, no SCI, not 2-D, or no positive value.
+    """
+    return _read_value_image(path, "GAIN")
+
+
+def read_readnoise(path: str | Path) -> "ValueReference":
+    """Read a READNOISE reference (SCI: read noise of a CDS pair, DN).
+
+    Raises
+    ------
+    ReferenceFileError
+        Not FITS, no SCI, not 2-D, or no positive value.
+    """
+    return _read_value_image(path, "READNOISE")
+
+
+def read_mask(path: str | Path) -> MaskReference:
+    """Read a MASK reference (DQ with its DQ_DEF) as JWST DQ flags.
+
+    Raises
+    ------
+    ReferenceFileError
+        Not FITS, no DQ image, not 2-D, or a DQ_DEF without its columns.
+    """
+    path = Path(path)
+    with _open_fits(path) as hdul:
+        dq = _image(hdul, "DQ", path, "MASK")
+        if dq.ndim != 2:
+            raise ReferenceFileError(path, f"MASK DQ must be a 2-D image, got shape {dq.shape}")
+        if "DQ_DEF" in hdul and hdul["DQ_DEF"].data is not None:
+            try:
+                dq = interpret_dq_def(hdul["DQ_DEF"].data, dq)
+            except KeyError as exc:
+                raise ReferenceFileError(path, f"MASK DQ_DEF lacks column {exc} (expected BIT, VALUE, NAME, DESCRIPTION)") from None
+        xstart, ystart, placed = _origin(hdul[0].header)
+    return MaskReference(str(path), np.asarray(dq).astype(np.uint32), xstart, ystart, placed)
 
 
 def subarray_window(model: Any, known: Optional[dict] = None) -> tuple[int, int, int, int]:

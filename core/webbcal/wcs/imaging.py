@@ -24,7 +24,7 @@ from astropy.modeling import models
 
 log = logging.getLogger("webbcal.wcs")
 
-__all__ = ["v2v3_to_sky", "pointing", "imaging_frames", "imaging_wcs", "synthetic_distortion"]
+__all__ = ["v2v3_to_sky", "pointing", "imaging_frames", "imaging_wcs", "attach_imaging_wcs", "synthetic_distortion"]
 
 
 def v2v3_to_sky(v2_ref, v3_ref, ra_ref, dec_ref, roll_ref):
@@ -137,6 +137,40 @@ def imaging_wcs(model, distortion, origin=(1, 1)):
     wcs.bounding_box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
     wcs.pixel_shape = (nx, ny)
     return wcs
+
+
+def attach_imaging_wcs(model, distortion, origin, what="imaging"):
+    """assign_wcs of an imaging mode: the gwcs of :func:`imaging_wcs` from a DISTORTION
+    reference (``None`` when it was set to N/A) set on ``model``, VPARITY -1 where unset.
+
+    Parameters
+    ----------
+    model : DataModel
+        The exposure.
+    distortion : DistortionReference or None
+        The reference read by :func:`webbcal.refs.imaging.read_distortion`.
+    origin : tuple of int
+        1-based (SUBSTRT1, SUBSTRT2) of the exposure.
+    what : str
+        The mode, for the error message.
+
+    Returns
+    -------
+    DataModel
+
+    Raises
+    ------
+    ReferenceFileError
+        No DISTORTION (set to N/A).
+    """
+    from ..errors import ReferenceFileError
+
+    if distortion is None:
+        raise ReferenceFileError("distortion", f"{what} assign_wcs needs a DISTORTION reference file (it was set to N/A)")
+    model.meta.wcs = imaging_wcs(model, distortion.model, (int(origin[0]), int(origin[1])))
+    if getattr(model.meta.wcsinfo, "vparity", None) is None:
+        model.meta.wcsinfo.vparity = -1
+    return model
 
 
 def synthetic_distortion(reference_pixel: tuple[float, float], v2v3_ref: tuple[float, float], scale: float,

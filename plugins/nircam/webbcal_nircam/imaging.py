@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from webbcal.plugin_api import (
     InputFileError,
-    ReferenceFileError,
+    attach_imaging_wcs,
     flat_for_exposure,
     imaging_conversion,
-    imaging_wcs,
     subarray_window,
 )
 
@@ -44,15 +43,7 @@ def assign_wcs(model, refs):
     ReferenceFileError
         DISTORTION set to N/A.
     """
-    distortion = refs.load("distortion")
-    if distortion is None:
-        raise ReferenceFileError("distortion", "NIRCam imaging assign_wcs needs a DISTORTION reference file "
-                                               "(it was set to N/A)")
-    xstart, ystart, _, _ = window_of(model)
-    model.meta.wcs = imaging_wcs(model, distortion.model, (xstart, ystart))
-    if getattr(model.meta.wcsinfo, "vparity", None) is None:
-        model.meta.wcsinfo.vparity = -1
-    return model
+    return attach_imaging_wcs(model, refs.load("distortion"), window_of(model)[:2], "NIRCam imaging")
 
 
 def flat_for(model, refs):

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from webbcal.plugin_api import (
     InputFileError,
-    ReferenceFileError,
+    attach_imaging_wcs,
     flat_for_exposure,
     imaging_conversion,
-    imaging_wcs,
     subarray_window,
 )
 
@@ -62,16 +61,7 @@ def assign_wcs(model, refs):
     InputFileError
         The exposure cannot be placed on the detector.
     """
-    distortion = refs.load("distortion")
-    if distortion is None:
-        raise ReferenceFileError("distortion", "NIRISS imaging assign_wcs needs a DISTORTION reference file "
-                                               "(it was set to N/A)")
-    xstart, ystart, _, _ = window_of(model)
-    model.meta.wcs = imaging_wcs(model, distortion.model, (xstart, ystart))
-    wi = model.meta.wcsinfo
-    if getattr(wi, "vparity", None) is None:
-        wi.vparity = -1
-    return model
+    return attach_imaging_wcs(model, refs.load("distortion"), window_of(model)[:2], "NIRISS imaging")
 
 
 def flat_for(model, refs):
