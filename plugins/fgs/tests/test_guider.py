@@ -118,3 +118,25 @@ def test_fgs_image_stage2():
     st = truth["stars"]
     c = SkyCoord(*cal.meta.wcs(st["x"], st["y"]), unit="deg")
     assert np.all(c.separation(SkyCoord(st["ra"], st["dec"], unit="deg")).arcsec < 1e-3)
+
+
+def test_guider_tables_pass_through(acq1, tmp_path):
+    """A raw guider file's tables (here a flight reference star table in the official
+    layout) come through to the GuiderCalModel unchanged."""
+    from astropy.io import fits
+
+    raw = tmp_path / "acq1_with_table_uncal.fits"
+    with fits.open(acq1) as h:
+        stars = fits.BinTableHDU.from_columns([
+            fits.Column(name="reference_star_id", format="2A", array=["A1", "B2"]),
+            fits.Column(name="id_x", format="D", array=[10.5, 77.25]),
+            fits.Column(name="id_y", format="D", array=[20.0, 99.5]),
+            fits.Column(name="count_rate", format="D", array=[1.5e4, 3.2e3])], name="Flight Reference Stars")
+        fits.HDUList([hdu.copy() for hdu in h] + [stars]).writeto(raw)
+    cal = get_step_class("guider")(save_results=False).run(str(raw))
+    out = tmp_path / "cal.fits"
+    cal.save(out)
+    with fits.open(out) as h:
+        t = h["Flight Reference Stars"].data
+        assert list(t["reference_star_id"]) == ["A1", "B2"]
+        np.testing.assert_array_equal(t["count_rate"], [1.5e4, 3.2e3])
