@@ -114,20 +114,25 @@ def describe_comparison(row, flat_realised):
 
 def describe_stars(cal, truth):
     """Recovered / injected flux of the simulated point sources (``truth["stars"]``: x, y,
-    flux_jy; ``truth["psf_sigma"]`` in pixels): the sum of the calibrated surface brightness
-    in a box of +-(5 sigma + 2) pixels around each, less the median of a ring 3 pixels
-    beyond it, times PIXAR_SR; against the scatter the variance arrays predict."""
+    flux_jy -- or ``rate`` in DN/s for an instrument without photometric calibration;
+    ``truth["psf_sigma"]`` in pixels): the sum of the calibrated surface brightness in a
+    box of +-(5 sigma + 2) pixels around each, less the median of a ring 3 pixels beyond
+    it, times PIXAR_SR; against the scatter the variance arrays predict."""
     st = truth["stars"]
     half = int(np.ceil(5 * float(truth.get("psf_sigma", 1.0)) + 2))
-    pixar = getattr(cal.meta.photometry, "pixelarea_steradians", None)
-    if not pixar:
-        return "star fluxes: no PIXAR_SR in the product"
+    if "flux_jy" in st:
+        pixar = getattr(cal.meta.photometry, "pixelarea_steradians", None)
+        if not pixar:
+            return "star fluxes: no PIXAR_SR in the product"
+        scale, injected, what = pixar * 1e6, st["flux_jy"], "flux"
+    else:   # no photometric calibration (FGS): count rates, DN/s
+        scale, injected, what = 1.0, st["rate"], "count rate"
     data = np.asarray(cal.data, float)
     var = sum(np.asarray(getattr(cal, v), float) for v in ("var_poisson", "var_rnoise", "var_flat")
               if getattr(cal, v, None) is not None)
     ratios, errs = [], []
     ny, nx = data.shape
-    for x, y, f in zip(st["x"], st["y"], st["flux_jy"]):
+    for x, y, f in zip(st["x"], st["y"], injected):
         xi, yi = int(round(x)), int(round(y))
         o = half + 3
         if xi - o < 0 or yi - o < 0 or xi + o >= nx or yi + o >= ny:
@@ -139,13 +144,13 @@ def describe_stars(cal, truth):
         if not np.all(np.isfinite(box)):
             continue
         sky = np.nanmedian(big[ring])
-        ratios.append((box - sky).sum() * pixar * 1e6 / f)
+        ratios.append((box - sky).sum() * scale / f)
         v = np.asarray(var, float)[yi - half:yi + half + 1, xi - half:xi + half + 1] if np.ndim(var) else None
-        errs.append(np.sqrt(v.sum()) * pixar * 1e6 / f if v is not None else np.nan)
+        errs.append(np.sqrt(v.sum()) * scale / f if v is not None else np.nan)
     if not ratios:
         return "star fluxes: no star far enough from the edges"
     r = np.array(ratios)
-    return (f"recovered / injected star flux: median {np.median(r):.4f}, scatter {np.std(r):.4f} over {r.size} "
+    return (f"recovered / injected star {what}: median {np.median(r):.4f}, scatter {np.std(r):.4f} over {r.size} "
             f"stars; the variances predict {np.sqrt(np.nanmean(np.square(errs))):.4f}")
 
 
