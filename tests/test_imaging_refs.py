@@ -14,6 +14,7 @@ from webbcal.refs.imaging import (
     flat_for_exposure,
     read_area,
     read_distortion,
+    read_filteroffset,
     read_flat,
     subarray_window,
 )
@@ -122,3 +123,52 @@ def test_malformed_flats(tmp_path, damage, match):
     with pytest.raises(ReferenceFileError, match=match) as err:
         read_flat(p)
     assert "bad_flat.fits" in str(err.value)
+
+
+def _filteroffset(path, rows):
+    asdf.AsdfFile({"meta": {"reftype": "filteroffset"}, "filters": rows}).write_to(path)
+    return path
+
+
+def test_filteroffset_rows_and_bad_files(tmp_path):
+    ref = read_filteroffset(_filteroffset(tmp_path / "fo.asdf", [
+        {"filter": "F150W", "pupil": "CLEAR", "column_offset": 0.5, "row_offset": -0.25},
+        {"name": "F770W", "column_offset": 1.0, "row_offset": 2.0}]))
+    assert ref.offset("F150W", "CLEAR") == (0.5, -0.25)
+    assert ref.offset("F150W", "F162M") is None          # another pupil
+    assert ref.offset("F770W") == (1.0, 2.0)              # MIRI rows name the filter
+    assert ref.offset("F200W", "CLEAR") is None
+    with pytest.raises(ReferenceFileError, match=r"nofilters.asdf.*no 'filters' list"):
+        read_filteroffset(_filteroffset(tmp_path / "nofilters.asdf", []))
+    with pytest.raises(ReferenceFileError, match=r"norow.asdf.*filters\[0\] lacks"):
+        read_filteroffset(_filteroffset(tmp_path / "norow.asdf", [{"filter": "F150W", "row_offset": 1.0}]))
+
+
+def test_the_filter_offset_shifts_the_pixels_before_the_distortion(tmp_path):
+    """With a FILTEROFFSET row (0.5, -0.25) the WCS of pixel (x, y) is the WCS without
+    offset at (x + 0.5, y - 0.25): the official order (offset, then distortion)."""
+    from webbcal.wcs.imaging import attach_imaging_wcs
+
+    model = (models.Shift(-100) & models.Shift(-80)) | (models.Scale(0.06) & models.Scale(0.06))
+    model.inverse = (models.Scale(1 / 0.06) & models.Scale(1 / 0.06)) | (models.Shift(100) & models.Shift(80))
+    dist = read_distortion(_write_distortion(tmp_path / "d.asdf", model))
+    fo = read_filteroffset(_filteroffset(tmp_path / "fo.asdf", [
+        {"filter": "F150W", "pupil": "CLEAR", "column_offset": 0.5, "row_offset": -0.25}]))
+
+    def exposure():
+        m = ImageModel(data=np.zeros((64, 64), np.float32))
+        m.meta.instrument.filter, m.meta.instrument.pupil = "F150W", "CLEAR"
+        wi = m.meta.wcsinfo
+        wi.v2_ref, wi.v3_ref, wi.ra_ref, wi.dec_ref, wi.roll_ref = 0.0, 0.0, 30.0, -20.0, 10.0
+        return m
+
+    plain = attach_imaging_wcs(exposure(), dist, (11, 21)).meta.wcs
+    shifted = attach_imaging_wcs(exposure(), dist, (11, 21), filteroffset=fo).meta.wcs
+    x, y = np.array([3.0, 40.0]), np.array([7.0, 55.0])
+    np.testing.assert_allclose(shifted(x, y), plain(x + 0.5, y - 0.25), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(shifted.invert(*shifted(x, y)), (x, y), atol=1e-6)
+
+
+def _write_distortion(path, model):
+    asdf.AsdfFile({"model": model, "meta": {"reftype": "distortion"}}).write_to(path)
+    return path

@@ -17,6 +17,9 @@ readnoise   FITS    SCI image of the read noise of a CDS pair (DN), placed like 
 mask        FITS    DQ image of bad-pixel flags with its DQ_DEF, placed like the flat
 ==========  ======  ======================================================================
 
+FILTEROFFSET (ASDF): ``tree["filters"]``, rows of ``filter`` (and ``pupil``) or ``name``
+with ``column_offset`` and ``row_offset``, full-frame pixels added before the distortion.
+
 Every reader takes a path and returns a small object; a file without the layout of its
 type raises :class:`~webbcal.errors.ReferenceFileError` naming the file, the extension or
 key and what was expected. :func:`subarray_window` and :func:`cut_to_exposure` put a
@@ -37,7 +40,8 @@ from ..results import Conversion, Flat
 
 __all__ = ["DistortionReference", "DetectorReference", "FlatReference", "AreaReference",
            "read_distortion", "read_flat", "read_area", "subarray_window", "cut_to_exposure", "flat_for_exposure",
-           "imaging_conversion", "MaskReference", "read_gain", "read_readnoise", "read_mask"]
+           "imaging_conversion", "MaskReference", "read_gain", "read_readnoise", "read_mask",
+           "FilterOffsetReference", "read_filteroffset"]
 
 
 @dataclass
@@ -333,6 +337,63 @@ def read_mask(path: str | Path) -> MaskReference:
                 raise ReferenceFileError(path, f"MASK DQ_DEF lacks column {exc} (expected BIT, VALUE, NAME, DESCRIPTION)") from None
         xstart, ystart, placed = _origin(hdul[0].header)
     return MaskReference(str(path), np.asarray(dq).astype(np.uint32), xstart, ystart, placed)
+
+
+@dataclass
+class FilterOffsetReference:
+    """A FILTEROFFSET reference: per filter (and pupil) the pixel offset of the imaging
+    WCS."""
+
+    path: str
+    rows: list
+
+    def offset(self, filter_name: Any, pupil: Any = None) -> Optional[tuple[float, float]]:
+        """``(column_offset, row_offset)`` of the row matching ``filter_name`` (and
+        ``pupil`` where the rows give one; ``name`` rows match the filter); None when no
+        row matches."""
+        f = str(filter_name or "").strip().upper()
+        p = str(pupil or "").strip().upper()
+        for r in self.rows:
+            rf = str(r.get("filter", r.get("name", "")) or "").strip().upper()
+            rp = r.get("pupil")
+            if rf == f and (rp is None or str(rp).strip().upper() in (p, "ANY", "N/A")):
+                return float(r["column_offset"]), float(r["row_offset"])
+        return None
+
+
+def read_filteroffset(path: str | Path) -> FilterOffsetReference:
+    """Read a FILTEROFFSET reference (ASDF ``filters``: filter / pupil or name,
+    column_offset, row_offset).
+
+    Raises
+    ------
+    ReferenceFileError
+        Not ASDF, no ``filters`` list, or a row without its offsets.
+    """
+    import asdf
+
+    path = Path(path)
+    try:
+        with asdf.open(path, lazy_load=False, memmap=False) as af:
+            filters = af.tree.get("filters")
+            if not isinstance(filters, (list, tuple)) or not filters:
+                raise ReferenceFileError(path, "FILTEROFFSET has no 'filters' list")
+            rows = []
+            for i, r in enumerate(filters):
+                try:
+                    row = {k: (str(v) if k in ("filter", "pupil", "name") else float(v)) for k, v in dict(r).items()
+                           if k in ("filter", "pupil", "name", "column_offset", "row_offset")}
+                except (TypeError, ValueError) as exc:
+                    raise ReferenceFileError(path, f"FILTEROFFSET filters[{i}]: {exc}") from None
+                if "column_offset" not in row or "row_offset" not in row or not ({"filter", "name"} & set(row)):
+                    raise ReferenceFileError(path, f"FILTEROFFSET filters[{i}] lacks filter (or name), column_offset or "
+                                                   "row_offset")
+                rows.append(row)
+    except ReferenceFileError:
+        raise
+    except Exception as exc:
+        raise ReferenceFileError(path, f"cannot be read as an ASDF FILTEROFFSET file ({exc})") from None
+    return FilterOffsetReference(str(path), rows)
 
 
 def subarray_window(model: Any, known: Optional[dict] = None) -> tuple[int, int, int, int]:

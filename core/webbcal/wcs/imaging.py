@@ -107,7 +107,7 @@ def imaging_frames():
     return det, v2v3, world
 
 
-def imaging_wcs(model, distortion, origin=(1, 1)):
+def imaging_wcs(model, distortion, origin=(1, 1), offset=(0.0, 0.0)):
     """The gwcs of an image: subarray pixels -> V2/V3 (through ``distortion`` on full-frame
     pixels) -> sky (the pointing keywords).
 
@@ -119,6 +119,9 @@ def imaging_wcs(model, distortion, origin=(1, 1)):
         Full-frame 0-based pixels -> (V2, V3) arcsec, with an inverse for world -> pixel.
     origin : tuple of int
         1-based (SUBSTRT1, SUBSTRT2) of the subarray.
+    offset : tuple of float
+        The filter's (column, row) offset of a FILTEROFFSET reference, full-frame pixels
+        added before the distortion (as the official imaging WCS does).
 
     Returns
     -------
@@ -130,8 +133,8 @@ def imaging_wcs(model, distortion, origin=(1, 1)):
     xs, ys = float(origin[0] - 1), float(origin[1] - 1)
     ny, nx = model.data.shape[-2:]
     v2, v3, ra, dec, roll = pointing(model, distortion, (xs + (nx - 1) / 2.0, ys + (ny - 1) / 2.0))
-    shift = models.Shift(xs) & models.Shift(ys)
-    shift.name = "subarray_to_full"
+    shift = models.Shift(xs + float(offset[0])) & models.Shift(ys + float(offset[1]))
+    shift.name = "subarray_to_full" if not any(offset) else "subarray_to_full_with_filter_offset"
     det, v2v3, world = imaging_frames()
     wcs = WCS([(det, shift | distortion), (v2v3, v2v3_to_sky(v2, v3, ra, dec, roll)), (world, None)])
     wcs.bounding_box = ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
@@ -139,7 +142,7 @@ def imaging_wcs(model, distortion, origin=(1, 1)):
     return wcs
 
 
-def attach_imaging_wcs(model, distortion, origin, what="imaging"):
+def attach_imaging_wcs(model, distortion, origin, what="imaging", filteroffset=None):
     """assign_wcs of an imaging mode: the gwcs of :func:`imaging_wcs` from a DISTORTION
     reference (``None`` when it was set to N/A) set on ``model``, VPARITY -1 where unset.
 
@@ -153,6 +156,9 @@ def attach_imaging_wcs(model, distortion, origin, what="imaging"):
         1-based (SUBSTRT1, SUBSTRT2) of the exposure.
     what : str
         The mode, for the error message.
+    filteroffset : FilterOffsetReference, optional
+        Its row for the exposure's FILTER / PUPIL shifts the pixels before the
+        distortion; no row: no offset (logged).
 
     Returns
     -------
@@ -167,7 +173,18 @@ def attach_imaging_wcs(model, distortion, origin, what="imaging"):
 
     if distortion is None:
         raise ReferenceFileError("distortion", f"{what} assign_wcs needs a DISTORTION reference file (it was set to N/A)")
-    model.meta.wcs = imaging_wcs(model, distortion.model, (int(origin[0]), int(origin[1])))
+    offset = (0.0, 0.0)
+    if filteroffset is not None:
+        inst = model.meta.instrument
+        found = filteroffset.offset(getattr(inst, "filter", None), getattr(inst, "pupil", None))
+        if found is None:
+            log.info("assign_wcs: no FILTEROFFSET row for %s/%s in %s: no filter offset",
+                     getattr(inst, "filter", None), getattr(inst, "pupil", None), filteroffset.path)
+        else:
+            offset = found
+            log.info("assign_wcs: filter offset (column, row) = (%.4f, %.4f) px from %s", offset[0], offset[1],
+                     filteroffset.path)
+    model.meta.wcs = imaging_wcs(model, distortion.model, (int(origin[0]), int(origin[1])), offset)
     if getattr(model.meta.wcsinfo, "vparity", None) is None:
         model.meta.wcsinfo.vparity = -1
     return model

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from webbcal.plugin_api import ReferenceFileError, ReferenceType, column, read_distortion, read_table
+from webbcal.plugin_api import ReferenceFileError, ReferenceType, column, read_distortion, read_filteroffset, read_table
 from webbcal.plugin_api import read_area, read_flat  # noqa: F401  (the MIRI readers of these types)
 
 from . import detector
@@ -419,6 +419,8 @@ def reference_types():
     return [
         ReferenceType("distortion", inst, read_distortion, selectors=("EXP_TYPE", "DETECTOR", "FILTER"),
                       default=_default("distortion"), description="detector -> V2/V3 (ASDF, tree['model'])"),
+        ReferenceType("filteroffset", inst, read_filteroffset, selectors=("EXP_TYPE", "DETECTOR"),
+                      default=None, description="imaging filter offsets (ASDF); no embedded default: none applied"),
         ReferenceType("specwcs", inst, read_specwcs, selectors=("EXP_TYPE", "DETECTOR", "SUBARRAY"),
                       default=_default("specwcs"), description="LRS wavelength table (FITS)"),
         ReferenceType("flat", inst, read_flat, selectors=("EXP_TYPE", "DETECTOR", "FILTER"),

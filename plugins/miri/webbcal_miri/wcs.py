@@ -206,8 +206,9 @@ def write_wcsinfo(model, spectral):
 
 def assign_wcs(model, mode, refs):
     """Attach the gwcs of a MIRI exposure: LRS (fixed slit or slitless) from the
-    DISTORTION and SPECWCS references, with the WAVELENGTH array; imaging from DISTORTION
-    and the pointing keywords. Writes the WCSINFO keywords used.
+    DISTORTION and SPECWCS references, with the WAVELENGTH array; imaging from DISTORTION,
+    the FILTEROFFSET of the filter (when given) and the pointing keywords. Writes the
+    WCSINFO keywords used.
 
     Raises
     ------
@@ -231,6 +232,10 @@ def assign_wcs(model, mode, refs):
         model.wavelength = wave
         write_wcsinfo(model, spectral=True)
     else:
-        model.meta.wcs = imaging_wcs(model, distortion)
+        from webbcal.plugin_api import attach_imaging_wcs
+
+        xstart, ystart, _, _ = detector.subarray_of(model)
+        offsets = refs.load("filteroffset") if "filteroffset" in refs else None
+        attach_imaging_wcs(model, distortion, (xstart, ystart), "MIRI imaging", offsets)
         write_wcsinfo(model, spectral=False)
     return model

@@ -2,8 +2,8 @@
 and photom with the core's imaging pieces.
 
 - assign_wcs: the core imaging WCS (:func:`webbcal.plugin_api.imaging_wcs`) with the
-  DISTORTION of the exposure's detector and the pointing keywords. The official pipeline
-  also applies a per-filter FILTEROFFSET; that reference type is not read here.
+  DISTORTION of the exposure's detector and the pointing keywords, and the FILTEROFFSET of
+  the FILTER/PUPIL when such a reference is given (no embedded default).
 - flat_field: the FLAT cut to the exposure's subarray (SUBSTRT1/SUBSTRT2).
 - photom: PHOTMJSR of the PHOTOM row of FILTER and PUPIL (order 0), DN/s -> MJy/sr, the
   AREA map attached.
@@ -43,7 +43,8 @@ def assign_wcs(model, refs):
     ReferenceFileError
         DISTORTION set to N/A.
     """
-    return attach_imaging_wcs(model, refs.load("distortion"), window_of(model)[:2], "NIRCam imaging")
+    offsets = refs.load("filteroffset") if "filteroffset" in refs else None
+    return attach_imaging_wcs(model, refs.load("distortion"), window_of(model)[:2], "NIRCam imaging", offsets)
 
 
 def flat_for(model, refs):

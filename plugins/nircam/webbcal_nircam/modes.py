@@ -10,7 +10,7 @@ SW_FILTERS = ("F070W", "F090W", "F115W", "F140M", "F150W", "F150W2", "F162M", "F
               "F200W", "F210M", "F212N")
 LW_FILTERS = ("F250M", "F277W", "F300M", "F322W2", "F323N", "F335M", "F356W", "F360M", "F405N", "F410M",
               "F430M", "F444W", "F460M", "F466N", "F470N", "F480M")
-IMAGING_REFTYPES = {"assign_wcs": ("distortion",), "flat_field": ("flat",), "photom": ("photom", "area")}
+IMAGING_REFTYPES = {"assign_wcs": ("distortion", "filteroffset"), "flat_field": ("flat",), "photom": ("photom", "area")}
 
 IMAGE = Mode(
     instrument=INSTRUMENT,

@@ -18,7 +18,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from webbcal.plugin_api import ReferenceType, read_area, read_distortion, read_flat, read_photom_table
+from webbcal.plugin_api import (
+    ReferenceType,
+    read_area,
+    read_distortion,
+    read_filteroffset,
+    read_flat,
+    read_photom_table,
+)
 
 from .detector import is_long
 
@@ -66,11 +73,13 @@ def _read_specwcs(path):
 
 
 def reference_types():
-    """The NIRCam reference types (every one has a synthetic embedded default)."""
+    """The NIRCam reference types (each but FILTEROFFSET has a synthetic embedded default)."""
     inst = "NIRCAM"
     return [
         ReferenceType("distortion", inst, read_distortion, selectors=("EXP_TYPE", "DETECTOR", "CHANNEL", "FILTER"),
                       default=_default_distortion, description="detector -> V2/V3 (ASDF, tree['model'])"),
+        ReferenceType("filteroffset", inst, read_filteroffset, selectors=("EXP_TYPE", "DETECTOR"),
+                      default=None, description="imaging filter offsets (ASDF); no embedded default: none applied"),
         ReferenceType("flat", inst, read_flat, selectors=("EXP_TYPE", "DETECTOR", "FILTER", "PUPIL"),
                       default=_default("flat"), description="flat field SCI/ERR/DQ/DQ_DEF (FITS)"),
         ReferenceType("area", inst, read_area, selectors=("EXP_TYPE", "DETECTOR", "FILTER", "PUPIL"),

@@ -262,3 +262,18 @@ def test_simulator_checks_its_parameters(mode):
         simulate_image.simulate_image(mode, {"subarray": "SUB256"})
     with pytest.raises(WebbcalError, match="F999W"):
         simulate_image.simulate_image(mode, {"pupil": "F999W"})
+
+
+def test_filteroffset_reference_is_applied(mode, tmp_path):
+    """A FILTEROFFSET with a row for CLEAR/F150W (0.3, -0.2 px) given as override: the
+    image2 WCS of a pixel is the default WCS at the pixel shifted by that offset."""
+    import asdf
+
+    path = tmp_path / "filteroffset.asdf"
+    asdf.AsdfFile({"meta": {"reftype": "filteroffset"}, "filters": [
+        {"filter": "CLEAR", "pupil": "F150W", "column_offset": 0.3, "row_offset": -0.2}]}).write_to(path)
+    model, truth = _simulate(mode, subarray="SUB256", xstart=1, ystart=1, size=256, nstars=2)
+    plain = _calibrate(model.copy())
+    shifted = _calibrate(model.copy(), steps={"assign_wcs": {"override_filteroffset": str(path)}})
+    x, y = np.array([10.0, 200.0]), np.array([30.0, 150.0])
+    np.testing.assert_allclose(shifted.meta.wcs(x, y), plain.meta.wcs(x + 0.3, y - 0.2), rtol=0, atol=1e-11)

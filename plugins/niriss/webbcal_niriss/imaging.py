@@ -2,9 +2,8 @@
 
 - assign_wcs: the core's imaging WCS (:func:`webbcal.plugin_api.imaging_wcs`) with the
   DISTORTION reference (full-frame pixels -> V2/V3) and the pointing keywords (V2/V3_REF,
-  RA/DEC_REF, ROLL_REF) to the sky. The official pipeline also applies a per-filter
-  FILTEROFFSET for NIRISS imaging; that reference type is not read here (offsets of a
-  fraction of a pixel; see docs/niriss-imaging.md).
+  RA/DEC_REF, ROLL_REF) to the sky, with the FILTEROFFSET of the FILTER/PUPIL (a pixel
+  shift before the distortion) when such a reference is given (no embedded default).
 - flat_field (imaging and SOSS): the FLAT reference cut to the exposure's subarray.
 - photom: the PHOTOM row of the exposure's FILTER and PUPIL (order 0): PHOTMJSR per
   pixel (DN/s -> MJy/sr), PIXAR_SR / PIXAR_A2 from the PHOTOM header (else the AREA
@@ -61,7 +60,8 @@ def assign_wcs(model, refs):
     InputFileError
         The exposure cannot be placed on the detector.
     """
-    return attach_imaging_wcs(model, refs.load("distortion"), window_of(model)[:2], "NIRISS imaging")
+    offsets = refs.load("filteroffset") if "filteroffset" in refs else None
+    return attach_imaging_wcs(model, refs.load("distortion"), window_of(model)[:2], "NIRISS imaging", offsets)
 
 
 def flat_for(model, refs):

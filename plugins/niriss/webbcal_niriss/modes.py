@@ -56,7 +56,7 @@ IMAGE = Mode(
     recipe=("assign_wcs", "flat_field", "photom"),
     dispersion_axis=None,
     reftypes={
-        "assign_wcs": ("distortion",),
+        "assign_wcs": ("distortion", "filteroffset"),
         "flat_field": ("flat",),
         "photom": ("photom", "area"),
     },
