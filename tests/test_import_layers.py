@@ -22,6 +22,7 @@ LAYERS = {
     "steps": 7,
     "pipeline": 8,  # recipes (pipeline.pipeline) and the step registry: above the steps they run
     "plot": 8,
+    "association": 8,
     "demo": 9, "cli": 9, "testing": 9, "webbcal": 9, "__main__": 10,
 }
 

@@ -19,6 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .association import is_association
 from .errors import WebbcalError
 
 log = logging.getLogger("webbcal")
@@ -108,12 +109,41 @@ def cmd_run(args, extra):
             step.set(key, value)
     for path in args.file:
         check_input_file(path)
+    if len(args.file) == 1 and is_association(args.file[0]):
+        return _run_association(args, params, cls)
     step.run(args.file[0] if len(args.file) == 1 else list(args.file))
     for path in getattr(step, "saved", []) or []:
         if path:
             print(f"wrote {path}")
     if args.save_parameters:
         print(f"wrote {step.save_parameters(args.save_parameters)}")
+    return 0
+
+
+def _run_association(args, params, cls):
+    """`webbcal run STEP asn.json`: the step on every science member, one after the other; a
+    summary table; exit code 2 when any member failed (every good product is written)."""
+    from .association import read_association, run_members, summary_table
+
+    asn = read_association(args.file[0])
+
+    def make_step():
+        step = cls(config_file=args.config, **{k: v for k, v in params.items() if not k.startswith("steps.")})
+        for key, value in params.items():
+            if key.startswith("steps."):
+                step.set(key, value)
+        return step
+
+    results = run_members(asn, make_step)
+    for r in results:
+        for path in r.outputs:
+            print(f"wrote {path}")
+    print(summary_table(results))
+    failed = [r for r in results if r.status != "ok"]
+    if failed:
+        print(f"webbcal: error: {len(failed)} of {len(results)} members failed ({', '.join(r.member for r in failed)})",
+              file=sys.stderr)
+        return 2
     return 0
 
 

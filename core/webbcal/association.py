@@ -1,0 +1,166 @@
+"""Associations: the official JSON format of a set of exposures, and running a stage-2
+pipeline over its members.
+
+An association (``jw..._asn.json``) holds ``asn_type``, ``asn_pool``, ``asn_id`` and a
+list of ``products``, each with a ``name`` and ``members``: ``expname`` (a file name,
+relative to the association's folder) and ``exptype`` (``science``, ``background``,
+...). :func:`read_association` reads and checks it; :func:`run_members` runs a step or
+pipeline on every science member, one after the other, so that one bad member (a
+truncated file, a missing reference) does not stop the others: every good product is
+written, and the returned rows say, per member, what was written or what went wrong.
+
+Not yet done (issue 13): subtracting background members, spec3 combination, running
+members in parallel on Dask.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import InputFileError, WebbcalError
+
+log = logging.getLogger("webbcal.association")
+
+__all__ = ["Member", "Product", "Association", "read_association", "is_association", "run_members",
+           "summary_table"]
+
+
+@dataclass
+class Member:
+    """One exposure of an association product: its file (resolved against the
+    association's folder) and its role (``science``, ``background``, ...)."""
+
+    expname: str
+    exptype: str
+    path: Path
+
+
+@dataclass
+class Product:
+    """An association product: its name and members."""
+
+    name: str
+    members: list = field(default_factory=list)
+
+    def science(self) -> list:
+        """The science members, in the association's order."""
+        return [m for m in self.members if m.exptype == "science"]
+
+
+@dataclass
+class Association:
+    """An association read from its JSON file."""
+
+    path: Path
+    asn_type: str
+    asn_pool: str
+    asn_id: str
+    products: list
+
+
+def is_association(path: Any) -> bool:
+    """Whether ``path`` names a JSON file (an association, not a FITS product)."""
+    return isinstance(path, (str, Path)) and str(path).lower().endswith(".json")
+
+
+def read_association(path: str | Path) -> Association:
+    """Read an association (the official JSON layout).
+
+    Raises
+    ------
+    InputFileError
+        Not JSON, no ``products`` list, or a product / member without its keys.
+    """
+    path = Path(path)
+    try:
+        tree = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputFileError(path, "no such association file") from None
+    except (OSError, ValueError) as exc:
+        raise InputFileError(path, f"is not a readable JSON association ({exc})") from None
+    if not isinstance(tree, dict) or not isinstance(tree.get("products"), list) or not tree["products"]:
+        raise InputFileError(path, "an association needs a 'products' list (each with a name and members)")
+    products = []
+    for i, p in enumerate(tree["products"]):
+        if not isinstance(p, dict) or not isinstance(p.get("members"), list):
+            raise InputFileError(path, f"products[{i}] has no 'members' list")
+        members = []
+        for j, m in enumerate(p["members"]):
+            if not isinstance(m, dict) or not m.get("expname"):
+                raise InputFileError(path, f"products[{i}].members[{j}] has no 'expname'")
+            exptype = str(m.get("exptype") or "science").strip().lower()
+            members.append(Member(str(m["expname"]), exptype, (path.parent / str(m["expname"])).resolve()))
+        products.append(Product(str(p.get("name") or f"product{i + 1}"), members))
+    return Association(path, str(tree.get("asn_type") or ""), str(tree.get("asn_pool") or ""),
+                       str(tree.get("asn_id") or ""), products)
+
+
+@dataclass
+class MemberResult:
+    """What running one member gave: ``status`` ``ok`` or ``failed``, the files written or
+    the error, the seconds spent."""
+
+    product: str
+    member: str
+    status: str
+    outputs: list = field(default_factory=list)
+    error: Optional[str] = None
+    seconds: float = 0.0
+
+
+def run_members(association: Association, make_step) -> list:
+    """Run a step on every science member of every product, one after the other.
+
+    Parameters
+    ----------
+    association : Association
+        From :func:`read_association`.
+    make_step : callable
+        ``make_step() -> Step``: a fresh, configured step or pipeline for each member.
+
+    Returns
+    -------
+    list of MemberResult
+        One per science member, in order. A member that fails (any
+        :class:`~webbcal.errors.WebbcalError`, or a missing file) is recorded and the
+        others still run.
+    """
+    out = []
+    for product in association.products:
+        science = product.science()
+        skipped = [m.expname for m in product.members if m.exptype != "science"]
+        if skipped:
+            log.warning("%s: product %s: members %s (%s) are not used by this step yet", association.path.name,
+                        product.name, ", ".join(skipped),
+                        ", ".join(sorted({m.exptype for m in product.members if m.exptype != 'science'})))
+        for member in science:
+            t0 = time.perf_counter()
+            try:
+                if not member.path.is_file():
+                    raise InputFileError(member.path, "association member not found (paths are relative to the "
+                                                      "association's folder)")
+                step = make_step()
+                step.run(str(member.path))
+                outputs = [str(p) for p in (getattr(step, "saved", None) or []) if p]
+                out.append(MemberResult(product.name, member.expname, "ok", outputs,
+                                        seconds=time.perf_counter() - t0))
+            except WebbcalError as exc:
+                log.error("%s: %s", member.expname, exc)
+                out.append(MemberResult(product.name, member.expname, "failed", error=str(exc),
+                                        seconds=time.perf_counter() - t0))
+    return out
+
+
+def summary_table(results: list) -> str:
+    """A plain-text table of :func:`run_members`' results, one line per member."""
+    rows = [("product", "member", "status", "seconds", "outputs / error")]
+    for r in results:
+        rows.append((r.product, r.member, r.status, f"{r.seconds:.1f}",
+                     ", ".join(Path(p).name for p in r.outputs) if r.status == "ok" else (r.error or "")))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
+    return "\n".join(lines)
