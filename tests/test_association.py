@@ -62,3 +62,54 @@ def test_command_line_runs_every_science_member_and_survives_a_bad_one(tmp_path)
     assert status == {"exp1_rateints.fits": "ok", "broken_rateints.fits": "failed", "exp2_rateints.fits": "ok"}
     assert "broken_rateints.fits" in run.stderr and "1 of 3 members failed" in run.stderr
     assert not list(out.glob("broken*"))
+
+
+def test_background_members_are_subtracted(tmp_path):
+    """Four science images (NIRCam, noise-free stars on 0.1 MJy/sr) each with 3 DN/s of
+    background added, and two background members holding just that background: spec2... image2
+    over the association returns the stars' surface brightness to 1e-6 (the background
+    removed to far better than 0.1 %), and VAR_RNOISE grew by the mean's (sum / N^2)."""
+    import numpy as np
+
+    import webbcal
+
+    mode = get_host().modes.find("NIRCAM", "NRC_IMAGE")
+    truth = {}
+    members = []
+    for i in range(4):
+        model, t = get_host().call_for_mode("webbcal_simulate", mode, params={
+            "subarray": "SUB160", "xstart": 301, "ystart": 401, "size": 160, "nstars": 3, "seed": i})
+        model.data = model.data + np.float32(3.0)
+        model.save(tmp_path / f"sci{i}_rate.fits")
+        truth[f"sci{i}"] = (t, np.asarray(model.var_rnoise, float))
+        members.append({"expname": f"sci{i}_rate.fits", "exptype": "science"})
+    for j in range(2):
+        bkg = model.copy()
+        bkg.data = np.full(bkg.data.shape, 3.0, np.float32)
+        bkg.save(tmp_path / f"bkg{j}_rate.fits")
+        members.append({"expname": f"bkg{j}_rate.fits", "exptype": "background"})
+    asn = _write_asn(tmp_path / "img_asn.json", members, name="jw01234-o001_t001_nircam_f200w")
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "webbcal", "run", "image2", str(asn), "--output-dir", str(out)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    for i in range(4):
+        cal = webbcal.open(out / f"sci{i}_cal.fits")
+        t, vr_before = truth[f"sci{i}"]
+        good = (cal.dq & 1) == 0
+        np.testing.assert_allclose(cal.data[good], t["surface_brightness_mjysr"][good], rtol=1e-6)
+        assert cal.meta.cal_step.back_sub == "COMPLETE"
+        # VAR_RNOISE after photom: (before + 2 x before / 2^2) x (PHOTMJSR / flat)^2
+        factor = (t["photmjsr"] / t["flat"]) ** 2
+        np.testing.assert_allclose(cal.var_rnoise[good], (1.5 * vr_before * factor)[good], rtol=1e-5)
+
+
+def test_background_of_another_shape_is_refused(tmp_path):
+    import numpy as np
+
+    from webbcal.datamodels import ImageModel
+    from webbcal.steps.background import subtract_background
+
+    ImageModel(data=np.ones((8, 9), np.float32)).save(tmp_path / "small_rate.fits")
+    with pytest.raises(InputFileError, match=r"small_rate.fits.*image shape \(8, 9\), the science's is \(10, 10\)"):
+        subtract_background(ImageModel(data=np.zeros((10, 10), np.float32)), [str(tmp_path / "small_rate.fits")])

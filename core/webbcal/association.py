@@ -9,8 +9,9 @@ pipeline on every science member, one after the other, so that one bad member (a
 truncated file, a missing reference) does not stop the others: every good product is
 written, and the returned rows say, per member, what was written or what went wrong.
 
-Not yet done (issue 13): subtracting background members, spec3 combination, running
-members in parallel on Dask.
+A product's background members are handed to the pipeline, which subtracts their mean
+before its recipe (:mod:`webbcal.steps.background`). Not yet done (issue 13): nodded
+pairs, spec3 combination, running members in parallel on Dask.
 """
 from __future__ import annotations
 
@@ -113,7 +114,9 @@ class MemberResult:
 
 
 def run_members(association: Association, make_step) -> list:
-    """Run a step on every science member of every product, one after the other.
+    """Run a step on every science member of every product, one after the other; a
+    pipeline gets the product's background members as its ``background`` parameter (their
+    mean is subtracted first).
 
     Parameters
     ----------
@@ -132,7 +135,8 @@ def run_members(association: Association, make_step) -> list:
     out = []
     for product in association.products:
         science = product.science()
-        skipped = [m.expname for m in product.members if m.exptype != "science"]
+        backgrounds = [m for m in product.members if m.exptype == "background"]
+        skipped = [m.expname for m in product.members if m.exptype not in ("science", "background")]
         if skipped:
             log.warning("%s: product %s: members %s (%s) are not used by this step yet", association.path.name,
                         product.name, ", ".join(skipped),
@@ -144,6 +148,14 @@ def run_members(association: Association, make_step) -> list:
                     raise InputFileError(member.path, "association member not found (paths are relative to the "
                                                       "association's folder)")
                 step = make_step()
+                if backgrounds:
+                    missing = [b for b in backgrounds if not b.path.is_file()]
+                    if missing:
+                        raise InputFileError(missing[0].path, "background member not found")
+                    if "background" not in step.full_spec():
+                        raise InputFileError(association.path, f"step {step.name} does not subtract background members "
+                                                               "(run a pipeline: spec2, image2)")
+                    step.set("background", [str(b.path) for b in backgrounds])
                 step.run(str(member.path))
                 outputs = [str(p) for p in (getattr(step, "saved", None) or []) if p]
                 out.append(MemberResult(product.name, member.expname, "ok", outputs,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from ..errors import ParameterError
-from .step import Step
+from .step import Param, Step
 
 log = logging.getLogger("webbcal.pipeline")
 
@@ -25,6 +25,10 @@ class Pipeline(Step):
     name = "pipeline"
     suffix = "cal"
     kind = None  # "spec2" or "image2": which Modes may run this pipeline
+    spec = {
+        "background": Param(list, None, "background exposures (files) whose mean is subtracted before the recipe "
+                                        "(an association's background members)"),
+    }
 
     def __init__(self, config_file=None, host=None, steps=None, **params):
         super().__init__(config_file=config_file, host=host, **params)
@@ -59,6 +63,10 @@ class Pipeline(Step):
                 f"pipeline {self.name} for mode {mode.key} has no step {', '.join(sorted(unknown))} "
                 f"(its steps: {', '.join(mode.recipe)})"
             )
+        if params.get("background"):
+            from ..steps.background import subtract_background
+
+            model = subtract_background(model, [str(p) for p in params["background"]])
         self.products = {}
         self.step_parameters = {}
         self.saved = []
