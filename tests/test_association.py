@@ -113,3 +113,60 @@ def test_background_of_another_shape_is_refused(tmp_path):
     ImageModel(data=np.ones((8, 9), np.float32)).save(tmp_path / "small_rate.fits")
     with pytest.raises(InputFileError, match=r"small_rate.fits.*image shape \(8, 9\), the science's is \(10, 10\)"):
         subtract_background(ImageModel(data=np.zeros((10, 10), np.float32)), [str(tmp_path / "small_rate.fits")])
+
+
+def _two_member_association(tmp_path):
+    mode = get_host().modes.find("NIRCAM", "NRC_TSGRISM")
+    for i in (1, 2):
+        model, _ = get_host().call_for_mode("webbcal_simulate", mode, params={"nints": 2, "seed": i, "noise": True})
+        model.save(tmp_path / f"exp{i}_rateints.fits")
+    return _write_asn(tmp_path / "two_asn.json", [{"expname": f"exp{i}_rateints.fits", "exptype": "science"}
+                                                  for i in (1, 2)])
+
+
+def _fluxes(folder):
+    import numpy as np
+
+    import webbcal
+
+    return {p.name: np.asarray(webbcal.open(p).spec[0].spec_table["FLUX"]) for p in sorted(folder.glob("*_x1dints.fits"))}
+
+
+def test_parallel_on_dask_gives_the_serial_results(tmp_path):
+    """The same association run serially and with --jobs 2 (a local Dask cluster of two
+    processes) writes identical science arrays; --scheduler sends the members to a Dask
+    cluster started here; --jobs without an association is refused."""
+    import numpy as np
+    from dask.distributed import LocalCluster
+
+    asn = _two_member_association(tmp_path)
+    outs = {}
+    for name, extra in (("serial", []), ("jobs", ["--jobs", "2"])):
+        outs[name] = tmp_path / name
+        run = subprocess.run([sys.executable, "-m", "webbcal", "run", "spec2", str(asn), "--output-dir",
+                              str(outs[name])] + extra, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert "[2/2]" in run.stderr
+    serial, parallel = _fluxes(outs["serial"]), _fluxes(outs["jobs"])
+    assert list(serial) == ["exp1_x1dints.fits", "exp2_x1dints.fits"] == list(parallel)
+    for k in serial:
+        np.testing.assert_array_equal(serial[k], parallel[k])
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        out = tmp_path / "cluster"
+        run = subprocess.run([sys.executable, "-m", "webbcal", "run", "spec2", str(asn), "--output-dir", str(out),
+                              "--scheduler", cluster.scheduler_address], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+    for k, v in _fluxes(out).items():
+        np.testing.assert_array_equal(v, serial[k])
+    bad = subprocess.run([sys.executable, "-m", "webbcal", "run", "spec2", str(tmp_path / "exp1_rateints.fits"),
+                          "--jobs", "2"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "give an association" in bad.stderr
+
+
+def test_parallel_without_dask_says_how_to_install_it(monkeypatch):
+    from webbcal.association import _client
+    from webbcal.errors import WebbcalError
+
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)     # as if Dask were not installed
+    with pytest.raises(WebbcalError, match=r"needs Dask: pip install 'webbcal\[dask\]'"):
+        _client(jobs=2)

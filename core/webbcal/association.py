@@ -11,7 +11,9 @@ written, and the returned rows say, per member, what was written or what went wr
 
 A product's background members are handed to the pipeline, which subtracts their mean
 before its recipe (:mod:`webbcal.steps.background`). Not yet done (issue 13): nodded
-pairs, spec3 combination, running members in parallel on Dask.
+pairs, spec3 combination. With ``jobs`` or ``scheduler`` the members run in parallel on
+Dask (an optional extra, ``webbcal[dask]``): a local cluster of processes, or an existing
+cluster.
 """
 from __future__ import annotations
 
@@ -113,58 +115,110 @@ class MemberResult:
     seconds: float = 0.0
 
 
-def run_members(association: Association, make_step) -> list:
-    """Run a step on every science member of every product, one after the other; a
-    pipeline gets the product's background members as its ``background`` parameter (their
-    mean is subtracted first).
+def run_members(association: Association, make_step, jobs=None, scheduler=None, progress=None) -> list:
+    """Run a step on every science member of every product; a pipeline gets the product's
+    background members as its ``background`` parameter (their mean is subtracted first).
 
     Parameters
     ----------
     association : Association
         From :func:`read_association`.
     make_step : callable
-        ``make_step() -> Step``: a fresh, configured step or pipeline for each member.
+        ``make_step() -> Step``: a fresh, configured step or pipeline for each member (it
+        is sent to the Dask workers when running in parallel).
+    jobs : int, optional
+        Run the members on a local Dask cluster of this many processes.
+    scheduler : str, optional
+        Run them on the existing Dask cluster at this address.
+    progress : callable, optional
+        ``progress(done, total, result)`` after each member.
 
     Returns
     -------
     list of MemberResult
-        One per science member, in order. A member that fails (any
+        One per science member, in the association's order. A member that fails (any
         :class:`~webbcal.errors.WebbcalError`, or a missing file) is recorded and the
         others still run.
     """
-    out = []
+    tasks = []
     for product in association.products:
-        science = product.science()
         backgrounds = [m for m in product.members if m.exptype == "background"]
         skipped = [m.expname for m in product.members if m.exptype not in ("science", "background")]
         if skipped:
             log.warning("%s: product %s: members %s (%s) are not used by this step yet", association.path.name,
                         product.name, ", ".join(skipped),
-                        ", ".join(sorted({m.exptype for m in product.members if m.exptype != 'science'})))
-        for member in science:
-            t0 = time.perf_counter()
-            try:
-                if not member.path.is_file():
-                    raise InputFileError(member.path, "association member not found (paths are relative to the "
-                                                      "association's folder)")
-                step = make_step()
-                if backgrounds:
-                    missing = [b for b in backgrounds if not b.path.is_file()]
-                    if missing:
-                        raise InputFileError(missing[0].path, "background member not found")
-                    if "background" not in step.full_spec():
-                        raise InputFileError(association.path, f"step {step.name} does not subtract background members "
-                                                               "(run a pipeline: spec2, image2)")
-                    step.set("background", [str(b.path) for b in backgrounds])
-                step.run(str(member.path))
-                outputs = [str(p) for p in (getattr(step, "saved", None) or []) if p]
-                out.append(MemberResult(product.name, member.expname, "ok", outputs,
-                                        seconds=time.perf_counter() - t0))
-            except WebbcalError as exc:
-                log.error("%s: %s", member.expname, exc)
-                out.append(MemberResult(product.name, member.expname, "failed", error=str(exc),
-                                        seconds=time.perf_counter() - t0))
-    return out
+                        ", ".join(sorted({m.exptype for m in product.members if m.exptype not in ('science', 'background')})))
+        for member in product.science():
+            tasks.append((product.name, member, backgrounds))
+    total = len(tasks)
+    if not (jobs and int(jobs) > 1) and not scheduler:
+        out = []
+        for k, (name, member, backgrounds) in enumerate(tasks):
+            out.append(_run_one(make_step, name, member, backgrounds, association.path))
+            if progress:
+                progress(k + 1, total, out[-1])
+        return out
+    client, cluster = _client(jobs, scheduler)
+    try:
+        from dask.distributed import as_completed
+
+        futures = [client.submit(_run_one, make_step, name, member, backgrounds, association.path, pure=False)
+                   for name, member, backgrounds in tasks]
+        index = {f.key: i for i, f in enumerate(futures)}
+        out = [None] * total
+        for k, fut in enumerate(as_completed(futures)):
+            out[index[fut.key]] = fut.result()
+            if progress:
+                progress(k + 1, total, out[index[fut.key]])
+        return out
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _run_one(make_step, product_name, member, backgrounds, association_path):
+    """Run one science member (in this process or on a Dask worker); a MemberResult."""
+    t0 = time.perf_counter()
+    try:
+        if not member.path.is_file():
+            raise InputFileError(member.path, "association member not found (paths are relative to the "
+                                              "association's folder)")
+        step = make_step()
+        if backgrounds:
+            missing = [b for b in backgrounds if not b.path.is_file()]
+            if missing:
+                raise InputFileError(missing[0].path, "background member not found")
+            if "background" not in step.full_spec():
+                raise InputFileError(association_path, f"step {step.name} does not subtract background members "
+                                                       "(run a pipeline: spec2, image2)")
+            step.set("background", [str(b.path) for b in backgrounds])
+        step.run(str(member.path))
+        outputs = [str(p) for p in (getattr(step, "saved", None) or []) if p]
+        return MemberResult(product_name, member.expname, "ok", outputs, seconds=time.perf_counter() - t0)
+    except WebbcalError as exc:
+        log.error("%s: %s", member.expname, exc)
+        return MemberResult(product_name, member.expname, "failed", error=str(exc), seconds=time.perf_counter() - t0)
+
+
+def _client(jobs=None, scheduler=None):
+    """A dask.distributed Client: on the cluster at ``scheduler``, or on a local cluster of
+    ``jobs`` processes (one thread each).
+
+    Raises
+    ------
+    WebbcalError
+        Dask is not installed (the message says how to install it).
+    """
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise WebbcalError("running members in parallel (--jobs / --scheduler) needs Dask: "
+                           "pip install 'webbcal[dask]'") from None
+    if scheduler:
+        return Client(scheduler), None
+    cluster = LocalCluster(n_workers=int(jobs), threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster), cluster
 
 
 def summary_table(results: list) -> str:

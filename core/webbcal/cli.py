@@ -101,6 +101,10 @@ def cmd_run(args, extra):
     params = _parse_extra(extra)
     if args.output_dir:
         params["output_dir"] = args.output_dir
+    parallel = {k: params.pop(k) for k in ("jobs", "scheduler") if k in params}
+    if parallel and not (len(args.file) == 1 and is_association(args.file[0])):
+        raise WebbcalError(f"--{next(iter(parallel))} runs the members of an association in parallel: give an "
+                           "association (jw..._asn.json)")
     cls = get_step_class(args.step)
     step_params = {k: v for k, v in params.items() if not k.startswith("steps.")}
     step = cls(config_file=args.config, **step_params)
@@ -110,7 +114,7 @@ def cmd_run(args, extra):
     for path in args.file:
         check_input_file(path)
     if len(args.file) == 1 and is_association(args.file[0]):
-        return _run_association(args, params, cls)
+        return _run_association(args, params, cls, parallel)
     step.run(args.file[0] if len(args.file) == 1 else list(args.file))
     for path in getattr(step, "saved", []) or []:
         if path:
@@ -120,21 +124,43 @@ def cmd_run(args, extra):
     return 0
 
 
-def _run_association(args, params, cls):
-    """`webbcal run STEP asn.json`: the step on every science member, one after the other; a
-    summary table; exit code 2 when any member failed (every good product is written)."""
-    from .association import read_association, run_members, summary_table
+class _StepFactory:
+    """A configured step or pipeline, made afresh for each association member (picklable,
+    so that Dask workers can make it too)."""
 
-    asn = read_association(args.file[0])
+    def __init__(self, cls, config, params):
+        self.cls, self.config, self.params = cls, config, dict(params)
 
-    def make_step():
-        step = cls(config_file=args.config, **{k: v for k, v in params.items() if not k.startswith("steps.")})
-        for key, value in params.items():
+    def __call__(self):
+        step = self.cls(config_file=self.config, **{k: v for k, v in self.params.items() if not k.startswith("steps.")})
+        for key, value in self.params.items():
             if key.startswith("steps."):
                 step.set(key, value)
         return step
 
-    results = run_members(asn, make_step)
+
+def _run_association(args, params, cls, parallel=None):
+    """`webbcal run STEP asn.json [--jobs N | --scheduler ADDRESS]`: the step on every
+    science member (in parallel on Dask when asked); progress per member; a summary
+    table; exit code 2 when any member failed (every good product is written)."""
+    from .association import read_association, run_members, summary_table
+
+    asn = read_association(args.file[0])
+    parallel = parallel or {}
+    jobs = parallel.get("jobs")
+    if jobs is not None:
+        try:
+            jobs = int(jobs)
+        except ValueError:
+            raise WebbcalError(f"--jobs={jobs!r}: expected a number of processes") from None
+        if jobs < 1:
+            raise WebbcalError(f"--jobs={jobs}: expected at least 1 process")
+
+    def progress(done, total, result):
+        print(f"[{done}/{total}] {result.member}: {result.status} ({result.seconds:.1f} s)", file=sys.stderr)
+
+    results = run_members(asn, _StepFactory(cls, args.config, params), jobs=jobs,
+                          scheduler=parallel.get("scheduler"), progress=progress)
     for r in results:
         for path in r.outputs:
             print(f"wrote {path}")
