@@ -170,3 +170,29 @@ def test_parallel_without_dask_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.distributed", None)     # as if Dask were not installed
     with pytest.raises(WebbcalError, match=r"needs Dask: pip install 'webbcal\[dask\]'"):
         _client(jobs=2)
+
+
+def test_an_internal_error_in_one_member_does_not_stop_the_others(tmp_path):
+    """A step whose run raises an unexpected error for one member: that member is recorded
+    as failed (internal error, with its type) and the next one still runs."""
+    from webbcal.association import read_association, run_members
+
+    for name in ("a_rate.fits", "b_rate.fits"):
+        (tmp_path / name).write_bytes(b"x")
+    asn = read_association(_write_asn(tmp_path / "x_asn.json", [{"expname": "a_rate.fits"}, {"expname": "b_rate.fits"}]))
+
+    class Flaky:
+        name = "flaky"
+        saved = []
+
+        def full_spec(self):
+            return {}
+
+        def run(self, path):
+            if path.endswith("a_rate.fits"):
+                raise ZeroDivisionError("boom")
+            self.saved = [path + ".out"]
+
+    results = run_members(asn, Flaky)
+    assert [r.status for r in results] == ["failed", "ok"]
+    assert results[0].error == "internal error: ZeroDivisionError: boom" and results[1].outputs[0].endswith("b_rate.fits.out")

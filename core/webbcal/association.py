@@ -136,9 +136,9 @@ def run_members(association: Association, make_step, jobs=None, scheduler=None, 
     Returns
     -------
     list of MemberResult
-        One per science member, in the association's order. A member that fails (any
-        :class:`~webbcal.errors.WebbcalError`, or a missing file) is recorded and the
-        others still run.
+        One per science member, in the association's order. A member that fails (a
+        :class:`~webbcal.errors.WebbcalError`, a missing file, or any other error) is
+        recorded and the others still run.
     """
     tasks = []
     for product in association.products:
@@ -199,6 +199,10 @@ def _run_one(make_step, product_name, member, backgrounds, association_path):
     except WebbcalError as exc:
         log.error("%s: %s", member.expname, exc)
         return MemberResult(product_name, member.expname, "failed", error=str(exc), seconds=time.perf_counter() - t0)
+    except Exception as exc:   # a bug or an OS error in one member must not stop the others
+        log.error("%s: internal error %s: %s", member.expname, type(exc).__name__, exc)
+        return MemberResult(product_name, member.expname, "failed", error=f"internal error: {type(exc).__name__}: {exc}",
+                            seconds=time.perf_counter() - t0)
 
 
 def _client(jobs=None, scheduler=None):
