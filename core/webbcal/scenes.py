@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing", "point_sources",
-           "noisy_rate"]
+           "noisy_rate", "reference_pixel_dq"]
 
 
 def _pixel_edges(n):
@@ -272,4 +272,31 @@ def noisy_rate(rate, integration_time, gain, read_noise, noise=True, seed=0):
         data = rng.poisson(np.clip(rate, 0.0, None) * gain * t) / (gain * t) + rng.normal(0.0, read_noise, rate.shape)
     return (data.astype(np.float32), vp.astype(np.float32), vr.astype(np.float32),
             np.sqrt(vp + vr).astype(np.float32))
+
+
+def reference_pixel_dq(origin, shape, full_shape, border=4):
+    """DQ of a subarray whose pixels in the detector's reference-pixel border are flagged
+    REFERENCE_PIXEL | DO_NOT_USE (the JWST bits 31 and 0).
+
+    Parameters
+    ----------
+    origin : tuple of int
+        1-based (SUBSTRT1, SUBSTRT2) of the subarray.
+    shape : tuple of int
+        Its (rows, columns).
+    full_shape : tuple of int
+        The detector's (rows, columns).
+    border : int
+        Width of the reference-pixel border.
+
+    Returns
+    -------
+    ndarray of uint32
+    """
+    ny, nx = shape
+    rows = np.arange(ny) + origin[1] - 1
+    cols = np.arange(nx) + origin[0] - 1
+    ref = ((rows < border) | (rows >= full_shape[0] - border))[:, None] \
+        | ((cols < border) | (cols >= full_shape[1] - border))[None, :]
+    return np.where(ref, np.uint32(2 ** 31 | 1), np.uint32(0)).astype(np.uint32)
 

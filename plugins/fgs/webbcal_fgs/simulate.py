@@ -15,12 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 from webbcal.plugin_api import (
-    DQ,
     datamodels,
     gaussian_pixels,
     imaging_wcs,
     noisy_rate,
     point_sources,
+    reference_pixel_dq,
     read_distortion,
     read_flat,
     set_exposure_timing,
@@ -84,11 +84,7 @@ def simulate_image(params):
     model.data, model.var_poisson, model.var_rnoise, model.err = noisy_rate(
         sb * flat, IMAGE_TIME, GAIN, READNOISE / IMAGE_TIME, noise=bool(params.get("noise", False)),
         seed=int(rng.integers(2 ** 31)))
-    b = 4
-    edge = np.zeros(FULL, bool)
-    edge[:b] = edge[-b:] = True
-    edge[:, :b] = edge[:, -b:] = True
-    model.dq = np.where(edge, np.uint32(DQ.REFERENCE_PIXEL | DQ.DO_NOT_USE), np.uint32(0)).astype(np.uint32)
+    model.dq = reference_pixel_dq((1, 1), FULL, FULL)
     ra, dec = imaging_wcs(model, distortion.model, (1, 1))(xs, ys)
     truth = {"rate": sb, "stars": {"x": xs, "y": ys, "rate": total, "ra": np.asarray(ra), "dec": np.asarray(dec)},
              "psf_sigma": PSF_SIGMA}

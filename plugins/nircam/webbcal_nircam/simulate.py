@@ -19,12 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 from webbcal.plugin_api import (
-    DQ,
     datamodels,
     gaussian_pixels,
     imaging_wcs,
     noisy_rate,
     point_sources,
+    reference_pixel_dq,
     read_distortion,
     read_flat,
     set_exposure_timing,
@@ -113,15 +113,6 @@ def simulate_tsimage(params):
     return model, truth
 
 
-def _reference_pixel_dq(origin, shape):
-    ny, nx = shape
-    rows = np.arange(ny) + origin[1] - 1
-    cols = np.arange(nx) + origin[0] - 1
-    b = REFERENCE_BORDER
-    ref = ((rows < b) | (rows >= FULL_SHAPE[0] - b))[:, None] | ((cols < b) | (cols >= FULL_SHAPE[1] - b))[None, :]
-    return np.where(ref, np.uint32(DQ.REFERENCE_PIXEL | DQ.DO_NOT_USE), np.uint32(0)).astype(np.uint32)
-
-
 def _set_meta(model, exp_type, detector, filt, pupil, subarray, origin, nints, t_int, ngroups):
     m = model.meta
     m.telescope, m.origin, m.filetype = "JWST", "webbcal simulation", "countrate"
@@ -180,7 +171,7 @@ def simulate_image(params):
     model.data, model.var_poisson, model.var_rnoise, model.err = noisy_rate(
         sb / row.factor * flat, IMAGE_TIME, GAIN, READ_NOISE, noise=bool(params.get("noise", False)),
         seed=int(rng.integers(2 ** 31)))
-    model.dq = _reference_pixel_dq((xstart, ystart), (ny, nx))
+    model.dq = reference_pixel_dq((xstart, ystart), (ny, nx), FULL_SHAPE, REFERENCE_BORDER)
     truth = {"surface_brightness_mjysr": sb, "photmjsr": row.factor, "flat": flat, "flat_dq": flat_dq,
              "pixar_sr": photom.pixar_sr, "sky_mjysr": sky, "psf_sigma": PSF_SIGMA,
              "stars": {"x": xs, "y": ys, "ra": np.asarray(ra), "dec": np.asarray(dec), "flux_jy": fluxes}}
@@ -233,7 +224,7 @@ def simulate_tsgrism(params):
     model.data, model.var_poisson, model.var_rnoise, model.err = noisy_rate(
         rate[None] * lc[:, None, None], GRISM_TIME, GAIN, READ_NOISE, noise=bool(params.get("noise", False)),
         seed=int(rng.integers(2 ** 31)))
-    model.dq = np.broadcast_to(_reference_pixel_dq((1, ystart), (ny, nx)), (nints, ny, nx)).copy()
+    model.dq = np.broadcast_to(reference_pixel_dq((1, ystart), (ny, nx), FULL_SHAPE, REFERENCE_BORDER), (nints, ny, nx)).copy()
     ex, tg = model.meta.exposure, model.meta.target
     model.int_times = datamodels.int_times_table(ex.start_time, ex.end_time, nints, tg.ra, tg.dec)
     inside = ok & (g.centre > 4 * TRACE_SIGMA + 4) & (g.centre < ny - 4 * TRACE_SIGMA - 5) \

@@ -17,11 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from webbcal.plugin_api import (
-    DQ,
     datamodels,
     imaging_wcs,
     noisy_rate,
     point_sources,
+    reference_pixel_dq,
     read_distortion,
     read_flat,
     set_exposure_timing,
@@ -87,22 +87,13 @@ def simulate_image(mode, params):
     model.data, model.var_poisson, model.var_rnoise, model.err = noisy_rate(
         rate, INTEGRATION_TIME, GAIN, READ_NOISE, noise=bool(params.get("noise", False)),
         seed=int(rng.integers(2 ** 31)))
-    model.dq = _reference_pixel_dq((xstart, ystart), (ny, nx))
+    model.dq = reference_pixel_dq((xstart, ystart), (ny, nx), FULL_SHAPE, REFERENCE_BORDER)
     truth = {
         "surface_brightness_mjysr": sb, "photmjsr": row.factor, "flat": flat, "pixar_sr": pixar_sr,
         "stars": {"x": xs, "y": ys, "ra": np.asarray(ra), "dec": np.asarray(dec), "flux_jy": fluxes},
         "sky_mjysr": sky, "psf_sigma": PSF_SIGMA, "flat_dq": flat_dq,
     }
     return model, truth
-
-
-def _reference_pixel_dq(origin, shape):
-    ny, nx = shape
-    cols = np.arange(nx) + origin[0] - 1
-    rows = np.arange(ny) + origin[1] - 1
-    b = REFERENCE_BORDER
-    ref = ((rows < b) | (rows >= FULL_SHAPE[0] - b))[:, None] | ((cols < b) | (cols >= FULL_SHAPE[1] - b))[None, :]
-    return np.where(ref, np.uint32(DQ.REFERENCE_PIXEL | DQ.DO_NOT_USE), np.uint32(0)).astype(np.uint32)
 
 
 def _set_meta(model, filt, pupil, subarray, origin, params, v2v3_ref):
