@@ -172,3 +172,18 @@ def test_the_filter_offset_shifts_the_pixels_before_the_distortion(tmp_path):
 def _write_distortion(path, model):
     asdf.AsdfFile({"model": model, "meta": {"reftype": "distortion"}}).write_to(path)
     return path
+
+
+def test_flat_multiplier_replaces_unusable_values(tmp_path):
+    """What a simulator multiplies rates by: the flat where it has a value, 1 at NaN, zero
+    or negative pixels; a window off the flat is refused."""
+    p = _flat(tmp_path / "flat.fits", shape=(6, 7), substrt=(1, 1))
+    with fits.open(p, mode="update") as h:
+        h["SCI"].data[1, 2], h["SCI"].data[2, 3], h["SCI"].data[3, 4] = np.nan, 0.0, -1.0
+    ref = read_flat(p)
+    mult, dq = ref.multiplier(2, 1, 5, 4)
+    assert mult.shape == (4, 5) and dq.shape == (4, 5)
+    assert mult[1, 1] == 1.0 and mult[2, 2] == 1.0 and mult[3, 3] == 1.0
+    assert mult[0, 0] == pytest.approx(1.0 + 0.001 * 1)
+    with pytest.raises(ValueError, match="does not cover"):
+        ref.multiplier(5, 5, 5, 5)

@@ -83,6 +83,7 @@ from .scenes import (
     reference_pixel_dq,
     set_exposure_timing,
     trace_image,
+    window_from_params,
 )
 from .wcs import pixel_wavelengths
 from .wcs.imaging import attach_imaging_wcs, imaging_wcs, pointing, synthetic_distortion, v2v3_to_sky
@@ -96,7 +97,7 @@ __all__ = [
     "subarray_window", "cut_to_exposure", "flat_for_exposure", "read_gain", "read_readnoise", "read_mask", "read_filteroffset", "imaging_conversion", "read_photom_table",
     "compressed_image_hdu", "zero_gzip_timestamps", "dq_def_hdu", "write_flat_file", "write_area_file", "PhotomTable", "PhotomRow",
     "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references", "aperture_mask",
-    "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing", "point_sources", "noisy_rate", "reference_pixel_dq",
+    "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing", "point_sources", "noisy_rate", "reference_pixel_dq", "window_from_params",
     "WebbcalError", "InputFileError", "ReferenceFileError", "ExtractionError", "ParameterError", "PluginError",
 ]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing", "point_sources",
-           "noisy_rate", "reference_pixel_dq"]
+           "noisy_rate", "reference_pixel_dq", "window_from_params"]
 
 
 def _pixel_edges(n):
@@ -299,4 +299,38 @@ def reference_pixel_dq(origin, shape, full_shape, border=4):
     ref = ((rows < border) | (rows >= full_shape[0] - border))[:, None] \
         | ((cols < border) | (cols >= full_shape[1] - border))[None, :]
     return np.where(ref, np.uint32(2 ** 31 | 1), np.uint32(0)).astype(np.uint32)
+
+
+def window_from_params(params, full_shape, default_size=256):
+    """``(xstart, ystart, rows, columns)`` of a simulated exposure from simulator
+    parameters: ``subarray`` FULL (default) is the whole detector; any other name needs
+    ``xstart`` / ``ystart`` (1-based) and takes a square of ``size`` pixels.
+
+    Parameters
+    ----------
+    params : mapping
+        The simulator's parameters (``subarray``, ``xstart``, ``ystart``, ``size``).
+    full_shape : tuple of int
+        The detector's (rows, columns).
+    default_size : int
+        Side of the square window when ``size`` is not given.
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    ValueError
+        A window not placed on the detector (the message says what to give).
+    """
+    subarray = str(params.get("subarray") or "FULL").upper()
+    if subarray == "FULL":
+        return 1, 1, int(full_shape[0]), int(full_shape[1])
+    xstart, ystart = int(params.get("xstart") or 0), int(params.get("ystart") or 0)
+    n = int(params.get("size") or default_size)
+    if xstart < 1 or ystart < 1 or xstart - 1 + n > full_shape[1] or ystart - 1 + n > full_shape[0]:
+        raise ValueError(f"subarray {subarray}: give xstart/ystart (1-based) placing a {n}x{n} window "
+                         f"on the {full_shape[1]}x{full_shape[0]} detector")
+    return xstart, ystart, n, n
 

@@ -124,6 +124,12 @@ class DetectorReference:
             return None
         return slice(y0, y0 + ysize), slice(x0, x0 + xsize)
 
+    def cutout(self, xstart: int, ystart: int, xsize: int, ysize: int) -> Any:
+        """The image over the subarray of 1-based start ``xstart``, ``ystart`` and size
+        ``xsize`` x ``ysize``; None when the reference does not cover it."""
+        sl = self._window(xstart, ystart, xsize, ysize)
+        return None if sl is None else self.data[sl]
+
 
 @dataclass
 class FlatReference(DetectorReference):
@@ -140,6 +146,16 @@ class FlatReference(DetectorReference):
             return None
         return self.data[sl], (None if self.err is None else self.err[sl]), self.dq[sl]
 
+    def multiplier(self, xstart: int, ystart: int, xsize: int, ysize: int) -> tuple:
+        """``(flat, dq)`` over a subarray, the flat float64 with 1 where it has no usable
+        value (NaN, zero or negative): what a simulator multiplies count rates by so that
+        flat_field divides it out. Raises ValueError when the flat does not cover it."""
+        cut = self.cutout(xstart, ystart, xsize, ysize)
+        if cut is None:
+            raise ValueError(f"{self.path}: the flat does not cover {xsize}x{ysize} at ({xstart}, {ystart})")
+        flat = np.asarray(cut[0], dtype=np.float64)
+        return np.where(np.isfinite(flat) & (flat > 0), flat, 1.0), cut[2]
+
 
 @dataclass
 class AreaReference(DetectorReference):
@@ -147,11 +163,6 @@ class AreaReference(DetectorReference):
 
     pixar_sr: Optional[float] = None
     pixar_a2: Optional[float] = None
-
-    def cutout(self, xstart: int, ystart: int, xsize: int, ysize: int) -> Optional[np.ndarray]:
-        """The map over a subarray (as :meth:`FlatReference.cutout`); None when not covered."""
-        sl = self._window(xstart, ystart, xsize, ysize)
-        return None if sl is None else self.data[sl]
 
 
 def _open_fits(path):
@@ -264,22 +275,12 @@ def read_area(path: str | Path) -> AreaReference:
 class MaskReference(DetectorReference):
     """A bad-pixel MASK: ``data`` holds the JWST DQ flags (uint32) of every pixel."""
 
-    def cutout(self, xstart: int, ystart: int, xsize: int, ysize: int) -> Optional[np.ndarray]:
-        """The flags over a subarray; None when not covered."""
-        sl = self._window(xstart, ystart, xsize, ysize)
-        return None if sl is None else self.data[sl]
-
 
 @dataclass
 class ValueReference(DetectorReference):
     """A per-pixel value (GAIN in electrons per DN, READNOISE in DN)."""
 
     kind: str = ""
-
-    def cutout(self, xstart: int, ystart: int, xsize: int, ysize: int) -> Optional[np.ndarray]:
-        """The values over a subarray; None when not covered."""
-        sl = self._window(xstart, ystart, xsize, ysize)
-        return None if sl is None else self.data[sl]
 
 
 def _read_value_image(path, kind):

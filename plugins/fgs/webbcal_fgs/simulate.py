@@ -67,8 +67,7 @@ def simulate_image(params):
     detector = str(params.get("detector") or "GUIDER1").upper()
     rng = np.random.default_rng(int(params.get("seed") or 0))
     ny, nx = FULL
-    flat = read_flat(refs.default_path("flat")).cutout(1, 1, nx, ny)[0]
-    flat = np.where(np.isfinite(flat) & (flat > 0), flat, 1.0).astype(np.float64)
+    flat, _ = read_flat(refs.default_path("flat")).multiplier(1, 1, nx, ny)
     model = datamodels.ImageModel(data=np.zeros(FULL, np.float32))
     _meta(model, "FGS_IMAGE", detector, (1, 1), 1, 5, IMAGE_TIME / 4, "FGS")
     model.meta.filetype = "countrate"
@@ -100,8 +99,7 @@ def simulate_guider(params):
     nints = int(params.get("nints") if params.get("nints") is not None else (2 if exp_type.startswith("FGS_ID") else 6))
     x0, y0, n = GUIDER_WINDOW
     rng = np.random.default_rng(int(params.get("seed") or 0))
-    flat = read_flat(refs.default_path("flat")).cutout(x0, y0, n, n)[0]
-    flat = np.where(np.isfinite(flat) & (flat > 0), flat, 1.0).astype(np.float64)
+    flat, _ = read_flat(refs.default_path("flat")).multiplier(x0, y0, n, n)
     prof = np.outer(gaussian_pixels(n, 63.4, 1.3), gaussian_pixels(n, 64.7, 1.3))
     rate = 20.0 + 1.5e5 * prof       # DN/s: sky + star (peak ~1.4e4 DN/s: 10 groups stay below 65535 DN)
     model = datamodels.GuiderRawModel(data=np.zeros((nints, ngroups, n, n), np.uint16))

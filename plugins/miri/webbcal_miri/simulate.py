@@ -141,11 +141,7 @@ def _add_noise_and_variances(model, rate, params, rng):
 
 
 def _flat_cut(xstart, ystart, nx, ny):
-    flat = refs.read_flat(refs.default_path("flat"))
-    cut = flat.cutout(xstart, ystart, nx, ny)
-    data = np.asarray(cut[0], dtype=np.float64)
-    usable = np.isfinite(data) & (data != 0)
-    return np.where(usable, data, 1.0)
+    return refs.read_flat(refs.default_path("flat")).multiplier(xstart, ystart, nx, ny)[0]
 
 
 # --------------------------------------------------------------------------------------

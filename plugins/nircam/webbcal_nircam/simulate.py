@@ -28,6 +28,7 @@ from webbcal.plugin_api import (
     read_distortion,
     read_flat,
     set_exposure_timing,
+    window_from_params,
 )
 
 from . import grism, refs
@@ -85,8 +86,7 @@ def simulate_tsimage(params):
     rng = np.random.default_rng(int(params.get("seed") or 0))
     photom = refs.read_photom(refs.default_path("photom_sw"))
     row = photom.imaging_row(filt, "CLEAR")
-    flat, _, _ = read_flat(refs.default_path("flat")).cutout(xstart, ystart, n, n)
-    flat = np.where(np.isfinite(flat) & (flat > 0), flat, 1.0)
+    flat, _ = read_flat(refs.default_path("flat")).multiplier(xstart, ystart, n, n)
     model = datamodels.CubeModel(data=np.zeros((nints, n, n), np.float32))
     _set_meta(model, "NRC_TSIMAGE", "NRCA1", filt, "CLEAR", "SUB160", (xstart, ystart), nints, TSIMAGE_TIME, 10)
     model.set_keyword("XREF_SCI", TSIMAGE_REF[0])
@@ -138,20 +138,12 @@ def simulate_image(params):
     detector = str(params.get("detector") or "NRCA1").upper()
     filt = str(params.get("filter") or ("F444W" if is_long(detector) else "F200W")).upper()
     subarray = str(params.get("subarray") or "FULL").upper()
-    if subarray == "FULL":
-        xstart, ystart, ny, nx = 1, 1, FULL_SHAPE[0], FULL_SHAPE[1]
-    else:
-        xstart, ystart = int(params.get("xstart") or 0), int(params.get("ystart") or 0)
-        ny = nx = int(params.get("size") or 256)
-        if xstart < 1 or ystart < 1 or xstart - 1 + nx > FULL_SHAPE[1] or ystart - 1 + ny > FULL_SHAPE[0]:
-            raise ValueError(f"subarray {subarray}: give xstart/ystart (1-based) placing a {nx}x{ny} window "
-                             "on the 2048x2048 detector")
+    xstart, ystart, ny, nx = window_from_params(params, FULL_SHAPE)
     rng = np.random.default_rng(int(params.get("seed") or 0))
     photom = refs.read_photom(refs.default_path("photom_lw" if is_long(detector) else "photom_sw"))
     row = photom.imaging_row(filt, "CLEAR")
     distortion = read_distortion(refs.default_path("distortion_lw" if is_long(detector) else "distortion_sw"))
-    flat, _, flat_dq = read_flat(refs.default_path("flat")).cutout(xstart, ystart, nx, ny)
-    flat = np.where(np.isfinite(flat) & (flat > 0), flat, 1.0).astype(np.float64)
+    flat, flat_dq = read_flat(refs.default_path("flat")).multiplier(xstart, ystart, nx, ny)
     model = datamodels.ImageModel(data=np.zeros((ny, nx), np.float32))
     _set_meta(model, "NRC_IMAGE", detector, filt, "CLEAR", subarray, (xstart, ystart), 1, IMAGE_TIME, 10)
     centre = (xstart - 1 + (nx - 1) / 2.0, ystart - 1 + (ny - 1) / 2.0)
@@ -212,8 +204,7 @@ def simulate_tsgrism(params):
     col_sb = np.where(ok, fjy / (photom.pixar_sr * 1e6), 0.0)               # MJy/sr summed over the column
     prof = np.zeros((ny, nx))
     prof[:, cols] = gaussian_pixels(ny, g.centre[cols], TRACE_SIGMA)
-    flat, _, flat_dq = read_flat(refs.default_path("flat")).cutout(1, ystart, nx, ny)
-    flat = np.where(np.isfinite(flat) & (flat > 0), flat, 1.0)
+    flat, flat_dq = read_flat(refs.default_path("flat")).multiplier(1, ystart, nx, ny)
     # columns whose box would hold a pixel the flat flags (a box sums the others)
     rows = np.arange(ny)[:, None]
     near = np.abs(rows - np.nan_to_num(g.centre, nan=-100.0)[None, :]) <= 6

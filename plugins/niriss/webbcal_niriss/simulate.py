@@ -115,10 +115,10 @@ def simulate_soss(mode, params):
         per_order[order] = {"wavelength": lam_true[ok], "flux_jy": fjy[ok], "columns": np.flatnonzero(ok),
                             "centre": g.centre[ok]}
     if params.get("flat"):       # a FLAT reference the rates are multiplied by (flat_field divides it out)
-        from webbcal.plugin_api import flat_for_exposure, read_flat, subarray_window
+        from webbcal.plugin_api import read_flat, subarray_window
 
-        flat = flat_for_exposure(read_flat(params["flat"]), model, subarray_window(model)).data
-        rate = rate * np.where(np.isfinite(flat) & (flat > 0), flat, 1.0)
+        xs, ys, _, _ = subarray_window(model)
+        rate = rate * read_flat(params["flat"]).multiplier(xs, ys, nx, ny)[0]
     lc = light_curve(nints)
     cube = rate[None] * lc[:, None, None]
     gain, read_noise = 1.6, 0.02

@@ -25,6 +25,7 @@ from webbcal.plugin_api import (
     read_distortion,
     read_flat,
     set_exposure_timing,
+    window_from_params,
 )
 
 from . import refs
@@ -51,22 +52,13 @@ def simulate_image(mode, params):
     filt = str(params.get("filter") or "CLEAR").upper()
     pupil = str(params.get("pupil") or "F150W").upper()
     subarray = str(params.get("subarray") or "FULL").upper()
-    if subarray == "FULL":
-        xstart, ystart, ny, nx = 1, 1, FULL_SHAPE[0], FULL_SHAPE[1]
-    else:
-        xstart, ystart = int(params.get("xstart") or 0), int(params.get("ystart") or 0)
-        ny = nx = int(params.get("size") or 256)
-        if xstart < 1 or ystart < 1 or xstart - 1 + nx > FULL_SHAPE[1] or ystart - 1 + ny > FULL_SHAPE[0]:
-            raise ValueError(f"subarray {subarray}: give xstart/ystart (1-based) placing a {nx}x{ny} window "
-                             "on the 2048x2048 detector")
+    xstart, ystart, ny, nx = window_from_params(params, FULL_SHAPE)
     rng = np.random.default_rng(int(params.get("seed") or 0))
     photom = refs.read_photom(refs.default_path("photom_image"))
     row = photom.imaging_row(filt, pupil)
     pixar_sr = photom.pixar_sr
     distortion = read_distortion(refs.default_path("distortion"))
-    flat_ref = read_flat(refs.default_path("flat"))
-    flat, _, flat_dq = flat_ref.cutout(xstart, ystart, nx, ny)
-    flat = np.where(np.isfinite(flat) & (flat > 0), flat, 1.0).astype(np.float64)
+    flat, flat_dq = read_flat(refs.default_path("flat")).multiplier(xstart, ystart, nx, ny)
 
     model = datamodels.ImageModel(data=np.zeros((ny, nx), np.float32))
     centre = (xstart - 1 + (nx - 1) / 2.0, ystart - 1 + (ny - 1) / 2.0)
