@@ -147,6 +147,7 @@ class BenchPlugin:
         return [ExtractionTarget(
             name="BENCH", model=model, dispersion_axis=axis, wavelength=np.array(wl2d), source_type="POINT",
             source_position=self.centre, aperture_defaults={"extract_width": self.width},
+            pixel_area_sr=1.0e-12,   # FLUX in Jy (without a pixel area FLUX is NaN and the step refuses)
         )]
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import compiled
 from .arrays import _gather, _rowsum, _take
 from .rejection import _misfit_scale
 from .variance import _fast_poisson_relation
@@ -60,8 +61,12 @@ class _FastRounds:
         round (zero where ``good`` is False and at the ``rejected`` index triples)."""
         if self.a is not None:
             with np.errstate(invalid="ignore"):
-                kf = self.k[:, 0, :] * f
-                vpn = kf[:, None, :].astype(self.D.dtype) * self.P
+                if self.k.shape[1] == 1:     # k per column
+                    kf = self.k[:, 0, :] * f
+                    vpn = kf[:, None, :].astype(self.D.dtype) * self.P
+                else:                        # k per pixel (1 / gain)
+                    kf = self.k * f[:, None, :].astype(self.D.dtype)
+                    vpn = kf * self.P
                 vpn += self.a
                 # clip at zero (NaN of an unfitted column -> 0), unless nothing can be negative
                 if not (np.all(kf >= 0) and np.all(self.a >= 0)):
@@ -176,6 +181,13 @@ def _fast_block(block, P, gain, opts, out=None):
     cfg = _FastConfig(do_revise=bool(opts.revise_variance) and (block.var_poisson is not None or gain is not None),
                       thr=float(opts.reject_sigma) ** 2, e2=float(opts.model_error) ** 2,
                       max_iter=int(opts.max_iter), return_model=opts.return_model, misfit=opts.misfit_chi2)
+    if compiled.available():
+        with np.errstate(divide="ignore"):
+            kg = None if gain is None else 1.0 / np.asarray(gain, dtype=np.float64)
+        compiled.run_block(data, P, (block.var_rnoise, block.var_poisson, block.var_flat), block.mask, kg,
+                           cfg, out)
+        out["coef"] = out["flux"][..., None]
+        return out
     Pf = Ppos = None
     sub = max(1, _FAST_BLOCK_PIXELS // max(nr * nd, 1))
     for s0 in range(0, n, sub):
