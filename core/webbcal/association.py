@@ -10,8 +10,10 @@ truncated file, a missing reference) does not stop the others: every good produc
 written, and the returned rows say, per member, what was written or what went wrong.
 
 A product's background members are handed to the pipeline, which subtracts their mean
-before its recipe (:mod:`webbcal.steps.background`). Not yet done (issue 13): nodded
-pairs, spec3 combination. With ``jobs`` or ``scheduler`` the members run in parallel on
+before its recipe (:mod:`webbcal.steps.background`); for a nodded pair the association
+lists each nod as the other's background member. A product-level pipeline (spec3) runs
+per product instead (:func:`run_products`): the science members together make the
+product. With ``jobs`` or ``scheduler`` the members (or products) run in parallel on
 Dask (an optional extra, ``webbcal[dask]``): a local cluster of processes, or an existing
 cluster.
 """
@@ -29,7 +31,7 @@ from .errors import InputFileError, WebbcalError
 log = logging.getLogger("webbcal.association")
 
 __all__ = ["Member", "Product", "Association", "read_association", "is_association", "run_members",
-           "summary_table"]
+           "run_products", "summary_table", "files_association", "StepFactory"]
 
 
 @dataclass
@@ -150,31 +152,84 @@ def run_members(association: Association, make_step, jobs=None, scheduler=None, 
                         ", ".join(sorted({m.exptype for m in product.members if m.exptype not in ('science', 'background')})))
         for member in product.science():
             tasks.append((product.name, member, backgrounds))
-    total = len(tasks)
+    calls = [(_run_one, (make_step, name, member, backgrounds, association.path))
+             for name, member, backgrounds in tasks]
+    return _execute(calls, jobs, scheduler, progress)
+
+
+def run_products(association: Association, make_step, jobs=None, scheduler=None, progress=None) -> list:
+    """Run a product-level pipeline (spec3) on every product of an association: each
+    product's science members together give one product (``step.run_product``).
+
+    Parameters and parallel options as :func:`run_members`. Returns the rows of
+    :func:`summary_table`: per product, one row for each member left out (``failed``)
+    and one for the product itself (``ok`` with its files, or ``failed``).
+    """
+    calls = [(_run_product, (make_step, product)) for product in association.products]
+    rows = []
+    for out in _execute(calls, jobs, scheduler, progress):
+        rows.extend(out)
+    return rows
+
+
+def _execute(calls, jobs=None, scheduler=None, progress=None):
+    """``[f(*args) for f, args in calls]``, serially or on Dask; ``progress(done, total,
+    result)`` after each (a product's result is a list of rows: its last row reports)."""
+    total = len(calls)
+
+    def report(k, result):
+        if progress:
+            progress(k, total, result[-1] if isinstance(result, list) else result)
+
     if not (jobs and int(jobs) > 1) and not scheduler:
         out = []
-        for k, (name, member, backgrounds) in enumerate(tasks):
-            out.append(_run_one(make_step, name, member, backgrounds, association.path))
-            if progress:
-                progress(k + 1, total, out[-1])
+        for k, (func, args) in enumerate(calls):
+            out.append(func(*args))
+            report(k + 1, out[-1])
         return out
     client, cluster = _client(jobs, scheduler)
     try:
         from dask.distributed import as_completed
 
-        futures = [client.submit(_run_one, make_step, name, member, backgrounds, association.path, pure=False)
-                   for name, member, backgrounds in tasks]
+        futures = [client.submit(func, *args, pure=False) for func, args in calls]
         index = {f.key: i for i, f in enumerate(futures)}
         out = [None] * total
         for k, fut in enumerate(as_completed(futures)):
             out[index[fut.key]] = fut.result()
-            if progress:
-                progress(k + 1, total, out[index[fut.key]])
+            report(k + 1, out[index[fut.key]])
         return out
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _run_product(make_step, product):
+    """One product of a product-level pipeline; its rows (members left out, then the
+    product)."""
+    t0 = time.perf_counter()
+    rows = []
+    try:
+        step = make_step()
+        step.saved = []
+        step.member_failures = []
+        try:
+            step.run_product(product)
+        finally:
+            for prod, member, error in getattr(step, "member_failures", []):
+                rows.append(MemberResult(prod, member, "failed", error=error))
+        outputs = [str(p) for p in (getattr(step, "saved", None) or []) if p]
+        rows.append(MemberResult(product.name, f"({len(product.science())} members)", "ok", outputs,
+                                 seconds=time.perf_counter() - t0))
+    except WebbcalError as exc:
+        log.error("%s: %s", product.name, exc)
+        rows.append(MemberResult(product.name, f"({len(product.science())} members)", "failed", error=str(exc),
+                                 seconds=time.perf_counter() - t0))
+    except Exception as exc:   # a bug in one product must not stop the others
+        log.error("%s: internal error %s: %s", product.name, type(exc).__name__, exc)
+        rows.append(MemberResult(product.name, f"({len(product.science())} members)", "failed",
+                                 error=f"internal error: {type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0))
+    return rows
 
 
 def _run_one(make_step, product_name, member, backgrounds, association_path):
@@ -234,3 +289,26 @@ def summary_table(results: list) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
     return "\n".join(lines)
+
+
+def files_association(files):
+    """An association of separate exposures: one product per file, named after it."""
+    from .pipeline.step import root_name
+
+    products = [Product(root_name(f), [Member(Path(f).name, "science", Path(f).resolve())]) for f in files]
+    return Association(Path(files[0]).resolve().parent / "command_line_asn.json", "list", "", "", products)
+
+
+class StepFactory:
+    """A configured step or pipeline, made afresh for each association member (picklable,
+    so that Dask workers can make it too)."""
+
+    def __init__(self, cls, config, params):
+        self.cls, self.config, self.params = cls, config, dict(params)
+
+    def __call__(self):
+        step = self.cls(config_file=self.config, **{k: v for k, v in self.params.items() if not k.startswith("steps.")})
+        for key, value in self.params.items():
+            if key.startswith("steps."):
+                step.set(key, value)
+        return step

@@ -19,6 +19,8 @@ import logging
 import sys
 from pathlib import Path
 
+from .association import StepFactory as _StepFactory
+from .association import files_association as _files_association
 from .association import is_association
 from .errors import WebbcalError
 
@@ -101,11 +103,18 @@ def cmd_run(args, extra):
     params = _parse_extra(extra)
     if args.output_dir:
         params["output_dir"] = args.output_dir
+    args.file = _expand_globs(args.file)
     parallel = {k: params.pop(k) for k in ("jobs", "scheduler") if k in params}
-    if parallel and not (len(args.file) == 1 and is_association(args.file[0])):
-        raise WebbcalError(f"--{next(iter(parallel))} runs the members of an association in parallel: give an "
-                           "association (jw..._asn.json)")
     cls = get_step_class(args.step)
+    separate = len(args.file) > 1 and not getattr(cls, "per_product", False) and not _segments_of_one(args.file)
+    if separate:   # a plain list of exposures: each on its own, as the members of an association
+        for path in args.file:
+            check_input_file(path)
+        args.association = _files_association(args.file)
+        return _run_association(args, params, cls, parallel)
+    if parallel and not (len(args.file) == 1 and is_association(args.file[0])):
+        raise WebbcalError(f"--{next(iter(parallel))} runs the members of an association (or a list of exposures) "
+                           "in parallel: give an association (jw..._asn.json) or several files")
     step_params = {k: v for k, v in params.items() if not k.startswith("steps.")}
     step = cls(config_file=args.config, **step_params)
     for key, value in params.items():
@@ -124,28 +133,39 @@ def cmd_run(args, extra):
     return 0
 
 
-class _StepFactory:
-    """A configured step or pipeline, made afresh for each association member (picklable,
-    so that Dask workers can make it too)."""
+def _expand_globs(files):
+    """Arguments with wildcards that name no file themselves (a quoted glob) replaced by
+    the files they match, sorted; one that matches nothing is an error."""
+    import glob
 
-    def __init__(self, cls, config, params):
-        self.cls, self.config, self.params = cls, config, dict(params)
+    out = []
+    for f in files:
+        if any(c in f for c in "*?[") and not Path(f).exists():
+            hits = sorted(glob.glob(f))
+            if not hits:
+                raise WebbcalError(f"{f}: no file matches this pattern")
+            out.extend(hits)
+        else:
+            out.append(f)
+    return out
 
-    def __call__(self):
-        step = self.cls(config_file=self.config, **{k: v for k, v in self.params.items() if not k.startswith("steps.")})
-        for key, value in self.params.items():
-            if key.startswith("steps."):
-                step.set(key, value)
-        return step
+
+def _segments_of_one(files):
+    """Whether the files are the -segNNN segments of one exposure (joined into one product)."""
+    from .pipeline.segments import SEGMENT_PATTERN, segment_root
+
+    if not all(SEGMENT_PATTERN.search(Path(f).name) for f in files):
+        return False
+    return len({segment_root(f) for f in files}) == 1
 
 
 def _run_association(args, params, cls, parallel=None):
     """`webbcal run STEP asn.json [--jobs N | --scheduler ADDRESS]`: the step on every
     science member (in parallel on Dask when asked); progress per member; a summary
     table; exit code 2 when any member failed (every good product is written)."""
-    from .association import read_association, run_members, summary_table
+    from .association import read_association, run_members, run_products, summary_table
 
-    asn = read_association(args.file[0])
+    asn = args.association if getattr(args, "association", None) is not None else read_association(args.file[0])
     parallel = parallel or {}
     jobs = parallel.get("jobs")
     if jobs is not None:
@@ -159,15 +179,17 @@ def _run_association(args, params, cls, parallel=None):
     def progress(done, total, result):
         print(f"[{done}/{total}] {result.member}: {result.status} ({result.seconds:.1f} s)", file=sys.stderr)
 
-    results = run_members(asn, _StepFactory(cls, args.config, params), jobs=jobs,
-                          scheduler=parallel.get("scheduler"), progress=progress)
+    runner = run_products if getattr(cls, "per_product", False) else run_members
+    results = runner(asn, _StepFactory(cls, args.config, params), jobs=jobs,
+                     scheduler=parallel.get("scheduler"), progress=progress)
     for r in results:
         for path in r.outputs:
             print(f"wrote {path}")
     print(summary_table(results))
     failed = [r for r in results if r.status != "ok"]
     if failed:
-        print(f"webbcal: error: {len(failed)} of {len(results)} members failed ({', '.join(r.member for r in failed)})",
+        what = "rows" if getattr(cls, "per_product", False) else "members"
+        print(f"webbcal: error: {len(failed)} of {len(results)} {what} failed ({', '.join(r.member for r in failed)})",
               file=sys.stderr)
         return 2
     return 0
@@ -358,8 +380,9 @@ def build_parser():
                        description="Extra options: --<par>=value, --override_<reftype>=path|N/A, --steps.<step>.<par>=value")
     r.add_argument("-h", "--help", action="store_true", help="the step's parameters and reference types")
     r.add_argument("step")
-    r.add_argument("file", nargs="*", help="input file; several: the segments of one time series "
-                                            "(-seg001, -seg002 ...), joined into one product")
+    r.add_argument("file", nargs="*", help="input file, association (_asn.json) or quoted glob; several: the "
+                                            "segments of one time series (-seg001, -seg002 ...) are joined into "
+                                            "one product, other files run one by one (spec3: one product)")
     r.add_argument("--save-parameters", "--save_parameters", dest="save_parameters", default=None,
                    help="write the parameters used to this ASDF or JSON file (read back with --config)")
     r.add_argument("--output-dir", "--output_dir", dest="output_dir", default=None)

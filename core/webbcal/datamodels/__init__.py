@@ -29,7 +29,7 @@ from .models import (
     SlitModel,
     slits_of,
 )
-from .spectra import SPEC_KEYWORDS, MultiSpecModel, SpecModel, TSOMultiSpecModel
+from .spectra import SPEC_KEYWORDS, CombinedSpec, MultiCombinedSpecModel, MultiSpecModel, SpecModel, TSOMultiSpecModel
 from .tables import (
     INT_TIMES_COLUMNS,
     SPEC_COLUMNS,
@@ -54,6 +54,8 @@ __all__ = [
     "SpecModel",
     "MultiSpecModel",
     "TSOMultiSpecModel",
+    "MultiCombinedSpecModel",
+    "CombinedSpec",
     "RampModel",
     "Level1bModel",
     "GuiderRawModel",

@@ -16,7 +16,7 @@ from .models import (
     RampModel,
     SlitModel,
 )
-from .spectra import MultiSpecModel, SpecModel, TSOMultiSpecModel
+from .spectra import MultiCombinedSpecModel, MultiSpecModel, SpecModel, TSOMultiSpecModel
 
 __all__ = ["open", "model_class_for", "MODEL_CLASSES"]
 
@@ -31,6 +31,8 @@ MODEL_CLASSES = {
     "SpecModel": SpecModel,
     "MultiSpecModel": MultiSpecModel,
     "TSOMultiSpecModel": TSOMultiSpecModel,
+    "CombinedSpecModel": MultiCombinedSpecModel,
+    "MultiCombinedSpecModel": MultiCombinedSpecModel,
     "RampModel": RampModel,
     "Level1bModel": Level1bModel,
     "GuiderRawModel": GuiderRawModel,
@@ -58,6 +60,8 @@ def model_class_for(hdul):
             if flux.format.repeat > 1 or name.startswith("TSO"):
                 return TSOMultiSpecModel
         return MultiSpecModel
+    if any(h.name == "COMBINE1D" and isinstance(h, fits.BinTableHDU) for h in hdul):
+        return MultiCombinedSpecModel
     scis = [h for h in hdul if h.name == "SCI"]
     if not scis:
         return None

@@ -6,9 +6,10 @@ from astropy.io import fits
 from ..errors import InputFileError
 from .headers import clean_header
 from .models import SOURCE_KEYWORDS, DataModel, _HeaderAttr, _HeaderMap, _table_hdu, _table_to_array
-from .tables import SPEC_UNITS, new_spec_table, new_tso_spec_table
+from .tables import COMBINED_COLUMNS, SPEC_UNITS, new_combined_table, new_spec_table, new_tso_spec_table
 
-__all__ = ["SPEC_KEYWORDS", "SpecModel", "MultiSpecModel", "TSOMultiSpecModel"]
+__all__ = ["SPEC_KEYWORDS", "SpecModel", "MultiSpecModel", "TSOMultiSpecModel", "CombinedSpec",
+           "MultiCombinedSpecModel"]
 
 # --------------------------------------------------------------------------- spectra
 
@@ -77,24 +78,29 @@ class SpecModel(DataModel):
         self.spec_table, self.units = _table_to_array(hdu)
         self._headers["EXTRACT1D"] = clean_header(hdu.header)
 
+    #: the extension the table is written to (its header is kept under "EXTRACT1D")
+    extname = "EXTRACT1D"
+    #: default column units
+    default_units = SPEC_UNITS
+
     def _read_contents(self, hdul, path, memmap):
         for i, hdu in enumerate(hdul):
-            if hdu.name == "EXTRACT1D":
+            if hdu.name == self.extname:
                 self._read_from_hdu(hdu)
                 return {i}
-        raise InputFileError(path, "has no EXTRACT1D extension (expected an extracted spectrum table)")
+        raise InputFileError(path, f"has no {self.extname} extension (expected an extracted spectrum table)")
 
     def column_units(self):
         """``{column: unit}`` as written (file units, else the JWST defaults)."""
         names = () if self.spec_table is None else self.spec_table.dtype.names
-        return {n: self.units.get(n, SPEC_UNITS.get(n)) for n in names}
+        return {n: self.units.get(n, self.default_units.get(n)) for n in names}
 
     def table_hdu(self, extver=None):
-        """The EXTRACT1D binary-table HDU of this spectrum (``extver`` numbers it among several)."""
+        """The binary-table HDU of this spectrum (``extver`` numbers it among several)."""
         if self.spec_table is None:
             raise InputFileError(self.path or "<in memory>", "the spectrum has no spec_table to write")
         return _table_hdu(self.spec_table, self.column_units(), self._headers.get("EXTRACT1D"),
-                          name="EXTRACT1D", extver=extver)
+                          name=self.extname, extver=extver)
 
     def validate(self, path=None):
         if self.spec_table is None or self.spec_table.dtype.names is None:
@@ -126,6 +132,7 @@ class MultiSpecModel(DataModel):
     """x1d: ``spec`` is a list of :class:`SpecModel`, one EXTRACT1D table each (EXTVER)."""
 
     _table_maker = staticmethod(new_spec_table)
+    _spec_class = SpecModel
 
     def _make_headers(self):
         return _MultiSpecHeaders(self)
@@ -153,7 +160,7 @@ class MultiSpecModel(DataModel):
         """Append and return a new :class:`SpecModel`: ``new_spec(n)`` (x1d) or
         ``new_spec(nints, n)`` (x1dints) makes a NaN-filled table; ``new_spec(table)``
         takes a ready table."""
-        spec = SpecModel()
+        spec = self._spec_class()
         if len(shape) == 1 and isinstance(shape[0], np.ndarray) and shape[0].dtype.names:
             spec.spec_table = shape[0]
         else:
@@ -163,15 +170,16 @@ class MultiSpecModel(DataModel):
 
     def _read_contents(self, hdul, path, memmap):
         used = set()
+        extname = self._spec_class.extname
         for i, hdu in enumerate(hdul):
-            if hdu.name == "EXTRACT1D" and isinstance(hdu, fits.BinTableHDU):
-                spec = SpecModel()
+            if hdu.name == extname and isinstance(hdu, fits.BinTableHDU):
+                spec = self._spec_class()
                 spec.path = path
                 spec._read_from_hdu(hdu)
                 self.spec.append(self._attach(spec))
                 used.add(i)
         if not used:
-            raise InputFileError(path, "has no EXTRACT1D extension (expected x1d spectrum tables)")
+            raise InputFileError(path, f"has no {extname} extension (expected spectrum tables)")
         return used
 
     def validate(self, path=None):
@@ -195,3 +203,20 @@ class TSOMultiSpecModel(MultiSpecModel):
     """
 
     _table_maker = staticmethod(new_tso_spec_table)
+
+
+class CombinedSpec(SpecModel):
+    """One combined spectrum (spec3 ``combine_1d``): a COMBINE1D table -- WAVELENGTH,
+    FLUX, ERROR, SURF_BRIGHT, SB_ERROR, DQ, WEIGHT, N_INPUT -- with SPORDER, SOURCEID,
+    SRCTYPE (and SLTNAME) on its header."""
+
+    extname = "COMBINE1D"
+    default_units = {name: unit for name, _, unit in COMBINED_COLUMNS}
+
+
+class MultiCombinedSpecModel(MultiSpecModel):
+    """c1d: the combined spectra of a spec3 product, one COMBINE1D table each (EXTVER),
+    the layout the official MultiCombinedSpecModel reads (one table: CombinedSpecModel)."""
+
+    _table_maker = staticmethod(new_combined_table)
+    _spec_class = CombinedSpec

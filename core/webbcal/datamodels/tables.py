@@ -60,6 +60,18 @@ INT_TIMES_COLUMNS = [
     ("int_end_BJD_TDB", "f8"),
 ]
 
+#: c1d COMBINE1D columns (the official combined-spectrum table): (name, dtype, unit)
+COMBINED_COLUMNS = [
+    ("WAVELENGTH", "f8", "um"),
+    ("FLUX", "f8", "Jy"),
+    ("ERROR", "f8", "Jy"),
+    ("SURF_BRIGHT", "f8", "MJy/sr"),
+    ("SB_ERROR", "f8", "MJy/sr"),
+    ("DQ", "u4", None),
+    ("WEIGHT", "f8", None),
+    ("N_INPUT", "f8", None),
+]
+
 #: default unit of every known column (None: dimensionless / no TUNIT written)
 SPEC_UNITS = {name: unit for name, _, unit in SPEC_COLUMNS + TSO_SCALAR_COLUMNS}
 SPEC_UNITS["INT_NUM"] = None
@@ -79,6 +91,16 @@ def new_spec_table(n):
     """An x1d spectrum table of ``n`` rows: floats NaN, DQ and integers 0."""
     dtype = [(name, dt) for name, dt, _ in SPEC_COLUMNS]
     return fill_defaults(np.zeros(int(n), dtype=dtype))
+
+
+def new_combined_table(n):
+    """A combined-spectrum (c1d) table of ``n`` rows: floats NaN, DQ DO_NOT_USE (1) as
+    the official default, WEIGHT and N_INPUT 0."""
+    table = fill_defaults(np.zeros(int(n), dtype=[(name, dt) for name, dt, _ in COMBINED_COLUMNS]))
+    table["DQ"] = 1
+    table["WEIGHT"] = 0.0
+    table["N_INPUT"] = 0.0
+    return table
 
 
 def new_tso_spec_table(nints, n, fill=True):

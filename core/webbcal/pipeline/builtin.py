@@ -4,6 +4,7 @@ registers it first, always (by module name: nothing below this layer imports it)
 from ..hookspecs import hookimpl
 from ..steps.assign_wcs import AssignWcsStep, Extract2dStep
 from ..steps.column_noise import ColumnNoiseStep
+from ..steps.combine_1d import Combine1dStep
 from ..steps.dq_init import DqInitStep
 from ..steps.corrections import BarShadowStep, PathLossStep
 from ..steps.extract_1d import Extract1dStep
@@ -12,6 +13,7 @@ from ..steps.photom import PhotomStep
 from ..steps.tso_photometry import TsoPhotometryStep
 from ..steps.white_light import WhiteLightStep
 from .pipeline import GuiderPipeline, Image2Pipeline, Spec2Pipeline
+from .spec3 import Spec3Pipeline
 
 #: name under which the host registers this module
 NAME = "webbcal"
@@ -20,5 +22,5 @@ NAME = "webbcal"
 @hookimpl
 def webbcal_steps():
     return [DqInitStep, AssignWcsStep, Extract2dStep, FlatFieldStep, PathLossStep, BarShadowStep, PhotomStep,
-            ColumnNoiseStep, Extract1dStep, WhiteLightStep, TsoPhotometryStep, Spec2Pipeline, Image2Pipeline,
-            GuiderPipeline]
+            ColumnNoiseStep, Extract1dStep, WhiteLightStep, TsoPhotometryStep, Combine1dStep, Spec2Pipeline,
+            Image2Pipeline, GuiderPipeline, Spec3Pipeline]

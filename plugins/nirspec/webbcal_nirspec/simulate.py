@@ -302,6 +302,7 @@ def simulate(mode, params):
         data = rng.poisson(np.maximum(data, 0) * t_exp) / t_exp + rng.normal(0, rnoise, data.shape) if rnoise else rng.poisson(np.maximum(data, 0) * t_exp) / t_exp
     truth.update(wavelength=np.linspace(0.6, 5.3, 500), flux_jy=flux(np.linspace(0.6, 5.3, 500)), flux=flux,
                  keywords=dict(kw), flat_errors_realised=bool(params.get("flat_errors", False)))
+    kw.update(EFFINTTM=t_exp)    # the effective integration time (the combine_1d weight)
     if exp_type == "NRS_BRIGHTOBJ":
         kw.update(NINTS=nints, TSOVISIT=True)
         from webbcal.plugin_api import datamodels
