@@ -211,3 +211,23 @@ def test_guider_product_validates_as_the_official_guider_cal_model(tmp_path):
     model = _strict_open(path)
     assert type(model).__name__ == "GuiderCalModel"
     np.testing.assert_array_equal(np.asarray(model.data), np.asarray(ours.data))
+
+
+def test_combined_spectrum_validates_as_the_official_model(tmp_path):
+    """spec3's c1d of two demo-like x1d spectra opens in stdatamodels (strict validation)
+    as the MultiCombinedSpecModel its DATAMODL names, the COMBINE1D columns those we wrote."""
+    from webbcal.plugins import get_host
+
+    mode = get_host().modes.find("MIRI", "MIR_LRS-FIXEDSLIT")
+    x1ds = []
+    for seed in (1, 2):
+        model, _ = get_host().call_for_mode("webbcal_simulate", mode, params={"noise": True, "seed": seed})
+        x1ds.append(webbcal.run("spec2", model))
+    ours = webbcal.run("combine_1d", x1ds)
+    ours.save(tmp_path / "both_c1d.fits")
+    model = _strict_open(tmp_path / "both_c1d.fits")
+    assert type(model).__name__ == "MultiCombinedSpecModel" == fits.getval(tmp_path / "both_c1d.fits", "DATAMODL")
+    table = model.spec[0].spec_table
+    for name in ("WAVELENGTH", "FLUX", "ERROR", "SURF_BRIGHT", "SB_ERROR", "WEIGHT", "N_INPUT"):
+        np.testing.assert_array_equal(np.asarray(table[name]), ours.spec[0].spec_table[name])
+    assert model.spec[0].spectral_order == 1
