@@ -7,6 +7,17 @@ serially, then with ``jobs`` (cluster start-up included). Issue 13 asks: 16 expo
 workers in at most 0.6x the serial wall time.
 
     python benchmarks/bench_association.py [--n 16] [--jobs 2] [--nints 8]
+
+Figures on the 2-core development VM (2026-12-05), workers started by fork:
+
+    --nints 8  (the demo's size, ~0.3 s per exposure): serial 4.86-4.96 s, jobs=2 3.07-3.08 s = 0.62-0.63x
+    --nints 64 (~1.3 s per exposure):                  serial 20.4 s,      jobs=2 12.4 s      = 0.61x
+
+(with spawned workers, before: 0.94x for --nints 64 and 1.66x for --nints 8: 2.5 s of
+worker start-up and imports per cluster). The floor on this VM: two independent
+processes running 8 exposures each take 2.43-2.46 s against 2.09 s for one alone -- the
+two virtual cores slow each other by 17 % -- so 16 exposures cannot take less than
+~0.59x of the serial time even without any Dask overhead (0.2 s here).
 """
 import argparse
 import json
@@ -23,7 +34,7 @@ def main():
     args = ap.parse_args()
 
     from webbcal.association import read_association, run_members
-    from webbcal.cli import _StepFactory
+    from webbcal.association import StepFactory as _StepFactory
     from webbcal.pipeline import get_step_class
     from webbcal.pipeline import step as step_module
     from webbcal.plugins import get_host

@@ -161,6 +161,14 @@ def test_parallel_on_dask_gives_the_serial_results(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "webbcal", "run", "spec2", str(tmp_path / "exp1_rateints.fits"),
                           "--jobs", "2"], capture_output=True, text=True)
     assert bad.returncode != 0 and "give an association" in bad.stderr
+    # workers started by spawn instead of fork (other platforms; WEBBCAL_DASK_START): the same
+    out = tmp_path / "spawned"
+    run = subprocess.run([sys.executable, "-m", "webbcal", "run", "spec2", str(asn), "--output-dir", str(out),
+                          "--jobs", "2"], capture_output=True, text=True,
+                         env={**__import__("os").environ, "WEBBCAL_DASK_START": "spawn"})
+    assert run.returncode == 0, run.stderr
+    for k, v in _fluxes(out).items():
+        np.testing.assert_array_equal(v, serial[k])
 
 
 def test_parallel_without_dask_says_how_to_install_it(monkeypatch):

@@ -253,6 +253,23 @@ def test_spec3_joins_time_series_segments(segments):
     assert len(wl) == 9 and np.all(np.isfinite(wl["whitelight_flux"]))
 
 
+def test_spec3_products_on_dask_equal_the_serial_ones(segments, three_exposures, tmp_path):
+    """Two products (a combined spectrum and a joined time series) with jobs=2: the same
+    files as serially."""
+    d, _ = segments
+    e, _, _ = three_exposures
+    asn = _asn(tmp_path / "two_asn.json", [
+        ("tso", [(str(d / f"obs-seg00{k}_x1dints.fits"), "science") for k in (1, 2, 3)]),
+        ("lrs", [(str(e / "exp3_x1d.fits"), "science"), (str(e / "exp1_cal.fits"), "science")])])
+    rows = {}
+    for label, jobs in (("serial", None), ("dask", 2)):
+        rows[label] = webbcal.run_association("spec3", asn, jobs=jobs, output_dir=str(tmp_path / label))
+        assert [r.status for r in rows[label]] == ["ok", "ok"]
+    for name in ("tso_x1dints.fits", "lrs_c1d.fits"):
+        a, b = webbcal.open(tmp_path / "serial" / name), webbcal.open(tmp_path / "dask" / name)
+        np.testing.assert_array_equal(a.spec[0].spec_table["FLUX"], b.spec[0].spec_table["FLUX"])
+
+
 def test_spec3_refuses_a_segment_twice(segments, tmp_path):
     d, _ = segments
     asn = _asn(tmp_path / "dup_asn.json", [("dup", [(str(d / "obs-seg001_x1dints.fits"), "science"),
