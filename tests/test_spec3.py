@@ -310,3 +310,29 @@ def test_python_api_runs_an_association(tmp_path):
             logging.disable(logging.NOTSET)
     assert [r.status for r in rows] == ["ok", "failed"]
     assert (tmp_path / "o" / "e1_x1d.fits").is_file() and "not found" in rows[1].error
+
+
+def test_combine_names_the_file_of_an_unusable_spectrum(three_exposures, tmp_path):
+    """An x1d without FLUX_ERROR, one whose wavelengths are all NaN, one without any
+    spectrum: one error each, naming the file and what was expected."""
+    from astropy.io import fits
+
+    d, _, _ = three_exposures
+    src = d / "exp3_x1d.fits"
+    with fits.open(src) as hdul:
+        hdul["EXTRACT1D"].columns.del_col("FLUX_ERROR")
+        hdul.writeto(tmp_path / "noerr_x1d.fits")
+    with fits.open(src) as hdul:
+        hdul["EXTRACT1D"].data["WAVELENGTH"][:] = np.nan
+        hdul.writeto(tmp_path / "nowave_x1d.fits")
+    for name, match in (("noerr_x1d.fits", "no FLUX_ERROR column"),
+                        ("nowave_x1d.fits", "fewer than two finite wavelengths")):
+        with pytest.raises(InputFileError, match=match) as err:
+            webbcal.run("combine_1d", [str(src), str(tmp_path / name)])
+        assert name in str(err.value)
+    empty = webbcal.open(src)
+    empty.spec = []
+    with pytest.raises(InputFileError, match="holds no spectrum"):
+        webbcal.run("combine_1d", [empty])
+    run = _run("run", "combine_1d", src, tmp_path / "noerr_x1d.fits", "--output-dir", tmp_path / "o")
+    assert run.returncode == 2 and "noerr_x1d.fits" in run.stderr and not (tmp_path / "o").exists()

@@ -106,7 +106,8 @@ def cmd_run(args, extra):
     args.file = _expand_globs(args.file)
     parallel = {k: params.pop(k) for k in ("jobs", "scheduler") if k in params}
     cls = get_step_class(args.step)
-    separate = len(args.file) > 1 and not getattr(cls, "per_product", False) and not _segments_of_one(args.file)
+    one_product = getattr(cls, "per_product", False) or getattr(cls, "takes_list", False)
+    separate = len(args.file) > 1 and not one_product and not _segments_of_one(args.file)
     if separate:   # a plain list of exposures: each on its own, as the members of an association
         for path in args.file:
             check_input_file(path)

@@ -151,6 +151,8 @@ def combine_spectra(tables, weights, exptime_key="integration_time"):
         var = np.zeros(n)
         wsum = np.zeros(n)
         for t, k, w0, wl in zip(tables, idx, weights, wls):
+            if column not in t.dtype.names or error not in t.dtype.names:   # no SURF_BRIGHT: left NaN
+                continue
             f = np.asarray(t[column], dtype=np.float64)
             e = np.asarray(t[error], dtype=np.float64)
             d = np.asarray(t["DQ"]).astype(np.uint32) if "DQ" in t.dtype.names else np.zeros(f.size, np.uint32)
@@ -181,6 +183,26 @@ def combine_spectra(tables, weights, exptime_key="integration_time"):
     return out
 
 
+#: columns combine_1d needs in each input table (SURF_BRIGHT / SB_ERROR / DQ optional)
+_REQUIRED = ("WAVELENGTH", "FLUX", "FLUX_ERROR")
+
+
+def _check_table(table, path):
+    """An input spectrum table combine_1d can use: the needed columns, 1-D, and at least
+    two finite wavelengths."""
+    where = path or "<in memory>"
+    names = () if table is None or table.dtype.names is None else table.dtype.names
+    missing = [c for c in _REQUIRED if c not in names]
+    if missing:
+        raise InputFileError(where, f"its spectrum table has no {', '.join(missing)} column "
+                                    "(combine_1d needs WAVELENGTH, FLUX and FLUX_ERROR)")
+    if np.ndim(table["FLUX"]) != 1 or np.shape(table["WAVELENGTH"]) != np.shape(table["FLUX"]):
+        raise InputFileError(where, "its spectrum columns are not one value per wavelength (an x1dints row "
+                                    "table? spec3 joins time series)")
+    if np.count_nonzero(np.isfinite(np.asarray(table["WAVELENGTH"], dtype=float))) < 2:
+        raise InputFileError(where, "its spectrum has fewer than two finite wavelengths")
+
+
 def _group_key(spec):
     sid = getattr(spec, "source_id", None)
     name = getattr(spec, "name", None)
@@ -196,6 +218,8 @@ class Combine1dStep(Step):
     suffix = "c1d"
     needs_mode = False
     takes_spectra = True
+    #: several input files are the spectra to combine (one product), not separate exposures
+    takes_list = True
     spec = {
         "exptime_key": Param(str, "integration_time",
                              "weight of each input: integration_time (EFFINTTM, the official default), "
@@ -238,7 +262,10 @@ def combine_models(models, paths, exptime_key="integration_time"):
     groups = {}
     for model, path in zip(models, paths):
         w = spectrum_weight(model, exptime_key, path)
+        if not model.spec:
+            raise InputFileError(path or "<in memory>", "holds no spectrum")
         for spec in model.spec:
+            _check_table(spec.spec_table, path)
             groups.setdefault(_group_key(spec), []).append((spec, w))
     out = datamodels.MultiCombinedSpecModel()
     out.update(models[0])
