@@ -1,3 +1,3 @@
 """Detector-level algorithms of stage 1 (raw ramps to count rates), hook-free: the
 instrument knowledge (reference files, which steps a mode runs) stays in the plugins.
-So far: :mod:`.ramp_fit` (issue 14 is in progress)."""
+So far: :mod:`.jump` and :mod:`.ramp_fit` (issue 14 is in progress)."""

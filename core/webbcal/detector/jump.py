@@ -1,0 +1,194 @@
+"""Jump detection: cosmic rays found as outliers among a pixel's group differences (the
+two-point difference method of Anderson & Gordon 2011, organised as the official jump
+step organises it).
+
+The first differences of a pixel's usable groups (a saturated or DO_NOT_USE group takes
+its two differences out) are pooled over all integrations. The noise expected for a
+difference is ``sigma = sqrt(|median| / gain + R^2)`` in DN (``R`` the READNOISE value,
+the noise of a difference of two reads), and a difference is an outlier when
+``|difference - median| / sigma`` exceeds the rejection threshold. Three regimes, as the
+official step:
+
+- few differences (fewer than ``min_diffs_single_pass`` = 10 per integration): iterative.
+  On the absolute differences, the median -- the largest dropped first when four or more
+  remain; with two, the smaller one -- gives sigma; the single largest ratio over all
+  integrations is flagged when above the threshold (``rejection_threshold`` 4 with four
+  or more usable differences, ``four_group_rejection_threshold`` 5 with three,
+  ``three_group_rejection_threshold`` 6 with two), left out, and the pixel tested again;
+- ten or more differences: one pass with the median of the signed differences;
+- many integrations (``only_use_ints`` and at least ``minimum_sigclip_groups`` = 100):
+  each difference is sigma-clipped (``rejection_threshold``) against the same difference
+  of the other integrations.
+
+The group that ends a flagged difference gets JUMP_DET. With ``flag_4_neighbors`` the
+four adjacent pixels get it too where the jump's ratio (against the first median) lies
+between ``min_jump_to_flag_neighbors`` (10) and ``max_jump_to_flag_neighbors`` (1000).
+Not done yet: the large-event (snowball / shower) flagging and the flagging of groups
+after a jump (docs/detector1.md).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+__all__ = ["detect_jumps"]
+
+DO_NOT_USE, SATURATED, JUMP_DET = 1, 2, 4
+
+
+def _iter_median(absd):
+    """Median used by the iterative pass (pixels along the last axis, differences along
+    the first): four or more usable -- the largest removed; three -- plain; two -- the
+    smaller; fewer -- NaN."""
+    n = np.isfinite(absd).sum(axis=0)
+    d = absd.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mx = np.nanmax(d, axis=0)
+        d[(d == mx[None]) & (n >= 4)[None]] = np.nan
+        med = np.nanmedian(d, axis=0)
+        med = np.where(n == 2, np.nanmin(absd, axis=0), med)
+    return np.where(n < 2, np.nan, med), n
+
+
+def detect_jumps(data, groupdq, gain, readnoise, rejection_threshold=4.0, three_group_rejection_threshold=6.0,
+                 four_group_rejection_threshold=5.0, flag_4_neighbors=True, max_jump_to_flag_neighbors=1000.0,
+                 min_jump_to_flag_neighbors=10.0, minimum_groups=3, minimum_sigclip_groups=100,
+                 only_use_ints=True, min_diffs_single_pass=10):
+    """Flag the groups at which a cosmic ray (or any jump) occurs.
+
+    Parameters
+    ----------
+    data : ndarray, shape (nints, ngroups, ny, nx)
+        Group values (DN).
+    groupdq : ndarray of uint8, same shape
+        Group flags; SATURATED and DO_NOT_USE groups are not used.
+    gain, readnoise : float or ndarray (ny, nx)
+        Electrons per DN; the READNOISE reference (DN).
+    rejection_threshold, three_group_rejection_threshold, four_group_rejection_threshold : float
+        Thresholds (sigma) with four or more, two and three usable differences.
+    flag_4_neighbors : bool
+        Flag the adjacent pixels of a jump between the two neighbour levels.
+    max_jump_to_flag_neighbors, min_jump_to_flag_neighbors : float
+        Those levels (sigma).
+    minimum_groups : int
+        Fewer usable groups than this: nothing is done.
+    minimum_sigclip_groups : int
+        Integrations from which each difference is sigma-clipped against the others'.
+    only_use_ints : bool
+        Sigma-clip across integrations (the official default).
+    min_diffs_single_pass : int
+        Differences per integration from which one pass replaces the iterative search.
+
+    Returns
+    -------
+    ndarray of uint8
+        The GROUPDQ with JUMP_DET added (a new array).
+    """
+    data = np.asarray(data)
+    if data.ndim != 4:
+        raise ValueError(f"ramps must be (nints, ngroups, ny, nx), got shape {data.shape}")
+    gdq = np.array(groupdq, dtype=np.uint8, copy=True)
+    nints, ngroups, ny, nx = data.shape
+    gain = np.broadcast_to(np.asarray(gain, dtype=np.float64), (ny, nx))
+    rn2 = np.broadcast_to(np.asarray(readnoise, dtype=np.float64), (ny, nx)) ** 2
+    all_dnu = np.array([[np.all(gdq[i, k] & DO_NOT_USE) for k in range(ngroups)] for i in range(nints)])
+    min_usable_groups = ngroups - int(all_dnu.sum(axis=1).max(initial=0))
+    sigclip = only_use_ints and nints >= minimum_sigclip_groups
+    if min_usable_groups < minimum_groups and not sigclip:
+        return gdq
+    for r0 in range(0, ny, max(1, (1 << 22) // max(nints * ngroups * nx, 1))):   # ~4 M values per block
+        r1 = min(ny, r0 + max(1, (1 << 22) // max(nints * ngroups * nx, 1)))
+        _block(data[:, :, r0:r1], gdq, r0, r1, gain[r0:r1], rn2[r0:r1], sigclip, min_usable_groups - 1,
+               dict(normal=rejection_threshold, two=three_group_rejection_threshold,
+                    three=four_group_rejection_threshold), min_diffs_single_pass)
+    if flag_4_neighbors:
+        _flag_neighbours(data, gdq, gain, rn2, min_jump_to_flag_neighbors, max_jump_to_flag_neighbors)
+    return gdq
+
+
+def _first_diffs(data, q):
+    d = np.where((q & (SATURATED | DO_NOT_USE)) != 0, np.nan, np.asarray(data, dtype=np.float64))
+    return np.diff(d, axis=1)
+
+
+def _block(data, gdq, r0, r1, gain, rn2, sigclip, min_usable_diffs, thr, single_pass):
+    q = gdq[:, :, r0:r1]
+    fd = _first_diffs(data, q)                              # (nints, ndiffs, rows, nx)
+    nints, ndiffs, rows, nx = fd.shape
+    if sigclip:
+        from astropy.stats import sigma_clip
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clipped = sigma_clip(fd, sigma=thr["normal"], axis=0, masked=True)
+        jump = np.ma.getmaskarray(clipped) & np.isfinite(fd)
+        q[:, 1:] |= (jump * np.uint8(JUMP_DET)).astype(np.uint8)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(fd, axis=(0, 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sigma = np.sqrt(np.abs(med) / gain + rn2)
+    sigma = np.where(sigma == 0, np.nan, sigma)
+    if min_usable_diffs >= single_pass:
+        with np.errstate(invalid="ignore"):
+            jump = (np.abs(fd - med) / sigma > thr["normal"]) & np.isfinite(fd)
+        q[:, 1:] |= (jump * np.uint8(JUMP_DET)).astype(np.uint8)
+        return
+    # iterative: the pixels' pooled absolute differences (nints * ndiffs, npix)
+    npix = rows * nx
+    absd = np.abs(fd).reshape(nints * ndiffs, npix)
+    g, r2 = gain.reshape(npix), rn2.reshape(npix)
+    jump = np.zeros((nints * ndiffs, npix), dtype=bool)
+    cols = np.arange(npix)
+    for _ in range(nints * ndiffs):
+        if cols.size == 0:
+            break
+        sub = absd[:, cols]
+        med, n = _iter_median(sub)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sig = np.sqrt(np.abs(med) / g[cols] + r2[cols])
+            sig = np.where(sig == 0, np.nan, sig)
+            ratio = np.abs(sub - med) / sig
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            top = np.nanmax(ratio, axis=0)
+        level = np.where(n >= 4, thr["normal"], np.where(n == 3, thr["three"], thr["two"]))
+        hit = (n >= 2) & (top > level)
+        if not hit.any():
+            break
+        new = (ratio == top[None]) & hit[None]
+        rr, cc = np.nonzero(new)
+        jump[rr, cols[cc]] = True
+        absd[rr, cols[cc]] = np.nan
+        cols = cols[hit]
+    q[:, 1:] |= (jump.reshape(nints, ndiffs, rows, nx) * np.uint8(JUMP_DET)).astype(np.uint8)
+
+
+def _flag_neighbours(data, gdq, gain, rn2, lo, hi):
+    """JUMP_DET on the four neighbours of a flagged jump whose ratio against the first
+    (signed, unclipped) median lies between ``lo`` and ``hi``."""
+    nints, ngroups, ny, nx = data.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fd = _first_diffs(data, gdq)
+        med = np.nanmedian(fd, axis=(0, 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sigma = np.sqrt(np.abs(med) / gain + rn2)
+        sigma = np.where(sigma == 0, np.nan, sigma)
+    for i in range(nints):
+        for j in range(ngroups - 1):
+            with np.errstate(invalid="ignore"):
+                ratio = np.abs(fd[i, j] - med) / sigma
+            flag = (ratio < hi) & (ratio > lo) & ((gdq[i, j + 1] & JUMP_DET) != 0)
+            if not flag.any():
+                continue
+            grown = flag.copy()
+            grown[1:] |= flag[:-1]
+            grown[:-1] |= flag[1:]
+            grown[:, 1:] |= flag[:, :-1]
+            grown[:, :-1] |= flag[:, 1:]
+            usable = (gdq[i, j + 1] & (SATURATED | DO_NOT_USE)) == 0
+            gdq[i, j + 1][usable & grown] |= np.uint8(JUMP_DET)
