@@ -15,7 +15,7 @@ LAYERS = {
     "_version": 0, "errors": 0, "hookspecs": 0,
     "params": 1, "modes": 1, "results": 1, "scenes": 1,
     "datamodels": 2,
-    "extract": 3, "wcs": 3, "figures": 3,
+    "extract": 3, "detector": 3, "wcs": 3, "figures": 3,
     "refs": 4,
     "plugins": 5,
     "pipeline.step": 6, "pipeline.segments": 6, "plugin_api": 6,

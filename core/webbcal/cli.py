@@ -331,11 +331,20 @@ def cmd_simulate(args):
     params = {"seed": args.seed, "noise": args.noise}
     if args.nints is not None:
         params["nints"] = args.nints
+    if args.level != "rate":
+        params["level"] = args.level
+    if args.cosmic_rays is not None:
+        params["cosmic_rays"] = args.cosmic_rays
     res = host.call_for_mode("webbcal_simulate", mode, params=params)
     if res is None:
         raise WebbcalError(f"{mode.plugin} cannot simulate {args.exp_type}")
     model, truth = res
-    out = Path(args.output or f"sim_{args.exp_type.lower()}_{'rateints' if model.data.ndim == 3 else 'rate'}.fits")
+    import numpy as np
+
+    if args.level == "uncal" and np.ndim(model.data) != 4:
+        raise WebbcalError(f"{mode.plugin} does not simulate raw ramps (--level uncal) for {args.exp_type} yet")
+    kind = "uncal" if np.ndim(model.data) == 4 else ("rateints" if model.data.ndim == 3 else "rate")
+    out = Path(args.output or f"sim_{args.exp_type.lower()}_{kind}.fits")
     if args.segments:
         from .pipeline.segments import split_segments
 
@@ -402,6 +411,11 @@ def build_parser():
     s.add_argument("--noise", action="store_true")
     s.add_argument("--segments", type=int, default=None,
                    help="time series: write the exposure as this many segment files (-seg001, -seg002 ...)")
+    s.add_argument("--level", choices=("rate", "uncal"), default="rate",
+                   help="rate: count rates (default); uncal: raw ramps (bias, dark, non-linearity, read noise, "
+                        "cosmic rays, saturation) for detector1")
+    s.add_argument("--cosmic-rays", "--cosmic_rays", dest="cosmic_rays", type=int, default=None,
+                   help="uncal: cosmic rays per integration (default 20)")
     d = sub.add_parser("demo", help="simulate, calibrate and extract the installed modes' demo exposures")
     d.add_argument("--output-dir", "--output_dir", dest="output_dir", default="demo_output")
     d.add_argument("--modes", nargs="*", default=None, help="EXP_TYPEs to run (default: every demo mode)")

@@ -93,6 +93,9 @@ class Mode:
     use_source_posn: bool = False
     #: step name -> {alias: ParamAlias}: the mode's own names for step parameters
     parameter_aliases: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: ordered step names of stage 1 (``detector1``: raw ramps to rates); empty: the mode
+    #: does not run stage 1 here
+    detector1: tuple = ()
 
     def __post_init__(self):
         if self.product not in PRODUCT_KINDS:
@@ -102,6 +105,7 @@ class Mode:
         object.__setattr__(self, "exp_types", tuple(e.upper() for e in self.exp_types))
         object.__setattr__(self, "instrument", self.instrument.upper())
         object.__setattr__(self, "recipe", tuple(self.recipe))
+        object.__setattr__(self, "detector1", tuple(self.detector1))
         object.__setattr__(self, "reftypes", MappingProxyType({k: tuple(v) for k, v in dict(self.reftypes).items()}))
         object.__setattr__(self, "step_defaults", MappingProxyType(dict(self.step_defaults)))
         object.__setattr__(self, "parameter_aliases", MappingProxyType(

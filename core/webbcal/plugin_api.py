@@ -25,7 +25,7 @@ What is here, by use:
   placement on the exposure (:func:`subarray_window`, :func:`cut_to_exposure`,
   :func:`flat_for_exposure`); the imaging WCS (:func:`imaging_wcs`); the filter / pupil /
   order PHOTOM table of NIRISS and NIRCam (:func:`read_photom_table`);
-- simulating: :func:`gaussian_pixels`, :func:`moffat_pixels`, :func:`trace_image`, :func:`synthetic_distortion`, :func:`write_flat_file`, :func:`write_area_file`
+- simulating: :func:`uncal_exposure` (raw ramps of a rate scene), :func:`gaussian_pixels`, :func:`moffat_pixels`, :func:`trace_image`, :func:`synthetic_distortion`, :func:`write_flat_file`, :func:`write_area_file`
   (embedded default references),
   :func:`noisy_cube` (scenes with known truth);
 - errors to raise: :class:`InputFileError`, :class:`ReferenceFileError`,
@@ -35,6 +35,8 @@ What is here, by use:
 The hook contract itself (names, arguments, what to return) is :mod:`webbcal.hookspecs`;
 ``docs/plugins.md`` walks through a plugin.
 """
+import numpy as np
+
 from . import datamodels
 from .datamodels import DQ, interpret_dq_def, read_table, slits_of
 from .datamodels.fitstable import column
@@ -56,7 +58,10 @@ from .params import Param, ParamAlias
 from .pipeline.step import Step
 from .refs import RefSet, ReferenceType, header_value
 from .refs.photom_table import PhotomRow, PhotomTable, read_photom_table
-from .refs.synthetic import compressed_image_hdu, dq_def_hdu, write_area_file, write_flat_file, zero_gzip_timestamps
+from .refs.synthetic import (compressed_image_hdu, dq_def_hdu, reference_border_dq, write_area_file,
+                              write_detector_file, write_flat_file, zero_gzip_timestamps)
+from .refs.detector import read_dark, read_linearity, read_saturation, read_superbias
+from .detector.simulate import raw_ramps
 from .refs.imaging import (
     AreaReference,
     DistortionReference,
@@ -95,7 +100,9 @@ __all__ = [
     "imaging_wcs", "attach_imaging_wcs", "pointing", "v2v3_to_sky", "synthetic_distortion",
     "read_distortion", "read_flat", "read_area", "DistortionReference", "FlatReference", "AreaReference",
     "subarray_window", "cut_to_exposure", "flat_for_exposure", "read_gain", "read_readnoise", "read_mask", "read_filteroffset", "imaging_conversion", "read_photom_table",
-    "compressed_image_hdu", "zero_gzip_timestamps", "dq_def_hdu", "write_flat_file", "write_area_file", "PhotomTable", "PhotomRow",
+    "compressed_image_hdu", "zero_gzip_timestamps", "dq_def_hdu", "write_flat_file", "write_area_file",
+    "write_detector_file", "reference_border_dq", "read_saturation", "read_superbias", "read_linearity", "read_dark",
+    "raw_ramps", "uncal_exposure", "PhotomTable", "PhotomRow",
     "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references", "aperture_mask",
     "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing", "point_sources", "noisy_rate", "reference_pixel_dq", "window_from_params",
     "WebbcalError", "InputFileError", "ReferenceFileError", "ExtractionError", "ParameterError", "PluginError",
@@ -126,3 +133,60 @@ def resolve_references(model, mode, reftypes, overrides=None):
     from .plugins import get_host
 
     return RefSet.resolve(get_host().reftypes, model, mode, tuple(reftypes), overrides or {})
+
+
+def uncal_exposure(rate_model, load, cosmic_rays=0, seed=0):
+    """A raw (uncal) Level1bModel of a simulated count-rate exposure.
+
+    Parameters
+    ----------
+    rate_model : DataModel
+        The simulated rates (DN/s, per integration), with its readout keywords (NGROUPS,
+        NFRAMES, GROUPGAP, TFRAME) and subarray.
+    load : callable
+        ``load(reftype)``: the plugin's stage-1 reference (gain, readnoise, superbias,
+        saturation, linearity, dark), cut here to the exposure's window.
+    cosmic_rays : int
+        Cosmic rays per integration.
+    seed : int
+        Random seed.
+
+    Returns
+    -------
+    tuple
+        ``(model, raw)``: the Level1bModel and the
+        :class:`~webbcal.detector.simulate.RawRamps` (cosmic rays and saturation put in).
+    """
+    from .refs.detector import dark_frames_for
+
+    window = subarray_window(rate_model)
+    rate = np.asarray(rate_model.data, dtype=np.float64)
+    ex = rate_model.meta.exposure
+    ngroups, nframes, groupgap = int(ex.ngroups or 10), int(ex.nframes or 1), int(ex.groupgap or 0)
+    tframe = float(ex.frame_time)
+
+    def image(reftype):
+        return np.asarray(cut_to_exposure(load(reftype), rate_model, window, reftype), dtype=np.float64)
+
+    def planes(reftype):
+        return load(reftype).for_exposure(rate_model, window)[0].astype(np.float64)
+
+    dark_ref = load("dark")
+    dark_planes = dark_ref.for_exposure(rate_model, window)[0]
+    nframes_total = (ngroups - 1) * (nframes + groupgap) + nframes
+    if dark_planes.ndim == 4:
+        dark_planes = dark_planes[0]
+    dark = dark_frames_for(dark_ref, dark_planes, 1, 0, nframes_total) if dark_planes.shape[0] >= nframes_total \
+        else dark_frames_for(dark_ref, dark_planes, nframes, groupgap, ngroups)
+    raw = raw_ramps(rate if rate.ndim == 3 else rate[None], ngroups, tframe, image("gain"), image("readnoise"),
+                    planes("superbias"), planes("linearity"), planes("saturation"), dark, nframes=nframes,
+                    groupgap=groupgap, cosmic_rays=cosmic_rays, seed=seed)
+    model = datamodels.Level1bModel(data=raw.data)
+    model.update(rate_model)
+    model.groupdq = np.zeros(raw.data.shape, np.uint8)
+    model.pixeldq = np.zeros(raw.data.shape[-2:], np.uint32)
+    model.int_times = getattr(rate_model, "int_times", None)
+    model.meta.filetype = "uncalibrated"
+    model.meta.bunit_data = "DN"
+    model.meta.model_type = "Level1bModel"
+    return model, raw

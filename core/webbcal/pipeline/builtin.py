@@ -5,6 +5,7 @@ from ..hookspecs import hookimpl
 from ..steps.assign_wcs import AssignWcsStep, Extract2dStep
 from ..steps.column_noise import ColumnNoiseStep
 from ..steps.combine_1d import Combine1dStep
+from ..steps.detector1 import RAMP_STEPS
 from ..steps.dq_init import DqInitStep
 from ..steps.corrections import BarShadowStep, PathLossStep
 from ..steps.extract_1d import Extract1dStep
@@ -12,7 +13,7 @@ from ..steps.flat_field import FlatFieldStep
 from ..steps.photom import PhotomStep
 from ..steps.tso_photometry import TsoPhotometryStep
 from ..steps.white_light import WhiteLightStep
-from .pipeline import GuiderPipeline, Image2Pipeline, Spec2Pipeline
+from .pipeline import Detector1Pipeline, GuiderPipeline, Image2Pipeline, Spec2Pipeline
 from .spec3 import Spec3Pipeline
 
 #: name under which the host registers this module
@@ -23,4 +24,4 @@ NAME = "webbcal"
 def webbcal_steps():
     return [DqInitStep, AssignWcsStep, Extract2dStep, FlatFieldStep, PathLossStep, BarShadowStep, PhotomStep,
             ColumnNoiseStep, Extract1dStep, WhiteLightStep, TsoPhotometryStep, Combine1dStep, Spec2Pipeline,
-            Image2Pipeline, GuiderPipeline, Spec3Pipeline]
+            Image2Pipeline, GuiderPipeline, Spec3Pipeline, *RAMP_STEPS, Detector1Pipeline]

@@ -45,23 +45,28 @@ class Pipeline(Step):
             return
         super().set(key, value)
 
+    def recipe_for(self, mode):
+        """The ordered step names this pipeline runs for ``mode`` (its stage-2 recipe)."""
+        if self.kind is not None and mode.pipeline != self.kind:
+            raise ParameterError(
+                f"pipeline {self.name} does not apply to {mode.instrument} {'/'.join(mode.exp_types)} "
+                f"(its mode runs the {mode.pipeline} pipeline)"
+            )
+        return mode.recipe
+
     def process(self, model, mode, refs, params):
         from . import get_step_class
 
-        if self.kind is not None and mode.pipeline != self.kind:
-            raise ParameterError(
-                f"pipeline {self.name} does not apply to {mode.instrument} {model.meta.exposure.type} "
-                f"(its mode runs the {mode.pipeline} pipeline)"
-            )
-        unknown = set(self.step_params) - set(mode.recipe)
-        not_run = sorted(set(self._file_substeps) - set(mode.recipe) - {None})
+        recipe = self.recipe_for(mode)
+        unknown = set(self.step_params) - set(recipe)
+        not_run = sorted(set(self._file_substeps) - set(recipe) - {None})
         if not_run:
             log.warning("%s: mode %s does not run step %s: its parameters are ignored",
                         self.file_source, mode.key, ", ".join(not_run))
         if unknown:
             raise ParameterError(
                 f"pipeline {self.name} for mode {mode.key} has no step {', '.join(sorted(unknown))} "
-                f"(its steps: {', '.join(mode.recipe)})"
+                f"(its steps: {', '.join(recipe)})"
             )
         if params.get("background"):
             from ..steps.background import subtract_background
@@ -73,7 +78,7 @@ class Pipeline(Step):
         pending = []  # products are written only once every step has succeeded
         current = model
         cal_queued = False
-        for step_name in mode.recipe:
+        for step_name in recipe:
             cls = get_step_class(step_name, self._host())
             pars = dict(self.step_params.get(step_name, {}))
             pars.setdefault("output_dir", params.get("output_dir"))
@@ -112,6 +117,11 @@ class Pipeline(Step):
                 step.user_params["save_results"] = False
                 current = step.run_model(current, mode)
                 self.step_parameters[step_name] = getattr(step, "used_parameters", step_pars)
+                for name, side in (getattr(step, "side_products", None) or {}).items():
+                    # a second product of the step (ramp_fit's rateints), saved under the
+                    # pipeline's suffix as well
+                    self.products[name] = side
+                    pending.append((self, side, dict(params)))
         self.calibrated = current
         if not cal_queued:
             pending.append((self, current, dict(params)))
@@ -148,6 +158,22 @@ class Image2Pipeline(Pipeline):
     name = "image2"
     aliases = ("calwebb_image2", "Image2Pipeline")
     kind = "image2"
+
+
+class Detector1Pipeline(Pipeline):
+    """Stage 1: raw ramps (uncal) to count rates -- the mode's ``detector1`` recipe (e.g.
+    dq_init, saturation, superbias, linearity, dark_current, jump, ramp_fit); writes the
+    rate and the rateints."""
+
+    name = "detector1"
+    aliases = ("calwebb_detector1", "Detector1Pipeline")
+    suffix = "rate"
+
+    def recipe_for(self, mode):
+        """The mode's stage-1 recipe."""
+        if not mode.detector1:
+            raise ParameterError(f"mode {mode.key} has no stage-1 (detector1) recipe in this plugin version")
+        return mode.detector1
 
 
 class GuiderPipeline(Pipeline):

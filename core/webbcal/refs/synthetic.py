@@ -12,7 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 __all__ = ["compressed_image_hdu", "zero_gzip_timestamps", "dq_def_hdu", "write_flat_file", "write_area_file",
-           "DUMMY_DQ_DEF"]
+           "write_detector_file", "reference_border_dq", "DUMMY_DQ_DEF"]
 
 #: the JWST DQ bits the synthetic flats use: (bit, value, name, description)
 DUMMY_DQ_DEF = ((0, 1, "DO_NOT_USE", "Bad pixel not to be used for science"),
@@ -22,11 +22,13 @@ DUMMY_DQ_DEF = ((0, 1, "DO_NOT_USE", "Bad pixel not to be used for science"),
 
 
 def compressed_image_hdu(data: np.ndarray, name: str) -> Any:
-    """A losslessly tile-compressed image extension (GZIP_2, tiles of 64 rows)."""
+    """A losslessly tile-compressed image extension (GZIP_2, tiles of 64 rows; one plane
+    at a time for a stack of planes)."""
     from astropy.io import fits
 
-    return fits.CompImageHDU(data=data, name=name, compression_type="GZIP_2", quantize_level=0.0,
-                             tile_shape=(min(64, data.shape[0]), data.shape[1]))
+    tile = (min(64, data.shape[-2]), data.shape[-1])
+    tile = (1,) * (data.ndim - 2) + tile
+    return fits.CompImageHDU(data=data, name=name, compression_type="GZIP_2", quantize_level=0.0, tile_shape=tile)
 
 
 def zero_gzip_timestamps(path: str | Path) -> None:
@@ -103,4 +105,30 @@ def write_area_file(path: str | Path, primary: Any, relative_area: np.ndarray, p
     primary.header["PIXAR_SR"], primary.header["PIXAR_A2"] = pixar_sr, pixar_a2
     rel = (np.round(np.asarray(relative_area, float) * 4096.0) / 4096.0).astype(np.float32)
     fits.HDUList([primary, compressed_image_hdu(rel, "SCI")]).writeto(path, overwrite=True)
+    zero_gzip_timestamps(path)
+
+
+def reference_border_dq(shape: tuple, border: int = 4) -> np.ndarray:
+    """DQ of a full frame with its reference-pixel border flagged DO_NOT_USE |
+    REFERENCE_PIXEL."""
+    dq = np.zeros(shape, np.uint32)
+    if border:
+        dq[:border] = dq[-border:] = 1 | 2 ** 31
+        dq[:, :border] = dq[:, -border:] = 1 | 2 ** 31
+    return dq
+
+
+def write_detector_file(path: str | Path, primary: Any, name: str, planes: np.ndarray,
+                        dq: Optional[np.ndarray] = None, dq_rows=DUMMY_DQ_DEF) -> None:
+    """A stage-1 detector reference (SATURATION, SUPERBIAS, LINEARITY, DARK, GAIN,
+    READNOISE) in the CRDS layout: the ``name`` extension (SCI or COEFFS) holding
+    ``planes`` (2-D or a stack), DQ and DQ_DEF, placed at SUBSTRT1 = SUBSTRT2 = 1,
+    compressed, with bytes that do not depend on when it was written."""
+    from astropy.io import fits
+
+    primary.header["SUBSTRT1"], primary.header["SUBSTRT2"] = 1, 1
+    hdus = [primary, compressed_image_hdu(np.asarray(planes, np.float32), name)]
+    if dq is not None:
+        hdus += [compressed_image_hdu(np.asarray(dq, np.uint32).view(np.int32), "DQ"), dq_def_hdu(dq_rows)]
+    fits.HDUList(hdus).writeto(path, overwrite=True)
     zero_gzip_timestamps(path)

@@ -11,6 +11,13 @@ SW_FILTERS = ("F070W", "F090W", "F115W", "F140M", "F150W", "F150W2", "F162M", "F
 LW_FILTERS = ("F250M", "F277W", "F300M", "F322W2", "F323N", "F335M", "F356W", "F360M", "F405N", "F410M",
               "F430M", "F444W", "F460M", "F466N", "F470N", "F480M")
 IMAGING_REFTYPES = {"assign_wcs": ("distortion", "filteroffset"), "flat_field": ("flat",), "photom": ("photom", "area")}
+#: stage 1 (raw ramps -> rates) of every NIRCam mode here; refpix not yet (docs/detector1.md)
+DETECTOR1 = ("dq_init", "saturation", "superbias", "linearity", "dark_current", "jump", "ramp_fit")
+DETECTOR1_REFTYPES = {"dq_init": ("mask",), "saturation": ("saturation",), "superbias": ("superbias",),
+                      "linearity": ("linearity",), "dark_current": ("dark",), "jump": ("gain", "readnoise"),
+                      "ramp_fit": ("gain", "readnoise")}
+_RAW = ("Level1bModel", "RampModel")
+DETECTOR1_KINDS = {name: _RAW for name in DETECTOR1 + ("detector1",)}
 
 IMAGE = Mode(
     instrument=INSTRUMENT,
@@ -21,7 +28,9 @@ IMAGE = Mode(
     pipeline="image2",
     recipe=("assign_wcs", "flat_field", "photom"),
     dispersion_axis=None,
-    reftypes=IMAGING_REFTYPES,
+    reftypes={**IMAGING_REFTYPES, **DETECTOR1_REFTYPES},
+    model_kinds=DETECTOR1_KINDS,
+    detector1=DETECTOR1,
     keyword_values={"FILTER": SW_FILTERS + LW_FILTERS},
     detector_shape=FULL_SHAPE,
     description="NIRCam imaging (short- and long-wavelength detectors)",
@@ -38,8 +47,9 @@ TSIMAGE = Mode(
     # the calibration of imaging on calints, then aperture photometry per integration
     recipe=("assign_wcs", "flat_field", "photom", "tso_photometry"),
     dispersion_axis=None,
-    reftypes=IMAGING_REFTYPES,
-    model_kinds={"image2": ("CubeModel", "ImageModel")},
+    reftypes={**IMAGING_REFTYPES, **DETECTOR1_REFTYPES},
+    model_kinds={"image2": ("CubeModel", "ImageModel"), **DETECTOR1_KINDS},
+    detector1=DETECTOR1,
     keyword_values={"FILTER": SW_FILTERS + LW_FILTERS},
     detector_shape=FULL_SHAPE,
     description="NIRCam time-series imaging (aperture photometry per integration)",
@@ -61,8 +71,9 @@ TSGRISM = Mode(
     recipe=("assign_wcs", "column_noise", "flat_field", "photom", "extract_1d", "white_light"),
     dispersion_axis=1,
     reftypes={"assign_wcs": ("specwcs",), "column_noise": ("specwcs",), "flat_field": ("flat",),
-              "photom": ("photom",), "extract_1d": ("specwcs",)},
-    model_kinds={"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel")},
+              "photom": ("photom",), "extract_1d": ("specwcs",), **DETECTOR1_REFTYPES},
+    model_kinds={"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel"), **DETECTOR1_KINDS},
+    detector1=DETECTOR1,
     step_defaults={"column_noise": {"skip": True}},
     keyword_values={"PUPIL": ("GRISMR",), "FILTER": GRISM_FILTERS},
     detector_shape=FULL_SHAPE,

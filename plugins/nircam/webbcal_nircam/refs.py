@@ -12,7 +12,18 @@ photom      FITS    ``PHOTOM`` table: filter, pupil, order, photmjsr, uncertaint
                     relative response against wavelength (core reader)
 specwcs     ASDF    grism dispersion (:mod:`.grism`): ``orders``, ``displ``, ``dispx``,
                     ``dispy`` per order (or per DHS stripe)
+mask        FITS    DQ with DQ_DEF (dq_init; core reader)
+saturation  FITS    SCI: saturation level (DN), DQ, DQ_DEF (core reader)
+superbias   FITS    SCI: bias (DN), DQ, DQ_DEF (core reader)
+linearity   FITS    COEFFS (ncoeffs, ny, nx), DQ, DQ_DEF (core reader)
+dark        FITS    SCI (frames, ny, nx) cumulative dark (DN), DQ, DQ_DEF; NFRAMES, GROUPGAP (core reader)
+gain        FITS    SCI: electrons per DN (core reader)
+readnoise   FITS    SCI: read noise of a CDS pair, DN (core reader)
 ==========  ======  ======================================================================
+
+The stage-1 defaults are constant full-frame images (gain 2.0, read noise 9 DN, bias
+12000 DN, saturation 60000 DN, dark 0.02 DN per frame, linearity ``D + 2e-6 D^2``), the
+reference border flagged: shapes for offline runs, not calibrations.
 """
 from __future__ import annotations
 
@@ -21,10 +32,17 @@ from pathlib import Path
 from webbcal.plugin_api import (
     ReferenceType,
     read_area,
+    read_dark,
     read_distortion,
     read_filteroffset,
     read_flat,
+    read_gain,
+    read_linearity,
+    read_mask,
     read_photom_table,
+    read_readnoise,
+    read_saturation,
+    read_superbias,
 )
 
 from .detector import is_long
@@ -39,6 +57,13 @@ DEFAULT_FILES = {
     "photom_sw": "jwst_nircam_photom_sw_dummy.fits",
     "photom_lw": "jwst_nircam_photom_lw_dummy.fits",
     "specwcs": "jwst_nircam_specwcs_grismr_dummy.asdf",
+    "mask": "jwst_nircam_mask_dummy.fits",
+    "saturation": "jwst_nircam_saturation_dummy.fits",
+    "superbias": "jwst_nircam_superbias_dummy.fits",
+    "linearity": "jwst_nircam_linearity_dummy.fits",
+    "dark": "jwst_nircam_dark_dummy.fits",
+    "gain": "jwst_nircam_gain_dummy.fits",
+    "readnoise": "jwst_nircam_readnoise_dummy.fits",
 }
 
 
@@ -88,4 +113,23 @@ def reference_types():
                       default=_default_photom, description="PHOTOM table: filter, pupil, order (FITS)"),
         ReferenceType("specwcs", inst, _read_specwcs, selectors=("EXP_TYPE", "DETECTOR", "FILTER", "PUPIL", "MODULE"),
                       default=_default("specwcs"), description="grism dispersion polynomials (ASDF)"),
+        ReferenceType("mask", inst, read_mask, selectors=("DETECTOR", "SUBARRAY"),
+                      default=_default("mask"), description="bad-pixel mask DQ/DQ_DEF (FITS)"),
+        ReferenceType("saturation", inst, read_saturation, selectors=("DETECTOR", "SUBARRAY"),
+                      default=_default("saturation"), description="saturation level per pixel, DN (FITS)"),
+        ReferenceType("superbias", inst, read_superbias, selectors=("DETECTOR", "SUBARRAY", "READPATT"),
+                      default=_default("superbias"), description="bias per pixel, DN (FITS)"),
+        ReferenceType("linearity", inst, read_linearity, selectors=("DETECTOR", "SUBARRAY"),
+                      default=_default("linearity"), description="linearity COEFFS (FITS)"),
+        ReferenceType("dark", inst, read_dark, selectors=("DETECTOR", "SUBARRAY", "READPATT"),
+                      default=_default("dark"), description="cumulative dark per frame, DN (FITS)"),
+        ReferenceType("gain", inst, read_gain, selectors=("DETECTOR", "SUBARRAY"),
+                      default=_default("gain"), description="gain, electrons per DN (FITS)"),
+        ReferenceType("readnoise", inst, read_readnoise, selectors=("DETECTOR", "SUBARRAY", "READPATT"),
+                      default=_default("readnoise"), description="read noise of a CDS pair, DN (FITS)"),
     ]
+
+
+#: the stage-1 readers by type (the simulator's raw ramps use them with the defaults)
+READERS = {"gain": read_gain, "readnoise": read_readnoise, "superbias": read_superbias,
+           "saturation": read_saturation, "linearity": read_linearity, "dark": read_dark, "mask": read_mask}

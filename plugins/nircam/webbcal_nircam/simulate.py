@@ -62,12 +62,33 @@ def light_curve(nints, depth=TRANSIT[0], mid=TRANSIT[1], half=TRANSIT[2]):
 
 
 def simulate(mode, params):
-    """``(model, truth)`` for a NIRCam mode (module docstring)."""
+    """``(model, truth)`` for a NIRCam mode (module docstring); ``level="uncal"``: the
+    raw ramps of the noiseless rates (truth ``rate``: those rates, DN/s; ``cosmic_rays``:
+    where they went)."""
+    level = str(params.get("level") or "rate").lower()
+    if level not in ("rate", "uncal"):
+        raise ValueError(f"simulate: level must be 'rate' or 'uncal', not {level!r}")
+    if level == "uncal":
+        params = {**params, "noise": False}
     if "NRC_TSGRISM" in mode.exp_types:
-        return simulate_tsgrism(params)
-    if "NRC_TSIMAGE" in mode.exp_types:
-        return simulate_tsimage(params)
-    return simulate_image(params)
+        model, truth = simulate_tsgrism(params)
+    elif "NRC_TSIMAGE" in mode.exp_types:
+        model, truth = simulate_tsimage(params)
+    else:
+        model, truth = simulate_image(params)
+    if level == "uncal":
+        from webbcal.plugin_api import uncal_exposure
+
+        truth["rate"] = np.array(model.data, dtype=np.float64)
+        def load(reftype):
+            return refs.READERS[reftype](refs.default_path(reftype))
+
+        raw_model, raw = uncal_exposure(model, load, cosmic_rays=int(params.get("cosmic_rays", 20)),
+                                        seed=int(params.get("seed") or 0))
+        truth["cosmic_rays"] = raw.cosmic_rays
+        truth["saturated"] = raw.saturated
+        return raw_model, truth
+    return model, truth
 
 
 #: time-series imaging: subarray (SUBSTRT1, SUBSTRT2, size), source position (XREF_SCI,

@@ -1,0 +1,97 @@
+"""detector1 end to end: simulated raw ramps of a NIRCam grism time series (bias, dark,
+non-linearity, read noise, Poisson noise, cosmic rays; the plugin's embedded references)
+through dq_init .. ramp_fit back to the injected count rates, then stage 2 to the injected
+spectrum; the command line; and the inputs it must refuse."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import webbcal
+from webbcal.errors import InputFileError, ReferenceFileError
+from webbcal.plugins import get_host
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    mode = get_host().modes.find("NIRCAM", "NRC_TSGRISM")
+    model, truth = get_host().call_for_mode("webbcal_simulate", mode,
+                                            params={"nints": 3, "level": "uncal", "seed": 3, "cosmic_rays": 25})
+    path = tmp_path_factory.mktemp("d1") / "grism_uncal.fits"
+    model.save(path)
+    return path, model, truth
+
+
+def test_detector1_returns_the_injected_rates(raw, tmp_path):
+    """rateints against the noiseless injected rates: the bright trace to 0.1 % (median),
+    the dark sky to 0.01 DN/s (bias and dark removed), residuals / ERR of unit scatter
+    (5 %), and every injected cosmic ray flagged JUMP_DET."""
+    path, _, truth = raw
+    pipe = webbcal.pipeline.get_step_class("detector1")(output_dir=str(tmp_path), save_results=True)
+    rate = pipe.run(str(path))
+    assert rate.data.ndim == 2
+    ints = webbcal.open(tmp_path / "grism_rateints.fits")
+    assert (tmp_path / "grism_rate.fits").is_file() and ints.data.shape == truth["rate"].shape
+    ok = ints.dq == 0
+    bright = ok & (truth["rate"] > 50)
+    assert bright.sum() > 5000
+    assert abs(np.median(ints.data[bright] / truth["rate"][bright]) - 1) < 1e-3
+    faint = ok & (truth["rate"] < 0.5)
+    assert abs(np.median((ints.data - truth["rate"])[faint])) < 0.01
+    pull = ((ints.data - truth["rate"]) / ints.err)[ok]
+    assert abs(np.std(pull) - 1) < 0.05
+    assert all(ints.dq[i, y, x] & 4 for i, g, y, x, amp in truth["cosmic_rays"])
+    assert rate.meta.cal_step.jump == "COMPLETE" and rate.meta.cal_step.ramp_fit == "COMPLETE"
+    # the rate is the integrations' combination
+    np.testing.assert_allclose(np.nanmedian(rate.data[bright[0]]), np.nanmedian(ints.data[0][bright[0]]), rtol=5e-3)
+
+
+def test_stage2_on_the_rateints_gives_the_injected_spectrum(raw, tmp_path):
+    from webbcal_nircam.simulate import default_spectrum, light_curve
+
+    path, _, truth = raw
+    webbcal.pipeline.get_step_class("detector1")(output_dir=str(tmp_path), save_results=True).run(str(path))
+    x1d = webbcal.run("spec2", str(tmp_path / "grism_rateints.fits"))
+    t = x1d.spec[0].spec_table
+    wl, flux = t["WAVELENGTH"][0], np.asarray(t["FLUX"]) / light_curve(3)[:, None]
+    good = np.isfinite(wl) & np.all(np.isfinite(flux), axis=0) & (wl > 2.5) & (wl < 3.9)
+    assert good.sum() > 500
+    ratio = np.median(flux[:, good] / default_spectrum(wl[good]), axis=1)
+    assert np.all(np.abs(ratio - 1) < 0.01), ratio
+
+
+def test_command_line_from_simulation_to_rates(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "webbcal", "simulate", "NIRCAM", "NRC_TSGRISM", "--level", "uncal",
+                          "--nints", "2", "--cosmic-rays", "5", "-o", str(tmp_path / "g_uncal.fits")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    run = subprocess.run([sys.executable, "-m", "webbcal", "run", "detector1", str(tmp_path / "g_uncal.fits"),
+                          "--output-dir", str(tmp_path / "o"), "--steps.jump.rejection_threshold=5"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert {p.name for p in (tmp_path / "o").iterdir()} == {"g_rate.fits", "g_rateints.fits"}
+    # a rate product given to detector1: one sentence, exit code 2, nothing written
+    bad = subprocess.run([sys.executable, "-m", "webbcal", "run", "detector1", str(tmp_path / "o" / "g_rate.fits"),
+                          "--output-dir", str(tmp_path / "bad")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "g_rate.fits" in bad.stderr and "Level1bModel" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+
+
+def test_bad_ramps_and_references(raw, tmp_path):
+    path, model, _ = raw
+    one = model.copy()
+    one.data = np.asarray(model.data)[:, :1]
+    one.groupdq = np.zeros(one.data.shape, np.uint8)
+    with pytest.raises(InputFileError, match="jump needs at least 3 groups"):
+        webbcal.run("jump", one)
+    # a DARK that does not cover the exposure's window
+    from astropy.io import fits
+    from webbcal_nircam.refs import default_path
+
+    with fits.open(default_path("dark")) as h:
+        small = fits.HDUList([h[0].copy(), fits.ImageHDU(np.asarray(h["SCI"].section[:, :64, :64]), name="SCI")])
+        small[0].header["SUBSTRT1"], small[0].header["SUBSTRT2"] = 1, 1
+        small.writeto(tmp_path / "small_dark.fits")
+    with pytest.raises(ReferenceFileError, match="small_dark.fits.*does not cover"):
+        webbcal.run("dark_current", str(path), override_dark=str(tmp_path / "small_dark.fits"))
