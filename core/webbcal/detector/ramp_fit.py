@@ -148,7 +148,6 @@ def fit_ramps(data, groupdq, gain, readnoise, group_time, nframes=1, pixeldq=Non
     sum_ir = np.zeros(npix)           # sum of 1 / var_r
     sum_ip = np.zeros(npix)           # sum of 1 / var_p
     any_valid = np.zeros(npix, dtype=bool)
-    grp = np.arange(ngroups)
     for i in range(nints):
         d = data[i].reshape(ngroups, npix)
         q = gdq[i].reshape(ngroups, npix)
@@ -172,16 +171,16 @@ def fit_ramps(data, groupdq, gain, readnoise, group_time, nframes=1, pixeldq=Non
         if maxseg == 0:
             dqi[i] |= DO_NOT_USE
             continue
-        # per segment: length, first and last group index
-        flat = seg_id.T                                  # (npix, ngroups)
-        key = (np.arange(npix)[:, None] * (maxseg + 1) + flat).ravel()
-        length = np.bincount(key, minlength=npix * (maxseg + 1)).reshape(npix, maxseg + 1)
-        length[:, 0] = 0
+        # per segment: first and last group (each (pixel, segment) opens and closes once)
         first = np.full((npix, maxseg + 1), ngroups)
         last = np.full((npix, maxseg + 1), -1)
-        gidx = np.broadcast_to(grp[None, :], (npix, ngroups)).ravel()
-        np.minimum.at(first.ravel(), key, gidx)
-        np.maximum.at(last.ravel(), key, gidx)
+        gg, pp = np.nonzero(opens)
+        first[pp, seg_id[gg, pp]] = gg
+        closes = member & ~np.vstack([member[1:] & ~opens[1:], np.zeros((1, npix), bool)])
+        gg, pp = np.nonzero(closes)
+        last[pp, seg_id[gg, pp]] = gg
+        length = np.where(last >= 0, last - first + 1, 0)
+        length[:, 0] = 0
         # prune: with a segment of >= 2 groups, drop the one-group ones; else keep the first one
         longest = length[:, 1:].max(axis=1)
         keep = length > 0
@@ -214,14 +213,11 @@ def fit_ramps(data, groupdq, gain, readnoise, group_time, nframes=1, pixeldq=Non
             big = n >= 3
             if big.any():
                 slope[big] = _weighted_slopes(dflat, pix[big], f0[big], n[big].astype(int), gp[big], rnp[big]) / t
-        # integration sums
-        ir = np.zeros(npix)
-        ip = np.zeros(npix)
-        num = np.zeros(npix)
+        # integration sums (a pixel's segments summed)
         with np.errstate(divide="ignore"):
-            np.add.at(ir, pix, 1.0 / var_r)
-            np.add.at(ip, pix, np.where(var_p > 0, 1.0 / np.where(var_p > 0, var_p, 1.0), 0.0))
-            np.add.at(num, pix, slope / var_r)
+            ir = np.bincount(pix, 1.0 / var_r, minlength=npix)
+            ip = np.bincount(pix, np.where(var_p > 0, 1.0 / np.where(var_p > 0, var_p, 1.0), 0.0), minlength=npix)
+            num = np.bincount(pix, slope / var_r, minlength=npix)
         has = np.zeros(npix, dtype=bool)
         has[pix] = True
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -1,0 +1,110 @@
+"""Speed and memory of jump detection + ramp fitting on a full frame (prints figures; not
+a test), ours beside the official implementation (stcal) where it is installed.
+
+One integration of 2048 x 2048 pixels and ``--ngroups`` groups (10): Poisson + read-noise
+ramps with cosmic rays and saturated pixels. Each case runs in its own process (wall time
+and peak resident memory above the process after the ramps are made).
+
+    python benchmarks/bench_detector1.py [--size 2048] [--ngroups 10] [--nints 1]
+"""
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+
+def make(size, ngroups, nints, seed=1):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    slope = rng.uniform(0, 300, (size, size)).astype(np.float32)
+    slope[: size // 64] = 5000
+    t = (np.arange(ngroups, dtype=np.float32) + 1) * 10.7
+    data = slope[None, None] * t[None, :, None, None] + rng.normal(0, 6, (nints, ngroups, size, size)).astype(np.float32)
+    gdq = np.zeros(data.shape, np.uint8)
+    n = size * size // 500
+    i, g, y, x = (rng.integers(0, nints, n), rng.integers(1, ngroups, n), rng.integers(0, size, n),
+                  rng.integers(0, size, n))
+    for k in range(n):
+        data[i[k], g[k]:, y[k], x[k]] += 1000
+    gdq[data > 60000] = 2
+    gdq[np.cumsum(gdq == 2, axis=1) > 0] |= 2
+    return data, gdq
+
+
+def run_case(case, size, ngroups, nints):
+    import numpy as np
+
+    data, gdq = make(size, ngroups, nints)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    gain, rn, tg = 2.0, 9.0, 10.7
+    t0 = time.perf_counter()
+    if case == "webbcal":
+        from webbcal.detector.jump import detect_jumps
+        from webbcal.detector.ramp_fit import fit_ramps
+
+        t = time.perf_counter()
+        g2 = detect_jumps(data, gdq, gain, rn)
+        tj = time.perf_counter() - t
+        t = time.perf_counter()
+        fit_ramps(data, g2, gain, rn, tg)
+        tr = time.perf_counter() - t
+    else:
+        from stcal.jump.jump import detect_jumps_data
+        from stcal.jump.jump_class import JumpData
+        from stcal.ramp_fitting.ramp_fit import ramp_fit_data
+        from stcal.ramp_fitting.ramp_fit_class import RampData
+
+        jd = JumpData(gain2d=np.full((size, size), gain, np.float32), rnoise2d=np.full((size, size), rn, np.float32),
+                      dqflags={"GOOD": 0, "SATURATED": 2, "JUMP_DET": 4, "NO_GAIN_VALUE": 2**19, "DO_NOT_USE": 1,
+                               "REFERENCE_PIXEL": 2**31})
+        jd.data, jd.gdq, jd.pdq = data, gdq.copy(), np.zeros((size, size), np.uint32)
+        jd.nframes, jd.max_cores = 1, "none"
+        jd.dt_group, jd.n_reads_groupdiff = np.ones(1), np.full(1, 2.0)
+        t = time.perf_counter()
+        g2 = detect_jumps_data(jd)[0]
+        tj = time.perf_counter() - t
+        rd = RampData()
+        rd.set_arrays(data, g2, np.zeros((size, size), np.uint32), np.zeros((size, size), np.float32))
+        rd.set_meta(name="NIRCAM", frame_time=tg, group_time=tg, groupgap=0, nframes=1, drop_frames1=None)
+        rd.set_dqflags({"DO_NOT_USE": 1, "SATURATED": 2, "JUMP_DET": 4, "NO_GAIN_VALUE": 8, "PERSISTENCE": 32,
+                        "CHARGELOSS": 128, "UNRELIABLE_SLOPE": 2**24})
+        rd.suppress_one_group_ramps = False
+        rd.start_row, rd.num_rows = 0, size
+        t = time.perf_counter()
+        ramp_fit_data(rd, False, np.full((size, size), rn, np.float32), np.full((size, size), gain, np.float32),
+                      "OLS_C", "optimal", "none")
+        tr = time.perf_counter() - t
+    total = time.perf_counter() - t0
+    peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024 ** 2
+    return {"case": case, "jump": tj, "ramp_fit": tr, "total": total, "peak_gb_above": peak}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=2048)
+    ap.add_argument("--ngroups", type=int, default=10)
+    ap.add_argument("--nints", type=int, default=1)
+    ap.add_argument("--run-case", default=None)
+    args = ap.parse_args()
+    if args.run_case:
+        print(json.dumps(run_case(args.run_case, args.size, args.ngroups, args.nints)))
+        return
+    rows = []
+    for case in ("webbcal", "stcal"):
+        out = subprocess.run([sys.executable, __file__, "--run-case", case, "--size", str(args.size), "--ngroups",
+                              str(args.ngroups), "--nints", str(args.nints)], capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"{case}: not run ({out.stderr.strip().splitlines()[-1] if out.stderr.strip() else 'failed'})")
+            continue
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"{args.nints} x {args.ngroups} x {args.size} x {args.size}: jump + ramp_fit")
+    for r in rows:
+        print(f"  {r['case']:8s} jump {r['jump']:6.2f} s  ramp_fit {r['ramp_fit']:6.2f} s  total {r['total']:6.2f} s  "
+              f"peak +{r['peak_gb_above']:.2f} GB")
+
+
+if __name__ == "__main__":
+    main()
