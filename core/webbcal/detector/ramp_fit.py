@@ -137,6 +137,12 @@ def fit_ramps(data, groupdq, gain, readnoise, group_time, nframes=1, pixeldq=Non
         np.asarray(gain, dtype=np.float64), (ny, nx)) / np.sqrt(2.0 * nframes)).reshape(npix)
     dcur = np.broadcast_to(np.asarray(dark_current, dtype=np.float64), (ny, nx)).reshape(npix)
     t = float(group_time)
+    from . import ramp_kernel
+
+    if ramp_kernel.available():    # the same fit as one compiled loop over pixels
+        rate, vp_o, vr_o, dq, rateints, vpi, vri, dqi = ramp_kernel.fit(
+            data.reshape(nints, ngroups, npix), gdq.reshape(nints, ngroups, npix), g, rn, dcur, t)
+        return _result(rate, vp_o, vr_o, dq, rateints, vpi, vri, dqi, pixeldq, nints, ny, nx)
     mrate = _median_rate(data, gdq, t).reshape(npix)
     prate = np.where(mrate > 0, mrate + dcur, dcur)
 
@@ -239,10 +245,15 @@ def fit_ramps(data, groupdq, gain, readnoise, group_time, nframes=1, pixeldq=Non
     vp_o = np.where((vp_o >= LARGE_VARIANCE) | (vp_o < 0), 0.0, vp_o)
     dq = np.bitwise_or.reduce(dqi, axis=0) & ~np.uint32(DO_NOT_USE)
     dq |= np.where(np.all((dqi & DO_NOT_USE) != 0, axis=0), np.uint32(DO_NOT_USE), np.uint32(0))
+    return _result(rate, vp_o, vr_o, dq, rateints, vpi, vri, dqi, pixeldq, nints, ny, nx)
+
+
+def _result(rate, vp_o, vr_o, dq, rateints, vpi, vri, dqi, pixeldq, nints, ny, nx):
+    """The RampFit of flat-pixel arrays, PIXELDQ OR-ed into the flags."""
     if pixeldq is not None:
-        pdq = np.asarray(pixeldq, dtype=np.uint32).reshape(npix)
-        dq |= pdq
-        dqi |= pdq[None]
+        pdq = np.asarray(pixeldq, dtype=np.uint32).reshape(ny * nx)
+        dq = dq | pdq
+        dqi = dqi | pdq[None]
     shape = (ny, nx)
     return RampFit(rate.reshape(shape), vp_o.reshape(shape), vr_o.reshape(shape), dq.reshape(shape),
                    rateints.reshape((nints,) + shape), vpi.reshape((nints,) + shape),

@@ -32,10 +32,19 @@ def test_snr_power_table():
         [0, 0, 0.4, 0.4, 1, 1, 3, 3, 6, 6, 10, 10]
 
 
-def test_matches_the_official_ols_fit():
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "numba"])
+def test_matches_the_official_ols_fit(monkeypatch, compiled):
     """Rates, VAR_POISSON, VAR_RNOISE and DQ of the exposure and of each integration equal
     stcal's OLS_C to 1e-6 relative (float32 rounding) -- every pixel, with one or more
-    jumps, saturated from the second group or later, or clean."""
+    jumps, saturated from the second group or later, or clean -- in the numpy version and
+    the compiled loop alike."""
+    from webbcal.detector import ramp_kernel
+    from webbcal.extract.optimal import compiled as switch
+
+    if compiled and ramp_kernel.numba is None:
+        pytest.skip("numba (webbcal[fast]) is part of the test extra")
+    monkeypatch.setattr(switch, "ENABLED", compiled)
+    assert ramp_kernel.available() == compiled
     stcal = pytest.importorskip("stcal.ramp_fitting.ramp_fit", reason="stcal is part of the test extra")
     from stcal.ramp_fitting.ramp_fit_class import RampData
 
