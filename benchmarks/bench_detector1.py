@@ -6,6 +6,13 @@ ramps with cosmic rays and saturated pixels. Each case runs in its own process (
 and peak resident memory above the process after the ramps are made).
 
     python benchmarks/bench_detector1.py [--size 2048] [--ngroups 10] [--nints 1]
+
+Figures on the 2-core development VM (2026-12-05), numba installed:
+
+    webbcal  jump   1.66 s  ramp_fit   1.57 s  total   3.24 s  peak +0.22 GB
+    stcal    jump   8.23 s  ramp_fit   2.31 s  total  11.58 s  peak +1.65 GB
+
+(without numba: jump 7-8 s, ramp_fit 11.8 s.)
 """
 import argparse
 import json

@@ -126,19 +126,28 @@ def _block(data, gdq, r0, r1, gain, rn2, sigclip, min_usable_diffs, thr, single_
         jump = np.ma.getmaskarray(clipped) & np.isfinite(fd)
         q[:, 1:] |= (jump * np.uint8(JUMP_DET)).astype(np.uint8)
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(fd, axis=(0, 1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sigma = np.sqrt(np.abs(med) / gain + rn2)
-    sigma = np.where(sigma == 0, np.nan, sigma)
     if min_usable_diffs >= single_pass:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(fd, axis=(0, 1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sigma = np.sqrt(np.abs(med) / gain + rn2)
+        sigma = np.where(sigma == 0, np.nan, sigma)
         with np.errstate(invalid="ignore"):
             jump = (np.abs(fd - med) / sigma > thr["normal"]) & np.isfinite(fd)
         q[:, 1:] |= (jump * np.uint8(JUMP_DET)).astype(np.uint8)
         return
     # iterative: the pixels' pooled absolute differences (nints * ndiffs, npix)
     npix = rows * nx
+    from . import ramp_kernel
+
+    if ramp_kernel.available():     # the same search as one compiled loop over pixels
+        jump = _iterative_compiled()(np.ascontiguousarray(np.abs(fd).reshape(nints * ndiffs, npix)),
+                                     np.ascontiguousarray(gain.reshape(npix), dtype=np.float64),
+                                     np.ascontiguousarray(rn2.reshape(npix), dtype=np.float64),
+                                     float(thr["normal"]), float(thr["three"]), float(thr["two"]))
+        q[:, 1:] |= (jump.reshape(nints, ndiffs, rows, nx) * np.uint8(JUMP_DET)).astype(np.uint8)
+        return
     absd = np.abs(fd).reshape(nints * ndiffs, npix)
     g, r2 = gain.reshape(npix), rn2.reshape(npix)
     jump = np.zeros((nints * ndiffs, npix), dtype=bool)
@@ -167,28 +176,100 @@ def _block(data, gdq, r0, r1, gain, rn2, sigclip, min_usable_diffs, thr, single_
     q[:, 1:] |= (jump.reshape(nints, ndiffs, rows, nx) * np.uint8(JUMP_DET)).astype(np.uint8)
 
 
+def _iterative_pixels(absd, gain, rn2, t_normal, t_three, t_two):
+    """The iterative search of :func:`_block`, pixel by pixel (compiled by numba):
+    ``absd`` ``(ndiffs_pooled, npix)``; the jump mask."""
+    nd, npix = absd.shape
+    jump = np.zeros((nd, npix), np.bool_)
+    vals = np.empty(nd)
+    ratio = np.empty(nd)
+    for p in range(npix):
+        for _ in range(nd):
+            n = 0
+            mx = -np.inf
+            for k in range(nd):
+                v = absd[k, p]
+                if v == v and not jump[k, p]:
+                    n += 1
+                    if v > mx:
+                        mx = v
+            if n < 2:
+                break
+            m = 0
+            for k in range(nd):
+                v = absd[k, p]
+                if v == v and not jump[k, p] and not (n >= 4 and v == mx):
+                    vals[m] = v
+                    m += 1
+            if n == 2:
+                med = vals[0] if vals[0] < vals[1] else vals[1]
+            else:
+                for j in range(1, m):          # insertion sort of the few values
+                    x = vals[j]
+                    q = j - 1
+                    while q >= 0 and vals[q] > x:
+                        vals[q + 1] = vals[q]
+                        q -= 1
+                    vals[q + 1] = x
+                med = 0.5 * (vals[(m - 1) // 2] + vals[m // 2]) if m > 0 else np.nan
+            sig = np.sqrt(abs(med) / gain[p] + rn2[p])
+            if not (sig > 0):
+                break
+            top = -1.0
+            for k in range(nd):
+                v = absd[k, p]
+                if v == v and not jump[k, p]:
+                    r = abs(v - med) / sig
+                    ratio[k] = r
+                    if r > top:
+                        top = r
+                else:
+                    ratio[k] = -1.0
+            level = t_normal if n >= 4 else (t_three if n == 3 else t_two)
+            if not (top > level):
+                break
+            for k in range(nd):
+                if ratio[k] == top:
+                    jump[k, p] = True
+    return jump
+
+
+_ITERATIVE = None
+
+
+def _iterative_compiled():
+    global _ITERATIVE
+    if _ITERATIVE is None:
+        import numba
+
+        _ITERATIVE = numba.njit(cache=True, nogil=True, error_model="numpy")(_iterative_pixels)
+    return _ITERATIVE
+
+
 def _flag_neighbours(data, gdq, gain, rn2, lo, hi):
     """JUMP_DET on the four neighbours of a flagged jump whose ratio against the first
-    (signed, unclipped) median lies between ``lo`` and ``hi``."""
+    (signed, unclipped) median lies between ``lo`` and ``hi`` (the median and ratios
+    computed for the pixels with a jump only)."""
     nints, ngroups, ny, nx = data.shape
+    has = np.any((gdq[:, 1:] & JUMP_DET) != 0, axis=(0, 1))
+    ys, xs = np.nonzero(has)
+    if ys.size == 0:
+        return
+    sub = np.asarray(data[:, :, ys, xs], dtype=np.float64)            # (nints, ngroups, k)
+    subq = gdq[:, :, ys, xs]
+    fd = np.diff(np.where((subq & (SATURATED | DO_NOT_USE)) != 0, np.nan, sub), axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        fd = _first_diffs(data, gdq)
         med = np.nanmedian(fd, axis=(0, 1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        sigma = np.sqrt(np.abs(med) / gain + rn2)
+        sigma = np.sqrt(np.abs(med) / gain[ys, xs] + rn2[ys, xs])
         sigma = np.where(sigma == 0, np.nan, sigma)
-    for i in range(nints):
-        for j in range(ngroups - 1):
-            with np.errstate(invalid="ignore"):
-                ratio = np.abs(fd[i, j] - med) / sigma
-            flag = (ratio < hi) & (ratio > lo) & ((gdq[i, j + 1] & JUMP_DET) != 0)
-            if not flag.any():
-                continue
-            grown = flag.copy()
-            grown[1:] |= flag[:-1]
-            grown[:-1] |= flag[1:]
-            grown[:, 1:] |= flag[:, :-1]
-            grown[:, :-1] |= flag[:, 1:]
-            usable = (gdq[i, j + 1] & (SATURATED | DO_NOT_USE)) == 0
-            gdq[i, j + 1][usable & grown] |= np.uint8(JUMP_DET)
+        ratio = np.abs(fd - med) / sigma                                  # (nints, ndiffs, k)
+    flag = (ratio < hi) & (ratio > lo) & ((subq[:, 1:] & JUMP_DET) != 0)
+    ii, jj, kk = np.nonzero(flag)
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        yy, xx = ys[kk] + dy, xs[kk] + dx
+        ok = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
+        i2, g2, y2, x2 = ii[ok], jj[ok] + 1, yy[ok], xx[ok]
+        tgt = gdq[i2, g2, y2, x2]
+        gdq[i2, g2, y2, x2] = np.where((tgt & (SATURATED | DO_NOT_USE)) == 0, tgt | JUMP_DET, tgt)

@@ -27,10 +27,18 @@ def _ramps(nints, ngroups, ny=48, nx=48, ncr=120, seed=1, amp=(100, 2000)):
     return data.astype(np.float32), gdq, truth
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "numba"])
 @pytest.mark.parametrize("nints,ngroups", [(1, 3), (1, 4), (2, 5), (3, 10), (1, 12), (120, 5)],
                          ids=["2-diffs", "3-diffs", "iterative", "iterative-10g", "single-pass", "sigma-clip"])
-def test_flags_equal_the_official_step(nints, ngroups):
+def test_flags_equal_the_official_step(monkeypatch, nints, ngroups, compiled):
+    """The GROUPDQ equals stcal's, in the numpy version and the compiled loop alike."""
     jump = pytest.importorskip("stcal.jump.jump", reason="stcal is part of the test extra")
+    from webbcal.detector import ramp_kernel
+    from webbcal.extract.optimal import compiled as switch
+
+    if compiled and ramp_kernel.numba is None:
+        pytest.skip("numba (webbcal[fast]) is part of the test extra")
+    monkeypatch.setattr(switch, "ENABLED", compiled)
     from stcal.jump.jump_class import JumpData
 
     data, gdq, truth = _ramps(nints, ngroups)
