@@ -135,6 +135,10 @@ def resolve_references(model, mode, reftypes, overrides=None):
     return RefSet.resolve(get_host().reftypes, model, mode, tuple(reftypes), overrides or {})
 
 
+#: level of the raw ramps of an instrument without a superbias (DN, in the linear domain)
+RAW_PEDESTAL = 10000.0
+
+
 def uncal_exposure(rate_model, load, cosmic_rays=0, seed=0):
     """A raw (uncal) Level1bModel of a simulated count-rate exposure.
 
@@ -145,7 +149,8 @@ def uncal_exposure(rate_model, load, cosmic_rays=0, seed=0):
         NFRAMES, GROUPGAP, TFRAME) and subarray.
     load : callable
         ``load(reftype)``: the plugin's stage-1 reference (gain, readnoise, superbias,
-        saturation, linearity, dark), cut here to the exposure's window.
+        saturation, linearity, dark), cut here to the exposure's window; a KeyError for
+        superbias means the instrument has none.
     cosmic_rays : int
         Cosmic rays per integration.
     seed : int
@@ -178,9 +183,15 @@ def uncal_exposure(rate_model, load, cosmic_rays=0, seed=0):
         dark_planes = dark_planes[0]
     dark = dark_frames_for(dark_ref, dark_planes, 1, 0, nframes_total) if dark_planes.shape[0] >= nframes_total \
         else dark_frames_for(dark_ref, dark_planes, nframes, groupgap, ngroups)
+    pedestal = 0.0
+    try:
+        bias = planes("superbias")
+    except KeyError:      # an instrument without a superbias (MIRI): a pedestal the linearity sees
+        bias = np.zeros(rate.shape[-2:])
+        pedestal = RAW_PEDESTAL
     raw = raw_ramps(rate if rate.ndim == 3 else rate[None], ngroups, tframe, image("gain"), image("readnoise"),
-                    planes("superbias"), planes("linearity"), planes("saturation"), dark, nframes=nframes,
-                    groupgap=groupgap, cosmic_rays=cosmic_rays, seed=seed)
+                    bias, planes("linearity"), planes("saturation"), dark, nframes=nframes,
+                    groupgap=groupgap, cosmic_rays=cosmic_rays, seed=seed, pedestal=pedestal)
     model = datamodels.Level1bModel(data=raw.data)
     model.update(rate_model)
     model.groupdq = np.zeros(raw.data.shape, np.uint8)

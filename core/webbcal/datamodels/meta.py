@@ -212,6 +212,7 @@ STEP_ABBREVIATIONS = {
     "refpix": "REFPIX",
     "linearity": "LINEAR",
     "dark_sub": "DARK",
+    "dark_current": "DARK",
     "dark": "DARK",
     "jump": "JUMP",
     "ramp_fit": "RAMP",

@@ -17,6 +17,13 @@ LRS_REFTYPES = {
 #: the official pipeline writes the slitless calints as a SlitModel
 LRS_KINDS = {"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel", "SlitModel")}
 
+#: stage 1 (raw ramps -> rates); not yet: reset, rscd, emicorr (docs/detector1.md). MIRI has
+#: no superbias: the linearity works on the ramps as read
+DETECTOR1 = ("dq_init", "saturation", "firstframe", "lastframe", "linearity", "dark_current", "jump", "ramp_fit")
+DETECTOR1_REFTYPES = {"dq_init": ("mask",), "saturation": ("saturation",), "linearity": ("linearity",),
+                      "dark_current": ("dark",), "jump": ("gain", "readnoise"), "ramp_fit": ("gain", "readnoise")}
+DETECTOR1_KINDS = {name: ("Level1bModel", "RampModel") for name in DETECTOR1 + ("detector1",)}
+
 LRS_FIXEDSLIT = Mode(
     instrument=INSTRUMENT,
     exp_types=("MIR_LRS-FIXEDSLIT",),
@@ -26,8 +33,9 @@ LRS_FIXEDSLIT = Mode(
     pipeline="spec2",
     recipe=LRS_RECIPE,
     dispersion_axis=2,
-    reftypes=LRS_REFTYPES,
-    model_kinds=LRS_KINDS,
+    reftypes={**LRS_REFTYPES, **DETECTOR1_REFTYPES},
+    model_kinds={**LRS_KINDS, **DETECTOR1_KINDS},
+    detector1=DETECTOR1,
     keyword_values={"FILTER": ("P750L",)},
     detector_shape=(1024, 1032),
     description="MIRI LRS fixed slit (P750L prism), 5-14 micron",
@@ -45,8 +53,9 @@ LRS_SLITLESS = Mode(
     # time series: the white-light curve is written with the x1dints
     recipe=LRS_RECIPE + ("white_light",),
     dispersion_axis=2,
-    reftypes=LRS_REFTYPES,
-    model_kinds=LRS_KINDS,
+    reftypes={**LRS_REFTYPES, **DETECTOR1_REFTYPES},
+    model_kinds={**LRS_KINDS, **DETECTOR1_KINDS},
+    detector1=DETECTOR1,
     keyword_values={"FILTER": ("P750L",)},
     detector_shape=(1024, 1032),
     description="MIRI LRS slitless time series (SLITLESSPRISM subarray)",
@@ -66,7 +75,10 @@ IMAGE = Mode(
         "assign_wcs": ("distortion", "filteroffset"),
         "flat_field": ("flat",),
         "photom": ("photom", "area"),
+        **DETECTOR1_REFTYPES,
     },
+    model_kinds=DETECTOR1_KINDS,
+    detector1=DETECTOR1,
     description="MIRI imaging (F560W-F2550W)",
     demo=True,
     keyword_values={"FILTER": ("F560W", "F770W", "F1000W", "F1130W", "F1280W", "F1500W", "F1800W",

@@ -23,6 +23,13 @@ def webbcal_reference_types():
 
 
 @hookimpl
+def webbcal_steps():
+    from .stage1 import FirstFrameStep, LastFrameStep
+
+    return [FirstFrameStep, LastFrameStep]
+
+
+@hookimpl
 def webbcal_simulate(mode, params):
     from .simulate import simulate
 

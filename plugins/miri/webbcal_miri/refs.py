@@ -59,6 +59,12 @@ DEFAULT_FILES = {
     "area": "jwst_miri_area_dummy.fits",
     "extract1d": "jwst_miri_extract1d_dummy.json",
     "apcorr": "jwst_miri_apcorr_lrs_dummy.fits",
+    "mask": "jwst_miri_mask_dummy.fits",
+    "saturation": "jwst_miri_saturation_dummy.fits",
+    "linearity": "jwst_miri_linearity_dummy.fits",
+    "dark": "jwst_miri_dark_dummy.fits",
+    "gain": "jwst_miri_gain_dummy.fits",
+    "readnoise": "jwst_miri_readnoise_dummy.fits",
 }
 
 
@@ -433,4 +439,25 @@ def reference_types():
                       default=_default("extract1d"), description="extraction apertures (JSON)"),
         ReferenceType("apcorr", inst, read_apcorr, selectors=("EXP_TYPE",),
                       default=_default("apcorr"), description="LRS aperture correction (FITS)"),
+        *stage1_reference_types(inst),
     ]
+
+
+def stage1_reference_types(inst):
+    """The stage-1 types (core readers; synthetic full-frame defaults)."""
+    from webbcal.plugin_api import read_dark, read_gain, read_linearity, read_mask, read_readnoise, read_saturation
+
+    return [ReferenceType(name, inst, reader, selectors=("DETECTOR", "SUBARRAY") + extra, default=_default(name),
+                          description=desc)
+            for name, reader, extra, desc in (
+                ("mask", read_mask, (), "bad-pixel mask DQ/DQ_DEF (FITS)"),
+                ("saturation", read_saturation, (), "saturation level per pixel, DN (FITS)"),
+                ("linearity", read_linearity, (), "linearity COEFFS (FITS)"),
+                ("dark", read_dark, ("READPATT",), "cumulative dark per frame, DN (FITS)"),
+                ("gain", read_gain, (), "gain, electrons per DN (FITS)"),
+                ("readnoise", read_readnoise, ("READPATT",), "read noise of a CDS pair, DN (FITS)"))]
+
+
+def stage1_readers():
+    """The stage-1 readers by type (the simulator's raw ramps use them with the defaults)."""
+    return {t.name: t.reader for t in stage1_reference_types("MIRI")}

@@ -256,7 +256,30 @@ def simulate_image(mode, params):
 
 
 def simulate(mode, params):
-    """``(model, truth)`` for a MIRI mode (see the module docstring)."""
-    if mode.dispersion_axis is not None:
-        return simulate_lrs(mode, params)
-    return simulate_image(mode, params)
+    """``(model, truth)`` for a MIRI mode (see the module docstring); ``level="uncal"``:
+    raw ramps of the noiseless rates (``ngroups``, default 10; truth ``rate`` and
+    ``cosmic_rays``)."""
+    level = str(params.get("level") or "rate").lower()
+    if level not in ("rate", "uncal"):
+        raise ValueError(f"simulate: level must be 'rate' or 'uncal', not {level!r}")
+    if level == "uncal":
+        params = {**params, "noise": False}
+    model, truth = simulate_lrs(mode, params) if mode.dispersion_axis is not None else simulate_image(mode, params)
+    if level != "uncal":
+        return model, truth
+    from webbcal.plugin_api import uncal_exposure
+
+    from .refs import default_path, stage1_readers
+
+    ngroups = int(params.get("ngroups") or 10)
+    if ngroups < 1:
+        raise ValueError("ngroups must be >= 1")
+    ex = model.meta.exposure
+    ex.ngroups, ex.nframes, ex.groupgap = ngroups, 1, 0
+    ex.group_time = ex.frame_time
+    truth["rate"] = np.array(model.data, dtype=np.float64)
+    readers = stage1_readers()
+    raw_model, raw = uncal_exposure(model, lambda t: readers[t](default_path(t)),
+                                    cosmic_rays=int(params.get("cosmic_rays", 20)), seed=int(params.get("seed") or 0))
+    truth["cosmic_rays"], truth["saturated"] = raw.cosmic_rays, raw.saturated
+    return raw_model, truth

@@ -349,6 +349,45 @@ def write_apcorr(path):
     fits.HDUList([fits.PrimaryHDU(header=hdr), table]).writeto(path, overwrite=True)
 
 
+#: stage-1 values of the synthetic references (MIRI-like magnitudes; no superbias: MIRI has none)
+STAGE1 = dict(gain=4.0, readnoise=10.0, saturation=60000.0, lin_c2=1.0e-6, dark_frames=40, dark_per_frame=0.05)
+
+
+def write_stage1(outdir):
+    """MASK, SATURATION, LINEARITY, DARK, GAIN, READNOISE over the full 1024 x 1032 frame:
+    constant values, the 4 reference columns on each side flagged."""
+    from astropy.io import fits
+
+    from webbcal.plugin_api import compressed_image_hdu, dq_def_hdu, write_detector_file, zero_gzip_timestamps
+
+    full = (1024, 1032)
+    dq = np.zeros(full, np.uint32)
+    dq[:, :4] = dq[:, -4:] = 1 | 2 ** 31
+
+    def prim(reftype, **keys):
+        return fits.PrimaryHDU(header=primary_header(reftype, f"synthetic MIRI {reftype} for offline runs",
+                                                     SUBARRAY="GENERIC", **keys))
+
+    write_detector_file(outdir / "jwst_miri_saturation_dummy.fits", prim("SATURATION"), "SCI",
+                        np.full(full, STAGE1["saturation"], np.float32), dq)
+    coeffs = np.zeros((3,) + full, np.float32)
+    coeffs[1], coeffs[2] = 1.0, STAGE1["lin_c2"]
+    write_detector_file(outdir / "jwst_miri_linearity_dummy.fits", prim("LINEARITY"), "COEFFS", coeffs, dq)
+    n = STAGE1["dark_frames"]
+    dark = (np.arange(1, n + 1, dtype=np.float32) * STAGE1["dark_per_frame"])[:, None, None] * np.ones(full, np.float32)
+    write_detector_file(outdir / "jwst_miri_dark_dummy.fits", prim("DARK", NFRAMES=1, GROUPGAP=0, NGROUPS=n),
+                        "SCI", dark, dq)
+    write_detector_file(outdir / "jwst_miri_gain_dummy.fits", prim("GAIN"), "SCI",
+                        np.full(full, STAGE1["gain"], np.float32))
+    write_detector_file(outdir / "jwst_miri_readnoise_dummy.fits", prim("READNOISE"), "SCI",
+                        np.full(full, STAGE1["readnoise"], np.float32))
+    h = prim("MASK")
+    h.header["SUBSTRT1"], h.header["SUBSTRT2"] = 1, 1
+    fits.HDUList([h, compressed_image_hdu(dq.view(np.int32), "DQ"), dq_def_hdu()]).writeto(
+        outdir / "jwst_miri_mask_dummy.fits", overwrite=True)
+    zero_gzip_timestamps(outdir / "jwst_miri_mask_dummy.fits")
+
+
 def main(outdir=HERE):
     outdir = Path(outdir)
     write_distortion(outdir / "jwst_miri_distortion_dummy.asdf")
@@ -358,6 +397,7 @@ def main(outdir=HERE):
     write_area(outdir / "jwst_miri_area_dummy.fits")
     write_extract1d(outdir / "jwst_miri_extract1d_dummy.json")
     write_apcorr(outdir / "jwst_miri_apcorr_lrs_dummy.fits")
+    write_stage1(outdir)
     total = sum(p.stat().st_size for p in outdir.iterdir() if p.suffix in (".fits", ".asdf", ".json"))
     print(f"wrote MIRI defaults to {outdir} ({total / 1024:.0f} KiB)")
 
