@@ -32,6 +32,8 @@ import warnings
 
 import numpy as np
 
+from ..extract.optimal.compiled import _median_list
+
 __all__ = ["detect_jumps"]
 
 DO_NOT_USE, SATURATED, JUMP_DET = 1, 2, 4
@@ -204,14 +206,7 @@ def _iterative_pixels(absd, gain, rn2, t_normal, t_three, t_two):
             if n == 2:
                 med = vals[0] if vals[0] < vals[1] else vals[1]
             else:
-                for j in range(1, m):          # insertion sort of the few values
-                    x = vals[j]
-                    q = j - 1
-                    while q >= 0 and vals[q] > x:
-                        vals[q + 1] = vals[q]
-                        q -= 1
-                    vals[q + 1] = x
-                med = 0.5 * (vals[(m - 1) // 2] + vals[m // 2]) if m > 0 else np.nan
+                med = _median_list(vals, m)
             sig = np.sqrt(abs(med) / gain[p] + rn2[p])
             if not (sig > 0):
                 break

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..extract.optimal import compiled as _switch
+from ..extract.optimal.compiled import _median_list
 
 try:
     import numba
@@ -38,17 +39,6 @@ def _power(snr):
     return 10.0
 
 
-def _median_sorted(buf, n):
-    for j in range(1, n):
-        x = buf[j]
-        q = j - 1
-        while q >= 0 and buf[q] > x:
-            buf[q + 1] = buf[q]
-            q -= 1
-        buf[q + 1] = x
-    return 0.5 * (buf[(n - 1) // 2] + buf[n // 2])
-
-
 def _kernel(data, gdq, gain, rn, dcur, t, rate, vp_o, vr_o, dq_o, rateints, vpi, vri, dqi):
     nints, ngroups, npix = data.shape
     buf = np.empty(max(ngroups, 1))
@@ -72,7 +62,7 @@ def _kernel(data, gdq, gain, rn, dcur, t, rate, vp_o, vr_o, dq_o, rateints, vpi,
                             buf[n] = dd
                             n += 1
                 if n > 0:
-                    m = _median_sorted(buf, n)
+                    m = _median_list(buf, n)
                 elif (gdq[i, 0, p] & (DO_NOT_USE | SATURATED)) == 0 and data[i, 0, p] == data[i, 0, p]:
                     m = data[i, 0, p] / t
                 else:
@@ -199,11 +189,10 @@ _COMPILED = None
 
 
 def _compiled():
-    global _COMPILED, _power, _median_sorted
+    global _COMPILED, _power
     if _COMPILED is None:
         jit = numba.njit(cache=True, nogil=True, error_model="numpy")
         _power = jit(_power)
-        _median_sorted = jit(_median_sorted)
         _COMPILED = jit(_kernel)
     return _COMPILED
 
