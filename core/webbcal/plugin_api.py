@@ -189,9 +189,14 @@ def uncal_exposure(rate_model, load, cosmic_rays=0, seed=0):
     except KeyError:      # an instrument without a superbias (MIRI): a pedestal the linearity sees
         bias = np.zeros(rate.shape[-2:])
         pedestal = RAW_PEDESTAL
+    try:      # reference pixels (MASK REFERENCE_PIXEL): bias and read noise only
+        refmask = (np.asarray(cut_to_exposure(load("mask"), rate_model, window, "mask")).astype(np.uint32)
+                   & DQ.REFERENCE_PIXEL) != 0
+    except KeyError:
+        refmask = None
     raw = raw_ramps(rate if rate.ndim == 3 else rate[None], ngroups, tframe, image("gain"), image("readnoise"),
                     bias, planes("linearity"), planes("saturation"), dark, nframes=nframes,
-                    groupgap=groupgap, cosmic_rays=cosmic_rays, seed=seed, pedestal=pedestal)
+                    groupgap=groupgap, cosmic_rays=cosmic_rays, seed=seed, pedestal=pedestal, refmask=refmask)
     model = datamodels.Level1bModel(data=raw.data)
     model.update(rate_model)
     model.groupdq = np.zeros(raw.data.shape, np.uint8)

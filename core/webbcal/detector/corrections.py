@@ -10,7 +10,7 @@ import numpy as np
 
 from ..datamodels.dqflags import DQ
 
-__all__ = ["flag_saturation", "subtract_superbias", "correct_linearity", "subtract_dark"]
+__all__ = ["flag_saturation", "subtract_superbias", "correct_linearity", "subtract_dark", "refpix_correct"]
 
 
 def flag_saturation(data, groupdq, pixeldq, level, ref_dq, n_pix_grow_sat=1):
@@ -81,3 +81,52 @@ def subtract_dark(data, pixeldq, dark_groups, ref_dq):
     pdq = np.asarray(pixeldq, dtype=np.uint32) | np.asarray(ref_dq, dtype=np.uint32)
     pdq = pdq | np.where(bad, np.uint32(DQ.UNRELIABLE_DARK), np.uint32(0))
     return out, pdq
+
+
+def refpix_correct(data, refmask, noutputs, odd_even_columns=True, use_side_ref_pixels=True,
+                   side_smoothing_length=11, side_gain=1.0):
+    """The reference-pixel correction of near-infrared ramps, group by group.
+
+    ``refmask`` ``(ny, nx)`` marks the reference pixels (PIXELDQ REFERENCE_PIXEL). Rows made
+    of reference pixels (the top / bottom border) give, per output amplifier (``noutputs``
+    equal column bands) and per column parity (``odd_even_columns``), the mean offset of
+    each group, subtracted from that amplifier's columns; then columns made of reference
+    pixels (the side borders) give, per row, the mean of the side reference pixels,
+    smoothed over ``side_smoothing_length`` rows, subtracted times ``side_gain`` from the
+    row. Means are 3-sigma clipped. Returns ``(data, applied)``: ``applied`` False when
+    the window holds no reference row or column (the data are returned unchanged).
+    """
+    from astropy.stats import sigma_clipped_stats
+
+    d = np.array(data, dtype=np.float32, copy=True)
+    ref = np.asarray(refmask, dtype=bool)
+    ny, nx = ref.shape
+    ref_rows = np.flatnonzero(ref.all(axis=1))
+    ref_cols = np.flatnonzero(ref.all(axis=0))
+    science_cols = np.flatnonzero(~ref.all(axis=0))
+    if ref_rows.size == 0 and ref_cols.size == 0:
+        return d, False
+    nout = max(1, int(noutputs))
+    bands = np.array_split(np.arange(nx), nout)
+    if ref_rows.size:
+        for band in bands:
+            for parity in ((0, 1) if odd_even_columns else (None,)):
+                cols = band if parity is None else band[band % 2 == parity]
+                if cols.size == 0:
+                    continue
+                # the offset of the amplifier (and parity): its reference rows, the
+                # corner pixels of the side columns included; subtracted from all its columns
+                block = d[:, :, ref_rows][..., cols].reshape(d.shape[0], d.shape[1], -1)
+                with np.errstate(all="ignore"):
+                    mean, _, _ = sigma_clipped_stats(block, axis=-1, sigma=3.0)
+                d[..., cols] -= np.asarray(mean, dtype=np.float32)[..., None, None]
+    if use_side_ref_pixels and ref_cols.size:
+        with np.errstate(all="ignore"):
+            side, _, _ = sigma_clipped_stats(d[..., ref_cols], axis=-1, sigma=3.0)       # (nints, ngroups, ny)
+        side = np.asarray(side, dtype=np.float64)
+        if side_smoothing_length > 1:
+            from scipy.ndimage import uniform_filter1d
+
+            side = uniform_filter1d(side, int(side_smoothing_length), axis=-1, mode="nearest")
+        d[..., science_cols] -= (side_gain * side).astype(np.float32)[..., None]
+    return d, True

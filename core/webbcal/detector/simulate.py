@@ -46,7 +46,7 @@ class RawRamps:
 
 
 def raw_ramps(rate, ngroups, tframe, gain, readnoise, bias, linearity, saturation, dark_per_frame=0.0,
-              nframes=1, groupgap=0, cosmic_rays=0, cr_dn=(500.0, 5000.0), seed=0, pedestal=0.0):
+              nframes=1, groupgap=0, cosmic_rays=0, cr_dn=(500.0, 5000.0), seed=0, pedestal=0.0, refmask=None):
     """Raw ramps of ``rate`` (DN/s, ``(nints, ny, nx)`` or ``(ny, nx)``).
 
     Parameters
@@ -75,6 +75,8 @@ def raw_ramps(rate, ngroups, tframe, gain, readnoise, bias, linearity, saturatio
     pedestal : float or ndarray
         A level added to the linear signal before the non-linearity (an instrument
         without a superbias, whose linearity acts on the ramps as read: MIRI).
+    refmask : ndarray of bool (ny, nx), optional
+        Reference pixels: not light-sensitive, no dark -- bias and read noise only.
 
     Returns
     -------
@@ -109,6 +111,8 @@ def raw_ramps(rate, ngroups, tframe, gain, readnoise, bias, linearity, saturatio
             amp = rng.uniform(*cr_dn)
             signal[g:, y, x] += amp
             crs.append((i, int(g), int(y), int(x), float(amp)))
+        if refmask is not None:
+            signal = np.where(np.asarray(refmask, dtype=bool)[None], 0.0, signal)
         measured = invert_polynomial(linearity, signal + np.asarray(pedestal, dtype=np.float64))
         noise = rng.normal(0, 1, signal.shape) * (np.asarray(readnoise) / np.sqrt(2.0 * nframes))
         raw = np.asarray(bias)[None] + measured + noise

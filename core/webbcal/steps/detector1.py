@@ -35,8 +35,8 @@ from ..refs.imaging import cut_to_exposure, subarray_window
 
 log = logging.getLogger("webbcal.step")
 
-__all__ = ["SaturationStep", "SuperbiasStep", "LinearityStep", "DarkCurrentStep", "JumpStep", "RampFitStep",
-           "RAMP_STEPS"]
+__all__ = ["SaturationStep", "SuperbiasStep", "RefPixStep", "LinearityStep", "DarkCurrentStep", "JumpStep",
+           "RampFitStep", "GainScaleStep", "RAMP_STEPS"]
 
 
 def _where(step, model):
@@ -101,6 +101,39 @@ class SuperbiasStep(_RampStep):
     def _correct(self, model, refs, params):
         bias, ref_dq = _stack(refs, model, "superbias")
         model.data, model.pixeldq = corrections.subtract_superbias(model.data, model.pixel_flags, bias, ref_dq)
+        return model
+
+
+class RefPixStep(_RampStep):
+    """Subtract the reference pixels' offsets (top / bottom per amplifier and column
+    parity, then the smoothed side columns) from every group."""
+
+    name = "refpix"
+    aliases = ("RefPixStep",)
+    spec = {
+        "odd_even_columns": Param(bool, True, "separate offsets for even and odd columns"),
+        "use_side_ref_pixels": Param(bool, True, "subtract the side reference pixels' row offsets"),
+        "side_smoothing_length": Param(int, 11, "rows over which the side offsets are smoothed", low=1),
+        "side_gain": Param(float, 1.0, "factor of the side offsets subtracted", low=0),
+    }
+
+    def _correct(self, model, refs, params):
+        from ..datamodels.dqflags import DQ
+
+        refmask = (model.pixel_flags & DQ.REFERENCE_PIXEL) != 0
+        nx = np.shape(model.data)[-1]
+        noutputs = model.get_keyword("NOUTPUTS")
+        if noutputs is None:   # full-width reads use the four outputs, narrower subarrays one
+            full = int(model.meta.subarray.xsize or nx) >= 2048
+            noutputs = 4 if full else 1
+        data, applied = corrections.refpix_correct(
+            model.data, refmask, int(noutputs), params["odd_even_columns"], params["use_side_ref_pixels"],
+            int(params["side_smoothing_length"]), float(params["side_gain"]))
+        if not applied:
+            log.info("refpix: no reference pixels in the window (PIXELDQ REFERENCE_PIXEL): left as it is")
+            self.status = "SKIPPED"
+            return model
+        model.data = data
         return model
 
 
@@ -214,5 +247,33 @@ class RampFitStep(_RampStep):
         return rate
 
 
+class GainScaleStep(Step):
+    """Rates of an exposure read with a gain other than the calibrations' (GAINFACT):
+    SCI, ERR times the factor, variances times its square; without GAINFACT nothing
+    changes (SKIPPED)."""
+
+    name = "gain_scale"
+    aliases = ("GainScaleStep",)
+    suffix = "rate"
+    spec = {}
+
+    def process(self, model, mode, refs, params):
+        factor = model.get_keyword("GAINFACT")
+        if factor is None or not np.isfinite(float(factor)) or float(factor) == 1.0:
+            self.status = "SKIPPED"
+            return model
+        f = float(factor)
+        model.data = (np.asarray(model.data) * f).astype(np.float32)
+        for name in ("err",):
+            if getattr(model, name, None) is not None:
+                setattr(model, name, (np.asarray(getattr(model, name)) * f).astype(np.float32))
+        for name in ("var_poisson", "var_rnoise"):
+            if getattr(model, name, None) is not None:
+                setattr(model, name, (np.asarray(getattr(model, name)) * f * f).astype(np.float32))
+        log.info("gain_scale: rates times GAINFACT %.4g", f)
+        return model
+
+
 #: the stage-1 step classes, in the order of the official detector1 pipeline
-RAMP_STEPS = (SaturationStep, SuperbiasStep, LinearityStep, DarkCurrentStep, JumpStep, RampFitStep)
+RAMP_STEPS = (SaturationStep, SuperbiasStep, RefPixStep, LinearityStep, DarkCurrentStep, JumpStep, RampFitStep,
+              GainScaleStep)

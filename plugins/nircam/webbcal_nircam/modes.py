@@ -11,8 +11,8 @@ SW_FILTERS = ("F070W", "F090W", "F115W", "F140M", "F150W", "F150W2", "F162M", "F
 LW_FILTERS = ("F250M", "F277W", "F300M", "F322W2", "F323N", "F335M", "F356W", "F360M", "F405N", "F410M",
               "F430M", "F444W", "F460M", "F466N", "F470N", "F480M")
 IMAGING_REFTYPES = {"assign_wcs": ("distortion", "filteroffset"), "flat_field": ("flat",), "photom": ("photom", "area")}
-#: stage 1 (raw ramps -> rates) of every NIRCam mode here; refpix not yet (docs/detector1.md)
-DETECTOR1 = ("dq_init", "saturation", "superbias", "linearity", "dark_current", "jump", "ramp_fit")
+#: stage 1 (raw ramps -> rates) of every NIRCam mode here (docs/detector1.md)
+DETECTOR1 = ("dq_init", "saturation", "superbias", "refpix", "linearity", "dark_current", "jump", "ramp_fit")
 DETECTOR1_REFTYPES = {"dq_init": ("mask",), "saturation": ("saturation",), "superbias": ("superbias",),
                       "linearity": ("linearity",), "dark_current": ("dark",), "jump": ("gain", "readnoise"),
                       "ramp_fit": ("gain", "readnoise")}
