@@ -59,7 +59,7 @@ from .pipeline.step import Step
 from .refs import RefSet, ReferenceType, header_value
 from .refs.photom_table import PhotomRow, PhotomTable, read_photom_table
 from .refs.synthetic import (compressed_image_hdu, dq_def_hdu, reference_border_dq, write_area_file,
-                              write_detector_file, write_flat_file, zero_gzip_timestamps)
+                              write_detector_file, write_flat_file, write_stage1_defaults, zero_gzip_timestamps)
 from .refs.detector import read_dark, read_linearity, read_saturation, read_superbias
 from .detector.simulate import raw_ramps
 from .refs.imaging import (
@@ -102,7 +102,7 @@ __all__ = [
     "subarray_window", "cut_to_exposure", "flat_for_exposure", "read_gain", "read_readnoise", "read_mask", "read_filteroffset", "imaging_conversion", "read_photom_table",
     "compressed_image_hdu", "zero_gzip_timestamps", "dq_def_hdu", "write_flat_file", "write_area_file",
     "write_detector_file", "reference_border_dq", "read_saturation", "read_superbias", "read_linearity", "read_dark",
-    "raw_ramps", "uncal_exposure", "PhotomTable", "PhotomRow",
+    "raw_ramps", "uncal_exposure", "write_stage1_defaults", "stage1_reference_types", "PhotomTable", "PhotomRow",
     "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references", "aperture_mask",
     "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing", "point_sources", "noisy_rate", "reference_pixel_dq", "window_from_params",
     "WebbcalError", "InputFileError", "ReferenceFileError", "ExtractionError", "ParameterError", "PluginError",
@@ -206,3 +206,34 @@ def uncal_exposure(rate_model, load, cosmic_rays=0, seed=0):
     model.meta.bunit_data = "DN"
     model.meta.model_type = "Level1bModel"
     return model, raw
+
+
+def stage1_reference_types(instrument, default, with_superbias=True):
+    """The stage-1 :class:`ReferenceType` s of an instrument, read by the core readers.
+
+    Parameters
+    ----------
+    instrument : str
+        INSTRUME of the types.
+    default : callable
+        ``default(name)`` gives each type's ``default(model, mode)`` callable (the
+        plugin's embedded file).
+    with_superbias : bool
+        Include SUPERBIAS (False for an instrument without one).
+
+    Returns
+    -------
+    list of ReferenceType
+        mask, saturation, (superbias), linearity, dark, gain, readnoise, selected by
+        DETECTOR and SUBARRAY (and READPATT for superbias, dark and read noise).
+    """
+    table = [("mask", read_mask, (), "bad-pixel mask DQ/DQ_DEF (FITS)"),
+             ("saturation", read_saturation, (), "saturation level per pixel, DN (FITS)"),
+             ("superbias", read_superbias, ("READPATT",), "bias per pixel, DN (FITS)"),
+             ("linearity", read_linearity, (), "linearity COEFFS (FITS)"),
+             ("dark", read_dark, ("READPATT",), "cumulative dark per frame, DN (FITS)"),
+             ("gain", read_gain, (), "gain, electrons per DN (FITS)"),
+             ("readnoise", read_readnoise, ("READPATT",), "read noise of a CDS pair, DN (FITS)")]
+    return [ReferenceType(name, instrument, reader, selectors=("DETECTOR", "SUBARRAY") + extra,
+                          default=default(name), description=desc)
+            for name, reader, extra, desc in table if with_superbias or name != "superbias"]

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 __all__ = ["compressed_image_hdu", "zero_gzip_timestamps", "dq_def_hdu", "write_flat_file", "write_area_file",
-           "write_detector_file", "reference_border_dq", "DUMMY_DQ_DEF"]
+           "write_detector_file", "reference_border_dq", "write_stage1_defaults", "DUMMY_DQ_DEF"]
 
 #: the JWST DQ bits the synthetic flats use: (bit, value, name, description)
 DUMMY_DQ_DEF = ((0, 1, "DO_NOT_USE", "Bad pixel not to be used for science"),
@@ -132,3 +132,41 @@ def write_detector_file(path: str | Path, primary: Any, name: str, planes: np.nd
         hdus += [compressed_image_hdu(np.asarray(dq, np.uint32).view(np.int32), "DQ"), dq_def_hdu(dq_rows)]
     fits.HDUList(hdus).writeto(path, overwrite=True)
     zero_gzip_timestamps(path)
+
+
+def write_stage1_defaults(outdir: str | Path, prefix: str, primary: Any, shape: tuple, dq: np.ndarray,
+                          values: dict) -> None:
+    """The synthetic stage-1 references of a plugin (``<prefix>_<type>_dummy.fits``):
+    constant full-frame images (the files stay small) with the pixel flags ``dq``.
+
+    ``primary(reftype, **keywords)`` makes a primary HDU; ``values`` holds ``gain``,
+    ``readnoise``, ``saturation``, ``lin_c2`` (linear = D + c2 D^2), ``dark_frames``,
+    ``dark_per_frame`` and, for an instrument with a superbias, ``bias``."""
+    from astropy.io import fits
+
+    outdir = Path(outdir)
+    generic = dict(DETECTOR="ANY", SUBARRAY="GENERIC")
+
+    def name(reftype):
+        return outdir / f"{prefix}_{reftype}_dummy.fits"
+
+    write_detector_file(name("saturation"), primary("SATURATION", **generic), "SCI",
+                        np.full(shape, values["saturation"], np.float32), dq)
+    if "bias" in values:
+        write_detector_file(name("superbias"), primary("SUPERBIAS", READPATT="ANY", **generic), "SCI",
+                            np.full(shape, values["bias"], np.float32), dq)
+    coeffs = np.zeros((3,) + tuple(shape), np.float32)
+    coeffs[1], coeffs[2] = 1.0, values["lin_c2"]
+    write_detector_file(name("linearity"), primary("LINEARITY", **generic), "COEFFS", coeffs, dq)
+    n = int(values["dark_frames"])
+    dark = (np.arange(1, n + 1, dtype=np.float32) * values["dark_per_frame"])[:, None, None] * np.ones(shape, np.float32)
+    write_detector_file(name("dark"), primary("DARK", READPATT="ANY", NFRAMES=1, GROUPGAP=0, NGROUPS=n, **generic),
+                        "SCI", dark, dq)
+    write_detector_file(name("gain"), primary("GAIN", **generic), "SCI", np.full(shape, values["gain"], np.float32))
+    write_detector_file(name("readnoise"), primary("READNOISE", READPATT="ANY", **generic), "SCI",
+                        np.full(shape, values["readnoise"], np.float32))
+    h = primary("MASK", **generic)
+    h.header["SUBSTRT1"], h.header["SUBSTRT2"] = 1, 1
+    fits.HDUList([h, compressed_image_hdu(np.asarray(dq, np.uint32).view(np.int32), "DQ"), dq_def_hdu()]).writeto(
+        name("mask"), overwrite=True)
+    zero_gzip_timestamps(name("mask"))

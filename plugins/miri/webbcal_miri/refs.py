@@ -40,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from webbcal.plugin_api import ReferenceFileError, ReferenceType, column, read_distortion, read_filteroffset, read_table
+from webbcal.plugin_api import (ReferenceFileError, ReferenceType, column, read_distortion, read_filteroffset,
+                                read_table, stage1_reference_types)
 from webbcal.plugin_api import read_area, read_flat  # noqa: F401  (the MIRI readers of these types)
 
 from . import detector
@@ -439,25 +440,10 @@ def reference_types():
                       default=_default("extract1d"), description="extraction apertures (JSON)"),
         ReferenceType("apcorr", inst, read_apcorr, selectors=("EXP_TYPE",),
                       default=_default("apcorr"), description="LRS aperture correction (FITS)"),
-        *stage1_reference_types(inst),
+        *stage1_reference_types(inst, _default, with_superbias=False),
     ]
-
-
-def stage1_reference_types(inst):
-    """The stage-1 types (core readers; synthetic full-frame defaults)."""
-    from webbcal.plugin_api import read_dark, read_gain, read_linearity, read_mask, read_readnoise, read_saturation
-
-    return [ReferenceType(name, inst, reader, selectors=("DETECTOR", "SUBARRAY") + extra, default=_default(name),
-                          description=desc)
-            for name, reader, extra, desc in (
-                ("mask", read_mask, (), "bad-pixel mask DQ/DQ_DEF (FITS)"),
-                ("saturation", read_saturation, (), "saturation level per pixel, DN (FITS)"),
-                ("linearity", read_linearity, (), "linearity COEFFS (FITS)"),
-                ("dark", read_dark, ("READPATT",), "cumulative dark per frame, DN (FITS)"),
-                ("gain", read_gain, (), "gain, electrons per DN (FITS)"),
-                ("readnoise", read_readnoise, ("READPATT",), "read noise of a CDS pair, DN (FITS)"))]
 
 
 def stage1_readers():
     """The stage-1 readers by type (the simulator's raw ramps use them with the defaults)."""
-    return {t.name: t.reader for t in stage1_reference_types("MIRI")}
+    return {t.name: t.reader for t in stage1_reference_types("MIRI", _default, with_superbias=False)}

@@ -32,17 +32,11 @@ from pathlib import Path
 from webbcal.plugin_api import (
     ReferenceType,
     read_area,
-    read_dark,
     read_distortion,
     read_filteroffset,
     read_flat,
-    read_gain,
-    read_linearity,
-    read_mask,
     read_photom_table,
-    read_readnoise,
-    read_saturation,
-    read_superbias,
+    stage1_reference_types,
 )
 
 from .detector import is_long
@@ -113,23 +107,10 @@ def reference_types():
                       default=_default_photom, description="PHOTOM table: filter, pupil, order (FITS)"),
         ReferenceType("specwcs", inst, _read_specwcs, selectors=("EXP_TYPE", "DETECTOR", "FILTER", "PUPIL", "MODULE"),
                       default=_default("specwcs"), description="grism dispersion polynomials (ASDF)"),
-        ReferenceType("mask", inst, read_mask, selectors=("DETECTOR", "SUBARRAY"),
-                      default=_default("mask"), description="bad-pixel mask DQ/DQ_DEF (FITS)"),
-        ReferenceType("saturation", inst, read_saturation, selectors=("DETECTOR", "SUBARRAY"),
-                      default=_default("saturation"), description="saturation level per pixel, DN (FITS)"),
-        ReferenceType("superbias", inst, read_superbias, selectors=("DETECTOR", "SUBARRAY", "READPATT"),
-                      default=_default("superbias"), description="bias per pixel, DN (FITS)"),
-        ReferenceType("linearity", inst, read_linearity, selectors=("DETECTOR", "SUBARRAY"),
-                      default=_default("linearity"), description="linearity COEFFS (FITS)"),
-        ReferenceType("dark", inst, read_dark, selectors=("DETECTOR", "SUBARRAY", "READPATT"),
-                      default=_default("dark"), description="cumulative dark per frame, DN (FITS)"),
-        ReferenceType("gain", inst, read_gain, selectors=("DETECTOR", "SUBARRAY"),
-                      default=_default("gain"), description="gain, electrons per DN (FITS)"),
-        ReferenceType("readnoise", inst, read_readnoise, selectors=("DETECTOR", "SUBARRAY", "READPATT"),
-                      default=_default("readnoise"), description="read noise of a CDS pair, DN (FITS)"),
+        *stage1_reference_types(inst, _default),
     ]
 
 
-#: the stage-1 readers by type (the simulator's raw ramps use them with the defaults)
-READERS = {"gain": read_gain, "readnoise": read_readnoise, "superbias": read_superbias,
-           "saturation": read_saturation, "linearity": read_linearity, "dark": read_dark, "mask": read_mask}
+def stage1_readers():
+    """The stage-1 readers by type (the simulator's raw ramps use them with the defaults)."""
+    return {t.name: t.reader for t in stage1_reference_types("NIRCAM", _default)}

@@ -80,8 +80,10 @@ def simulate(mode, params):
         from webbcal.plugin_api import uncal_exposure
 
         truth["rate"] = np.array(model.data, dtype=np.float64)
+        readers = refs.stage1_readers()
+
         def load(reftype):
-            return refs.READERS[reftype](refs.default_path(reftype))
+            return readers[reftype](refs.default_path(reftype))
 
         raw_model, raw = uncal_exposure(model, load, cosmic_rays=int(params.get("cosmic_rays", 20)),
                                         seed=int(params.get("seed") or 0))

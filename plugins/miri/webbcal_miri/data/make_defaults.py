@@ -172,21 +172,6 @@ def compressed(data, name):
     return fits.CompImageHDU(data=data, name=name, compression_type="GZIP_2", quantize_level=0.0)
 
 
-def zero_gzip_timestamps(path):
-    """Blank the modification time that gzip writes into every compressed tile, so the
-    file bytes do not depend on when the script ran (the time is outside the CRC)."""
-    from astropy.io import fits
-
-    with fits.open(path, disable_image_compression=True) as hdul:
-        for hdu in hdul:
-            if isinstance(hdu, fits.BinTableHDU) and "COMPRESSED_DATA" in hdu.columns.names:
-                for tile in hdu.data["COMPRESSED_DATA"]:
-                    if tile.size >= 8 and tile[0] == 0x1F and tile[1] == 0x8B:
-                        tile[4:8] = 0
-        hdul.writeto(str(path) + ".tmp", overwrite=True)
-    Path(str(path) + ".tmp").replace(path)
-
-
 def dq_def_hdu():
     from astropy.io import fits
 
@@ -209,6 +194,8 @@ def write_flat(path):
         fits.PrimaryHDU(header=hdr), compressed(flat, "SCI"), compressed(err, "ERR"),
         compressed(dq.view(np.int32), "DQ"), dq_def_hdu(),
     ]).writeto(path, overwrite=True)
+    from webbcal.plugin_api import zero_gzip_timestamps
+
     zero_gzip_timestamps(path)
     # the DQ is stored as int32 bit patterns (REFERENCE_PIXEL is the sign bit)
 
@@ -276,6 +263,8 @@ def write_area(path):
     hdr = primary_header("AREA", "Synthetic MIRI imager pixel-area map (relative)", EXP_TYPE="MIR_IMAGE",
                          FILTER="ANY", SUBARRAY="GENERIC", PIXAR_SR=PIXAR_SR, PIXAR_A2=PIXAR_A2)
     fits.HDUList([fits.PrimaryHDU(header=hdr), compressed(area_array(), "SCI")]).writeto(path, overwrite=True)
+    from webbcal.plugin_api import zero_gzip_timestamps
+
     zero_gzip_timestamps(path)
 
 
@@ -355,37 +344,20 @@ STAGE1 = dict(gain=4.0, readnoise=10.0, saturation=60000.0, lin_c2=1.0e-6, dark_
 
 def write_stage1(outdir):
     """MASK, SATURATION, LINEARITY, DARK, GAIN, READNOISE over the full 1024 x 1032 frame:
-    constant values, the 4 reference columns on each side flagged."""
+    constant values, the 4 reference columns on each side flagged (the core's writer)."""
     from astropy.io import fits
 
-    from webbcal.plugin_api import compressed_image_hdu, dq_def_hdu, write_detector_file, zero_gzip_timestamps
+    from webbcal.plugin_api import write_stage1_defaults
 
     full = (1024, 1032)
     dq = np.zeros(full, np.uint32)
     dq[:, :4] = dq[:, -4:] = 1 | 2 ** 31
 
     def prim(reftype, **keys):
-        return fits.PrimaryHDU(header=primary_header(reftype, f"synthetic MIRI {reftype} for offline runs",
-                                                     SUBARRAY="GENERIC", **keys))
+        keys.pop("DETECTOR", None)       # the MIRI header says MIRIMAGE
+        return fits.PrimaryHDU(header=primary_header(reftype, f"synthetic MIRI {reftype} for offline runs", **keys))
 
-    write_detector_file(outdir / "jwst_miri_saturation_dummy.fits", prim("SATURATION"), "SCI",
-                        np.full(full, STAGE1["saturation"], np.float32), dq)
-    coeffs = np.zeros((3,) + full, np.float32)
-    coeffs[1], coeffs[2] = 1.0, STAGE1["lin_c2"]
-    write_detector_file(outdir / "jwst_miri_linearity_dummy.fits", prim("LINEARITY"), "COEFFS", coeffs, dq)
-    n = STAGE1["dark_frames"]
-    dark = (np.arange(1, n + 1, dtype=np.float32) * STAGE1["dark_per_frame"])[:, None, None] * np.ones(full, np.float32)
-    write_detector_file(outdir / "jwst_miri_dark_dummy.fits", prim("DARK", NFRAMES=1, GROUPGAP=0, NGROUPS=n),
-                        "SCI", dark, dq)
-    write_detector_file(outdir / "jwst_miri_gain_dummy.fits", prim("GAIN"), "SCI",
-                        np.full(full, STAGE1["gain"], np.float32))
-    write_detector_file(outdir / "jwst_miri_readnoise_dummy.fits", prim("READNOISE"), "SCI",
-                        np.full(full, STAGE1["readnoise"], np.float32))
-    h = prim("MASK")
-    h.header["SUBSTRT1"], h.header["SUBSTRT2"] = 1, 1
-    fits.HDUList([h, compressed_image_hdu(dq.view(np.int32), "DQ"), dq_def_hdu()]).writeto(
-        outdir / "jwst_miri_mask_dummy.fits", overwrite=True)
-    zero_gzip_timestamps(outdir / "jwst_miri_mask_dummy.fits")
+    write_stage1_defaults(outdir, "jwst_miri", prim, full, dq, STAGE1)
 
 
 def main(outdir=HERE):

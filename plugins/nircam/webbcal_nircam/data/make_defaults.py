@@ -143,34 +143,12 @@ DARK_FRAMES, DARK_PER_FRAME, LIN_C2 = 40, 0.02, 2.0e-6
 
 def detector_references():
     """SATURATION, SUPERBIAS, LINEARITY, DARK, GAIN, READNOISE, MASK: full frame, constant
-    values (the files stay small) with the reference border flagged."""
-    from webbcal.plugin_api import reference_border_dq, write_detector_file
+    values with the reference border flagged (the core's writer)."""
+    from webbcal.plugin_api import reference_border_dq, write_stage1_defaults
 
-    dq = reference_border_dq(FULL, REFPIX)
-    generic = dict(DETECTOR="ANY", SUBARRAY="GENERIC")
-    write_detector_file(HERE / "jwst_nircam_saturation_dummy.fits", primary("SATURATION", **generic), "SCI",
-                        np.full(FULL, SATURATION, np.float32), dq)
-    write_detector_file(HERE / "jwst_nircam_superbias_dummy.fits", primary("SUPERBIAS", READPATT="ANY", **generic),
-                        "SCI", np.full(FULL, BIAS, np.float32), dq)
-    coeffs = np.zeros((3,) + FULL, np.float32)
-    coeffs[1], coeffs[2] = 1.0, LIN_C2        # linear = D + c2 D^2 (1.7 % at 40000 DN above bias)
-    write_detector_file(HERE / "jwst_nircam_linearity_dummy.fits", primary("LINEARITY", **generic), "COEFFS",
-                        coeffs, dq)
-    dark = (np.arange(1, DARK_FRAMES + 1, dtype=np.float32) * DARK_PER_FRAME)[:, None, None] * np.ones(FULL, np.float32)
-    write_detector_file(HERE / "jwst_nircam_dark_dummy.fits",
-                        primary("DARK", READPATT="ANY", NFRAMES=1, GROUPGAP=0, NGROUPS=DARK_FRAMES, **generic),
-                        "SCI", dark, dq)
-    write_detector_file(HERE / "jwst_nircam_gain_dummy.fits", primary("GAIN", **generic), "SCI",
-                        np.full(FULL, GAIN, np.float32))
-    write_detector_file(HERE / "jwst_nircam_readnoise_dummy.fits", primary("READNOISE", READPATT="ANY", **generic),
-                        "SCI", np.full(FULL, READNOISE, np.float32))
-    from webbcal.plugin_api import compressed_image_hdu, dq_def_hdu, zero_gzip_timestamps
-
-    h = primary("MASK", **generic)
-    h.header["SUBSTRT1"], h.header["SUBSTRT2"] = 1, 1
-    fits.HDUList([h, compressed_image_hdu(dq.view(np.int32), "DQ"), dq_def_hdu()]).writeto(
-        HERE / "jwst_nircam_mask_dummy.fits", overwrite=True)
-    zero_gzip_timestamps(HERE / "jwst_nircam_mask_dummy.fits")
+    write_stage1_defaults(HERE, "jwst_nircam", primary, FULL, reference_border_dq(FULL, REFPIX),
+                          dict(gain=GAIN, readnoise=READNOISE, saturation=SATURATION, bias=BIAS, lin_c2=LIN_C2,
+                               dark_frames=DARK_FRAMES, dark_per_frame=DARK_PER_FRAME))
 
 
 if __name__ == "__main__":
