@@ -76,6 +76,7 @@ from .refs.imaging import (
     read_gain,
     read_mask,
     read_readnoise,
+    placed_window,
     subarray_window,
 )
 from .results import Conversion, Correction, Flat
@@ -99,7 +100,7 @@ __all__ = [
     "datamodels", "read_table", "column", "header_value", "slits_of", "interpret_dq_def", "DQ", "pixel_wavelengths",
     "imaging_wcs", "attach_imaging_wcs", "pointing", "v2v3_to_sky", "synthetic_distortion",
     "read_distortion", "read_flat", "read_area", "DistortionReference", "FlatReference", "AreaReference",
-    "subarray_window", "cut_to_exposure", "flat_for_exposure", "read_gain", "read_readnoise", "read_mask", "read_filteroffset", "imaging_conversion", "read_photom_table",
+    "subarray_window", "placed_window", "cut_to_exposure", "flat_for_exposure", "read_gain", "read_readnoise", "read_mask", "read_filteroffset", "imaging_conversion", "read_photom_table",
     "compressed_image_hdu", "zero_gzip_timestamps", "dq_def_hdu", "write_flat_file", "write_area_file",
     "write_detector_file", "reference_border_dq", "read_saturation", "read_superbias", "read_linearity", "read_dark",
     "raw_ramps", "uncal_exposure", "write_stage1_defaults", "stage1_reference_types", "PhotomTable", "PhotomRow",

@@ -422,6 +422,25 @@ def subarray_window(model: Any, known: Optional[dict] = None) -> tuple[int, int,
     return int(xstart), int(ystart), int(getattr(sub, "xsize", None) or nx), int(getattr(sub, "ysize", None) or ny)
 
 
+def placed_window(model: Any, known: dict, where: Any) -> tuple[int, int, int, int]:
+    """:func:`subarray_window` for an exposure that must be placed on the detector: a
+    subarray whose name is not in ``known`` needs its SUBSTRT1/SUBSTRT2.
+
+    Raises
+    ------
+    InputFileError
+        Such a subarray without SUBSTRT1/SUBSTRT2 (``where`` names the file).
+    """
+    from ..errors import InputFileError
+
+    sub = model.meta.subarray
+    name = str(getattr(sub, "name", None) or "FULL").strip().upper()
+    if name not in known and (getattr(sub, "xstart", None) is None or getattr(sub, "ystart", None) is None):
+        raise InputFileError(str(where), f"SUBARRAY={name} without SUBSTRT1/SUBSTRT2: cannot place the exposure "
+                                         "on the detector")
+    return subarray_window(model, known)
+
+
 def cut_to_exposure(ref: DetectorReference, model: Any, window: tuple, what: str):
     """``ref.cutout`` over the exposure's pixels (``window`` from :func:`subarray_window`),
     placed by both files' SUBSTRT1/2; a reference without SUBSTRT keywords and of the

@@ -11,11 +11,10 @@ and photom with the core's imaging pieces.
 from __future__ import annotations
 
 from webbcal.plugin_api import (
-    InputFileError,
     attach_imaging_wcs,
     flat_for_exposure,
     imaging_conversion,
-    subarray_window,
+    placed_window,
 )
 
 
@@ -27,12 +26,7 @@ def window_of(model):
     InputFileError
         A subarray other than FULL without SUBSTRT1/SUBSTRT2.
     """
-    sub = model.meta.subarray
-    name = str(getattr(sub, "name", None) or "FULL").strip().upper()
-    if name != "FULL" and (getattr(sub, "xstart", None) is None or getattr(sub, "ystart", None) is None):
-        raise InputFileError(str(getattr(model, "path", None) or "NIRCam exposure"),
-                             f"SUBARRAY={name} without SUBSTRT1/SUBSTRT2: cannot place the exposure on the detector")
-    return subarray_window(model, {"FULL": (1, 1)})
+    return placed_window(model, {"FULL": (1, 1)}, getattr(model, "path", None) or "NIRCam exposure")
 
 
 def assign_wcs(model, refs):

@@ -15,11 +15,10 @@ SOSS strip (SUBSTRIP256, SUBSTRIP96), whose origins are known.
 from __future__ import annotations
 
 from webbcal.plugin_api import (
-    InputFileError,
     attach_imaging_wcs,
     flat_for_exposure,
     imaging_conversion,
-    subarray_window,
+    placed_window,
 )
 
 #: full-frame NIRISS detector (rows, columns)
@@ -40,14 +39,9 @@ def window_of(model):
     """
     from .refs import SUBARRAY_ORIGINS
 
-    sub = model.meta.subarray
-    name = str(getattr(sub, "name", None) or "FULL").strip().upper()
-    known = {"FULL": (1, 1), **SUBARRAY_ORIGINS}       # FULL and the SOSS strips are placed by name
-    if name not in known and (getattr(sub, "xstart", None) is None or getattr(sub, "ystart", None) is None):
-        raise InputFileError(_where(model), f"SUBARRAY={name} without SUBSTRT1/SUBSTRT2: cannot place the "
-                                            "exposure on the detector")
-    # (a window off the detector is refused by the core from Mode.detector_shape)
-    return subarray_window(model, known)
+    # FULL and the SOSS strips are placed by name (a window off the detector is refused by
+    # the core from Mode.detector_shape)
+    return placed_window(model, {"FULL": (1, 1), **SUBARRAY_ORIGINS}, _where(model))
 
 
 def assign_wcs(model, refs):
