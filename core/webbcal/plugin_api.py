@@ -61,7 +61,7 @@ from .refs.photom_table import PhotomRow, PhotomTable, read_photom_table
 from .refs.synthetic import (compressed_image_hdu, dq_def_hdu, reference_border_dq, write_area_file,
                               write_detector_file, write_flat_file, write_stage1_defaults, zero_gzip_timestamps)
 from .refs.detector import read_dark, read_linearity, read_saturation, read_superbias
-from .detector.simulate import raw_ramps
+from .detector.simulate import raw_ramps, readout_frame_time
 from .refs.imaging import (
     AreaReference,
     DistortionReference,
@@ -103,7 +103,7 @@ __all__ = [
     "subarray_window", "placed_window", "cut_to_exposure", "flat_for_exposure", "read_gain", "read_readnoise", "read_mask", "read_filteroffset", "imaging_conversion", "read_photom_table",
     "compressed_image_hdu", "zero_gzip_timestamps", "dq_def_hdu", "write_flat_file", "write_area_file",
     "write_detector_file", "reference_border_dq", "read_saturation", "read_superbias", "read_linearity", "read_dark",
-    "raw_ramps", "uncal_exposure", "write_stage1_defaults", "stage1_reference_types", "PhotomTable", "PhotomRow",
+    "raw_ramps", "readout_frame_time", "uncal_exposure", "uncal_from_rates", "detector1_recipe", "write_stage1_defaults", "stage1_reference_types", "PhotomTable", "PhotomRow",
     "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references", "aperture_mask",
     "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing", "point_sources", "noisy_rate", "reference_pixel_dq", "window_from_params",
     "WebbcalError", "InputFileError", "ReferenceFileError", "ExtractionError", "ParameterError", "PluginError",
@@ -138,6 +138,96 @@ def resolve_references(model, mode, reftypes, overrides=None):
 
 #: level of the raw ramps of an instrument without a superbias (DN, in the linear domain)
 RAW_PEDESTAL = 10000.0
+
+
+#: product classes of raw ramps (uncal) the stage-1 steps take
+RAW_KINDS = ("Level1bModel", "RampModel")
+
+
+def detector1_recipe(*, superbias=True, refpix=True, gain_scale=True, after=None):
+    """The usual stage-1 recipe of a mode, its reference types and product classes.
+
+    The order is the official pipeline's: dq_init, saturation, (superbias), (refpix),
+    linearity, dark_current, jump, ramp_fit, (gain_scale).
+
+    Parameters
+    ----------
+    superbias, refpix, gain_scale : bool
+        Run those steps (an instrument without a superbias, or one whose reference-pixel
+        step comes elsewhere, leaves them out).
+    after : dict, optional
+        ``{step: (step, ...)}``: plugin steps (or ones placed differently) inserted after
+        a step of the recipe, e.g. ``{"saturation": ("firstframe", "lastframe")}``.
+
+    Returns
+    -------
+    tuple
+        ``(steps, reftypes, kinds)`` for :class:`Mode` ``detector1``, ``reftypes`` and
+        ``model_kinds`` (merge them with the mode's stage-2 entries).
+    """
+    steps = ["dq_init", "saturation", *(["superbias"] if superbias else []), *(["refpix"] if refpix else []),
+             "linearity", "dark_current", "jump", "ramp_fit", *(["gain_scale"] if gain_scale else [])]
+    for anchor, extra in (after or {}).items():
+        if anchor not in steps:
+            raise ValueError(f"detector1_recipe: no step {anchor!r} to insert {extra} after")
+        i = steps.index(anchor) + 1
+        steps[i:i] = list(extra)
+    refs = {"dq_init": ("mask",), "saturation": ("saturation",), "superbias": ("superbias",),
+            "linearity": ("linearity",), "dark_current": ("dark",), "jump": ("gain", "readnoise"),
+            "ramp_fit": ("gain", "readnoise")}
+    reftypes = {k: v for k, v in refs.items() if k in steps}
+    kinds = {name: RAW_KINDS for name in steps + ["detector1"]}
+    if "gain_scale" in steps:
+        kinds["gain_scale"] = ("ImageModel", "CubeModel")
+    return tuple(steps), reftypes, kinds
+
+
+def uncal_from_rates(model, truth, load, params, frame_time=None):
+    """The raw ramps of a simulated rate exposure, for a plugin's ``simulate`` at
+    ``level="uncal"``.
+
+    Sets the readout (``params["ngroups"]``, else the model's NGROUPS, else 10; one
+    frame per group; TFRAME from the model or ``frame_time``) and the integration times
+    it implies, then builds the ramps with :func:`uncal_exposure`.
+
+    Parameters
+    ----------
+    model : DataModel
+        The noiseless simulated rates (DN/s).
+    truth : dict
+        The simulation's truth; ``rate`` (the rates), ``cosmic_rays`` and ``saturated``
+        are added.
+    load : callable
+        ``load(reftype)``: the plugin's stage-1 reference (its embedded default).
+    params : dict
+        The simulate parameters (``ngroups``, ``cosmic_rays`` (default 20), ``seed``).
+    frame_time : float, optional
+        TFRAME (s) when the model has none.
+
+    Returns
+    -------
+    tuple
+        ``(raw_model, truth)``.
+    """
+    ex = model.meta.exposure
+    ngroups = int(params.get("ngroups") or ex.ngroups or 10)
+    if ngroups < 1:
+        raise ValueError("ngroups must be >= 1")
+    tframe = ex.frame_time if ex.frame_time else frame_time
+    if not tframe or float(tframe) <= 0:
+        raise ValueError("simulate --level uncal: the exposure has no frame time (TFRAME)")
+    tframe = float(tframe)
+    ex.ngroups, ex.nframes, ex.groupgap = ngroups, 1, 0
+    ex.frame_time = ex.group_time = tframe
+    nints = int(np.shape(model.data)[0]) if np.ndim(model.data) == 3 else 1
+    ex.nints = nints
+    ex.integration_time = (ngroups - 1) * tframe       # EFFINTTM, EFFEXPTM of the raw readout
+    ex.exposure_time = nints * (ngroups - 1) * tframe
+    truth["rate"] = np.array(model.data, dtype=np.float64)
+    raw_model, raw = uncal_exposure(model, load, cosmic_rays=int(params.get("cosmic_rays", 20)),
+                                    seed=int(params.get("seed") or 0))
+    truth["cosmic_rays"], truth["saturated"] = raw.cosmic_rays, raw.saturated
+    return raw_model, truth
 
 
 def uncal_exposure(rate_model, load, cosmic_rays=0, seed=0):

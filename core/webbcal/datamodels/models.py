@@ -466,11 +466,12 @@ class _ArrayModel(DataModel):
             attr = _ATTR_BY_EXTNAME.get(hdu.name)
             if attr is None or not isinstance(hdu, (fits.ImageHDU, fits.PrimaryHDU, fits.CompImageHDU)):
                 continue
-            lazy = _lazy_unsigned_image(hdu) if memmap and attr == "dq" else None
-            if lazy is not None and lazy.dtype == np.uint32:
-                # memory-mapped DQ stored as BZERO-scaled int32: converted per slice on
-                # access, never as a whole in-memory copy at open time
-                self._dq = lazy
+            lazy = _lazy_unsigned_image(hdu) if memmap and attr in ("dq", "data") else None
+            if lazy is not None and (lazy.dtype == np.uint32 if attr == "dq" else lazy.dtype == np.uint16):
+                # memory-mapped DQ stored as BZERO-scaled int32 (or raw ramps as BZERO-scaled
+                # int16): converted per slice on access, never as a whole in-memory copy
+                # at open time
+                object.__setattr__(self, "_dq" if attr == "dq" else attr, lazy)
                 self._headers[hdu.name] = clean_header(hdu.header)
                 used.add(i)
                 continue

@@ -39,6 +39,27 @@ __all__ = ["detect_jumps"]
 DO_NOT_USE, SATURATED, JUMP_DET = 1, 2, 4
 
 
+def nanmedian_leading(x, axes=1):
+    """``np.nanmedian`` over the first ``axes`` axes of ``x``, vectorised: numpy's own
+    goes pixel by pixel through Python once any NaN is present. All-NaN pixels: NaN."""
+    x = np.asarray(x, dtype=np.float64)
+    lead = int(np.prod(x.shape[:axes]))
+    rest = x.shape[axes:]
+    v = np.ascontiguousarray(x.reshape(lead, -1).T)      # the values of a pixel contiguous
+    n = (~np.isnan(v)).sum(axis=1)
+    med = np.full(v.shape[0], np.nan)
+    # pixels with the same number of values: two order statistics by partition (NaN go
+    # last), not a full sort
+    for k in np.unique(n[n > 0]):
+        sel = np.flatnonzero(n == k)
+        lo, hi = (int(k) - 1) // 2, int(k) // 2
+        part = np.partition(v[sel], sorted({lo, hi}), axis=1)
+        med[sel] = 0.5 * (part[:, lo] + part[:, hi])
+    med = med.reshape(rest)
+    n = n.reshape(rest)
+    return med
+
+
 def _iter_median(absd):
     """Median used by the iterative pass (pixels along the last axis, differences along
     the first): four or more usable -- the largest removed; three -- plain; two -- the
@@ -131,7 +152,7 @@ def _block(data, gdq, r0, r1, gain, rn2, sigclip, min_usable_diffs, thr, single_
     if min_usable_diffs >= single_pass:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(fd, axis=(0, 1))
+            med = nanmedian_leading(fd, 2)
         with np.errstate(invalid="ignore", divide="ignore"):
             sigma = np.sqrt(np.abs(med) / gain + rn2)
         sigma = np.where(sigma == 0, np.nan, sigma)
@@ -255,7 +276,7 @@ def _flag_neighbours(data, gdq, gain, rn2, lo, hi):
     fd = np.diff(np.where((subq & (SATURATED | DO_NOT_USE)) != 0, np.nan, sub), axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(fd, axis=(0, 1))
+        med = nanmedian_leading(fd, 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         sigma = np.sqrt(np.abs(med) / gain[ys, xs] + rn2[ys, xs])
         sigma = np.where(sigma == 0, np.nan, sigma)

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .jump import nanmedian_leading
+
 __all__ = ["fit_ramps", "RampFit", "snr_power"]
 
 DO_NOT_USE, SATURATED, JUMP_DET = 1, 2, 4
@@ -93,7 +95,7 @@ def _median_rate(data, gdq, group_time):
             alln = np.all(np.isnan(diff), axis=0)
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns: NaN
-                m = np.nanmedian(diff, axis=0)
+                m = nanmedian_leading(diff, 1)
             # no difference left: the first group's value, as the official code
             m = np.where(alln & np.isfinite(d[0]), d[0], m)
         acc += np.nan_to_num(m, nan=0.0)

@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["RawRamps", "raw_ramps", "invert_polynomial"]
+__all__ = ["RawRamps", "raw_ramps", "invert_polynomial", "readout_frame_time"]
+
+
+def readout_frame_time(nx, ny, noutputs=1):
+    """Frame time (s) of a near-infrared (SIDECAR) readout of ``nx`` columns by ``ny``
+    rows through ``noutputs`` amplifiers: ``(nx / noutputs + 12) * (ny + 1)`` pixel
+    times of 10 microseconds (12 extra pixel times per row, one extra row). A full frame
+    through four outputs gives 10.737 s."""
+    return (int(nx) / max(int(noutputs), 1) + 12) * (int(ny) + 1) * 1.0e-5
 
 
 def invert_polynomial(coeffs, target, iterations=30):

@@ -13,7 +13,8 @@ from ..steps.flat_field import FlatFieldStep
 from ..steps.photom import PhotomStep
 from ..steps.tso_photometry import TsoPhotometryStep
 from ..steps.white_light import WhiteLightStep
-from .pipeline import Detector1Pipeline, GuiderPipeline, Image2Pipeline, Spec2Pipeline
+from .detector1 import Detector1Pipeline
+from .pipeline import GuiderPipeline, Image2Pipeline, Spec2Pipeline
 from .spec3 import Spec3Pipeline
 
 #: name under which the host registers this module

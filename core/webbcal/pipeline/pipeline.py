@@ -54,10 +54,9 @@ class Pipeline(Step):
             )
         return mode.recipe
 
-    def process(self, model, mode, refs, params):
-        from . import get_step_class
-
-        recipe = self.recipe_for(mode)
+    def _check_recipe(self, recipe, mode):
+        """Step parameters given for steps the recipe does not run: an error (or, from a
+        parameter file, a warning)."""
         unknown = set(self.step_params) - set(recipe)
         not_run = sorted(set(self._file_substeps) - set(recipe) - {None})
         if not_run:
@@ -68,6 +67,31 @@ class Pipeline(Step):
                 f"pipeline {self.name} for mode {mode.key} has no step {', '.join(sorted(unknown))} "
                 f"(its steps: {', '.join(recipe)})"
             )
+
+    def _make_step(self, step_name, mode, params):
+        """The recipe's step ``step_name`` with its parameters (given, from the parameter
+        file, the pipeline's output directory and file), inside this pipeline."""
+        from . import get_step_class
+
+        cls = get_step_class(step_name, self._host())
+        pars = dict(self.step_params.get(step_name, {}))
+        pars.setdefault("output_dir", params.get("output_dir"))
+        if params.get("output_file"):
+            pars.setdefault("output_file", params["output_file"])
+        step = cls(host=self.host, **pars)
+        if step_name in self._file_substeps:
+            step.file_source = self.file_source
+            step.read_file_parameters(self._file_substeps[step_name], self.file_source)
+        step.in_pipeline = True
+        step.input_path = self.input_path
+        step.user_params["save_results"] = False
+        return step
+
+    def process(self, model, mode, refs, params):
+        from . import get_step_class
+
+        recipe = self.recipe_for(mode)
+        self._check_recipe(recipe, mode)
         if params.get("background"):
             from ..steps.background import subtract_background
 
@@ -80,16 +104,7 @@ class Pipeline(Step):
         cal_queued = False
         for step_name in recipe:
             cls = get_step_class(step_name, self._host())
-            pars = dict(self.step_params.get(step_name, {}))
-            pars.setdefault("output_dir", params.get("output_dir"))
-            if params.get("output_file"):
-                pars.setdefault("output_file", params["output_file"])
-            step = cls(host=self.host, **pars)
-            if step_name in self._file_substeps:
-                step.file_source = self.file_source
-                step.read_file_parameters(self._file_substeps[step_name], self.file_source)
-            step.in_pipeline = True
-            step.input_path = self.input_path
+            step = self._make_step(step_name, mode, params)
             step_pars = step.parameters(mode)
             if step_name in PRODUCT_STEPS:
                 if not cal_queued:
@@ -158,22 +173,6 @@ class Image2Pipeline(Pipeline):
     name = "image2"
     aliases = ("calwebb_image2", "Image2Pipeline")
     kind = "image2"
-
-
-class Detector1Pipeline(Pipeline):
-    """Stage 1: raw ramps (uncal) to count rates -- the mode's ``detector1`` recipe (e.g.
-    dq_init, saturation, superbias, linearity, dark_current, jump, ramp_fit); writes the
-    rate and the rateints."""
-
-    name = "detector1"
-    aliases = ("calwebb_detector1", "Detector1Pipeline")
-    suffix = "rate"
-
-    def recipe_for(self, mode):
-        """The mode's stage-1 recipe."""
-        if not mode.detector1:
-            raise ParameterError(f"mode {mode.key} has no stage-1 (detector1) recipe in this plugin version")
-        return mode.detector1
 
 
 class GuiderPipeline(Pipeline):

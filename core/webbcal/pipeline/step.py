@@ -451,13 +451,30 @@ class Step:
 
     def run_model(self, model, mode):
         """Run on an opened model whose mode is known (pipelines call this)."""
+        prepared = self.begin(model, mode)
+        if prepared is None:
+            return model
+        params, refs = prepared
+        t0 = time.perf_counter()
+        result = self.process(model, mode, refs, params)
+        if result is None:
+            result = model
+        if result is not model and getattr(model, "companions", None) and not getattr(result, "companions", None):
+            result.companions = list(model.companions)  # files beside the input go beside the products
+        self.finish(result, t0)
+        return result
+
+    def begin(self, model, mode):
+        """Everything before :meth:`process`: the parameters, the references resolved
+        (and logged) for ``model``; ``None`` when the step is skipped (recorded SKIPPED).
+        A runner that calls :meth:`process` on pieces of an exposure (stage 1 in chunks)
+        calls this once, then :meth:`finish` on the assembled result."""
         host = self._host()
-        input_path = getattr(self, "input_path", None)
         params = self.parameters(mode)
         if params["skip"]:
             log.info("%s: skipped", self.name)
             self.record(model, "SKIPPED")
-            return model
+            return None
         reftypes = mode.reftypes_for(self.name) if mode is not None else ()
         unknown = set(self.overrides) - set(reftypes)
         if unknown:
@@ -476,24 +493,25 @@ class Step:
         if self.skip_when_refs_na and reftypes and all(refs.path(rt) is None for rt in reftypes):
             log.info("%s: skipped (reference file N/A)", self.name)
             self.record(model, "SKIPPED", refs)
-            return model
-        t0 = time.perf_counter()
+            return None
         if mode is not None:
             log.info("%s: %s %s handled by plugin %s", self.name, mode.instrument, model.meta.exposure.type, mode.plugin)
         self.refs = refs
         self.used_parameters = dict(params)
         self.status = None     # process may set it: "SKIPPED" when it found nothing to do
-        result = self.process(model, mode, refs, params)
-        if result is None:
-            result = model
-        if result is not model and getattr(model, "companions", None) and not getattr(result, "companions", None):
-            result.companions = list(model.companions)  # files beside the input go beside the products
+        self._params = params
+        return params, refs
+
+    def finish(self, result, t0=None, record_only=False):
+        """Everything after :meth:`process`: the status recorded in ``result``, the time
+        logged, the product saved when asked (not with ``record_only``)."""
         status = self.status or "COMPLETE"
-        self.record(result, status, refs)
-        log.info("%s: %s in %.2f s", self.name, status.lower(), time.perf_counter() - t0)
-        if params["save_results"]:
-            self.save(result, input_path, params)
-        return result
+        self.record(result, status, self.refs)
+        if record_only:
+            return
+        log.info("%s: %s in %.2f s", self.name, status.lower(), time.perf_counter() - (t0 or time.perf_counter()))
+        if self._params["save_results"]:
+            self.save(result, getattr(self, "input_path", None), self._params)
 
     def process(self, model, mode, refs, params):
         raise NotImplementedError

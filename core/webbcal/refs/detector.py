@@ -27,7 +27,8 @@ from ..datamodels import interpret_dq_def
 from ..errors import ReferenceFileError
 from .imaging import DetectorReference, _image, _open_fits, _origin
 
-__all__ = ["StackReference", "read_saturation", "read_superbias", "read_linearity", "read_dark"]
+__all__ = ["StackReference", "read_saturation", "read_superbias", "read_linearity", "read_dark", "dark_frames_for",
+           "dark_frames_needed"]
 
 
 @dataclass
@@ -60,9 +61,11 @@ class StackReference:
             except Exception as exc:   # a truncated or corrupt tile
                 raise ReferenceFileError(self.path, f"{self.kind} {self.extname} cannot be read ({exc})") from None
 
-    def for_exposure(self, model: Any, window: tuple) -> tuple:
+    def for_exposure(self, model: Any, window: tuple, lead: tuple = ()) -> tuple:
         """``(planes, dq)`` over the exposure's pixels (``window`` from
-        :func:`~webbcal.refs.imaging.subarray_window`).
+        :func:`~webbcal.refs.imaging.subarray_window`); ``lead``: slices of the leading
+        (plane) axes to read, e.g. ``(slice(0, 10),)`` for a dark's first ten frames
+        (all planes when empty).
 
         Raises
         ------
@@ -70,15 +73,15 @@ class StackReference:
             The reference does not cover the exposure.
         """
         ny, nx = np.shape(model.data)[-2:]
+        lead = tuple(lead) + (slice(None),) * (len(self.shape) - 2 - len(lead))
         if self.dq.shape == (ny, nx) and not self.placed:
-            return self._read_planes((Ellipsis,)), self.dq
+            return self._read_planes(lead + (slice(None), slice(None))), self.dq
         probe = DetectorReference(self.path, self.dq, self.xstart, self.ystart, self.placed)
         sl = probe._window(window[0], window[1], nx, ny)
         if sl is None:
             raise ReferenceFileError(
                 self.path, f"{self.kind} of shape {self.dq.shape} at SUBSTRT1={self.xstart}, SUBSTRT2={self.ystart} "
                            f"does not cover the {nx}x{ny} exposure at SUBSTRT1={window[0]}, SUBSTRT2={window[1]}")
-        lead = (slice(None),) * (len(self.shape) - 2)
         return self._read_planes(lead + sl), self.dq[sl]
 
 
@@ -165,6 +168,21 @@ def read_dark(path: str | Path) -> StackReference:
         Not FITS, no SCI, not 3-D or 4-D, or a DQ that does not match.
     """
     return _read(path, "DARK", "SCI", (3, 4))
+
+
+def dark_frames_needed(ref: StackReference, nframes: int, groupgap: int, ngroups: int) -> int:
+    """How many of the dark's leading planes (per integration) :func:`dark_frames_for`
+    uses for ``ngroups`` groups of ``nframes`` frames and ``groupgap`` dropped frames: the
+    groups themselves when both share their readout, else the frames averaged (never
+    more than the dark holds: too few is reported by :func:`dark_frames_for`)."""
+    d_nframes = int(ref.keywords.get("NFRAMES") or 1)
+    d_gap = int(ref.keywords.get("GROUPGAP") or 0)
+    if (d_nframes, d_gap) == (int(nframes), int(groupgap)):
+        need = int(ngroups)
+    else:
+        need = (int(ngroups) - 1) * (int(nframes) + int(groupgap)) + int(nframes)
+    held = ref.shape[-3]
+    return max(1, min(need, held))
 
 
 def dark_frames_for(ref: StackReference, planes: np.ndarray, nframes: int, groupgap: int, ngroups: int,

@@ -30,7 +30,7 @@ from ..datamodels import CubeModel, ImageModel, RampModel
 from ..detector import corrections
 from ..errors import InputFileError
 from ..pipeline.step import Param, Step
-from ..refs.detector import dark_frames_for
+from ..refs.detector import dark_frames_for, dark_frames_needed
 from ..refs.imaging import cut_to_exposure, subarray_window
 
 log = logging.getLogger("webbcal.step")
@@ -43,12 +43,14 @@ def _where(step, model):
     return getattr(step, "input_path", None) or getattr(model, "path", None) or "ramp exposure"
 
 
-def _require_ramps(step, model, min_groups=1):
+def require_ramps(step, model, min_groups=1, fill=True):
+    """Raw ramps of at least ``min_groups`` groups, else one clear error (with ``fill``,
+    a GROUPDQ of zeros is added when absent)."""
     if not isinstance(model, RampModel) or np.ndim(model.data) != 4:
         raise InputFileError(_where(step, model), f"{step.name} works on raw ramps (uncal: 4-D SCI of integrations x "
                                                   f"groups x rows x columns); this is a {type(model).__name__} of "
                                                   f"shape {np.shape(model.data)} (a rate or cal product?)")
-    if model.groupdq is None:
+    if model.groupdq is None and fill:
         model.groupdq = np.zeros(np.shape(model.data), dtype=np.uint8)
     ngroups = np.shape(model.data)[1]
     if ngroups < min_groups:
@@ -56,23 +58,54 @@ def _require_ramps(step, model, min_groups=1):
                                                   f"the ramps have {ngroups}")
 
 
-def _stack(refs, model, reftype):
-    return refs.load(reftype).for_exposure(model, subarray_window(model))
-
-
 def _image_ref(refs, model, reftype, what):
     return np.asarray(cut_to_exposure(refs.load(reftype), model, subarray_window(model), what), dtype=np.float64)
 
 
 class _RampStep(Step):
-    """A step on raw ramps."""
+    """A step on raw ramps.
+
+    ``ramp_scope`` tells the stage-1 runner (:mod:`webbcal.pipeline.detector1`) how the
+    step may be applied to pieces of an exposure: ``"integration"`` -- each integration
+    on its own (the group corrections); ``"pixels"`` -- each pixel on its own with all
+    its integrations, ``halo`` pixels of neighbours around a block (jump); ``"fit"`` --
+    the ramp fit. References are read once per step and kept for the pieces.
+    """
 
     suffix = None
     min_groups = 1
+    ramp_scope = "integration"
+
+    def halo(self, params):
+        """Neighbouring pixels a block needs around it (``"pixels"`` steps)."""
+        return 0
+
+    def begin(self, model, mode):
+        self.__dict__.pop("_ref_cache", None)     # a new exposure: its own references
+        return super().begin(model, mode)
 
     def process(self, model, mode, refs, params):
-        _require_ramps(self, model, self.min_groups)
+        require_ramps(self, model, self.min_groups)
         return self._correct(model, refs, params)
+
+    # references read once per step, cut to the whole exposure; a block of it (the
+    # runner's ``model.block``: (row slice, column slice)) takes its part
+    def _cached(self, key, make):
+        cache = self.__dict__.setdefault("_ref_cache", {})
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
+
+    def _stack(self, refs, model, reftype, lead=()):
+        exposure = getattr(model, "whole_exposure", None) or model
+        return self._cached(("stack", reftype, repr(lead)),
+                            lambda: refs.load(reftype).for_exposure(exposure, subarray_window(exposure), lead=lead))
+
+    def _image(self, refs, model, reftype, what):
+        exposure = getattr(model, "whole_exposure", None) or model
+        full = self._cached(("image", reftype), lambda: _image_ref(refs, exposure, reftype, what))
+        block = getattr(model, "block", None)
+        return full if block is None else full[block]
 
 
 class SaturationStep(_RampStep):
@@ -83,7 +116,7 @@ class SaturationStep(_RampStep):
     spec = {"n_pix_grow_sat": Param(int, 1, "pixels around a saturated one flagged too (charge spilling)", low=0)}
 
     def _correct(self, model, refs, params):
-        level, ref_dq = _stack(refs, model, "saturation")
+        level, ref_dq = self._stack(refs, model, "saturation")
         model.groupdq, model.pixeldq = corrections.flag_saturation(
             model.data, model.groupdq, model.pixel_flags, level, ref_dq, int(params["n_pix_grow_sat"]))
         n = int(np.count_nonzero(np.asarray(model.groupdq) & 2))
@@ -99,7 +132,7 @@ class SuperbiasStep(_RampStep):
     spec = {}
 
     def _correct(self, model, refs, params):
-        bias, ref_dq = _stack(refs, model, "superbias")
+        bias, ref_dq = self._stack(refs, model, "superbias")
         model.data, model.pixeldq = corrections.subtract_superbias(model.data, model.pixel_flags, bias, ref_dq)
         return model
 
@@ -145,7 +178,7 @@ class LinearityStep(_RampStep):
     spec = {}
 
     def _correct(self, model, refs, params):
-        coeffs, ref_dq = _stack(refs, model, "linearity")
+        coeffs, ref_dq = self._stack(refs, model, "linearity")
         model.data, model.pixeldq = corrections.correct_linearity(model.data, model.groupdq, model.pixel_flags,
                                                                   coeffs, ref_dq)
         return model
@@ -160,13 +193,19 @@ class DarkCurrentStep(_RampStep):
 
     def _correct(self, model, refs, params):
         ref = refs.load("dark")
-        planes, ref_dq = ref.for_exposure(model, subarray_window(model))
         exp = model.meta.exposure
         nframes = int(exp.nframes or 1)
         groupgap = int(exp.groupgap or 0)
         nints, ngroups = np.shape(model.data)[:2]
+        # only the dark frames the exposure's groups average are read (a flight DARK holds
+        # many more)
+        need = dark_frames_needed(ref, nframes, groupgap, ngroups)
+        lead = (slice(None), slice(0, need)) if len(ref.shape) == 4 else (slice(0, need),)
+        planes, ref_dq = self._stack(refs, model, "dark", lead)
+        first = int(getattr(model, "integration_offset", 0) or 0)   # of a chunk of integrations
         if planes.ndim == 4:
-            dark = np.stack([dark_frames_for(ref, planes, nframes, groupgap, ngroups, i) for i in range(nints)])
+            dark = np.stack([dark_frames_for(ref, planes, nframes, groupgap, ngroups, first + i)
+                             for i in range(nints)])
         else:
             dark = dark_frames_for(ref, planes, nframes, groupgap, ngroups)
         model.data, model.pixeldq = corrections.subtract_dark(model.data, model.pixel_flags, dark, ref_dq)
@@ -179,6 +218,7 @@ class JumpStep(_RampStep):
     name = "jump"
     aliases = ("JumpStep",)
     min_groups = 3
+    ramp_scope = "pixels"
     spec = {
         "rejection_threshold": Param(float, 4.0, "threshold (sigma) with four or more usable differences", low=0),
         "three_group_rejection_threshold": Param(float, 6.0, "threshold with two usable differences", low=0),
@@ -186,21 +226,56 @@ class JumpStep(_RampStep):
         "flag_4_neighbors": Param(bool, True, "flag the four neighbours of a jump"),
         "max_jump_to_flag_neighbors": Param(float, 1000.0, "largest jump (sigma) whose neighbours are flagged"),
         "min_jump_to_flag_neighbors": Param(float, 10.0, "smallest jump (sigma) whose neighbours are flagged"),
+        # large events (snowballs), off by default as in the official step
+        "expand_large_events": Param(bool, False, "flag snowballs: the disc around a large jump with a saturated "
+                                                  "core (webbcal.detector.large_events)"),
+        "min_jump_area": Param(float, 5.0, "smallest region of jumps (pixels) taken for a snowball", low=1),
+        "min_sat_area": Param(float, 1.0, "smallest saturated core (pixels) of a snowball", low=1),
+        "expand_factor": Param(float, 2.0, "factor on a snowball's radius for the flagged disc", low=1),
+        "sat_required_snowball": Param(bool, True, "a snowball needs a newly saturated core inside it"),
+        "min_sat_radius_extend": Param(float, 2.5, "cores wider than this (pixels) grow their saturation", low=0),
+        "sat_expand": Param(float, 2.0, "pixels added to the diameter of a large saturated core", low=0),
+        "edge_size": Param(int, 25, "snowballs centred this close to the edge need no saturated core", low=0),
+        "max_extended_radius": Param(float, 200.0, "largest radius (pixels) flagged around one event", low=1),
     }
 
     def _correct(self, model, refs, params):
         from ..detector.jump import detect_jumps
 
-        gain = _image_ref(refs, model, "gain", "gain")
-        rn = _image_ref(refs, model, "readnoise", "read noise")
+        gain = self._image(refs, model, "gain", "gain")
+        rn = self._image(refs, model, "readnoise", "read noise")
         before = int(np.count_nonzero(np.asarray(model.groupdq) & 4))
         model.groupdq = detect_jumps(model.data, model.groupdq, gain, rn, **{
             k: params[k] for k in ("rejection_threshold", "three_group_rejection_threshold",
                                    "four_group_rejection_threshold", "flag_4_neighbors",
                                    "max_jump_to_flag_neighbors", "min_jump_to_flag_neighbors")})
+        if params["expand_large_events"]:
+            from ..detector.large_events import flag_snowballs
+
+            block = getattr(model, "block", None)
+            exposure = getattr(model, "whole_exposure", None) or model
+            origin = (block[0].start, block[1].start) if block is not None else (0, 0)
+            model.groupdq, n = flag_snowballs(model.groupdq, **{k: params[k] for k in (
+                "min_jump_area", "min_sat_area", "expand_factor", "sat_required_snowball", "min_sat_radius_extend",
+                "sat_expand", "edge_size", "max_extended_radius")}, origin=origin,
+                shape=tuple(np.shape(exposure.data)[-2:]))
+            self.snowballs = getattr(self, "snowballs", 0) + n
+            if block is None:
+                log.info("jump: %d snowball(s) flagged", n)
         after = int(np.count_nonzero(np.asarray(model.groupdq) & 4))
-        log.info("jump: %d group(s) flagged JUMP_DET", after - before)
+        self.flagged = getattr(self, "flagged", 0) + (after - before)
+        if getattr(model, "block", None) is None:
+            log.info("jump: %d group(s) flagged JUMP_DET", after - before)
         return model
+
+    def halo(self, params):
+        """Pixels around a block its flags depend on: the four neighbours of a jump (one
+        pixel); with large events, a snowball's disc (``max_extended_radius``) around a
+        region of up to as many pixels across."""
+        halo = 1 if params["flag_4_neighbors"] else 0
+        if params["expand_large_events"]:
+            halo = max(halo, int(np.ceil(2 * params["max_extended_radius"])) + 2)
+        return halo
 
 
 class RampFitStep(_RampStep):
@@ -212,38 +287,58 @@ class RampFitStep(_RampStep):
     min_groups = 1
     spec = {}
 
+    ramp_scope = "fit"
+
     def _correct(self, model, refs, params):
+        return self.products(model, self.fit(model, refs, params))
+
+    def group_time(self, model):
+        """TGROUP (s); a clear error when absent."""
+        exp = model.meta.exposure
+        tgroup = exp.group_time if exp.group_time is not None else model.get_keyword("TGROUP")
+        try:
+            ok = tgroup is not None and np.isfinite(float(tgroup)) and float(tgroup) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InputFileError(_where(self, model), f"TGROUP={tgroup!r}: the group time is needed to turn ramps "
+                                                      "into rates")
+        return float(tgroup)
+
+    def fit(self, model, refs, params):
+        """The :class:`~webbcal.detector.ramp_fit.RampFit` of the model's ramps (or block)."""
         from ..detector.ramp_fit import fit_ramps
 
         exp = model.meta.exposure
-        tgroup = exp.group_time if exp.group_time is not None else model.get_keyword("TGROUP")
-        if not tgroup or not np.isfinite(float(tgroup)) or float(tgroup) <= 0:
-            raise InputFileError(_where(self, model), f"TGROUP={tgroup!r}: the group time is needed to turn ramps "
-                                                      "into rates")
-        gain = _image_ref(refs, model, "gain", "gain")
-        rn = _image_ref(refs, model, "readnoise", "read noise")
-        fit = fit_ramps(model.data, model.groupdq, gain, rn, float(tgroup), nframes=int(exp.nframes or 1),
-                        pixeldq=model.pixel_flags)
-        rate = ImageModel(data=fit.rate.astype(np.float32))
+        gain = self._image(refs, model, "gain", "gain")
+        rn = self._image(refs, model, "readnoise", "read noise")
+        return fit_ramps(model.data, model.groupdq, gain, rn, self.group_time(model), nframes=int(exp.nframes or 1),
+                         pixeldq=model.pixel_flags)
+
+    def products(self, model, fit):
+        """The rate (ImageModel, returned) and rateints (CubeModel, in ``side_products``)
+        of a fit of ``model``'s ramps."""
+        rate = ImageModel(data=np.asarray(fit.rate, dtype=np.float32))
         rate.update(model)
-        rate.dq = fit.dq.astype(np.uint32)
-        rate.var_poisson = fit.var_poisson.astype(np.float32)
-        rate.var_rnoise = fit.var_rnoise.astype(np.float32)
-        rate.err = fit.err.astype(np.float32)
-        ints = CubeModel(data=fit.rateints.astype(np.float32))
+        rate.dq = np.asarray(fit.dq, dtype=np.uint32)
+        rate.var_poisson = np.asarray(fit.var_poisson, dtype=np.float32)
+        rate.var_rnoise = np.asarray(fit.var_rnoise, dtype=np.float32)
+        rate.err = np.asarray(fit.err, dtype=np.float32)
+        ints = CubeModel(data=np.asarray(fit.rateints, dtype=np.float32))
         ints.update(model)
-        ints.dq = fit.dq_ints.astype(np.uint32)
-        ints.var_poisson = fit.var_poisson_ints.astype(np.float32)
-        ints.var_rnoise = fit.var_rnoise_ints.astype(np.float32)
-        ints.err = fit.err_ints.astype(np.float32)
+        ints.dq = np.asarray(fit.dq_ints, dtype=np.uint32)
+        ints.var_poisson = np.asarray(fit.var_poisson_ints, dtype=np.float32)
+        ints.var_rnoise = np.asarray(fit.var_rnoise_ints, dtype=np.float32)
+        ints.err = np.asarray(fit.err_ints, dtype=np.float32)
         ints.int_times = getattr(model, "int_times", None)
         for m in (rate, ints):
             m.meta.bunit_data = "DN/s"
             m.meta.bunit_err = "DN/s"
             m.path = model.path
         self.side_products = {"rateints": ints}
+        nints, ngroups = np.shape(model.data)[:2]
         log.info("ramp_fit: %d integration(s) x %d group(s) -> rate and rateints (TGROUP %.4g s)",
-                 np.shape(model.data)[0], np.shape(model.data)[1], float(tgroup))
+                 nints, ngroups, self.group_time(model))
         return rate
 
 
@@ -256,6 +351,8 @@ class GainScaleStep(Step):
     aliases = ("GainScaleStep",)
     suffix = "rate"
     spec = {}
+    #: applied to the rate and to ramp_fit's rateints alike
+    ramp_scope = "rates"
 
     def process(self, model, mode, refs, params):
         factor = model.get_keyword("GAINFACT")

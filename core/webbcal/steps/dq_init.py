@@ -28,10 +28,13 @@ class DqInitStep(Step):
     suffix = "dq_init"
     skip_when_refs_na = True
     spec = {}
+    #: in stage 1 (:mod:`webbcal.pipeline.detector1`): integration by integration
+    ramp_scope = "integration"
 
     def process(self, model, mode, refs, params):
         mask = refs.load("mask")
-        flags = np.asarray(cut_to_exposure(mask, model, subarray_window(model), "mask"), dtype=np.uint32)
+        exposure = getattr(model, "whole_exposure", None) or model     # a chunk of a stage-1 run
+        flags = np.asarray(cut_to_exposure(mask, exposure, subarray_window(exposure), "mask"), dtype=np.uint32)
         if isinstance(model, RampModel):
             model.pixeldq = (model.pixel_flags | flags).astype(np.uint32)
             if model.groupdq is None:

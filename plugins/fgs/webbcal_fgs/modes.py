@@ -1,9 +1,12 @@
 """The FGS observing modes webbcal handles, as data (:class:`webbcal.modes.Mode`)."""
-from webbcal.plugin_api import Mode
+from webbcal.plugin_api import Mode, detector1_recipe
 
 PLUGIN = "webbcal-fgs"
 INSTRUMENT = "FGS"
 FULL_SHAPE = (2048, 2048)
+#: stage 1 of FGS imaging (raw ramps -> rates), in the official order; the guider modes
+#: have their own pipeline (guider_cds)
+DETECTOR1, DETECTOR1_REFTYPES, DETECTOR1_KINDS = detector1_recipe()
 
 #: FGS imaging: no photom (FGS has no photometric calibration) -- the recipe says so
 IMAGE = Mode(
@@ -15,7 +18,9 @@ IMAGE = Mode(
     pipeline="image2",
     recipe=("assign_wcs", "flat_field"),
     dispersion_axis=None,
-    reftypes={"assign_wcs": ("distortion",), "flat_field": ("flat",)},
+    reftypes={**DETECTOR1_REFTYPES, "assign_wcs": ("distortion",), "flat_field": ("flat",)},
+    model_kinds=DETECTOR1_KINDS,
+    detector1=DETECTOR1,
     keyword_values={"DETECTOR": ("GUIDER1", "GUIDER2")},
     detector_shape=FULL_SHAPE,
     description="FGS imaging (GUIDER1, GUIDER2; no photometric calibration)",

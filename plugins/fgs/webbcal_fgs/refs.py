@@ -6,9 +6,15 @@ type        format  layout read
 distortion  ASDF    astropy model, full-frame pixels -> V2/V3 arcsec
 flat        FITS    SCI, ERR, DQ, DQ_DEF
 mask        FITS    DQ with DQ_DEF (bad pixels, flagged by dq_init)
+saturation  FITS    SCI: saturation level (DN), DQ, DQ_DEF
+superbias   FITS    SCI: bias (DN), DQ, DQ_DEF
+linearity   FITS    COEFFS (ncoeffs, ny, nx), DQ, DQ_DEF
+dark        FITS    SCI (frames, ny, nx) cumulative dark (DN), DQ, DQ_DEF; NFRAMES, GROUPGAP
 gain        FITS    SCI: electrons per DN
 readnoise   FITS    SCI: read noise of a CDS pair (DN)
 ==========  ======  ======================================================================
+
+The stage-1 types (mask ... readnoise) are the core's (``stage1_reference_types``).
 
 All placed on the detector by SUBSTRT1/SUBSTRT2 and cut to the exposure's window.
 """
@@ -16,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from webbcal.plugin_api import ReferenceType, read_distortion, read_flat, read_gain, read_mask, read_readnoise
+from webbcal.plugin_api import ReferenceType, read_distortion, read_flat, stage1_reference_types
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 #: embedded default files (synthetic, PEDIGREE DUMMY), see data/make_defaults.py
@@ -27,6 +33,10 @@ DEFAULT_FILES = {
     "mask": "jwst_fgs_mask_dummy.fits",
     "gain": "jwst_fgs_gain_dummy.fits",
     "readnoise": "jwst_fgs_readnoise_dummy.fits",
+    "saturation": "jwst_fgs_saturation_dummy.fits",
+    "superbias": "jwst_fgs_superbias_dummy.fits",
+    "linearity": "jwst_fgs_linearity_dummy.fits",
+    "dark": "jwst_fgs_dark_dummy.fits",
 }
 
 
@@ -44,6 +54,11 @@ def _default_distortion(model, mode):
     return default_path("distortion_2" if detector.strip().upper() == "GUIDER2" else "distortion_1")
 
 
+def stage1_readers():
+    """The stage-1 readers by type (the simulator's raw ramps use them with the defaults)."""
+    return {t.name: t.reader for t in stage1_reference_types("FGS", _default)}
+
+
 def reference_types():
     """The FGS reference types (every one has a synthetic embedded default)."""
     inst = "FGS"
@@ -52,10 +67,5 @@ def reference_types():
                       default=_default_distortion, description="detector -> V2/V3 (ASDF, tree['model'])"),
         ReferenceType("flat", inst, read_flat, selectors=("EXP_TYPE", "DETECTOR"),
                       default=_default("flat"), description="flat field SCI/ERR/DQ/DQ_DEF (FITS)"),
-        ReferenceType("mask", inst, read_mask, selectors=("DETECTOR", "SUBARRAY"),
-                      default=_default("mask"), description="bad-pixel mask DQ/DQ_DEF (FITS)"),
-        ReferenceType("gain", inst, read_gain, selectors=("DETECTOR", "SUBARRAY"),
-                      default=_default("gain"), description="gain, electrons per DN (FITS)"),
-        ReferenceType("readnoise", inst, read_readnoise, selectors=("DETECTOR", "SUBARRAY", "READPATT"),
-                      default=_default("readnoise"), description="read noise of a CDS pair, DN (FITS)"),
+        *stage1_reference_types(inst, _default),
     ]

@@ -40,9 +40,23 @@ PIXAR_SR = (0.069 / 206264.806) ** 2
 
 def simulate(mode, params):
     """``(model, truth)`` for an FGS mode (module docstring)."""
-    if "FGS_IMAGE" in mode.exp_types:
+    level = str(params.get("level") or "rate").lower()
+    if level not in ("rate", "uncal"):
+        raise ValueError(f"simulate: level must be 'rate' or 'uncal', not {level!r}")
+    if "FGS_IMAGE" not in mode.exp_types:
+        if level == "uncal":
+            raise ValueError("simulate: the guider modes' raw data are what simulate writes already "
+                             "(level 'rate' gives the guider ramps)")
+        return simulate_guider(params)
+    if level == "rate":
         return simulate_image(params)
-    return simulate_guider(params)
+    from webbcal.plugin_api import uncal_from_rates
+
+    from .refs import default_path, stage1_readers
+
+    model, truth = simulate_image({**params, "noise": False})
+    readers = stage1_readers()
+    return uncal_from_rates(model, truth, lambda t: readers[t](default_path(t)), params)
 
 
 def _meta(model, exp_type, detector, origin, nints, ngroups, tgroup, readpatt):

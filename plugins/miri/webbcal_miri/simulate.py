@@ -267,19 +267,9 @@ def simulate(mode, params):
     model, truth = simulate_lrs(mode, params) if mode.dispersion_axis is not None else simulate_image(mode, params)
     if level != "uncal":
         return model, truth
-    from webbcal.plugin_api import uncal_exposure
+    from webbcal.plugin_api import uncal_from_rates
 
     from .refs import default_path, stage1_readers
 
-    ngroups = int(params.get("ngroups") or 10)
-    if ngroups < 1:
-        raise ValueError("ngroups must be >= 1")
-    ex = model.meta.exposure
-    ex.ngroups, ex.nframes, ex.groupgap = ngroups, 1, 0
-    ex.group_time = ex.frame_time
-    truth["rate"] = np.array(model.data, dtype=np.float64)
     readers = stage1_readers()
-    raw_model, raw = uncal_exposure(model, lambda t: readers[t](default_path(t)),
-                                    cosmic_rays=int(params.get("cosmic_rays", 20)), seed=int(params.get("seed") or 0))
-    truth["cosmic_rays"], truth["saturated"] = raw.cosmic_rays, raw.saturated
-    return raw_model, truth
+    return uncal_from_rates(model, truth, lambda t: readers[t](default_path(t)), {"ngroups": 10, **params})

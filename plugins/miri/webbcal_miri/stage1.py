@@ -24,6 +24,8 @@ __all__ = ["FirstFrameStep", "LastFrameStep"]
 class _GroupFlagStep(Step):
     suffix = None
     spec = {}
+    #: detector1 may run it integration by integration (webbcal.pipeline.detector1)
+    ramp_scope = "integration"
     #: groups the ramps need for the step to apply, and which group it flags
     min_groups = 0
     group = 0

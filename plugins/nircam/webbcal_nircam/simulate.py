@@ -77,19 +77,10 @@ def simulate(mode, params):
     else:
         model, truth = simulate_image(params)
     if level == "uncal":
-        from webbcal.plugin_api import uncal_exposure
+        from webbcal.plugin_api import uncal_from_rates
 
-        truth["rate"] = np.array(model.data, dtype=np.float64)
         readers = refs.stage1_readers()
-
-        def load(reftype):
-            return readers[reftype](refs.default_path(reftype))
-
-        raw_model, raw = uncal_exposure(model, load, cosmic_rays=int(params.get("cosmic_rays", 20)),
-                                        seed=int(params.get("seed") or 0))
-        truth["cosmic_rays"] = raw.cosmic_rays
-        truth["saturated"] = raw.saturated
-        return raw_model, truth
+        return uncal_from_rates(model, truth, lambda t: readers[t](refs.default_path(t)), params)
     return model, truth
 
 

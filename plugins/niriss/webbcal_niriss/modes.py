@@ -1,10 +1,13 @@
 """The NIRISS observing modes webbcal handles, as data (:class:`webbcal.modes.Mode`)."""
-from webbcal.plugin_api import Mode, ParamAlias
+from webbcal.plugin_api import Mode, ParamAlias, detector1_recipe
 
 PLUGIN = "webbcal-niriss"
 #: the box widths (pixels) ``soss_width=optimize`` tries
 SOSS_WIDTHS = (20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0)
 INSTRUMENT = "NIRISS"
+#: stage 1 (raw ramps -> rates) of both modes, in the official order; not yet:
+#: group_scale, persistence, charge_migration (docs/detector1.md)
+DETECTOR1, DETECTOR1_REFTYPES, DETECTOR1_KINDS = detector1_recipe()
 
 #: SOSS: the per-order flux conversion (PHOTOM) is applied to the extracted spectra, as
 #: the official pipeline does for SOSS (the orders overlap on the detector, so no
@@ -24,13 +27,15 @@ SOSS = Mode(
             "white_light"),
     dispersion_axis=1,
     reftypes={
+        **DETECTOR1_REFTYPES,
         "assign_wcs": ("spectrace", "pastasoss"),
         "column_noise": ("spectrace", "pastasoss"),
         "soss_background": ("spectrace", "pastasoss", "bkg"),
         "flat_field": ("flat",),
         "extract_1d": ("spectrace", "pastasoss", "wavemap", "specprofile", "photom"),
     },
-    model_kinds={"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel")},
+    model_kinds={**DETECTOR1_KINDS, "spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel")},
+    detector1=DETECTOR1,
     # optimal extraction uses the plugin's per-order profiles and fits the orders jointly
     step_defaults={"extract_1d": {"profile_type": "plugin"}, "column_noise": {"skip": True}},
     # the official pipeline's name for the SOSS box width
@@ -56,10 +61,13 @@ IMAGE = Mode(
     recipe=("assign_wcs", "flat_field", "photom"),
     dispersion_axis=None,
     reftypes={
+        **DETECTOR1_REFTYPES,
         "assign_wcs": ("distortion", "filteroffset"),
         "flat_field": ("flat",),
         "photom": ("photom", "area"),
     },
+    model_kinds=DETECTOR1_KINDS,
+    detector1=DETECTOR1,
     keyword_values={"FILTER": ("CLEAR", "F277W", "F356W", "F380M", "F430M", "F444W", "F480M"),
                     "PUPIL": ("CLEARP", "F090W", "F115W", "F140M", "F150W", "F158M", "F200W")},
     detector_shape=(2048, 2048),

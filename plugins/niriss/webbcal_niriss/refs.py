@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from webbcal.plugin_api import (
+    stage1_reference_types,
     InputFileError,
     ReferenceFileError,
     ReferenceType,
@@ -60,6 +61,9 @@ DEFAULT_FILES = {
     "flat": "jwst_niriss_flat_image_dummy.fits",
     "flat_soss": "jwst_niriss_flat_soss_dummy.fits",
     "area": "jwst_niriss_area_image_dummy.fits",
+    # stage 1 (detector1), both modes: constant synthetic full frames
+    **{t: f"jwst_niriss_{t}_dummy.fits" for t in ("mask", "saturation", "superbias", "linearity", "dark", "gain",
+                                                  "readnoise")},
 }
 
 #: 1-based (SUBSTRT1, SUBSTRT2) of the SOSS subarrays in the full frame (DMS orientation)
@@ -462,4 +466,10 @@ def reference_types():
                       default=_default_flat, description="flat field SCI/ERR/DQ/DQ_DEF, imaging and SOSS (FITS)"),
         ReferenceType("area", inst, read_area, selectors=("EXP_TYPE", "FILTER", "PUPIL"),
                       default=_default("area"), description="imaging pixel-area map (FITS)"),
+        *stage1_reference_types(inst, _default),
     ]
+
+
+def stage1_readers():
+    """The stage-1 readers by type (the simulator's raw ramps use them with the defaults)."""
+    return {t.name: t.reader for t in stage1_reference_types("NIRISS", _default)}

@@ -52,12 +52,22 @@ def simulate(mode, params):
     """``(model, truth)`` for a NIRISS mode: SOSS (:func:`simulate_soss`) or imaging
     (:func:`webbcal_niriss.simulate_image.simulate_image`)."""
     from .modes import is_soss
-
-    if is_soss(mode):
-        return simulate_soss(mode, params)
     from .simulate_image import simulate_image
 
-    return simulate_image(mode, params)
+    level = str(params.get("level") or "rate").lower()
+    if level not in ("rate", "uncal"):
+        raise ValueError(f"simulate: level must be 'rate' or 'uncal', not {level!r}")
+    if level == "uncal":
+        params = {**params, "noise": False}
+    model, truth = simulate_soss(mode, params) if is_soss(mode) else simulate_image(mode, params)
+    if level == "uncal":
+        from webbcal.plugin_api import uncal_from_rates
+
+        from .refs import default_path, stage1_readers
+
+        readers = stage1_readers()
+        return uncal_from_rates(model, truth, lambda t: readers[t](default_path(t)), params)
+    return model, truth
 
 
 def simulate_soss(mode, params):

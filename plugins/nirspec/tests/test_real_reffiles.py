@@ -13,8 +13,6 @@ REF = Path(__file__).resolve().parents[3] / "tests" / "data" / "nirspec" / "ref"
 #: real files that are deliberately not read through a reader, and why (only the D-flat
 #: cut-out is kept in tests/data: test_flat reads it directly)
 SKIPPED = {
-    "jwst_nirspec_dark_0046.fits": "DARK: a detector-level (stage 1) type, outside stage-2 spectroscopy",
-    "jwst_nirspec_superbias_0075.fits": "SUPERBIAS: a detector-level (stage 1) type, outside stage-2 spectroscopy",
     "jwst_nirspec_prism_disp.fits": "not a CRDS reference file (no REFTYPE): a PRISM dispersion/resolution table",
     "jwst_nirspec_wavelengthrange_test.asdf": "not a CRDS delivery: a test copy of WAVELENGTHRANGE",
     "dflat_PRISM_32x512.fits": "not a CRDS reference file (no REFTYPE, FLAT1 image): a cut-out of a D-flat",

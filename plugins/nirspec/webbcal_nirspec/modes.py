@@ -1,5 +1,5 @@
 """The NIRSpec observing modes this plugin declares (data, not code paths)."""
-from webbcal.plugin_api import Mode
+from webbcal.plugin_api import Mode, detector1_recipe
 
 PLUGIN = "webbcal-nirspec"
 
@@ -15,8 +15,14 @@ FILTERS = ("F070LP", "F100LP", "F170LP", "F290LP", "CLEAR")
 _SPEC2_RECIPE = ("assign_wcs", "extract_2d", "wavecorr", "flat_field", "photom", "extract_1d")
 
 
+#: stage 1 (raw ramps -> rates) of every NIRSpec mode: the official order; traditional
+#: readouts only (IRS2 is refused by refpix, docs/detector1.md)
+DETECTOR1, DETECTOR1_REFTYPES, DETECTOR1_KINDS = detector1_recipe()
+
+
 def _reftypes():
     return {
+        **DETECTOR1_REFTYPES,
         "assign_wcs": WCS_REFTYPES,
         "extract_2d": WCS_REFTYPES,
         "wavecorr": ("wavecorr",),
@@ -31,6 +37,7 @@ def _reftypes():
 #: spec2; cut-outs into extract_1d, as a multi-slit product or as one slit on its own (a
 #: MOS slitlet or fixed-slit source written alone, one slit's s2d, an official BOTS calints)
 _KINDS = {
+    **DETECTOR1_KINDS,
     "spec2": ("ImageModel",),
     "extract_1d": ("MultiSlitModel", "SlitModel"),
 }
@@ -44,6 +51,7 @@ FIXED_SLIT = Mode(
     instrument="NIRSPEC", exp_types=("NRS_FIXEDSLIT",), name="fixedslit", plugin=PLUGIN,
     product="multislit", pipeline="spec2", recipe=_SPEC2_RECIPE, dispersion_axis=1,
     reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS, keyword_values=_KEYWORDS, detector_shape=_DETECTOR,
+    detector1=DETECTOR1,
     description="NIRSpec fixed slits S200A1/A2, S400A1, S1600A1, S200B1 (gratings and PRISM)",
     demo=True,
     use_source_posn=True,  # the official default for NIRSpec FS, MOS and BOTS point sources
@@ -53,6 +61,7 @@ MOS = Mode(
     instrument="NIRSPEC", exp_types=("NRS_MSASPEC",), name="mos", plugin=PLUGIN,
     product="multislit", pipeline="spec2", recipe=_SPEC2_RECIPE, dispersion_axis=1,
     reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS, keyword_values=_KEYWORDS, detector_shape=_DETECTOR,
+    detector1=DETECTOR1,
     description="NIRSpec multi-object spectroscopy through the micro-shutter array (MSAMETFL)",
     demo=True,
     use_source_posn=True,  # the official default for NIRSpec FS, MOS and BOTS point sources
@@ -62,6 +71,7 @@ BRIGHT_OBJECT = Mode(
     instrument="NIRSPEC", exp_types=("NRS_BRIGHTOBJ",), name="bots", plugin=PLUGIN,
     product="tso", pipeline="spec2", recipe=_SPEC2_RECIPE + ("white_light",), dispersion_axis=1,
     reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS_TSO, keyword_values=_KEYWORDS, detector_shape=_DETECTOR,
+    detector1=DETECTOR1,
     description="NIRSpec bright-object time series through S1600A1 (rateints -> x1dints)",
     demo=True,
     use_source_posn=True,  # the official default for NIRSpec FS, MOS and BOTS point sources

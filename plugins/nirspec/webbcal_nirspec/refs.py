@@ -56,6 +56,8 @@ def default_path(reftype, model=None):
         "photom": "nirspec_photom_mos_synthetic.fits" if mos else "nirspec_photom_fs_synthetic.fits",
         "area": "nirspec_area_mos_synthetic.fits" if mos else "nirspec_area_fs_synthetic.fits",
         "wavecorr": "nirspec_wavecorr_synthetic.asdf",
+        # stage 1 (detector1): constant synthetic full frames (data/make_defaults.py)
+        **{t: f"jwst_nirspec_{t}_dummy.fits" for t in STAGE1_TYPES},
     }
     if reftype == "disperser":
         grating = header_value(model, "GRATING") if model is not None else None
@@ -68,6 +70,10 @@ def default_path(reftype, model=None):
         return None
     path = DATA / name
     return path if path.is_file() else None
+
+
+#: the stage-1 reference types (read by the core readers)
+STAGE1_TYPES = ("mask", "saturation", "superbias", "linearity", "dark", "gain", "readnoise")
 
 
 def _default(reftype):
@@ -136,4 +142,14 @@ def reference_types():
     for name, reader in (("extract1d", read_extract1d), ("apcorr", read_apcorr)):
         out.append(ReferenceType(name=name, instrument="NIRSPEC", reader=reader, selectors=_SELECTORS[name],
                                  default=None, description=_DESCRIPTIONS[name]))
+    from webbcal.plugin_api import stage1_reference_types
+
+    out.extend(stage1_reference_types("NIRSPEC", _default))
     return out
+
+
+def stage1_readers():
+    """The stage-1 readers by type (the simulator's raw ramps use them with the defaults)."""
+    from webbcal.plugin_api import stage1_reference_types
+
+    return {t.name: t.reader for t in stage1_reference_types("NIRSPEC", _default)}

@@ -199,7 +199,29 @@ def _subarray_around(kw, info, wcs_refs, margin=6):
 
 
 def simulate(mode, params):
-    """(model, truth) of a synthetic exposure of ``mode`` (see module docstring)."""
+    """(model, truth) of a synthetic exposure of ``mode`` (see module docstring);
+    ``level="uncal"``: the raw ramps of the noiseless rates (``ngroups``, default 10,
+    frames of the subarray's readout time; truth ``rate`` and ``cosmic_rays``)."""
+    params = dict(params or {})
+    level = str(params.get("level") or "rate").lower()
+    if level not in ("rate", "uncal"):
+        raise ValueError(f"simulate: level must be 'rate' or 'uncal', not {level!r}")
+    if level == "rate":
+        return _simulate_rates(mode, params)
+    from webbcal.plugin_api import readout_frame_time, uncal_from_rates
+
+    from .refs import default_path, stage1_readers
+
+    model, truth = _simulate_rates(mode, {**params, "noise": False})
+    ny, nx = np.shape(model.data)[-2:]
+    full = (ny, nx) == (2048, 2048)
+    readers = stage1_readers()
+    return uncal_from_rates(model, truth, lambda t: readers[t](default_path(t)), params,
+                            frame_time=readout_frame_time(nx, ny, 4 if full else 1))
+
+
+def _simulate_rates(mode, params):
+    """The count-rate exposure and its truth."""
     from . import slits
     from . import models
     from .msa import write_msa_metadata

@@ -10,7 +10,10 @@
 - ``jwst_fgs_mask_dummy.fits``: MASK, the reference border and the flat's dead pixels
   (DO_NOT_USE | DEAD) with DQ_DEF;
 - ``jwst_fgs_gain_dummy.fits``: GAIN 2.0 electrons per DN everywhere;
-- ``jwst_fgs_readnoise_dummy.fits``: READNOISE 6.0 DN per CDS pair everywhere.
+- ``jwst_fgs_readnoise_dummy.fits``: READNOISE 6.0 DN per CDS pair everywhere;
+- ``jwst_fgs_{saturation,superbias,linearity,dark}_dummy.fits``: the other stage-1
+  references (core writer ``write_stage1_defaults``): saturation 60000 DN, bias 12000 DN,
+  linearity ``D + 2e-6 D^2``, dark 0.02 DN per frame over 40 frames, the mask's flags.
 """
 from pathlib import Path
 
@@ -23,13 +26,17 @@ REFPIX = 4
 SCALE = 0.069
 V2V3 = {1: (207.19, -697.50), 2: (24.43, -697.50)}
 GAIN, READNOISE = 2.0, 6.0
+#: the other stage-1 values (NIR-like magnitudes): saturation, bias (DN), quadratic
+#: LINEARITY term, DARK frames and dark per frame (DN)
+SATURATION, BIAS, LIN_C2, DARK_FRAMES, DARK_PER_FRAME = 60000.0, 12000.0, 2.0e-6, 40, 0.02
 
 
 def primary(reftype, **extra):
     h = fits.PrimaryHDU()
-    for k, v in dict(TELESCOP="JWST", INSTRUME="FGS", REFTYPE=reftype, PEDIGREE="DUMMY", DETECTOR="ANY",
-                     AUTHOR="webbcal make_defaults.py", USEAFTER="2022-01-01T00:00:00",
-                     DESCRIP=f"synthetic {reftype} for webbcal offline runs -- not a calibration", **extra).items():
+    for k, v in {**dict(TELESCOP="JWST", INSTRUME="FGS", REFTYPE=reftype, PEDIGREE="DUMMY", DETECTOR="ANY",
+                        AUTHOR="webbcal make_defaults.py", USEAFTER="2022-01-01T00:00:00",
+                        DESCRIP=f"synthetic {reftype} for webbcal offline runs -- not a calibration"),
+                 **extra}.items():
         h.header[k] = v
     return h
 
@@ -64,34 +71,27 @@ def flat():
                     1.0 + np.round(pattern * 1024.0) / 1024.0, border=REFPIX, error=0.003, dead=dead_pixels())
 
 
-def mask():
-    from webbcal.plugin_api import compressed_image_hdu, dq_def_hdu, zero_gzip_timestamps
+def mask_dq():
+    """The reference border (DO_NOT_USE | REFERENCE_PIXEL) and the flat's dead pixels
+    (DO_NOT_USE | DEAD)."""
+    from webbcal.plugin_api import reference_border_dq
 
-    dq = np.zeros(FULL, np.uint32)
-    dq[:REFPIX] = dq[-REFPIX:] = 1 | 2 ** 31
-    dq[:, :REFPIX] = dq[:, -REFPIX:] = 1 | 2 ** 31
+    dq = reference_border_dq(FULL, REFPIX)
     dq[dead_pixels()] = 1 | 1024
-    path = HERE / "jwst_fgs_mask_dummy.fits"
-    h = primary("MASK", SUBARRAY="GENERIC")
-    h.header["SUBSTRT1"], h.header["SUBSTRT2"] = 1, 1
-    fits.HDUList([h, compressed_image_hdu(dq.view(np.int32), "DQ"), dq_def_hdu()]).writeto(path, overwrite=True)
-    zero_gzip_timestamps(path)
+    return dq
 
 
-def value(reftype, number, name):
-    from webbcal.plugin_api import compressed_image_hdu, zero_gzip_timestamps
+def detector_references():
+    """MASK, GAIN, READNOISE, SATURATION, SUPERBIAS, LINEARITY, DARK (core writer)."""
+    from webbcal.plugin_api import write_stage1_defaults
 
-    path = HERE / name
-    h = primary(reftype, SUBARRAY="GENERIC")
-    h.header["SUBSTRT1"], h.header["SUBSTRT2"] = 1, 1
-    fits.HDUList([h, compressed_image_hdu(np.full(FULL, number, np.float32), "SCI")]).writeto(path, overwrite=True)
-    zero_gzip_timestamps(path)
+    write_stage1_defaults(HERE, "jwst_fgs", primary, FULL, mask_dq(),
+                          dict(gain=GAIN, readnoise=READNOISE, saturation=SATURATION, bias=BIAS, lin_c2=LIN_C2,
+                               dark_frames=DARK_FRAMES, dark_per_frame=DARK_PER_FRAME))
 
 
 if __name__ == "__main__":
     distortion(1)
     distortion(2)
     flat()
-    mask()
-    value("GAIN", GAIN, "jwst_fgs_gain_dummy.fits")
-    value("READNOISE", READNOISE, "jwst_fgs_readnoise_dummy.fits")
+    detector_references()

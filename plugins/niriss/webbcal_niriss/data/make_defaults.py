@@ -24,6 +24,11 @@
 - ``jwst_niriss_photom_image_dummy.fits``: PHOTOM with the imaging rows (order 0): the
   short-wavelength filters in the pupil wheel with FILTER=CLEAR, the long-wavelength
   ones in the filter wheel with PUPIL=CLEARP, photmjsr of the right order of magnitude.
+- ``jwst_niriss_{mask,saturation,superbias,linearity,dark,gain,readnoise}_dummy.fits``:
+  the stage-1 references (core writer ``write_stage1_defaults``), full frame, constant:
+  gain 1.6 e/DN, read noise 11 DN per CDS pair, bias 12000 DN, saturation 60000 DN,
+  linearity ``D + 2e-6 D^2``, dark 0.02 DN per frame over 40 frames; the reference
+  border flagged (EXP_TYPE ANY: every NIRISS mode).
 """
 from pathlib import Path
 
@@ -46,10 +51,10 @@ PEAK = {1: 0.55, 2: 0.35, 3: 0.025}
 
 def primary(reftype, **extra):
     h = fits.PrimaryHDU()
-    for k, v in dict(TELESCOP="JWST", INSTRUME="NIRISS", DETECTOR="NIS", EXP_TYPE="NIS_SOSS", REFTYPE=reftype,
-                     PUPIL="GR700XD", PEDIGREE="DUMMY", AUTHOR="webbcal make_defaults.py",
-                     DESCRIP=f"synthetic {reftype} for webbcal offline runs -- not a calibration",
-                     USEAFTER="2022-01-01T00:00:00", **extra).items():
+    for k, v in {**dict(TELESCOP="JWST", INSTRUME="NIRISS", DETECTOR="NIS", EXP_TYPE="NIS_SOSS", REFTYPE=reftype,
+                        PUPIL="GR700XD", PEDIGREE="DUMMY", AUTHOR="webbcal make_defaults.py",
+                        DESCRIP=f"synthetic {reftype} for webbcal offline runs -- not a calibration",
+                        USEAFTER="2022-01-01T00:00:00"), **extra}.items():
         h.header[k] = v
     return h
 
@@ -189,7 +194,27 @@ def photom_image():
         HERE / "jwst_niriss_photom_image_dummy.fits", overwrite=True)
 
 
+#: stage-1 values (NIRISS-like magnitudes): gain (e/DN), read noise (DN per CDS pair), bias
+#: and saturation (DN), quadratic LINEARITY term, DARK frames and dark per frame (DN)
+GAIN, READNOISE, BIAS, SATURATION, LIN_C2, DARK_FRAMES, DARK_PER_FRAME = 1.6, 11.0, 12000.0, 60000.0, 2.0e-6, 40, 0.02
+
+
+def detector_references():
+    """MASK, SATURATION, SUPERBIAS, LINEARITY, DARK, GAIN, READNOISE (core writer)."""
+    from webbcal.plugin_api import reference_border_dq, write_stage1_defaults
+
+    def stage1_primary(reftype, **kw):
+        h = primary(reftype, **kw)
+        h.header["EXP_TYPE"], h.header["PUPIL"] = "ANY", "ANY"
+        return h
+
+    write_stage1_defaults(HERE, "jwst_niriss", stage1_primary, FULL, reference_border_dq(FULL, 4),
+                          dict(gain=GAIN, readnoise=READNOISE, saturation=SATURATION, bias=BIAS, lin_c2=LIN_C2,
+                               dark_frames=DARK_FRAMES, dark_per_frame=DARK_PER_FRAME))
+
+
 if __name__ == "__main__":
+    detector_references()
     spectrace()
     photom()
     distortion()

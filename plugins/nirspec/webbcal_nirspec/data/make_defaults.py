@@ -21,7 +21,12 @@ with no CRDS access:
   pixarea for every shutter of the synthetic MSA);
 * WAVECORR (zero-point offsets per fixed slit and MOS: the geometric detector shift of an
   off-centre point source through the embedded optical model, see
-  :func:`webbcal_nirspec.wcs.defaults.make_synthetic_wavecorr`).
+  :func:`webbcal_nirspec.wcs.defaults.make_synthetic_wavecorr`);
+* the stage-1 references ``jwst_nirspec_{mask,saturation,superbias,linearity,dark,gain,
+  readnoise}_dummy.fits`` (the core's ``write_stage1_defaults``): full frame, constant,
+  gain 1.0 e/DN, read noise 14 DN per CDS pair, bias 12000 DN, saturation 55000 DN,
+  linearity ``D + 2e-6 D^2``, dark 0.01 DN per frame over 40 frames, the reference border
+  flagged. Traditional (not IRS2) readouts.
 
 Full-frame images are spatially uniform and stored tile-compressed (lossless GZIP), so
 each file is a few kB; the wavelength dependence and the fast variations are smooth,
@@ -229,6 +234,24 @@ def write_wavecorr():
     defaults.make_synthetic_wavecorr(HERE / "nirspec_wavecorr_synthetic.asdf", refs, detector_of={"S200B1": "NRS2"})
 
 
+#: stage-1 values (NIRSpec-like magnitudes): gain (e/DN), read noise (DN per CDS pair),
+#: bias and saturation (DN), quadratic LINEARITY term, DARK frames and dark per frame (DN)
+GAIN, READNOISE, BIAS, SATURATION, LIN_C2, DARK_FRAMES, DARK_PER_FRAME = 1.0, 14.0, 12000.0, 55000.0, 2.0e-6, 40, 0.01
+
+
+def write_detector_references():
+    """MASK, SATURATION, SUPERBIAS, LINEARITY, DARK, GAIN, READNOISE (core writer)."""
+    from webbcal.plugin_api import reference_border_dq, write_stage1_defaults
+
+    def primary(reftype, **kw):
+        return _primary(reftype, "ANY", f"Synthetic {reftype} for webbcal offline runs.", **kw)
+
+    full = (2048, 2048)
+    write_stage1_defaults(HERE, "jwst_nirspec", primary, full, reference_border_dq(full, 4),
+                          dict(gain=GAIN, readnoise=READNOISE, saturation=SATURATION, bias=BIAS, lin_c2=LIN_C2,
+                               dark_frames=DARK_FRAMES, dark_per_frame=DARK_PER_FRAME))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if "--dispersers-only" in argv:
@@ -241,7 +264,8 @@ def main(argv=None):
     write_photom()
     write_area()
     write_wavecorr()
-    for p in sorted(HERE.glob("nirspec_*")):
+    write_detector_references()
+    for p in sorted(HERE.glob("*nirspec_*")):
         print(f"{p.stat().st_size:9d}  {p.name}")
 
 

@@ -1,0 +1,106 @@
+"""Snowball flagging (webbcal.detector.large_events), on flag planes whose geometry is
+known: a ring of jumps of radius R around a newly saturated core is flagged out to
+expand_factor x R (not beyond), saturated pixels keep their flag alone, a wide core
+grows by sat_expand in diameter from its group on (not before), and the candidates that
+are not snowballs (too small, no core away from the edge) are left alone."""
+import numpy as np
+import pytest
+
+from webbcal.detector.large_events import flag_snowballs, regions
+
+SAT, JUMP = 2, 4
+
+
+def _event(ny=101, nx=101, cy=50, cx=50, ring=4.0, core=1, group=3, ngroups=6):
+    """A ring of JUMP of radius ``ring`` around a core of (2 core + 1)^2 SATURATED pixels
+    new in ``group`` (and saturated after it)."""
+    gdq = np.zeros((1, ngroups, ny, nx), np.uint8)
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    d = np.hypot(yy - cy, xx - cx)
+    gdq[0, group][(d <= ring) & (d > core + 1)] |= JUMP
+    sq = (np.abs(yy - cy) <= core) & (np.abs(xx - cx) <= core)
+    gdq[0, group:][:, sq] |= SAT
+    return gdq, d, sq
+
+
+def test_regions_are_connected_components_with_enclosing_circles():
+    m = np.zeros((20, 20), bool)
+    m[2:5, 2:5] = True          # 9 pixels, centre (3, 3), corners at sqrt(2)
+    m[10, 10] = m[11, 11] = True  # diagonal pair: one 8-connected region of 2
+    found = regions(m, 1)
+    assert len(found) == 2
+    big = max(found, key=lambda c: c.area)
+    assert (big.y, big.x, big.area) == (3.0, 3.0, 9)
+    assert big.radius == pytest.approx(np.sqrt(2) + 0.5)
+    assert len(regions(m, 5)) == 1
+
+
+def test_snowball_disc_is_expand_factor_times_the_ring():
+    gdq, d, sq = _event(ring=4.0)
+    out, n = flag_snowballs(gdq, expand_factor=2.0)
+    assert n == 1
+    r = 4.0 + 0.5                            # enclosing radius of the ring's pixel centres
+    jump = (out[0, 3] & JUMP) != 0
+    assert np.all(jump[(d <= 2 * r - 0.01) & ~sq])
+    assert not np.any(jump[d > 2 * r + 0.01])
+    assert not np.any(jump[sq])              # saturated pixels are not flagged jump
+    # other groups untouched by the disc
+    assert not np.any(out[0, 2] & JUMP) and not np.any(out[0, 4] & JUMP)
+
+
+def test_wide_core_grows_its_saturation_from_its_group_on():
+    gdq, d, sq = _event(ring=5.0, core=2)    # 5 x 5 core: enclosing diameter 2 (2 sqrt 2 + 0.5) > 2.5
+    out, _ = flag_snowballs(gdq, sat_expand=2.0)
+    core_r = 2 * np.sqrt(2) + 0.5
+    grown = d <= core_r + 1.0
+    for g in range(3, 6):
+        assert np.all(out[0, g][grown] & SAT)
+    assert not np.any(out[0, 2] & SAT)       # not before the group it appeared in
+    assert not np.any(out[0, 3][d > core_r + 1.01] & SAT)
+    # a single saturated pixel (diameter 1) does not grow
+    gdq1, d1, sq1 = _event(core=0)
+    out1, _ = flag_snowballs(gdq1)
+    assert np.array_equal(out1 & SAT, gdq1 & SAT)
+
+
+def test_candidates_that_are_not_snowballs():
+    # no saturated core, far from the edge: left alone (unless no core is required)
+    gdq, d, sq = _event()
+    gdq &= ~np.uint8(SAT)
+    out, n = flag_snowballs(gdq)
+    assert n == 0 and np.array_equal(out, gdq)
+    out, n = flag_snowballs(gdq, sat_required_snowball=False)
+    assert n == 1 and (out & JUMP).sum() > (gdq & JUMP).sum()
+    # the same ring near the edge: the core may be off the array, flagged
+    gdq_e, _, _ = _event(cy=10, cx=50)
+    gdq_e &= ~np.uint8(SAT)
+    _, n = flag_snowballs(gdq_e, edge_size=25)
+    assert n == 1
+    # ... but not near a block's edge that is inside the exposure
+    _, n = flag_snowballs(gdq_e, edge_size=25, origin=(100, 100), shape=(400, 400))
+    assert n == 0
+    # a region smaller than min_jump_area
+    small = np.zeros((1, 4, 60, 60), np.uint8)
+    small[0, 2, 30, 30:34] = JUMP
+    small[0, 2:, 30, 31] |= SAT
+    _, n = flag_snowballs(small, min_jump_area=5)
+    assert n == 0
+    # the first group has no previous group: never a snowball there
+    first = np.zeros((1, 3, 60, 60), np.uint8)
+    first[0, 0, 25:35, 25:35] = JUMP
+    _, n = flag_snowballs(first, sat_required_snowball=False)
+    assert n == 0
+
+
+def test_core_saturating_in_the_next_group_counts():
+    gdq, d, sq = _event(group=3)
+    gdq[0, 3][sq] &= ~np.uint8(SAT)          # the core saturates one group later
+    out, n = flag_snowballs(gdq)
+    assert n == 1
+
+
+def test_radius_is_capped():
+    gdq, d, sq = _event(ny=201, nx=201, cy=100, cx=100, ring=30.0, core=1)
+    out, _ = flag_snowballs(gdq, expand_factor=3.0, max_extended_radius=40.0)
+    jump = (out[0, 3] & JUMP) != 0
+    assert not np.any(jump[d > 40.01]) and np.all(jump[(d <= 39.9) & ~sq])
