@@ -2,7 +2,7 @@
 its stage-1 references (embedded synthetic defaults here) and simulates raw ramps
 (``level="uncal"``); raw ramps -> rates returns the injected count rates.
 
-Physics checked per mode: on pixels with at least 20 DN/s and no flag, the median of
+Physics checked per mode: on pixels with at least 5 DN/s and no flag, the median of
 recovered / injected rate is 1 within 0.5 % (Poisson and read noise average out over
 thousands of pixels; the bias, dark and non-linearity put in by the simulator are taken
 out by superbias, dark_current and linearity); every injected cosmic ray lands on a
@@ -41,8 +41,8 @@ def test_raw_ramps_to_the_injected_rates(instrument, exp_type, params, tmp_path)
     true = np.asarray(truth["rate"], dtype=np.float64)
     true = true if true.ndim == 3 else true[None]
     assert ints.data.shape == true.shape
-    good = (ints.dq == 0) & (true > 20)
-    assert good.sum() > 200, good.sum()
+    good = (ints.dq == 0) & (true > 5)
+    assert good.sum() > 100, good.sum()
     ratio = np.median(ints.data[good] / true[good])
     assert abs(ratio - 1) < 5e-3, ratio
     for i, g, y, x, amp in truth["cosmic_rays"]:
@@ -90,3 +90,22 @@ def test_gain_scale_in_the_recipe_scales_rate_and_rateints(tmp_path):
     np.testing.assert_allclose(ib.data[ok], 2 * ia.data[ok], rtol=1e-6)
     np.testing.assert_allclose(ib.err[ok], 2 * ia.err[ok], rtol=1e-6)
     np.testing.assert_allclose(ib.var_poisson[ok], 4 * ia.var_poisson[ok], rtol=1e-6)
+
+
+def test_interleaved_reference_pixel_readouts_are_refused_by_name(tmp_path):
+    """Ramps wider than the detector (IRS2: reference pixels interleaved, 3200 columns for
+    2048): refpix says so instead of correcting them wrongly."""
+    from webbcal.errors import InputFileError
+
+    host = get_host()
+    mode = host.modes.find("NIRSPEC", "NRS_BRIGHTOBJ")
+    raw, _ = host.call_for_mode("webbcal_simulate", mode, params={"nints": 1, "level": "uncal", "seed": 1})
+    wide = raw.copy()
+    wide.data = np.concatenate([np.asarray(raw.data), np.asarray(raw.data)[..., :1152]], axis=-1)
+    wide.groupdq = np.zeros(wide.data.shape, np.uint8)
+    wide.pixeldq = np.zeros(wide.data.shape[-2:], np.uint32)
+    wide.meta.subarray.xsize = 3200
+    wide.set_keyword("READPATT", "NRSIRS2RAPID")
+    step = get_step_class("refpix")()
+    with pytest.raises(InputFileError, match="3200 columns wide.*IRS2"):
+        step.run_model(wide, mode)

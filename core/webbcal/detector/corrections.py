@@ -10,7 +10,8 @@ import numpy as np
 
 from ..datamodels.dqflags import DQ
 
-__all__ = ["flag_saturation", "subtract_superbias", "correct_linearity", "subtract_dark", "refpix_correct"]
+__all__ = ["flag_saturation", "subtract_superbias", "correct_linearity", "subtract_dark", "refpix_correct",
+           "clipped_mean"]
 
 
 def _planes(shape):
@@ -106,55 +107,123 @@ def subtract_dark(data, pixeldq, dark_groups, ref_dq):
     return out, pdq
 
 
+def clipped_mean(values, sigma=3.0, max_iter=50):
+    """Mean of ``values`` along the last axis after iterative clipping about the mean at
+    ``sigma`` standard deviations (each round keeps ``mean - sigma std <= v <= mean +
+    sigma std`` of the values kept so far, until none is dropped); NaN values are left
+    out; NaN where none remains."""
+    v = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(v)
+    for _ in range(max_iter):
+        n = keep.sum(axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(keep, v, 0.0).sum(axis=-1) / n
+            std = np.sqrt(np.where(keep, (v - mean[..., None]) ** 2, 0.0).sum(axis=-1) / n)
+        lo, hi = (mean - sigma * std)[..., None], (mean + sigma * std)[..., None]
+        new = keep & (v >= lo) & (v <= hi)
+        if np.array_equal(new, keep):
+            break
+        keep = new
+    n = keep.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.where(keep, v, 0.0).sum(axis=-1) / np.maximum(n, 1), np.nan)
+
+
+def _running_median_rows(block, usable, length):
+    """Per row, the median of the usable values in a window of ``length`` rows (odd;
+    reflected at the ends, the end row not repeated) across all columns of ``block``
+    ``(..., ny, w)``; NaN where the window holds none."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    length = int(length) + (1 - int(length) % 2)          # odd
+    half = length // 2
+    v = np.where(usable, block, np.nan).astype(np.float64)
+    if half:
+        pad = [(0, 0)] * (v.ndim - 2) + [(half, half), (0, 0)]
+        v = np.pad(v, pad, mode="reflect")
+    win = sliding_window_view(v, length, axis=-2)          # (..., ny, w, length)
+    win = win.reshape(win.shape[:-2] + (-1,))
+    lead = win.shape[:-1]
+    from .jump import nanmedian_leading
+
+    flat = np.moveaxis(win.reshape(-1, win.shape[-1]), -1, 0)
+    return nanmedian_leading(flat, 1).reshape(lead)
+
+
+def _average_nan(a, b, both=np.nan):
+    """The mean of ``a`` and ``b`` where both are finite, the finite one where one is,
+    ``both`` where neither is."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    fa, fb = np.isfinite(a), np.isfinite(b)
+    out = np.where(fa & fb, 0.5 * (a + b), np.where(fa, a, np.where(fb, b, both)))
+    return out
+
+
 def refpix_correct(data, refmask, noutputs, odd_even_columns=True, use_side_ref_pixels=True,
-                   side_smoothing_length=11, side_gain=1.0):
-    """The reference-pixel correction of near-infrared ramps, group by group.
+                   side_smoothing_length=11, side_gain=1.0, transposed=False, subarray=False, usable=None):
+    """The reference-pixel correction of near-infrared ramps, group by group, as the
+    official step defines it (in the detector's readout frame: ``transposed`` when the
+    exposure's rows are the detector's columns).
 
-    ``refmask`` ``(ny, nx)`` marks the reference pixels (PIXELDQ REFERENCE_PIXEL). Rows made
-    of reference pixels (the top / bottom border) give, per output amplifier (``noutputs``
-    equal column bands) and per column parity (``odd_even_columns``), the mean offset of
-    each group, subtracted from that amplifier's columns; then columns made of reference
-    pixels (the side borders) give, per row, the mean of the side reference pixels,
-    smoothed over ``side_smoothing_length`` rows, subtracted times ``side_gain`` from the
-    row. Means are 3-sigma clipped. Returns ``(data, applied)``: ``applied`` False when
-    the window holds no reference row or column (the data are returned unchanged).
+    ``refmask`` ``(ny, nx)`` marks the reference pixels (PIXELDQ REFERENCE_PIXEL);
+    ``usable`` those that may be used (not DO_NOT_USE; default all). For a full frame (or
+    a subarray read through four outputs): per output amplifier (``noutputs`` equal
+    column bands) and column parity (``odd_even_columns``), the 3-sigma-clipped means of
+    the bottom and of the top reference rows, averaged, are subtracted from the
+    amplifier's columns; then (``use_side_ref_pixels``) the running median over
+    ``side_smoothing_length`` rows of the left and of the right reference columns,
+    averaged, times ``side_gain``, from every pixel of the row. For a subarray read
+    through one output: one clipped mean of all its reference pixels per column parity.
+    Returns ``(data, applied)``: ``applied`` False when the window holds no usable
+    reference pixel (the data are returned unchanged).
     """
-    from astropy.stats import sigma_clipped_stats
-
     d = np.array(data, dtype=np.float32, copy=True)
     ref = np.asarray(refmask, dtype=bool)
+    good = ref & (np.ones_like(ref) if usable is None else np.asarray(usable, dtype=bool))
+    if not good.any():
+        return d, False
+    view = np.swapaxes(d, -1, -2) if transposed else d
+    if transposed:
+        ref, good = ref.T, good.T
     ny, nx = ref.shape
+    lead = view.shape[:-2]
+    parities = [slice(0, nx, 2), slice(1, nx, 2)] if odd_even_columns else [slice(0, nx)]
+    if subarray and int(noutputs) == 1:
+        for cols in parities:
+            g = good[:, cols]
+            if not g.any():
+                continue
+            mean = clipped_mean(view[..., cols][..., g].reshape(lead + (-1,)))
+            view[..., cols] -= np.where(np.isfinite(mean), mean, 0.0).astype(np.float32)[..., None, None]
+        return d, True
     ref_rows = np.flatnonzero(ref.all(axis=1))
     ref_cols = np.flatnonzero(ref.all(axis=0))
-    science_cols = np.flatnonzero(~ref.all(axis=0))
-    if ref_rows.size == 0 and ref_cols.size == 0:
-        return d, False
-    nout = max(1, int(noutputs))
-    bands = np.array_split(np.arange(nx), nout)
     if ref_rows.size:
-        rows_ref = d[:, :, ref_rows]                       # (nints, ngroups, nref, nx), small
-        for band in bands:
+        halves = [ref_rows[ref_rows < ny / 2], ref_rows[ref_rows >= ny / 2]]      # bottom, top
+        for band in np.array_split(np.arange(nx), max(1, int(noutputs))):
             if band.size == 0:
                 continue
             b0, b1 = int(band[0]), int(band[-1]) + 1
-            # the columns of the amplifier (and of one parity): a strided slice
             parts = [slice(b0 + ((p - b0) % 2), b1, 2) for p in (0, 1)] if odd_even_columns else [slice(b0, b1)]
             for cols in parts:
-                block = rows_ref[..., cols]
-                if block.shape[-1] == 0:
+                means = []
+                for rows in halves:
+                    g = good[rows][:, cols]
+                    if rows.size == 0 or not g.any():
+                        means.append(np.full(lead, np.nan))
+                        continue
+                    means.append(clipped_mean(view[..., rows, :][..., cols][..., g].reshape(lead + (-1,))))
+                offset = _average_nan(means[0], means[1])
+                if np.all(np.isnan(offset)):
                     continue
-                # the offset of the amplifier (and parity): its reference rows, the
-                # corner pixels of the side columns included; subtracted from all its columns
-                with np.errstate(all="ignore"):
-                    mean, _, _ = sigma_clipped_stats(block.reshape(d.shape[0], d.shape[1], -1), axis=-1, sigma=3.0)
-                d[..., cols] -= np.asarray(mean, dtype=np.float32)[..., None, None]
+                view[..., cols] -= np.where(np.isfinite(offset), offset, 0.0).astype(np.float32)[..., None, None]
     if use_side_ref_pixels and ref_cols.size:
-        with np.errstate(all="ignore"):
-            side, _, _ = sigma_clipped_stats(d[..., ref_cols], axis=-1, sigma=3.0)       # (nints, ngroups, ny)
-        side = np.asarray(side, dtype=np.float64)
-        if side_smoothing_length > 1:
-            from scipy.ndimage import uniform_filter1d
-
-            side = uniform_filter1d(side, int(side_smoothing_length), axis=-1, mode="nearest")
-        d[..., science_cols] -= (side_gain * side).astype(np.float32)[..., None]
+        sides = []
+        for cols in (ref_cols[ref_cols < nx / 2], ref_cols[ref_cols >= nx / 2]):     # left, right
+            if cols.size == 0:
+                sides.append(np.full(lead + (ny,), np.nan))
+                continue
+            sides.append(_running_median_rows(view[..., cols], good[:, cols], side_smoothing_length))
+        signal = _average_nan(sides[0], sides[1], both=0.0)
+        view -= (side_gain * signal).astype(np.float32)[..., None]
     return d, True

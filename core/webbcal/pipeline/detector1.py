@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputFileError, ParameterError
+from ..errors import ParameterError
 from .pipeline import Pipeline
 from .step import Param, Step
 

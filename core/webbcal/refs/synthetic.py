@@ -109,12 +109,13 @@ def write_area_file(path: str | Path, primary: Any, relative_area: np.ndarray, p
 
 
 def reference_border_dq(shape: tuple, border: int = 4) -> np.ndarray:
-    """DQ of a full frame with its reference-pixel border flagged DO_NOT_USE |
-    REFERENCE_PIXEL."""
+    """DQ of a full frame with its reference-pixel border flagged REFERENCE_PIXEL (as a
+    flight MASK flags them: usable by refpix, which leaves out reference pixels that are
+    also DO_NOT_USE)."""
     dq = np.zeros(shape, np.uint32)
     if border:
-        dq[:border] = dq[-border:] = 1 | 2 ** 31
-        dq[:, :border] = dq[:, -border:] = 1 | 2 ** 31
+        dq[:border] = dq[-border:] = 2 ** 31
+        dq[:, :border] = dq[:, -border:] = 2 ** 31
     return dq
 
 

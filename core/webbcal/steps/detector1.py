@@ -148,22 +148,41 @@ class RefPixStep(_RampStep):
         "use_side_ref_pixels": Param(bool, True, "subtract the side reference pixels' row offsets"),
         "side_smoothing_length": Param(int, 11, "rows over which the side offsets are smoothed", low=1),
         "side_gain": Param(float, 1.0, "factor of the side offsets subtracted", low=0),
+        "readout_transposed": Param(bool, False, "the exposure's rows are the detector's readout columns (its "
+                                                 "DMS orientation turned from the readout): set by the plugin"),
     }
+
+    def process(self, model, mode, refs, params):
+        nx = np.shape(model.data)[-1]
+        width = (getattr(mode, "detector_shape", None) or (None, None))[1]
+        if width and nx > width:
+            raise InputFileError(_where(self, model), f"the ramps are {nx} columns wide, more than the {width}-column "
+                                                      "detector: interleaved reference pixels (an IRS2 readout) are "
+                                                      "not handled yet")
+        self._detector_shape = getattr(mode, "detector_shape", None)
+        return super().process(model, mode, refs, params)
 
     def _correct(self, model, refs, params):
         from ..datamodels.dqflags import DQ
 
-        refmask = (model.pixel_flags & DQ.REFERENCE_PIXEL) != 0
-        nx = np.shape(model.data)[-1]
+        flags = model.pixel_flags
+        refmask = (flags & DQ.REFERENCE_PIXEL) != 0
+        ny, nx = np.shape(model.data)[-2:]
         noutputs = model.get_keyword("NOUTPUTS")
         if noutputs is None:   # full-width reads use the four outputs, narrower subarrays one
             full = int(model.meta.subarray.xsize or nx) >= 2048
             noutputs = 4 if full else 1
+        detector = getattr(self, "_detector_shape", None)
+        name = str(model.meta.subarray.name or "").strip().upper()
+        subarray = name != "FULL" and (detector is None or (ny, nx) != tuple(detector))
         data, applied = corrections.refpix_correct(
             model.data, refmask, int(noutputs), params["odd_even_columns"], params["use_side_ref_pixels"],
-            int(params["side_smoothing_length"]), float(params["side_gain"]))
+            int(params["side_smoothing_length"]), float(params["side_gain"]),
+            transposed=bool(params["readout_transposed"]), subarray=subarray,
+            usable=(flags & DQ.DO_NOT_USE) == 0)
         if not applied:
-            log.info("refpix: no reference pixels in the window (PIXELDQ REFERENCE_PIXEL): left as it is")
+            log.info("refpix: no usable reference pixels in the window (PIXELDQ REFERENCE_PIXEL without "
+                     "DO_NOT_USE): left as it is")
             self.status = "SKIPPED"
             return model
         model.data = data

@@ -8,6 +8,9 @@ INSTRUMENT = "NIRISS"
 #: stage 1 (raw ramps -> rates) of both modes, in the official order; not yet:
 #: group_scale, persistence, charge_migration (docs/detector1.md)
 DETECTOR1, DETECTOR1_REFTYPES, DETECTOR1_KINDS = detector1_recipe()
+#: the NIRISS detector is read along the DMS rows (DMS = the readout frame turned and
+#: transposed): refpix works in the readout frame
+READOUT = {"refpix": {"readout_transposed": True}}
 
 #: SOSS: the per-order flux conversion (PHOTOM) is applied to the extracted spectra, as
 #: the official pipeline does for SOSS (the orders overlap on the detector, so no
@@ -37,7 +40,7 @@ SOSS = Mode(
     model_kinds={**DETECTOR1_KINDS, "spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel")},
     detector1=DETECTOR1,
     # optimal extraction uses the plugin's per-order profiles and fits the orders jointly
-    step_defaults={"extract_1d": {"profile_type": "plugin"}, "column_noise": {"skip": True}},
+    step_defaults={"extract_1d": {"profile_type": "plugin"}, "column_noise": {"skip": True}, **READOUT},
     # the official pipeline's name for the SOSS box width
     parameter_aliases={"extract_1d": {"soss_width": ParamAlias(
         "extract_width", doc="SOSS box width in pixels (default 40, as the official soss_width), or 'optimize': "
@@ -68,6 +71,7 @@ IMAGE = Mode(
     },
     model_kinds=DETECTOR1_KINDS,
     detector1=DETECTOR1,
+    step_defaults=READOUT,
     keyword_values={"FILTER": ("CLEAR", "F277W", "F356W", "F380M", "F430M", "F444W", "F480M"),
                     "PUPIL": ("CLEARP", "F090W", "F115W", "F140M", "F150W", "F158M", "F200W")},
     detector_shape=(2048, 2048),

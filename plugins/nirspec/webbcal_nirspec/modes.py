@@ -20,6 +20,11 @@ _SPEC2_RECIPE = ("assign_wcs", "extract_2d", "wavecorr", "flat_field", "photom",
 DETECTOR1, DETECTOR1_REFTYPES, DETECTOR1_KINDS = detector1_recipe()
 
 
+#: NRS1 and NRS2 are read along the DMS rows (the detector frame is the DMS one
+#: transposed): refpix works in the readout frame
+_STEP_DEFAULTS = {"refpix": {"readout_transposed": True}}
+
+
 def _reftypes():
     return {
         **DETECTOR1_REFTYPES,
@@ -50,7 +55,7 @@ _DETECTOR = (2048, 2048)
 FIXED_SLIT = Mode(
     instrument="NIRSPEC", exp_types=("NRS_FIXEDSLIT",), name="fixedslit", plugin=PLUGIN,
     product="multislit", pipeline="spec2", recipe=_SPEC2_RECIPE, dispersion_axis=1,
-    reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS, keyword_values=_KEYWORDS, detector_shape=_DETECTOR,
+    reftypes=_reftypes(), step_defaults=_STEP_DEFAULTS, model_kinds=_KINDS, keyword_values=_KEYWORDS, detector_shape=_DETECTOR,
     detector1=DETECTOR1,
     description="NIRSpec fixed slits S200A1/A2, S400A1, S1600A1, S200B1 (gratings and PRISM)",
     demo=True,
@@ -60,7 +65,7 @@ FIXED_SLIT = Mode(
 MOS = Mode(
     instrument="NIRSPEC", exp_types=("NRS_MSASPEC",), name="mos", plugin=PLUGIN,
     product="multislit", pipeline="spec2", recipe=_SPEC2_RECIPE, dispersion_axis=1,
-    reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS, keyword_values=_KEYWORDS, detector_shape=_DETECTOR,
+    reftypes=_reftypes(), step_defaults=_STEP_DEFAULTS, model_kinds=_KINDS, keyword_values=_KEYWORDS, detector_shape=_DETECTOR,
     detector1=DETECTOR1,
     description="NIRSpec multi-object spectroscopy through the micro-shutter array (MSAMETFL)",
     demo=True,
@@ -70,7 +75,7 @@ MOS = Mode(
 BRIGHT_OBJECT = Mode(
     instrument="NIRSPEC", exp_types=("NRS_BRIGHTOBJ",), name="bots", plugin=PLUGIN,
     product="tso", pipeline="spec2", recipe=_SPEC2_RECIPE + ("white_light",), dispersion_axis=1,
-    reftypes=_reftypes(), step_defaults={}, model_kinds=_KINDS_TSO, keyword_values=_KEYWORDS, detector_shape=_DETECTOR,
+    reftypes=_reftypes(), step_defaults=_STEP_DEFAULTS, model_kinds=_KINDS_TSO, keyword_values=_KEYWORDS, detector_shape=_DETECTOR,
     detector1=DETECTOR1,
     description="NIRSpec bright-object time series through S1600A1 (rateints -> x1dints)",
     demo=True,

@@ -1,6 +1,7 @@
 """The reference-pixel correction: per-amplifier, per-column-parity offsets from the top /
 bottom reference rows and a slow row drift from the side columns are removed."""
 import numpy as np
+import pytest
 
 from webbcal.detector.corrections import refpix_correct
 
@@ -51,3 +52,67 @@ def test_one_output_subarray_with_its_top_rows():
     assert applied
     residual = (out - signal[..., sub, :])[..., ~ref[sub]]
     assert np.std(residual) < 2.0
+
+
+def test_clipped_mean_is_scipy_sigmaclip():
+    """The clipped mean is that of scipy.stats.sigmaclip (3 sigma about the mean,
+    iterated) -- the official step's -- per row, NaN left out."""
+    from scipy.stats import sigmaclip
+
+    from webbcal.detector.corrections import clipped_mean
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(10, 2, (20, 300))
+    x[:, :5] += rng.uniform(30, 300, (20, 5))          # outliers
+    x[3, 7] = np.nan
+    got = clipped_mean(x)
+    for i in range(20):
+        row = x[i][np.isfinite(x[i])]
+        assert got[i] == pytest.approx(sigmaclip(row, 3.0, 3.0).clipped.mean(), rel=1e-12)
+    assert np.isnan(clipped_mean(np.full((2, 4), np.nan))).all()
+
+
+def test_transposed_readout_is_corrected_in_its_own_frame():
+    """A detector read along the exposure's rows (NIRSpec, NIRISS): the amplifier bands
+    and the side drift are those of the transposed frame; corrected with
+    readout_transposed, left wrong without."""
+    data, ref, signal = _frame(seed=4)
+    dms = np.swapaxes(data, -1, -2).copy()
+    out, applied = refpix_correct(dms, ref.T, noutputs=4, transposed=True)
+    assert applied
+    res = (np.swapaxes(out, -1, -2) - signal)[..., ~ref]
+    assert np.std(res) < 1.0
+    wrong, _ = refpix_correct(dms, ref.T, noutputs=4, transposed=False)
+    assert np.std((np.swapaxes(wrong, -1, -2) - signal)[..., ~ref]) > 5 * np.std(res)
+
+
+def test_unusable_reference_pixels_are_left_out():
+    """Reference pixels flagged DO_NOT_USE (hot ones here, 5000 DN) do not enter the
+    means: the result equals that of the clean frame's."""
+    data, ref, signal = _frame(seed=5)
+    bad = np.zeros_like(ref)
+    bad[:2, 40:60] = bad[100:140, 1] = True
+    hot = data.copy()
+    hot[..., bad] += 5000.0
+    clean, _ = refpix_correct(data, ref, noutputs=4, usable=~bad)
+    out, _ = refpix_correct(hot, ref, noutputs=4, usable=~bad)
+    np.testing.assert_array_equal(out[..., ~ref], clean[..., ~ref])
+    pulled, _ = refpix_correct(hot, ref, noutputs=4)         # without the flags they pull the offsets
+    assert np.abs(pulled[..., ~ref] - clean[..., ~ref]).max() > 1.0
+
+
+def test_one_output_subarray_pools_its_reference_pixels_by_parity():
+    """A subarray read through one output with reference columns on one side: one clipped
+    mean per column parity over all its reference pixels, subtracted from every pixel."""
+    rng = np.random.default_rng(6)
+    ny, nx = 64, 200
+    ref = np.zeros((ny, nx), bool)
+    ref[:, :4] = True
+    signal = rng.normal(0, 2.0, (1, 4, ny, nx))
+    signal[..., ~ref] += 300.0
+    par = rng.uniform(-40, 40, (1, 4, 2))
+    data = signal + par[:, :, None, np.arange(nx) % 2]
+    out, applied = refpix_correct(data, ref, noutputs=1, subarray=True)
+    assert applied
+    res = (out - signal)[..., ~ref]
+    assert np.abs(res.mean()) < 0.5 and np.std(res) < 1.0
