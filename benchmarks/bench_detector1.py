@@ -6,6 +6,13 @@ ramps with cosmic rays and saturated pixels. Each case runs in its own process (
 and peak resident memory above the process after the ramps are made).
 
     python benchmarks/bench_detector1.py [--size 2048] [--ngroups 10] [--nints 1]
+    python benchmarks/bench_detector1.py --pipeline-tso 300 [--chunk-mb 256 1024]
+
+The second form runs the whole detector1 pipeline (dq_init .. gain_scale) on a simulated
+NIRCam grism time series of that many integrations (20 groups of 64 x 2048 pixels, written
+to a temporary file first) with each working-memory budget, and prints the wall time and
+the peak anonymous memory of the process (sampled every 20 ms; the memory-mapped input
+and scratch files are file pages the system can drop, not counted).
 
 Figures on the 2-core development VM (2026-12-05), numba installed:
 
@@ -89,15 +96,96 @@ def run_case(case, size, ngroups, nints):
     return {"case": case, "jump": tj, "ramp_fit": tr, "total": total, "peak_gb_above": peak}
 
 
+def _anon_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_pipeline(path, chunk_mb, outdir):
+    """detector1 on ``path``: wall time and peak anonymous memory above the start (MB)."""
+    import threading
+
+    import webbcal
+
+    base = _anon_mb()
+    peak = [base]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _anon_mb())
+            done.wait(0.02)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    t = time.perf_counter()
+    webbcal.pipeline.get_step_class("detector1")(output_dir=outdir, save_results=True, chunk_mb=chunk_mb).run(path)
+    wall = time.perf_counter() - t
+    done.set()
+    th.join()
+    return {"chunk_mb": chunk_mb, "wall": wall, "peak_anon_mb": peak[0] - base}
+
+
+def pipeline_tso(nints, budgets):
+    import logging
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    logging.disable(logging.WARNING)
+    from webbcal.plugins import get_host
+
+    host = get_host()
+    mode = host.modes.find("NIRCAM", "NRC_TSGRISM")
+    tmp = Path(tempfile.mkdtemp(prefix="bench_d1_"))
+    model, _ = host.call_for_mode("webbcal_simulate", mode, params={"nints": nints, "level": "uncal", "seed": 1,
+                                                                     "cosmic_rays": 20})
+    path = tmp / "tso_uncal.fits"
+    model.save(path)
+    shape = np.shape(model.data)
+    del model
+    size_mb = int(np.prod(shape)) * 4 / 2 ** 20
+    print(f"detector1 on {' x '.join(map(str, shape))} ramps ({size_mb:.0f} MB as float32, "
+          f"{path.stat().st_size / 2 ** 20:.0f} MB raw file)")
+    for mb in budgets:
+        out = subprocess.run([sys.executable, __file__, "--run-pipeline", str(path), "--chunk-mb", str(mb)],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"  chunk_mb {mb}: failed ({out.stderr.strip().splitlines()[-1] if out.stderr.strip() else ''})")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"  chunk_mb {mb:6.0f}: {r['wall']:7.1f} s  peak anonymous memory +{r['peak_anon_mb']:.0f} MB")
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=2048)
     ap.add_argument("--ngroups", type=int, default=10)
     ap.add_argument("--nints", type=int, default=1)
     ap.add_argument("--run-case", default=None)
+    ap.add_argument("--pipeline-tso", type=int, default=None, help="integrations of the detector1 pipeline case")
+    ap.add_argument("--chunk-mb", type=float, nargs="+", default=[256.0, 1024.0])
+    ap.add_argument("--run-pipeline", default=None)
     args = ap.parse_args()
     if args.run_case:
         print(json.dumps(run_case(args.run_case, args.size, args.ngroups, args.nints)))
+        return
+    if args.run_pipeline:
+        import logging
+        import tempfile
+
+        logging.disable(logging.WARNING)
+        print(json.dumps(run_pipeline(args.run_pipeline, args.chunk_mb[0], tempfile.mkdtemp(prefix="bench_d1o_"))))
+        return
+    if args.pipeline_tso:
+        pipeline_tso(args.pipeline_tso, args.chunk_mb)
         return
     rows = []
     for case in ("webbcal", "stcal"):

@@ -11,7 +11,7 @@ import numpy as np
 from ..datamodels.dqflags import DQ
 
 __all__ = ["flag_saturation", "subtract_superbias", "correct_linearity", "subtract_dark", "refpix_correct",
-           "clipped_mean"]
+           "clipped_mean", "refpix_interleaved"]
 
 
 def _planes(shape):
@@ -226,4 +226,48 @@ def refpix_correct(data, refmask, noutputs, odd_even_columns=True, use_side_ref_
             sides.append(_running_median_rows(view[..., cols], good[:, cols], side_smoothing_length))
         signal = _average_nan(sides[0], sides[1], both=0.0)
         view -= (side_gain * signal).astype(np.float32)[..., None]
+    return d, True
+
+
+def refpix_interleaved(data, refmask, namps=4, odd_even_rows=True, usable=None):
+    """The reference-pixel correction of a detector whose ``namps`` amplifiers read
+    interleaved columns (amplifier ``k``: columns ``k, k + namps, ...``) and whose reference
+    pixels are whole columns at the left and right edges (MIRI), as the official step
+    defines it: per integration the first group is taken out of every group; in each later
+    group, per amplifier (and per row parity with ``odd_even_rows``), the clipped means of
+    its left and of its right reference column are averaged and subtracted from all its
+    columns; the first group is put back.
+
+    Returns ``(data, applied)``; ``applied`` False when the window has no reference
+    column on either side (data unchanged). A group whose amplifier has no usable
+    reference pixel on both sides ends the correction of that integration (as the
+    official step: the later groups are left)."""
+    d = np.array(data, dtype=np.float32, copy=True)
+    ref = np.asarray(refmask, dtype=bool)
+    good = ref & (np.ones_like(ref) if usable is None else np.asarray(usable, dtype=bool))
+    ny, nx = ref.shape
+    cols = np.flatnonzero(ref.all(axis=0))
+    left, right = cols[cols < nx / 2], cols[cols >= nx / 2]
+    if left.size == 0 or right.size == 0:
+        return d, False
+    rows = [slice(0, ny, 2), slice(1, ny, 2)] if odd_even_rows else [slice(0, ny)]
+    nints, ngroups = d.shape[:2]
+    for i in range(nints):
+        first = d[i, 0].astype(np.float64)
+        for g in range(1, ngroups):
+            frame = d[i, g].astype(np.float64) - first
+            shifts = []
+            for k in range(int(namps)):
+                lk, rk = left[left % namps == k], right[right % namps == k]
+                for rs in rows:
+                    means = []
+                    for side in (lk, rk):
+                        vals = frame[rs][:, side][good[rs][:, side]]
+                        means.append(clipped_mean(vals[None])[0] if vals.size else np.nan)
+                    shifts.append((k, rs, 0.5 * (means[0] + means[1])))
+            if any(not np.isfinite(v) for _, _, v in shifts):
+                break
+            for k, rs, v in shifts:
+                frame[rs, k::namps] -= v
+            d[i, g] = (frame + first).astype(np.float32)
     return d, True

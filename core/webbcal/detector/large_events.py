@@ -43,6 +43,7 @@ class Circle:
         self.y, self.x, self.radius, self.area = float(y), float(x), float(radius), int(area)
 
     def contains(self, y, x):
+        """Whether the point (``y``, ``x``) lies inside the circle (or on it)."""
         return (y - self.y) ** 2 + (x - self.x) ** 2 <= self.radius ** 2
 
     def __repr__(self):

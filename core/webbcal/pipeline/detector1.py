@@ -209,23 +209,32 @@ def _piece(model, data, groupdq, pixeldq, block=None):
     return piece
 
 
+#: the smallest side (pixels) of a block of the pixel steps: below it a large margin
+#: (snowballs) would be recomputed for too few pixels; the budget is then exceeded
+MIN_BLOCK = 64
+
+
 def _blocks(ny, nx, budget, per_pixel, halo):
     """``((r0, r1), (c0, c1))`` blocks covering the detector, each with its halo (cut at
     the exposure's edges) within ``budget`` bytes at ``per_pixel`` bytes a pixel: the
-    whole exposure when it fits, else bands of whole rows, else pieces of a row."""
+    whole exposure when it fits, else bands of whole rows, else square-ish tiles (never
+    narrower than ``MIN_BLOCK`` pixels, whatever the budget)."""
     if ny * nx * per_pixel <= budget:
         yield (0, ny), (0, nx)
         return
     rows = int(budget // max(per_pixel * nx, 1)) - 2 * halo
-    if rows >= 1:
+    if rows >= min(ny, MIN_BLOCK) or (rows >= 1 and halo == 0):
         for r0 in range(0, ny, rows):
             yield (r0, min(ny, r0 + rows)), (0, nx)
         return
-    tall = min(ny, 1 + 2 * halo)
-    cols = max(1, int(budget // max(per_pixel * tall, 1)) - 2 * halo)
-    for r0 in range(ny):
+    side = max(int(np.sqrt(budget / max(per_pixel, 1))) - 2 * halo, MIN_BLOCK)
+    rows, cols = min(ny, side), min(nx, side)
+    if (min(ny, rows + 2 * halo) * min(nx, cols + 2 * halo) * per_pixel) > budget:
+        log.info("detector1: blocks of %d x %d pixels with their margin of %d need %.0f MB, more than chunk_mb",
+                 rows, cols, halo, min(ny, rows + 2 * halo) * min(nx, cols + 2 * halo) * per_pixel / 2 ** 20)
+    for r0 in range(0, ny, rows):
         for c0 in range(0, nx, cols):
-            yield (r0, r0 + 1), (c0, min(nx, c0 + cols))
+            yield (r0, min(ny, r0 + rows)), (c0, min(nx, c0 + cols))
 
 
 class _Scratch:

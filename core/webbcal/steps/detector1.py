@@ -150,6 +150,11 @@ class RefPixStep(_RampStep):
         "side_gain": Param(float, 1.0, "factor of the side offsets subtracted", low=0),
         "readout_transposed": Param(bool, False, "the exposure's rows are the detector's readout columns (its "
                                                  "DMS orientation turned from the readout): set by the plugin"),
+        "amplifier_layout": Param(str, "bands", "how the amplifiers share the columns: 'bands' (near-infrared: "
+                                                "reference rows and columns) or 'interleaved' (reference columns "
+                                                "only, amplifier k reads columns k, k + 4, ...: set by the plugin)",
+                                  choices=("bands", "interleaved")),
+        "odd_even_rows": Param(bool, True, "interleaved layout: separate offsets for even and odd rows"),
     }
 
     def process(self, model, mode, refs, params):
@@ -175,6 +180,18 @@ class RefPixStep(_RampStep):
         detector = getattr(self, "_detector_shape", None)
         name = str(model.meta.subarray.name or "").strip().upper()
         subarray = name != "FULL" and (detector is None or (ny, nx) != tuple(detector))
+        if params["amplifier_layout"] == "interleaved":
+            if subarray:    # as the official step: subarrays of such detectors are not corrected
+                log.info("refpix: a subarray of a detector with interleaved amplifiers: left as it is")
+                self.status = "SKIPPED"
+                return model
+            data, applied = corrections.refpix_interleaved(model.data, refmask, 4, bool(params["odd_even_rows"]),
+                                                           usable=(flags & DQ.DO_NOT_USE) == 0)
+            if applied:
+                model.data = data
+            else:
+                self.status = "SKIPPED"
+            return model
         data, applied = corrections.refpix_correct(
             model.data, refmask, int(noutputs), params["odd_even_columns"], params["use_side_ref_pixels"],
             int(params["side_smoothing_length"]), float(params["side_gain"]),

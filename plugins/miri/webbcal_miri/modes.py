@@ -1,5 +1,5 @@
 """The MIRI observing modes webbcal handles, as data (:class:`webbcal.modes.Mode`)."""
-from webbcal.plugin_api import Mode
+from webbcal.plugin_api import Mode, detector1_recipe
 
 PLUGIN = "webbcal-miri"
 INSTRUMENT = "MIRI"
@@ -17,12 +17,13 @@ LRS_REFTYPES = {
 #: the official pipeline writes the slitless calints as a SlitModel
 LRS_KINDS = {"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel", "SlitModel")}
 
-#: stage 1 (raw ramps -> rates); not yet: reset, rscd, emicorr (docs/detector1.md). MIRI has
-#: no superbias: the linearity works on the ramps as read
-DETECTOR1 = ("dq_init", "saturation", "firstframe", "lastframe", "linearity", "dark_current", "jump", "ramp_fit")
-DETECTOR1_REFTYPES = {"dq_init": ("mask",), "saturation": ("saturation",), "linearity": ("linearity",),
-                      "dark_current": ("dark",), "jump": ("gain", "readnoise"), "ramp_fit": ("gain", "readnoise")}
-DETECTOR1_KINDS = {name: ("Level1bModel", "RampModel") for name in DETECTOR1 + ("detector1",)}
+#: stage 1 (raw ramps -> rates) in the official order; not yet: reset, rscd, emicorr
+#: (docs/detector1.md). MIRI has no superbias (the linearity works on the ramps as read);
+#: its reference-pixel correction comes after the dark, on the interleaved amplifiers
+DETECTOR1, DETECTOR1_REFTYPES, DETECTOR1_KINDS = detector1_recipe(
+    superbias=False, refpix=False, after={"saturation": ("firstframe", "lastframe"), "dark_current": ("refpix",)})
+#: the four amplifiers read interleaved columns, reference columns at both edges
+STAGE1_DEFAULTS = {"refpix": {"amplifier_layout": "interleaved"}}
 
 LRS_FIXEDSLIT = Mode(
     instrument=INSTRUMENT,
@@ -36,6 +37,7 @@ LRS_FIXEDSLIT = Mode(
     reftypes={**LRS_REFTYPES, **DETECTOR1_REFTYPES},
     model_kinds={**LRS_KINDS, **DETECTOR1_KINDS},
     detector1=DETECTOR1,
+    step_defaults=STAGE1_DEFAULTS,
     keyword_values={"FILTER": ("P750L",)},
     detector_shape=(1024, 1032),
     description="MIRI LRS fixed slit (P750L prism), 5-14 micron",
@@ -56,6 +58,7 @@ LRS_SLITLESS = Mode(
     reftypes={**LRS_REFTYPES, **DETECTOR1_REFTYPES},
     model_kinds={**LRS_KINDS, **DETECTOR1_KINDS},
     detector1=DETECTOR1,
+    step_defaults=STAGE1_DEFAULTS,
     keyword_values={"FILTER": ("P750L",)},
     detector_shape=(1024, 1032),
     description="MIRI LRS slitless time series (SLITLESSPRISM subarray)",
@@ -79,6 +82,7 @@ IMAGE = Mode(
     },
     model_kinds=DETECTOR1_KINDS,
     detector1=DETECTOR1,
+    step_defaults=STAGE1_DEFAULTS,
     description="MIRI imaging (F560W-F2550W)",
     demo=True,
     keyword_values={"FILTER": ("F560W", "F770W", "F1000W", "F1130W", "F1280W", "F1500W", "F1800W",

@@ -116,3 +116,34 @@ def test_one_output_subarray_pools_its_reference_pixels_by_parity():
     assert applied
     res = (out - signal)[..., ~ref]
     assert np.abs(res.mean()) < 0.5 and np.std(res) < 1.0
+
+
+def test_interleaved_amplifiers_offsets_removed_from_the_second_group_on():
+    """Interleaved amplifiers (MIRI): amplifier k reads columns k, k+4, ...; offsets that
+    change from group to group (per amplifier and row parity) relative to the first group
+    are removed using the left and right reference columns; the first group is left as
+    it is (offsets common to every group stay, as in the official step)."""
+    from webbcal.detector.corrections import refpix_interleaved
+
+    rng = np.random.default_rng(8)
+    ny, nx, nints, ngroups = 128, 48, 2, 5
+    ref = np.zeros((ny, nx), bool)
+    ref[:, :4] = ref[:, -4:] = True
+    signal = rng.normal(0, 1.0, (nints, ngroups, ny, nx))
+    signal[..., ~ref] += np.arange(ngroups)[None, :, None] * 100.0       # ramps on the science pixels
+    off = rng.uniform(-30, 30, (nints, ngroups, 4, 2))                     # amplifier x row parity
+    pattern = off[:, :, np.arange(nx) % 4][:, :, None, :, :]               # (nints, ngroups, 1, nx, 2)
+    rowpar = np.arange(ny) % 2
+    data = signal + np.take_along_axis(np.broadcast_to(pattern, (nints, ngroups, ny, nx, 2)),
+                                       rowpar[None, None, :, None, None].repeat(nx, 3), axis=4)[..., 0]
+    out, applied = refpix_interleaved(data, ref)
+    assert applied
+    np.testing.assert_array_equal(out[:, 0], data[:, 0].astype(np.float32))
+    # what remains of the offsets: that of the first group, everywhere
+    expect = signal + np.take_along_axis(np.broadcast_to(pattern[:, :1], (nints, ngroups, ny, nx, 2)),
+                                         rowpar[None, None, :, None, None].repeat(nx, 3), axis=4)[..., 0]
+    res = (out - expect)[..., ~ref]
+    assert np.std(res) < 0.3 and np.std((data - expect)[..., ~ref]) > 10
+    # no reference column on one side: nothing done
+    same, applied = refpix_interleaved(data[..., :40], ref[:, :40])
+    assert not applied and np.array_equal(same, data[..., :40].astype(np.float32))

@@ -344,14 +344,14 @@ STAGE1 = dict(gain=4.0, readnoise=10.0, saturation=60000.0, lin_c2=1.0e-6, dark_
 
 def write_stage1(outdir):
     """MASK, SATURATION, LINEARITY, DARK, GAIN, READNOISE over the full 1024 x 1032 frame:
-    constant values, the 4 reference columns on each side flagged (the core's writer)."""
+    constant values, the 4 reference columns on each side flagged REFERENCE_PIXEL (the core's writer)."""
     from astropy.io import fits
 
     from webbcal.plugin_api import write_stage1_defaults
 
     full = (1024, 1032)
     dq = np.zeros(full, np.uint32)
-    dq[:, :4] = dq[:, -4:] = 1 | 2 ** 31
+    dq[:, :4] = dq[:, -4:] = 2 ** 31     # REFERENCE_PIXEL only, as flight masks: refpix uses them
 
     def prim(reftype, **keys):
         keys.pop("DETECTOR", None)       # the MIRI header says MIRIMAGE
