@@ -58,7 +58,7 @@ def test_stage1_references_are_declared_with_defaults():
     """Every plugin with a detector1 recipe declares the stage-1 types its steps read,
     each with an embedded default that reads through the declared reader."""
     host = get_host()
-    seen = set()
+    seen, read = set(), set()
     for mode in host.modes:
         if not mode.detector1:
             continue
@@ -67,7 +67,10 @@ def test_stage1_references_are_declared_with_defaults():
             for rt in mode.reftypes_for(step):
                 declared = host.reftypes.get(mode.instrument, rt)
                 path = declared.default(None, mode)
-                assert path is not None and declared.reader(path) is not None, (mode.key, rt)
+                assert path is not None, (mode.key, rt)
+                if (rt, str(path)) not in read:
+                    assert declared.reader(path) is not None, (mode.key, rt)
+                    read.add((rt, str(path)))
     assert seen >= {"NIRCAM", "MIRI", "NIRSPEC", "NIRISS", "FGS"}
 
 

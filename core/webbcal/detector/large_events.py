@@ -22,6 +22,18 @@ for every integration and group ``g`` (from the second on),
    has its disc grown by ``sat_expand`` pixels in diameter and flagged SATURATED from
    ``g`` to the end of the integration (the saturated charge keeps spreading).
 
+Showers (MIRI: a cosmic ray's charge spread thinly over tens of pixels, each below the
+two-point threshold) are found by :func:`flag_showers` when ``find_showers`` is set (off
+by default, as in the official step): each first difference's excess over the pixel's
+median difference, in units of its expected noise (jump's ``sqrt(|median| / gain +
+R^2)``), is averaged over a ring around each pixel (radii ``extend_inner_radius`` 1 to
+``extend_outer_radius`` 2.6: a pixel's own value and its nearest neighbours' left out, so
+one cosmic ray does not make a shower); connected regions where that average exceeds
+``extend_snr_threshold`` (1.2) over at least ``extend_min_area`` (90) pixels are showers,
+and the circle enclosing each, its radius times ``extend_ellipse_expand_ratio`` (1.1, at
+most ``max_extended_radius``), is flagged JUMP_DET in that group where not saturated.
+Needs ``min_diffs_for_shower`` (10) differences per pixel over the exposure.
+
 Arrays in, arrays out: ``groupdq`` ``(nints, ngroups, ny, nx)``; ``origin`` and
 ``shape`` place a block of pixels within the exposure (for the edge test).
 """
@@ -29,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["flag_snowballs", "Circle"]
+__all__ = ["flag_snowballs", "flag_showers", "ring_kernel", "Circle"]
 
 DO_NOT_USE, SATURATED, JUMP_DET = 1, 2, 4
 
@@ -151,4 +163,75 @@ def flag_snowballs(groupdq, min_jump_area=5.0, min_sat_area=1.0, expand_factor=2
                 sl, disc = _disc((ny, nx), core.y, core.x, r)
                 if sl is not None:
                     gdq[i, g:][(slice(None),) + sl][:, disc] |= np.uint8(SATURATED)
+    return gdq, found
+
+
+def ring_kernel(inner, outer):
+    """A normalised annulus: the pixels whose centres lie more than ``inner`` and at most
+    ``outer`` pixels from the centre, each of weight 1 / their number."""
+    n = int(np.ceil(outer))
+    yy, xx = np.mgrid[-n:n + 1, -n:n + 1]
+    r = np.hypot(yy, xx)
+    k = ((r > inner) & (r <= outer)).astype(np.float64)
+    return k / k.sum()
+
+
+def flag_showers(data, groupdq, gain, readnoise, extend_snr_threshold=1.2, extend_min_area=90.0,
+                 extend_inner_radius=1.0, extend_outer_radius=2.6, extend_ellipse_expand_ratio=1.1,
+                 max_extended_radius=200.0, min_diffs_for_shower=10):
+    """Flag showers (module docstring); returns ``(groupdq, n)``: a new array and the
+    number of showers found.
+
+    Parameters
+    ----------
+    data : ndarray, (nints, ngroups, ny, nx)
+        Group values (DN).
+    groupdq : ndarray of uint8, same shape
+        After the two-point detection: SATURATED, DO_NOT_USE and JUMP_DET differences are
+        left out of the statistics.
+    gain, readnoise : float or ndarray (ny, nx)
+        Electrons per DN; the READNOISE reference (DN, a difference's read noise).
+    extend_snr_threshold, extend_min_area : float
+        Ring-averaged significance and region area (pixels) of a shower.
+    extend_inner_radius, extend_outer_radius : float
+        Radii of the ring.
+    extend_ellipse_expand_ratio, max_extended_radius : float
+        Growth of the flagged circle and its largest radius.
+    min_diffs_for_shower : int
+        Fewest differences per pixel for the search (else nothing is done).
+    """
+    from scipy import ndimage
+
+    from .jump import nanmedian_leading
+
+    data = np.asarray(data)
+    gdq = np.array(groupdq, dtype=np.uint8, copy=True)
+    nints, ngroups, ny, nx = data.shape
+    if nints * (ngroups - 1) < int(min_diffs_for_shower):
+        return gdq, 0
+    bad = (gdq & (SATURATED | DO_NOT_USE)) != 0
+    d = np.where(bad, np.nan, data.astype(np.float64))
+    fd = np.diff(d, axis=1)
+    fd[(gdq[:, 1:] & JUMP_DET) != 0] = np.nan
+    med = nanmedian_leading(fd, 2)
+    gain = np.broadcast_to(np.asarray(gain, dtype=np.float64), (ny, nx))
+    rn2 = np.broadcast_to(np.asarray(readnoise, dtype=np.float64), (ny, nx)) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sigma = np.sqrt(np.abs(med) / gain + rn2)
+    kernel = ring_kernel(extend_inner_radius, extend_outer_radius)
+    found = 0
+    for i in range(nints):
+        for g in range(ngroups - 1):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                snr = (fd[i, g] - med) / sigma
+            snr = np.where(np.isfinite(snr), snr, 0.0)
+            smooth = ndimage.convolve(snr, kernel, mode="constant", cval=0.0)
+            for shower in regions(smooth > extend_snr_threshold, extend_min_area):
+                found += 1
+                radius = min(shower.radius * extend_ellipse_expand_ratio, max_extended_radius)
+                sl, disc = _disc((ny, nx), shower.y, shower.x, radius)
+                if sl is None:
+                    continue
+                plane = gdq[i, g + 1][sl]
+                plane[disc & ((plane & SATURATED) == 0)] |= np.uint8(JUMP_DET)
     return gdq, found

@@ -156,10 +156,12 @@ def _run_chunked(pipe, model, mode, steps, params):
             core = _piece(model, block.data[inside], np.asarray(block.groupdq[inside]),
                           pixeldq[r0:r1, c0:c1], block=(slice(r0, r1), slice(c0, c1)))
             fit.put(fit_step.fit(core, fit_refs, fit_params), rows, cols)
-        if pix_steps:
-            for step, _, _ in pix_steps:
-                if hasattr(step, "flagged"):
-                    log.info("%s: %d group(s) flagged JUMP_DET", step.name, step.flagged)
+        for step, _, _ in pix_steps:
+            for what in ("snowballs", "showers"):
+                if hasattr(step, what):
+                    log.info("%s: %d %s flagged", step.name, getattr(step, what), what)
+            if hasattr(step, "flagged"):
+                log.info("%s: %d group(s) flagged JUMP_DET", step.name, step.flagged)
 
         # -- the products
         final = _piece(model, data, gdq_out, pixeldq)

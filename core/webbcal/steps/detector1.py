@@ -273,6 +273,14 @@ class JumpStep(_RampStep):
         "sat_expand": Param(float, 2.0, "pixels added to the diameter of a large saturated core", low=0),
         "edge_size": Param(int, 25, "snowballs centred this close to the edge need no saturated core", low=0),
         "max_extended_radius": Param(float, 200.0, "largest radius (pixels) flagged around one event", low=1),
+        # showers (faint extended events), off by default as in the official step
+        "find_showers": Param(bool, False, "flag showers: extended faint excesses (webbcal.detector.large_events)"),
+        "extend_snr_threshold": Param(float, 1.2, "ring-averaged significance of a shower", low=0),
+        "extend_min_area": Param(float, 90.0, "smallest shower (pixels)", low=1),
+        "extend_inner_radius": Param(float, 1.0, "inner radius of the averaging ring (pixels)", low=0),
+        "extend_outer_radius": Param(float, 2.6, "outer radius of the averaging ring (pixels)", low=1),
+        "extend_ellipse_expand_ratio": Param(float, 1.1, "growth of a shower's flagged circle", low=1),
+        "min_diffs_for_shower": Param(int, 10, "fewest differences per pixel for the shower search", low=1),
     }
 
     def _correct(self, model, refs, params):
@@ -298,6 +306,15 @@ class JumpStep(_RampStep):
             self.snowballs = getattr(self, "snowballs", 0) + n
             if block is None:
                 log.info("jump: %d snowball(s) flagged", n)
+        if params["find_showers"]:
+            from ..detector.large_events import flag_showers
+
+            model.groupdq, n = flag_showers(model.data, model.groupdq, gain, rn, **{k: params[k] for k in (
+                "extend_snr_threshold", "extend_min_area", "extend_inner_radius", "extend_outer_radius",
+                "extend_ellipse_expand_ratio", "max_extended_radius", "min_diffs_for_shower")})
+            self.showers = getattr(self, "showers", 0) + n
+            if getattr(model, "block", None) is None:
+                log.info("jump: %d shower(s) flagged", n)
         after = int(np.count_nonzero(np.asarray(model.groupdq) & 4))
         self.flagged = getattr(self, "flagged", 0) + (after - before)
         if getattr(model, "block", None) is None:
@@ -309,7 +326,7 @@ class JumpStep(_RampStep):
         pixel); with large events, a snowball's disc (``max_extended_radius``) around a
         region of up to as many pixels across."""
         halo = 1 if params["flag_4_neighbors"] else 0
-        if params["expand_large_events"]:
+        if params["expand_large_events"] or params["find_showers"]:
             halo = max(halo, int(np.ceil(2 * params["max_extended_radius"])) + 2)
         return halo
 

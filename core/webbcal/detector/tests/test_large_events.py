@@ -104,3 +104,43 @@ def test_radius_is_capped():
     out, _ = flag_snowballs(gdq, expand_factor=3.0, max_extended_radius=40.0)
     jump = (out[0, 3] & JUMP) != 0
     assert not np.any(jump[d > 40.01]) and np.all(jump[(d <= 39.9) & ~sq])
+
+
+def _shower_ramps(excess, ny=80, nx=80, ngroups=12, rn=10.0, seed=2, radius=8.0, group=6):
+    """Ramps of zero signal whose differences have the READNOISE ``rn``, and from
+    ``group`` on a step of ``excess`` x rn over a disc of ``radius`` (a faint shower)."""
+    rng = np.random.default_rng(seed)
+    data = np.cumsum(rng.normal(0, rn, (1, ngroups, ny, nx)), axis=1)     # each difference: noise rn
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    d = np.hypot(yy - ny / 2, xx - nx / 2)
+    data[0, group:][:, d <= radius] += excess * rn
+    return data, np.zeros(data.shape, np.uint8), d
+
+
+def test_shower_below_the_two_point_threshold_is_flagged_in_its_group():
+    from webbcal.detector.jump import detect_jumps
+    from webbcal.detector.large_events import flag_showers
+
+    data, gdq, d = _shower_ramps(2.0)
+    gdq = detect_jumps(data, gdq, 4.0, 10.0)
+    assert np.mean(gdq[0, 6][d <= 8] & JUMP != 0) < 0.1      # each pixel alone: mostly missed
+    out, n = flag_showers(data, gdq, 4.0, 10.0)
+    assert n == 1
+    flagged = (out[0, 6] & JUMP) != 0
+    assert np.all(flagged[d <= 7.5])                          # the shower's disc ...
+    assert not np.any(flagged[d > 8 * 1.1 + 2.5])             # ... grown by 10 %, not beyond
+    others = np.delete(out[0], 6, axis=0) & JUMP
+    assert not np.any(others & ~np.delete(gdq[0], 6, axis=0))  # no other group gains flags
+
+
+def test_no_shower_in_noise_or_too_few_differences():
+    from webbcal.detector.large_events import flag_showers
+
+    data, gdq, d = _shower_ramps(0.0)
+    out, n = flag_showers(data, gdq, 4.0, 10.0)
+    assert n == 0 and np.array_equal(out, gdq)
+    data, gdq, d = _shower_ramps(2.0, ngroups=6, group=3)      # 5 differences: below min_diffs_for_shower
+    _, n = flag_showers(data, gdq, 4.0, 10.0)
+    assert n == 0
+    _, n = flag_showers(data, gdq, 4.0, 10.0, min_diffs_for_shower=5)
+    assert n == 1
