@@ -97,13 +97,14 @@ def test_blocks_cover_the_detector_once():
     for ny, nx, budget, per_pixel, halo in ((64, 2048, 16 * 2 ** 20, 5760, 1), (64, 2048, 2 ** 20, 5760, 1),
                                             (100, 300, 10 ** 9, 100, 0), (7, 11, 500, 50, 2),
                                             (64, 2048, 2 ** 30, 960, 402), (2048, 2048, 2 ** 28, 960, 402),
-                                            (2048, 2048, 2 ** 28, 960, 1)):
+                                            (2048, 2048, 2 ** 28, 960, 1), (64, 2048, 2 ** 28, 288000, 1)):
         seen = np.zeros((ny, nx), int)
         for (r0, r1), (c0, c1) in _blocks(ny, nx, budget, per_pixel, halo):
             seen[r0:r1, c0:c1] += 1
             rows, cols = min(ny, r1 + halo) - max(0, r0 - halo), min(nx, c1 + halo) - max(0, c0 - halo)
             # within the budget, unless the smallest block allowed (with its margin) is larger
-            smallest = min(ny, MIN_BLOCK + 2 * halo) * min(nx, MIN_BLOCK + 2 * halo) * per_pixel
+            side = MIN_BLOCK if halo > 1 else 1
+            smallest = min(ny, side + 2 * halo) * min(nx, side + 2 * halo) * per_pixel
             assert rows * cols * per_pixel <= max(budget, smallest)
         assert np.all(seen == 1)
 

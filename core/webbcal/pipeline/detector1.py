@@ -43,7 +43,7 @@ __all__ = ["Detector1Pipeline"]
 #: bytes of work per value of a chunk of ramps (float64 temporaries of the corrections)
 _WORK_BYTES_INTEGRATION = 32
 #: and of a block of the pixel steps (differences, ratios, flags of jump; the fit's sums)
-_WORK_BYTES_PIXELS = 48
+_WORK_BYTES_PIXELS = 160
 
 
 class Detector1Pipeline(Pipeline):
@@ -219,17 +219,19 @@ MIN_BLOCK = 64
 def _blocks(ny, nx, budget, per_pixel, halo):
     """``((r0, r1), (c0, c1))`` blocks covering the detector, each with its halo (cut at
     the exposure's edges) within ``budget`` bytes at ``per_pixel`` bytes a pixel: the
-    whole exposure when it fits, else bands of whole rows, else square-ish tiles (never
-    narrower than ``MIN_BLOCK`` pixels, whatever the budget)."""
+    whole exposure when it fits, else bands of whole rows, else square-ish tiles (with a
+    margin wider than one pixel never narrower than ``MIN_BLOCK``, whatever the budget)."""
     if ny * nx * per_pixel <= budget:
         yield (0, ny), (0, nx)
         return
     rows = int(budget // max(per_pixel * nx, 1)) - 2 * halo
-    if rows >= min(ny, MIN_BLOCK) or (rows >= 1 and halo == 0):
+    if rows >= min(ny, MIN_BLOCK) or (rows >= 1 and halo <= 1):
         for r0 in range(0, ny, rows):
             yield (r0, min(ny, r0 + rows)), (0, nx)
         return
-    side = max(int(np.sqrt(budget / max(per_pixel, 1))) - 2 * halo, MIN_BLOCK)
+    # tiles within the budget; with a wide margin (snowballs) never narrower than
+    # MIN_BLOCK, or the margins would be recomputed for a handful of pixels each
+    side = max(int(np.sqrt(budget / max(per_pixel, 1))) - 2 * halo, MIN_BLOCK if halo > 1 else 1)
     rows, cols = min(ny, side), min(nx, side)
     if (min(ny, rows + 2 * halo) * min(nx, cols + 2 * halo) * per_pixel) > budget:
         log.info("detector1: blocks of %d x %d pixels with their margin of %d need %.0f MB, more than chunk_mb",
@@ -247,10 +249,12 @@ class _Scratch:
         self.outdir = Path(outdir)
         self.budget = budget
         self.files = []
+        self.in_memory = 0      # bytes of the scratch arrays held in memory
 
     def array(self, name, shape, dtype):
         nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        if nbytes <= self.budget:
+        if self.in_memory + nbytes <= self.budget / 2:     # the other half: the chunks' work
+            self.in_memory += nbytes
             return np.zeros(shape, dtype)
         self.outdir.mkdir(parents=True, exist_ok=True)
         fd, path = tempfile.mkstemp(prefix=f".webbcal_{name}_", suffix=".tmp", dir=self.outdir)
