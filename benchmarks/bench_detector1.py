@@ -14,10 +14,10 @@ to a temporary file first) with each working-memory budget, and prints the wall 
 the peak anonymous memory of the process (sampled every 20 ms; the memory-mapped input
 and scratch files are file pages the system can drop, not counted).
 
-Figures on the 2-core development VM (2026-12-05), numba installed:
+Figures on the 2-core development VM (2026-12-05, second session), numba installed:
 
-    webbcal  jump   1.66 s  ramp_fit   1.57 s  total   3.24 s  peak +0.22 GB
-    stcal    jump   8.23 s  ramp_fit   2.31 s  total  11.58 s  peak +1.65 GB
+    webbcal  jump   1.04 s  ramp_fit   1.88 s  total   3.60 s  peak +0.18 GB   (a second run: 4.12 s)
+    stcal    jump   9.06 s  ramp_fit   2.54 s  total  12.73 s  peak +1.65 GB
 
 (without numba: jump 7-8 s, ramp_fit 11.8 s.)
 
