@@ -173,7 +173,7 @@ def describe_light_curve(table, truth):
 
 
 #: integrations of the time series the demo starts from raw ramps
-RAW_NINTS = 4
+RAW_NINTS = 3
 
 
 def run_demo(output_dir="demo_output", modes=None):
@@ -183,7 +183,7 @@ def run_demo(output_dir="demo_output", modes=None):
     and prints recovered / injected flux against the noise the variances predict. Which
     modes run is plugin data (``Mode.demo``). The spectroscopic time-series modes with a
     stage-1 recipe also start once from simulated raw ramps (``*_raw_uncal.fits`` ->
-    detector1 -> stage 2; 20 groups and 4 integrations where the plugin lets the demo choose).
+    detector1 -> stage 2; 20 groups and 3 integrations where the plugin lets the demo choose).
 
     Parameters
     ----------
