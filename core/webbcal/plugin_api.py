@@ -103,7 +103,7 @@ __all__ = [
     "subarray_window", "placed_window", "cut_to_exposure", "flat_for_exposure", "read_gain", "read_readnoise", "read_mask", "read_filteroffset", "imaging_conversion", "read_photom_table",
     "compressed_image_hdu", "zero_gzip_timestamps", "dq_def_hdu", "write_flat_file", "write_area_file",
     "write_detector_file", "reference_border_dq", "read_saturation", "read_superbias", "read_linearity", "read_dark",
-    "raw_ramps", "readout_frame_time", "uncal_exposure", "uncal_from_rates", "detector1_recipe", "write_stage1_defaults", "stage1_reference_types", "PhotomTable", "PhotomRow",
+    "raw_ramps", "readout_frame_time", "uncal_exposure", "uncal_from_rates", "default_loader", "simulation_level", "detector1_recipe", "write_stage1_defaults", "stage1_reference_types", "PhotomTable", "PhotomRow",
     "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references", "aperture_mask",
     "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing", "point_sources", "noisy_rate", "reference_pixel_dq", "window_from_params",
     "WebbcalError", "InputFileError", "ReferenceFileError", "ExtractionError", "ParameterError", "PluginError",
@@ -180,6 +180,29 @@ def detector1_recipe(*, superbias=True, refpix=True, gain_scale=True, after=None
     if "gain_scale" in steps:
         kinds["gain_scale"] = ("ImageModel", "CubeModel")
     return tuple(steps), reftypes, kinds
+
+
+def simulation_level(params):
+    """The ``level`` of a ``simulate`` call: ``"rate"`` (default) or ``"uncal"`` (raw
+    ramps); anything else a ValueError naming both."""
+    level = str(params.get("level") or "rate").lower()
+    if level not in ("rate", "uncal"):
+        raise ValueError(f"simulate: level must be 'rate' or 'uncal', not {level!r}")
+    return level
+
+
+def default_loader(types):
+    """``load(reftype)`` reading the embedded default of each of ``types`` (a list of
+    :class:`ReferenceType`, e.g. a plugin's :func:`stage1_reference_types`) with its
+    reader: what :func:`uncal_from_rates` needs to build raw ramps offline. An unknown
+    type is a KeyError (an instrument without a superbias)."""
+    by_name = {t.name: t for t in types}
+
+    def load(reftype):
+        t = by_name[reftype]
+        return t.reader(t.default(None, None))
+
+    return load
 
 
 def uncal_from_rates(model, truth, load, params, frame_time=None):

@@ -54,9 +54,11 @@ def _default_distortion(model, mode):
     return default_path("distortion_2" if detector.strip().upper() == "GUIDER2" else "distortion_1")
 
 
-def stage1_readers():
-    """The stage-1 readers by type (the simulator's raw ramps use them with the defaults)."""
-    return {t.name: t.reader for t in stage1_reference_types("FGS", _default)}
+def stage1_defaults():
+    """``load(reftype)``: the embedded stage-1 defaults, read (the simulator's raw ramps)."""
+    from webbcal.plugin_api import default_loader
+
+    return default_loader(stage1_reference_types("FGS", _default))
 
 
 def reference_types():

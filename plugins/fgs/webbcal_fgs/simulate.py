@@ -40,9 +40,9 @@ PIXAR_SR = (0.069 / 206264.806) ** 2
 
 def simulate(mode, params):
     """``(model, truth)`` for an FGS mode (module docstring)."""
-    level = str(params.get("level") or "rate").lower()
-    if level not in ("rate", "uncal"):
-        raise ValueError(f"simulate: level must be 'rate' or 'uncal', not {level!r}")
+    from webbcal.plugin_api import simulation_level
+
+    level = simulation_level(params)
     if "FGS_IMAGE" not in mode.exp_types:
         if level == "uncal":
             raise ValueError("simulate: the guider modes' raw data are what simulate writes already "
@@ -52,11 +52,10 @@ def simulate(mode, params):
         return simulate_image(params)
     from webbcal.plugin_api import uncal_from_rates
 
-    from .refs import default_path, stage1_readers
+    from .refs import stage1_defaults
 
     model, truth = simulate_image({**params, "noise": False})
-    readers = stage1_readers()
-    return uncal_from_rates(model, truth, lambda t: readers[t](default_path(t)), params)
+    return uncal_from_rates(model, truth, stage1_defaults(), params)
 
 
 def _meta(model, exp_type, detector, origin, nints, ngroups, tgroup, readpatt):

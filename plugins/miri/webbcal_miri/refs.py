@@ -444,6 +444,8 @@ def reference_types():
     ]
 
 
-def stage1_readers():
-    """The stage-1 readers by type (the simulator's raw ramps use them with the defaults)."""
-    return {t.name: t.reader for t in stage1_reference_types("MIRI", _default, with_superbias=False)}
+def stage1_defaults():
+    """``load(reftype)``: the embedded stage-1 defaults, read (the simulator's raw ramps)."""
+    from webbcal.plugin_api import default_loader
+
+    return default_loader(stage1_reference_types("MIRI", _default, with_superbias=False))

@@ -259,9 +259,9 @@ def simulate(mode, params):
     """``(model, truth)`` for a MIRI mode (see the module docstring); ``level="uncal"``:
     raw ramps of the noiseless rates (``ngroups``, default 10; truth ``rate`` and
     ``cosmic_rays``)."""
-    level = str(params.get("level") or "rate").lower()
-    if level not in ("rate", "uncal"):
-        raise ValueError(f"simulate: level must be 'rate' or 'uncal', not {level!r}")
+    from webbcal.plugin_api import simulation_level
+
+    level = simulation_level(params)
     if level == "uncal":
         params = {**params, "noise": False}
     model, truth = simulate_lrs(mode, params) if mode.dispersion_axis is not None else simulate_image(mode, params)
@@ -269,7 +269,6 @@ def simulate(mode, params):
         return model, truth
     from webbcal.plugin_api import uncal_from_rates
 
-    from .refs import default_path, stage1_readers
+    from .refs import stage1_defaults
 
-    readers = stage1_readers()
-    return uncal_from_rates(model, truth, lambda t: readers[t](default_path(t)), {"ngroups": 10, **params})
+    return uncal_from_rates(model, truth, stage1_defaults(), {"ngroups": 10, **params})

@@ -65,9 +65,9 @@ def simulate(mode, params):
     """``(model, truth)`` for a NIRCam mode (module docstring); ``level="uncal"``: the
     raw ramps of the noiseless rates (truth ``rate``: those rates, DN/s; ``cosmic_rays``:
     where they went)."""
-    level = str(params.get("level") or "rate").lower()
-    if level not in ("rate", "uncal"):
-        raise ValueError(f"simulate: level must be 'rate' or 'uncal', not {level!r}")
+    from webbcal.plugin_api import simulation_level
+
+    level = simulation_level(params)
     if level == "uncal":
         params = {**params, "noise": False}
     if "NRC_TSGRISM" in mode.exp_types:
@@ -79,8 +79,7 @@ def simulate(mode, params):
     if level == "uncal":
         from webbcal.plugin_api import uncal_from_rates
 
-        readers = refs.stage1_readers()
-        return uncal_from_rates(model, truth, lambda t: readers[t](refs.default_path(t)), params)
+        return uncal_from_rates(model, truth, refs.stage1_defaults(), params)
     return model, truth
 
 

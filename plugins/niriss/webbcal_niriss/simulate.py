@@ -54,19 +54,18 @@ def simulate(mode, params):
     from .modes import is_soss
     from .simulate_image import simulate_image
 
-    level = str(params.get("level") or "rate").lower()
-    if level not in ("rate", "uncal"):
-        raise ValueError(f"simulate: level must be 'rate' or 'uncal', not {level!r}")
+    from webbcal.plugin_api import simulation_level
+
+    level = simulation_level(params)
     if level == "uncal":
         params = {**params, "noise": False}
     model, truth = simulate_soss(mode, params) if is_soss(mode) else simulate_image(mode, params)
     if level == "uncal":
         from webbcal.plugin_api import uncal_from_rates
 
-        from .refs import default_path, stage1_readers
+        from .refs import stage1_defaults
 
-        readers = stage1_readers()
-        return uncal_from_rates(model, truth, lambda t: readers[t](default_path(t)), params)
+        return uncal_from_rates(model, truth, stage1_defaults(), params)
     return model, truth
 
 

@@ -148,8 +148,8 @@ def reference_types():
     return out
 
 
-def stage1_readers():
-    """The stage-1 readers by type (the simulator's raw ramps use them with the defaults)."""
-    from webbcal.plugin_api import stage1_reference_types
+def stage1_defaults():
+    """``load(reftype)``: the embedded stage-1 defaults, read (the simulator's raw ramps)."""
+    from webbcal.plugin_api import default_loader, stage1_reference_types
 
-    return {t.name: t.reader for t in stage1_reference_types("NIRSPEC", _default)}
+    return default_loader(stage1_reference_types("NIRSPEC", _default))

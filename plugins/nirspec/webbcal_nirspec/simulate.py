@@ -203,20 +203,19 @@ def simulate(mode, params):
     ``level="uncal"``: the raw ramps of the noiseless rates (``ngroups``, default 10,
     frames of the subarray's readout time; truth ``rate`` and ``cosmic_rays``)."""
     params = dict(params or {})
-    level = str(params.get("level") or "rate").lower()
-    if level not in ("rate", "uncal"):
-        raise ValueError(f"simulate: level must be 'rate' or 'uncal', not {level!r}")
+    from webbcal.plugin_api import simulation_level
+
+    level = simulation_level(params)
     if level == "rate":
         return _simulate_rates(mode, params)
     from webbcal.plugin_api import readout_frame_time, uncal_from_rates
 
-    from .refs import default_path, stage1_readers
+    from .refs import stage1_defaults
 
     model, truth = _simulate_rates(mode, {**params, "noise": False})
     ny, nx = np.shape(model.data)[-2:]
     full = (ny, nx) == (2048, 2048)
-    readers = stage1_readers()
-    return uncal_from_rates(model, truth, lambda t: readers[t](default_path(t)), params,
+    return uncal_from_rates(model, truth, stage1_defaults(), params,
                             frame_time=readout_frame_time(nx, ny, 4 if full else 1))
 
 
