@@ -184,7 +184,17 @@ def detector1_recipe(*, superbias=True, refpix=True, gain_scale=True, after=None
 
 def simulation_level(params):
     """The ``level`` of a ``simulate`` call: ``"rate"`` (default) or ``"uncal"`` (raw
-    ramps); anything else a ValueError naming both."""
+    ramps); anything else a ValueError naming both.
+
+    Parameters
+    ----------
+    params : dict
+        The simulate parameters (``level`` absent or None: ``"rate"``).
+
+    Returns
+    -------
+    str
+    """
     level = str(params.get("level") or "rate").lower()
     if level not in ("rate", "uncal"):
         raise ValueError(f"simulate: level must be 'rate' or 'uncal', not {level!r}")
@@ -192,10 +202,19 @@ def simulation_level(params):
 
 
 def default_loader(types):
-    """``load(reftype)`` reading the embedded default of each of ``types`` (a list of
-    :class:`ReferenceType`, e.g. a plugin's :func:`stage1_reference_types`) with its
+    """``load(reftype)`` reading the embedded default of each of ``types`` with its
     reader: what :func:`uncal_from_rates` needs to build raw ramps offline. An unknown
-    type is a KeyError (an instrument without a superbias)."""
+    type is a KeyError (an instrument without a superbias).
+
+    Parameters
+    ----------
+    types : sequence of ReferenceType
+        E.g. a plugin's :func:`stage1_reference_types`.
+
+    Returns
+    -------
+    callable
+    """
     by_name = {t.name: t for t in types}
 
     def load(reftype):
