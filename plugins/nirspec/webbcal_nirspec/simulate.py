@@ -80,6 +80,21 @@ class _Keywords:
         return self.kw.get(key)
 
 
+_SCRATCH = []
+
+
+def _scratch_directory():
+    """A new directory for a simulation's MSA file when the caller names none.
+
+    All of them sit in one temporary directory of this process, removed when the
+    interpreter exits (the file must outlive the call: the model names it and
+    assign_wcs reads it), so that simulating in a loop leaves nothing behind.
+    """
+    if not _SCRATCH:
+        _SCRATCH.append(tempfile.TemporaryDirectory(prefix="webbcal_nirspec_"))
+    return tempfile.mkdtemp(dir=_SCRATCH[0].name)
+
+
 def _refs_for(kw):
     from .modes import WCS_REFTYPES
     from .wcs import readers
@@ -243,7 +258,7 @@ def _simulate_rates(mode, params):
     truth = {"slits": [], "negative_ypos": {}}
     companions = []
     if exp_type == "NRS_MSASPEC":
-        directory = Path(params.get("directory") or tempfile.mkdtemp(prefix="webbcal_nirspec_"))
+        directory = Path(params.get("directory") or _scratch_directory())
         directory.mkdir(parents=True, exist_ok=True)
         nod_cols = {"2-POINT-NOD": (2, 3), "3-POINT-NOD": (2, 1, 3)}.get(nod, (2,))
         specs = params.get("slitlets") or [
