@@ -39,7 +39,7 @@ def _power(snr):
     return 10.0
 
 
-def _kernel(data, gdq, gain, rn, dcur, t, rate, vp_o, vr_o, dq_o, rateints, vpi, vri, dqi):
+def _kernel(data, gdq, gain, rn, dcur, t, exact, own, rate, vp_o, vr_o, dq_o, rateints, vpi, vri, dqi):
     nints, ngroups, npix = data.shape
     buf = np.empty(max(ngroups, 1))
     sstart = np.empty(ngroups, np.int64)
@@ -122,6 +122,9 @@ def _kernel(data, gdq, gain, rn, dcur, t, rate, vp_o, vr_o, dq_o, rateints, vpi,
                 else:
                     var_r = 0.0
                 var_p = prate / (t * g * (1.0 if n < 2 else n - 1.0))
+                if exact and n == 2:      # sum c^2 = 2, correlation sum 1
+                    var_r = 2.0 * (r / (g * t)) ** 2 if (g > 0 and g == g) else 0.0
+                    var_p = prate / (t * g) * (1.0 - 2.0 * own)
                 if n == 1:
                     slope = data[i, k0, p] / t
                 elif n == 2:
@@ -153,13 +156,34 @@ def _kernel(data, gdq, gain, rn, dcur, t, rate, vp_o, vr_o, dq_o, rateints, vpi,
                         sy += w * y
                         sxy += w * x * y
                     slope = (sw * sxy - sx * sy) / (sw * sxx - sx * sx) / t
+                    if exact:
+                        # the fit's coefficients c_j: sum c^2 and sum_m (sum_{j>=m} c_j)^2
+                        xbar = sx / sw
+                        ssq = sxx - sx * sx / sw
+                        sumc2 = 0.0
+                        corr = 0.0
+                        tail = 0.0
+                        for j in range(n - 1, -1, -1):
+                            c = abs((j - mid) / mid) ** pw * (float(k0 + j) - xbar) / ssq
+                            sumc2 += c * c
+                            tail += c
+                            if j >= 1:
+                                corr += tail * tail
+                        var_r = (r / (g * t)) ** 2 * sumc2 if (g > 0 and g == g) else 0.0
+                        var_p = prate / (t * g) * (corr - own * sumc2)
                 ir += 1.0 / var_r
-                if var_p > 0:
+                if exact:
+                    if var_r > 0:
+                        ip += var_p / (var_r * var_r)
+                elif var_p > 0:
                     ip += 1.0 / var_p
                 num += slope / var_r
             if used > 0:
                 vr = 1.0 / ir
-                vp = 1.0 / ip if ip > 0 else 0.0
+                if exact:
+                    vp = ip * vr * vr if ip > 0 else 0.0
+                else:
+                    vp = 1.0 / ip if ip > 0 else 0.0
                 rateints[i, p] = num * vr
                 vri[i, p] = 0.0 if vr >= LARGE_VARIANCE else vr
                 vpi[i, p] = 0.0 if vp >= LARGE_VARIANCE else vp
@@ -176,7 +200,10 @@ def _kernel(data, gdq, gain, rn, dcur, t, rate, vp_o, vr_o, dq_o, rateints, vpi,
             s_ip += ip
             s_num += num
         vr = 1.0 / s_ir if s_ir > 0 else 0.0
-        vp = 1.0 / s_ip if s_ip > 0 else 0.0
+        if exact:
+            vp = s_ip * vr * vr if s_ip > 0 else 0.0
+        else:
+            vp = 1.0 / s_ip if s_ip > 0 else 0.0
         rate[p] = s_num * vr if anyv else np.nan
         vr_o[p] = 0.0 if vr >= LARGE_VARIANCE else vr
         vp_o[p] = 0.0 if (vp >= LARGE_VARIANCE or vp < 0) else vp
@@ -197,13 +224,14 @@ def _compiled():
     return _COMPILED
 
 
-def fit(data, gdq, gain, rn_e, dcur, group_time):
+def fit(data, gdq, gain, rn_e, dcur, group_time, exact=False, own=0.0):
     """The compiled fit on ``(nints, ngroups, npix)`` arrays; ``(rate, vp, vr, dq,
-    rateints, vpi, vri, dqi)`` with the pixel axis flat."""
+    rateints, vpi, vri, dqi)`` with the pixel axis flat (``exact``, ``own``: the exact
+    variances and the frame-averaging term of :func:`.ramp_fit.fit_ramps`)."""
     nints, ngroups, npix = data.shape
     out = (np.empty(npix), np.empty(npix), np.empty(npix), np.zeros(npix, np.uint32),
            np.empty((nints, npix)), np.empty((nints, npix)), np.empty((nints, npix)), np.zeros((nints, npix), np.uint32))
     _compiled()(np.ascontiguousarray(data, dtype=np.float64), np.ascontiguousarray(gdq, dtype=np.uint8),
                 np.ascontiguousarray(gain, dtype=np.float64), np.ascontiguousarray(rn_e, dtype=np.float64),
-                np.ascontiguousarray(dcur, dtype=np.float64), float(group_time), *out)
+                np.ascontiguousarray(dcur, dtype=np.float64), float(group_time), bool(exact), float(own), *out)
     return out

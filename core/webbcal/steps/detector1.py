@@ -338,7 +338,10 @@ class RampFitStep(_RampStep):
     aliases = ("RampFitStep",)
     suffix = "rate"
     min_groups = 1
-    spec = {}
+    spec = {"variance": Param(str, "official", "'official': the official pipeline's VAR_POISSON / VAR_RNOISE "
+                                               "formulas; 'exact': the variances of the slopes as fitted (their "
+                                               "weights, the correlated up-the-ramp samples, averaged frames)",
+                              choices=("official", "exact"))}
 
     ramp_scope = "fit"
 
@@ -366,7 +369,7 @@ class RampFitStep(_RampStep):
         gain = self._image(refs, model, "gain", "gain")
         rn = self._image(refs, model, "readnoise", "read noise")
         return fit_ramps(model.data, model.groupdq, gain, rn, self.group_time(model), nframes=int(exp.nframes or 1),
-                         pixeldq=model.pixel_flags)
+                         groupgap=int(exp.groupgap or 0), pixeldq=model.pixel_flags, variance=params["variance"])
 
     def products(self, model, fit):
         """The rate (ImageModel, returned) and rateints (CubeModel, in ``side_products``)

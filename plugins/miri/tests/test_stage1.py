@@ -27,12 +27,15 @@ def test_first_and_last_frame_flags(ngroups, first, last):
 
 def test_detector1_on_miri_ramps_returns_the_injected_rates():
     """40-group imaging ramps with cosmic rays: the bright pixels' rates to 0.3 %
-    (median), residuals / ERR of unit scatter within 15 %, 90 % of the cosmic rays flagged,
-    the first and last groups left out of every fit."""
+    (median), 90 % of the cosmic rays flagged, the first and last groups left out of every
+    fit; with ramp_fit's exact variances, the scatter of the residuals over the clean
+    pixels (each a realisation of a ~24 DN/s sky) is sqrt(mean(VAR_POISSON + VAR_RNOISE))
+    within 3 % (the official formulas: ~5.5 % short on these 38-group ramps)."""
     model, truth = _raw(40, cosmic_rays=20)
     logging.disable(logging.WARNING)
     try:
-        pipe = webbcal.pipeline.get_step_class("detector1")(save_results=False)
+        pipe = webbcal.pipeline.get_step_class("detector1")(save_results=False,
+                                                             steps={"ramp_fit": {"variance": "exact"}})
         rate = pipe.run(model)
     finally:
         logging.disable(logging.NOTSET)
@@ -41,7 +44,7 @@ def test_detector1_on_miri_ramps_returns_the_injected_rates():
     ok = ints.dq == 0
     bright = ok & (tr > np.percentile(tr, 90))
     assert abs(np.median(ints.data[bright] / tr[bright]) - 1) < 3e-3
-    assert abs(np.std(((ints.data - tr) / ints.err)[ok]) - 1) < 0.15
+    assert abs(np.std((ints.data - tr)[ok]) / np.sqrt(np.mean((ints.err ** 2)[ok])) - 1) < 0.03
     flagged = [bool(ints.dq[i, y, x] & 4) for i, g, y, x, a in truth["cosmic_rays"]]
     assert np.mean(flagged) >= 0.9
     assert rate.meta.cal_step.firstframe == "COMPLETE" and rate.meta.cal_step.lastframe == "COMPLETE"
