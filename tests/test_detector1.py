@@ -95,3 +95,22 @@ def test_bad_ramps_and_references(raw, tmp_path):
         small.writeto(tmp_path / "small_dark.fits")
     with pytest.raises(ReferenceFileError, match="small_dark.fits.*does not cover"):
         webbcal.run("dark_current", str(path), override_dark=str(tmp_path / "small_dark.fits"))
+
+
+def test_groups_after_large_jumps_from_the_step(raw):
+    """jump with after_jump_flag_dn1 = 1000 DN and after_jump_flag_time1 = 2.5 group
+    times: the two groups after every injected cosmic ray of 1500 DN or more are flagged
+    too (the third not, unless a ray of its own); by default they are not."""
+    _, model, truth = raw
+    tgroup = float(model.meta.exposure.group_time)
+    ngroups = np.shape(model.data)[1]
+    out = webbcal.run("jump", model, after_jump_flag_dn1=1000.0, after_jump_flag_time1=2.5 * tgroup)
+    plain = webbcal.run("jump", model)
+    big = [(i, g, y, x) for i, g, y, x, amp in truth["cosmic_rays"] if amp >= 1500 and g + 3 < ngroups]
+    assert len(big) > 10
+    own = {(i, g, y, x) for i, g, y, x, _ in truth["cosmic_rays"]}
+    gdq, gdq0 = np.asarray(out.groupdq), np.asarray(plain.groupdq)
+    assert all(gdq[i, g + 1, y, x] & 4 and gdq[i, g + 2, y, x] & 4 for i, g, y, x in big)
+    assert all(not gdq[i, g + 3, y, x] & 4 for i, g, y, x in big if (i, g + 3, y, x) not in own)
+    assert not any(gdq0[i, g + 1, y, x] & 4 for i, g, y, x in big if (i, g + 1, y, x) not in own)
+

@@ -157,7 +157,8 @@ def test_snowballs_are_the_same_in_chunks(snowball, tmp_path):
     for mb in (16, 1024):
         get_step_class("detector1")(output_dir=str(tmp_path / str(mb)), save_results=True, chunk_mb=mb,
                                     steps={"jump": {"expand_large_events": True, "find_showers": True,
-                                                    "max_extended_radius": 20}}).run(str(path))
+                                                    "max_extended_radius": 20, "after_jump_flag_dn1": 300,
+                                                    "after_jump_flag_time1": 100.0}}).run(str(path))
         outs.append(webbcal.open(tmp_path / str(mb) / "snow_rateints.fits"))
     np.testing.assert_array_equal(outs[0].dq, outs[1].dq)
     np.testing.assert_array_equal(outs[0].data, outs[1].data)

@@ -23,8 +23,12 @@ official step:
 The group that ends a flagged difference gets JUMP_DET. With ``flag_4_neighbors`` the
 four adjacent pixels get it too where the jump's ratio (against the first median) lies
 between ``min_jump_to_flag_neighbors`` (10) and ``max_jump_to_flag_neighbors`` (1000).
-Not done yet: the large-event (snowball / shower) flagging and the flagging of groups
-after a jump (docs/detector1.md).
+After that, optionally (off by default, as in the official step), the groups that
+follow a large jump get JUMP_DET too, for the transient that follows it: a flagged
+difference whose excess over the median, in electrons, reaches ``after_jump_flag_dn1``
+DN times the exposure's median gain flags the next ``after_jump_flag_n1`` groups (and a
+second pair of thresholds likewise); saturated and DO_NOT_USE groups are left as they
+are. Snowballs and showers are :mod:`.large_events`.
 """
 from __future__ import annotations
 
@@ -78,7 +82,8 @@ def _iter_median(absd):
 def detect_jumps(data, groupdq, gain, readnoise, rejection_threshold=4.0, three_group_rejection_threshold=6.0,
                  four_group_rejection_threshold=5.0, flag_4_neighbors=True, max_jump_to_flag_neighbors=1000.0,
                  min_jump_to_flag_neighbors=10.0, minimum_groups=3, minimum_sigclip_groups=100,
-                 only_use_ints=True, min_diffs_single_pass=10):
+                 only_use_ints=True, min_diffs_single_pass=10, after_jump_flag_dn1=0.0, after_jump_flag_n1=0,
+                 after_jump_flag_dn2=0.0, after_jump_flag_n2=0, median_gain=None):
     """Flag the groups at which a cosmic ray (or any jump) occurs.
 
     Parameters
@@ -103,6 +108,12 @@ def detect_jumps(data, groupdq, gain, readnoise, rejection_threshold=4.0, three_
         Sigma-clip across integrations (the official default).
     min_diffs_single_pass : int
         Differences per integration from which one pass replaces the iterative search.
+    after_jump_flag_dn1, after_jump_flag_n1, after_jump_flag_dn2, after_jump_flag_n2 : float, int
+        Jumps of at least ``dn`` DN (at the median gain) flag the ``n`` groups after them
+        (no flagging with ``n`` 0).
+    median_gain : float, optional
+        The median gain that turns those DN into electrons: the exposure's (when ``gain``
+        is a piece of it); by default the median of ``gain``.
 
     Returns
     -------
@@ -128,6 +139,14 @@ def detect_jumps(data, groupdq, gain, readnoise, rejection_threshold=4.0, three_
                     three=four_group_rejection_threshold), min_diffs_single_pass)
     if flag_4_neighbors:
         _flag_neighbours(data, gdq, gain, rn2, min_jump_to_flag_neighbors, max_jump_to_flag_neighbors)
+    after = [(float(dn), int(n)) for dn, n in ((after_jump_flag_dn1, after_jump_flag_n1),
+                                              (after_jump_flag_dn2, after_jump_flag_n2)) if int(n) > 0]
+    if after:
+        if median_gain is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                median_gain = float(np.nanmedian(gain))
+        _flag_after_jumps(data, gdq, gain, [(dn * median_gain, n) for dn, n in after])
     return gdq
 
 
@@ -262,21 +281,53 @@ def _iterative_compiled():
     return _ITERATIVE
 
 
-def _flag_neighbours(data, gdq, gain, rn2, lo, hi):
-    """JUMP_DET on the four neighbours of a flagged jump whose ratio against the first
-    (signed, unclipped) median lies between ``lo`` and ``hi`` (the median and ratios
-    computed for the pixels with a jump only)."""
-    nints, ngroups, ny, nx = data.shape
+def _jumped_pixels(data, gdq):
+    """The pixels with a flagged jump: their positions, GROUPDQ, first differences
+    ``(nints, ngroups - 1, k)`` (saturated and DO_NOT_USE groups out) and the signed,
+    unclipped median of those differences."""
     has = np.any((gdq[:, 1:] & JUMP_DET) != 0, axis=(0, 1))
     ys, xs = np.nonzero(has)
     if ys.size == 0:
-        return
+        return None
     sub = np.asarray(data[:, :, ys, xs], dtype=np.float64)            # (nints, ngroups, k)
     subq = gdq[:, :, ys, xs]
     fd = np.diff(np.where((subq & (SATURATED | DO_NOT_USE)) != 0, np.nan, sub), axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         med = nanmedian_leading(fd, 2)
+    return ys, xs, subq, fd, med
+
+
+def _flag_after_jumps(data, gdq, gain, levels):
+    """JUMP_DET on the ``n`` groups after each flagged jump whose excess over the
+    median difference, in electrons, is at least ``e`` (``levels``: ``(e, n)`` pairs)."""
+    found = _jumped_pixels(data, gdq)
+    if found is None:
+        return
+    ys, xs, subq, fd, med = found
+    ngroups = gdq.shape[1]
+    with np.errstate(invalid="ignore"):
+        excess = (fd - med) * gain[ys, xs]                                # (nints, ngroups - 1, k)
+    jumped = (subq[:, 1:] & JUMP_DET) != 0
+    flag = np.zeros(subq.shape, dtype=bool)
+    for e, n in levels:
+        start = np.zeros(subq.shape, dtype=bool)
+        start[:, 1:] = jumped & (excess >= e)
+        for k in range(1, min(n, ngroups - 2) + 1):          # the n groups after each jump
+            flag[:, k:] |= start[:, :-k]
+    ii, gg, kk = np.nonzero(flag & ((subq & (SATURATED | DO_NOT_USE)) == 0))
+    gdq[ii, gg, ys[kk], xs[kk]] |= JUMP_DET
+
+
+def _flag_neighbours(data, gdq, gain, rn2, lo, hi):
+    """JUMP_DET on the four neighbours of a flagged jump whose ratio against the first
+    (signed, unclipped) median lies between ``lo`` and ``hi`` (the median and ratios
+    computed for the pixels with a jump only)."""
+    nints, ngroups, ny, nx = data.shape
+    found = _jumped_pixels(data, gdq)
+    if found is None:
+        return
+    ys, xs, subq, fd, med = found
     with np.errstate(invalid="ignore", divide="ignore"):
         sigma = np.sqrt(np.abs(med) / gain[ys, xs] + rn2[ys, xs])
         sigma = np.where(sigma == 0, np.nan, sigma)

@@ -88,6 +88,19 @@ class _RampStep(Step):
         require_ramps(self, model, self.min_groups)
         return self._correct(model, refs, params)
 
+    def group_time(self, model):
+        """TGROUP (s); a clear error when absent."""
+        exp = model.meta.exposure
+        tgroup = exp.group_time if exp.group_time is not None else model.get_keyword("TGROUP")
+        try:
+            ok = tgroup is not None and np.isfinite(float(tgroup)) and float(tgroup) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InputFileError(_where(self, model), f"TGROUP={tgroup!r}: the group time is needed to turn ramps "
+                                                      "into rates and times into groups")
+        return float(tgroup)
+
     # references read once per step, cut to the whole exposure; a block of it (the
     # runner's ``model.block``: (row slice, column slice)) takes its part
     def _cached(self, key, make):
@@ -262,6 +275,13 @@ class JumpStep(_RampStep):
         "flag_4_neighbors": Param(bool, True, "flag the four neighbours of a jump"),
         "max_jump_to_flag_neighbors": Param(float, 1000.0, "largest jump (sigma) whose neighbours are flagged"),
         "min_jump_to_flag_neighbors": Param(float, 10.0, "smallest jump (sigma) whose neighbours are flagged"),
+        # groups after large jumps (their transient), off by default as in the official step
+        "after_jump_flag_dn1": Param(float, 0.0, "jumps of at least this (DN) flag the groups within "
+                                                 "after_jump_flag_time1 after them", low=0),
+        "after_jump_flag_time1": Param(float, 0.0, "seconds after a jump of after_jump_flag_dn1 whose groups are "
+                                                   "flagged (0: none)", low=0),
+        "after_jump_flag_dn2": Param(float, 0.0, "a second, larger jump level (DN)", low=0),
+        "after_jump_flag_time2": Param(float, 0.0, "seconds flagged after a jump of after_jump_flag_dn2", low=0),
         # large events (snowballs), off by default as in the official step
         "expand_large_events": Param(bool, False, "flag snowballs: the disc around a large jump with a saturated "
                                                   "core (webbcal.detector.large_events)"),
@@ -289,10 +309,21 @@ class JumpStep(_RampStep):
         gain = self._image(refs, model, "gain", "gain")
         rn = self._image(refs, model, "readnoise", "read noise")
         before = int(np.count_nonzero(np.asarray(model.groupdq) & 4))
+        after = {}
+        if params["after_jump_flag_time1"] > 0 or params["after_jump_flag_time2"] > 0:
+            # groups within the time (whole group times, as the official step counts them);
+            # the DN levels at the exposure's median gain, whatever piece of it this is
+            tgroup = self.group_time(model)
+            whole = self._image(refs, getattr(model, "whole_exposure", None) or model, "gain", "gain")
+            median = self._cached(("median gain",), lambda: float(np.nanmedian(whole)))
+            for k in ("1", "2"):
+                after[f"after_jump_flag_dn{k}"] = params[f"after_jump_flag_dn{k}"]
+                after[f"after_jump_flag_n{k}"] = int(params[f"after_jump_flag_time{k}"] // tgroup)
+            after["median_gain"] = median
         model.groupdq = detect_jumps(model.data, model.groupdq, gain, rn, **{
             k: params[k] for k in ("rejection_threshold", "three_group_rejection_threshold",
                                    "four_group_rejection_threshold", "flag_4_neighbors",
-                                   "max_jump_to_flag_neighbors", "min_jump_to_flag_neighbors")})
+                                   "max_jump_to_flag_neighbors", "min_jump_to_flag_neighbors")}, **after)
         if params["expand_large_events"]:
             from ..detector.large_events import flag_snowballs
 
@@ -347,19 +378,6 @@ class RampFitStep(_RampStep):
 
     def _correct(self, model, refs, params):
         return self.products(model, self.fit(model, refs, params))
-
-    def group_time(self, model):
-        """TGROUP (s); a clear error when absent."""
-        exp = model.meta.exposure
-        tgroup = exp.group_time if exp.group_time is not None else model.get_keyword("TGROUP")
-        try:
-            ok = tgroup is not None and np.isfinite(float(tgroup)) and float(tgroup) > 0
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise InputFileError(_where(self, model), f"TGROUP={tgroup!r}: the group time is needed to turn ramps "
-                                                      "into rates")
-        return float(tgroup)
 
     def fit(self, model, refs, params):
         """The :class:`~webbcal.detector.ramp_fit.RampFit` of the model's ramps (or block)."""

@@ -77,3 +77,52 @@ def test_saturated_groups_are_never_jumps_and_short_ramps_are_left():
     np.testing.assert_array_equal(two, gdq[:, :2])
     with pytest.raises(ValueError, match=r"\(nints, ngroups, ny, nx\)"):
         detect_jumps(data[0], gdq[0], GAIN, RN)
+
+
+@pytest.mark.parametrize("nints,ngroups", [(3, 10), (1, 12)], ids=["iterative-10g", "single-pass"])
+def test_groups_after_large_jumps_as_the_official_step(nints, ngroups):
+    """after_jump_flag_dn1/n1 and dn2/n2 (DN at the median gain, groups): the GROUPDQ
+    equals stcal's, with a gain that varies across the detector (the thresholds are in
+    electrons at the exposure's median gain); jumps of 100-2000 DN against thresholds of
+    300 and 1200 DN, 2 and 4 groups after them."""
+    jump = pytest.importorskip("stcal.jump.jump", reason="stcal is part of the test extra")
+    from stcal.jump.jump_class import JumpData
+
+    data, gdq, truth = _ramps(nints, ngroups, seed=6)
+    ny, nx = data.shape[-2:]
+    gain = np.random.default_rng(2).uniform(1.5, 2.5, (ny, nx)).astype(np.float32)
+    jd = JumpData(gain2d=gain, rnoise2d=np.full((ny, nx), RN, np.float32),
+                  dqflags={"GOOD": 0, "SATURATED": 2, "JUMP_DET": 4, "NO_GAIN_VALUE": 2**19, "DO_NOT_USE": 1,
+                           "REFERENCE_PIXEL": 2**31})
+    jd.data, jd.gdq, jd.pdq = data.copy(), gdq.copy(), np.zeros((ny, nx), np.uint32)
+    jd.nframes, jd.max_cores = 1, "none"
+    jd.dt_group, jd.n_reads_groupdiff = np.ones(1), np.full(1, 2.0)
+    jd.after_jump_flag_dn1, jd.after_jump_flag_n1, jd.after_jump_flag_dn2, jd.after_jump_flag_n2 = 300.0, 2, 1200.0, 4
+    theirs = jump.detect_jumps_data(jd)[0]
+    ours = detect_jumps(data, gdq, gain, RN, after_jump_flag_dn1=300.0, after_jump_flag_n1=2,
+                        after_jump_flag_dn2=1200.0, after_jump_flag_n2=4)
+    np.testing.assert_array_equal(ours, theirs)
+    plain = detect_jumps(data, gdq, gain, RN)
+    assert ((ours & 4) > 0).sum() > ((plain & 4) > 0).sum() + 50     # the comparison holds flagged transients
+
+
+def test_groups_after_a_jump_by_hand():
+    """A 600 DN jump at group 3 of a flat 10-group ramp: with dn1 = 500, n1 = 2, groups
+    4 and 5 are flagged too (6 on is not; a saturated group 5 stays as it is); with
+    dn1 = 700 nothing more than the jump; a 1500 DN jump with dn2 = 1000, n2 = 20 flags
+    every group after it."""
+    data = np.zeros((1, 10, 3, 3), np.float32)
+    data[0, 3:, 1, 1] += 600
+    gdq = np.zeros(data.shape, np.uint8)
+    kw = dict(flag_4_neighbors=False)
+    out = detect_jumps(data, gdq, 2.0, 1.0, after_jump_flag_dn1=500.0, after_jump_flag_n1=2, **kw)
+    assert list(np.flatnonzero(out[0, :, 1, 1] & 4)) == [3, 4, 5]
+    sat = gdq.copy()
+    sat[0, 5:, 1, 1] = 2
+    out = detect_jumps(data, sat, 2.0, 1.0, after_jump_flag_dn1=500.0, after_jump_flag_n1=2, **kw)
+    assert list(np.flatnonzero(out[0, :, 1, 1] & 4)) == [3, 4]
+    out = detect_jumps(data, gdq, 2.0, 1.0, after_jump_flag_dn1=700.0, after_jump_flag_n1=2, **kw)
+    assert list(np.flatnonzero(out[0, :, 1, 1] & 4)) == [3]
+    data[0, 3:, 1, 1] += 900
+    out = detect_jumps(data, gdq, 2.0, 1.0, after_jump_flag_dn2=1000.0, after_jump_flag_n2=20, **kw)
+    assert list(np.flatnonzero(out[0, :, 1, 1] & 4)) == list(range(3, 10))
