@@ -96,7 +96,7 @@ def test_use_source_posn_defaults_are_the_official_ones(host):
     assert ours == set(official_extract.SRCPOS_EXPTYPES) & declared
 
 
-def test_the_official_extract_1d_runs_on_our_products(host, tmp_path):
+def test_the_official_extract_1d_runs_on_our_products(host, demo_output):
     """The official extraction (its default aperture: no EXTRACT1D file) runs on every
     calibrated product of our demo: NIRSpec multi-slit cal (each slit carries the
     exposure's metadata in the ASDF tree, as official slits do), the BOTS SlitModel
@@ -105,10 +105,7 @@ def test_the_official_extract_1d_runs_on_our_products(host, tmp_path):
     with its own algorithm (ATOCA / soss box, needing SPECTRACE, WAVEMAP and SPECPROFILE
     through the step), which run_extract1d does not reach; our SOSS products are checked by
     the official datamodels in the product-validation test."""
-    from webbcal.demo import run_demo
-
-    assert run_demo(tmp_path) == 0
-    cals = sorted(tmp_path.glob("demo_*_cal*.fits"))
+    cals = sorted(demo_output.glob("demo_*_cal*.fits"))
     assert len(cals) >= 5
     for path in cals:
         if "image" in path.name or "niriss_soss" in path.name:

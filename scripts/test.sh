@@ -9,7 +9,11 @@ bash scripts/setup.sh
 if [ "$#" -gt 0 ]; then
   exec .venv/bin/python -m pytest -q "$@"
 fi
+# one demo run for both environments (the demo_output fixture in conftest.py)
+WEBBCAL_DEMO_CACHE="$(mktemp -d "${TMPDIR:-/tmp}/webbcal-demo.XXXXXX")"
+export WEBBCAL_DEMO_CACHE
+trap 'rm -rf "$WEBBCAL_DEMO_CACHE"' EXIT
 .venv/bin/python -m pytest -q
 bash scripts/setup_official.sh
-exec .venv-official/bin/python -m pytest -q compat core/webbcal/datamodels tests/test_official_tools.py \
+.venv-official/bin/python -m pytest -q compat core/webbcal/datamodels tests/test_official_tools.py \
   plugins/nirspec/tests/test_wcs.py plugins/nirspec/tests/test_model_kinds.py

@@ -17,12 +17,8 @@ stdatamodels = pytest.importorskip("stdatamodels.jwst.datamodels", reason="the t
 
 
 @pytest.fixture(scope="module")
-def demo_products(tmp_path_factory):
-    from webbcal.demo import run_demo
-
-    out = tmp_path_factory.mktemp("demo")
-    assert run_demo(out) == 0
-    files = sorted(Path(out).glob("demo_*.fits"))  # (the MOS MSA metadata file sits beside them)
+def demo_products(demo_output):
+    files = sorted(Path(demo_output).glob("demo_*.fits"))  # (the MOS MSA metadata file sits beside them)
     assert len(files) >= 15
     return files
 
