@@ -27,10 +27,22 @@ def readout_frame_time(nx, ny, noutputs=1):
 
 def invert_polynomial(coeffs, target, iterations=30):
     """The ``D`` with ``sum_k c_k D^k = target`` (per pixel; ``coeffs`` ``(ncoeffs, ...)``,
-    ascending powers), by Newton's method from ``D = target``."""
+    ascending powers), by Newton's method from the root of the polynomial's first three
+    terms (exact for a quadratic, then one Newton step confirms it), or from ``D =
+    target`` where that root does not exist."""
     c = np.asarray(coeffs, dtype=np.float64)
     t = np.asarray(target, dtype=np.float64)
     d = t.copy()
+    if c.shape[0] >= 2:
+        # c0 + c1 D + c2 D^2 = t, the root near D = (t - c0) / c1 in its cancellation-free form
+        rhs = t - c[0]
+        c1 = np.broadcast_to(c[1], rhs.shape)
+        c2 = np.broadcast_to(c[2], rhs.shape) if c.shape[0] >= 3 else np.zeros(rhs.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            disc = c1 * c1 + 4.0 * c2 * rhs
+            root = 2.0 * rhs / (c1 + np.sqrt(disc))
+        usable = np.isfinite(root) & (disc >= 0) & (c1 > 0)
+        d = np.where(usable, root, d)
     for _ in range(iterations):
         f = np.zeros_like(d)
         df = np.zeros_like(d)
