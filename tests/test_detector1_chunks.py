@@ -113,7 +113,8 @@ def test_blocks_cover_the_detector_once():
 def snowball(tmp_path_factory):
     """Raw ramps with a snowball: from group 5 of integration 1, a 3 x 3 core at the
     saturation plateau, a 400 DN halo out to 4 pixels (found by the two-point
-    difference) and a faint 25 DN halo out to 8 pixels (below its threshold)."""
+    difference) and a faint 25 DN halo out to 8 pixels (below its threshold); the same
+    event 600 columns to the left in integration 0."""
     host = get_host()
     mode = host.modes.find("NIRCAM", "NRC_TSGRISM")
     model, truth = host.call_for_mode("webbcal_simulate", mode,
@@ -126,6 +127,11 @@ def snowball(tmp_path_factory):
     data[1, 5:][:, (d <= 4) & ~core] += 400
     data[1, 5:][:, (d > 4) & (d <= 8)] += 25
     data[1, 5:][:, core] = 65535
+    for dy, dx in ((0, -600),):
+        ds = np.hypot(yy - cy - dy, xx - cx - dx)
+        cs = (np.abs(yy - cy - dy) <= 1) & (np.abs(xx - cx - dx) <= 1)
+        data[0, 5:][:, (ds <= 4) & ~cs] += 400
+        data[0, 5:][:, cs] = 65535
     model.data = np.clip(data, 0, 65535).astype(np.uint16)
     path = tmp_path_factory.mktemp("snow") / "snow_uncal.fits"
     model.save(path)
@@ -145,10 +151,22 @@ def test_snowball_halo_flagged_only_with_large_events(snowball, tmp_path):
     assert np.all(b[faint] & 4)                          # ... and is caught as part of the snowball
     # nothing new beyond the expanded disc: twice the enclosing radius of the flagged
     # region, which lies within the 8-pixel halo (+ half a pixel)
-    assert not np.any(b[d > 17.01] & 4 & ~a[d > 17.01])
+    c0 = np.hypot(*np.mgrid[0:64, 0:2048] - np.array([32, 600])[:, None, None])   # integration 0's core
+    far = (d > 17.01) & (c0 > 3.5)
+    assert not np.any(b[far] & 4 & ~a[far])
     assert np.any(b[(d > 9) & (d < 17)] & 4 & ~a[(d > 9) & (d < 17)])
     assert np.all(b[d <= 1.5] & 2)                       # the core stays saturated
     assert large.meta.cal_step.jump == plain.meta.cal_step.jump == "COMPLETE"
+    # the core of integration 0's snowball (3 x 3, 5 x 5 with the saturation step's
+    # one-pixel growth) is flagged in integration 1 (its persisting charge:
+    # mask_snowball_core_next_int, on by default with large events), not around it
+    assert np.all(b[c0 <= 2.5] & 4) and np.mean(a[c0 <= 2.5] & 4 != 0) < 0.2    # (a noise flag or two)
+    ring = (c0 > 3.5) & (c0 < 20)
+    assert not np.any(b[ring] & 4 & ~a[ring])
+    off = get_step_class("detector1")(output_dir=str(tmp_path / "c"), save_results=True, steps={
+        "jump": {"expand_large_events": True, "mask_snowball_core_next_int": False}}).run(str(path))
+    assert np.mean(webbcal.open(tmp_path / "c" / "snow_rateints.fits").dq[1][c0 <= 2.5] & 4 != 0) < 0.2
+    assert off.meta.cal_step.jump == "COMPLETE"
 
 
 def test_snowballs_are_the_same_in_chunks(snowball, tmp_path):

@@ -20,7 +20,12 @@ for every integration and group ``g`` (from the second on),
 4. a newly saturated core wider than ``min_sat_radius_extend`` pixels (its enclosing
    circle's diameter; the official name says radius, its test is on the core's width)
    has its disc grown by ``sat_expand`` pixels in diameter and flagged SATURATED from
-   ``g`` to the end of the integration (the saturated charge keeps spreading).
+   ``g`` to the end of the integration (the saturated charge keeps spreading) -- with
+   ``sat_required_snowball`` only, as the official step;
+5. with ``next_int_groups`` (the official ``mask_snowball_core_next_int``, on, over
+   ``snowball_time_masked_next_int`` = 4000 s in whole group times), the discs of those
+   wide cores (not grown) are flagged JUMP_DET in the next integration, from its second
+   group up to group ``next_int_groups - 1``: the charge they left persists.
 
 Showers (MIRI: a cosmic ray's charge spread thinly over tens of pixels, each below the
 two-point threshold) are found by :func:`flag_showers` when ``find_showers`` is set (off
@@ -102,7 +107,7 @@ def _disc(shape, cy, cx, radius):
 
 def flag_snowballs(groupdq, min_jump_area=5.0, min_sat_area=1.0, expand_factor=2.0, sat_required_snowball=True,
                    min_sat_radius_extend=2.5, sat_expand=2.0, edge_size=25, max_extended_radius=200.0,
-                   origin=(0, 0), shape=None):
+                   origin=(0, 0), shape=None, next_int_groups=0):
     """Flag snowballs in ``groupdq`` (module docstring); returns ``(groupdq, n)``: a new
     array and the number of snowballs found.
 
@@ -125,9 +130,13 @@ def flag_snowballs(groupdq, min_jump_area=5.0, min_sat_area=1.0, expand_factor=2
     origin, shape : tuple
         Row and column of ``groupdq[..., 0, 0]`` in the exposure, and the exposure's
         (ny, nx) (default: ``groupdq`` is the whole exposure).
+    next_int_groups : int
+        Wide saturated cores are flagged JUMP_DET in the next integration's groups 1 to
+        ``next_int_groups - 1`` (0 or 1: not at all).
     """
     gdq = np.array(groupdq, dtype=np.uint8, copy=True)
     nints, ngroups, ny, nx = gdq.shape
+    persist = np.zeros((nints, ny, nx), dtype=bool)      # wide cores, per integration
     fy, fx = shape if shape is not None else (ny, nx)
     oy, ox = origin
     found = 0
@@ -156,13 +165,21 @@ def flag_snowballs(groupdq, min_jump_area=5.0, min_sat_area=1.0, expand_factor=2
                     continue
                 plane = gdq[i, g][sl]
                 plane[disc & ((plane & SATURATED) == 0)] |= np.uint8(JUMP_DET)
-            for core in cores:
+            for core in (cores if sat_required_snowball else []):
                 if 2.0 * core.radius <= min_sat_radius_extend:
                     continue
                 r = min(core.radius + 0.5 * sat_expand, max_extended_radius)
                 sl, disc = _disc((ny, nx), core.y, core.x, r)
                 if sl is not None:
                     gdq[i, g:][(slice(None),) + sl][:, disc] |= np.uint8(SATURATED)
+                sl, disc = _disc((ny, nx), core.y, core.x, core.radius)
+                if sl is not None:
+                    persist[i][sl] |= disc
+    last = min(int(next_int_groups), ngroups)
+    if last > 1:
+        for i in range(1, nints):
+            if persist[i - 1].any():
+                gdq[i, 1:last][:, persist[i - 1]] |= np.uint8(JUMP_DET)
     return gdq, found
 
 

@@ -293,6 +293,10 @@ class JumpStep(_RampStep):
         "sat_expand": Param(float, 2.0, "pixels added to the diameter of a large saturated core", low=0),
         "edge_size": Param(int, 25, "snowballs centred this close to the edge need no saturated core", low=0),
         "max_extended_radius": Param(float, 200.0, "largest radius (pixels) flagged around one event", low=1),
+        "mask_snowball_core_next_int": Param(bool, True, "flag the wide saturated cores of snowballs in the next "
+                                                         "integration too (with expand_large_events)"),
+        "snowball_time_masked_next_int": Param(float, 4000.0, "seconds from the next integration's start over "
+                                                              "which those cores are flagged", low=0),
         # showers (faint extended events), off by default as in the official step
         "find_showers": Param(bool, False, "flag showers: extended faint excesses (webbcal.detector.large_events)"),
         "extend_snr_threshold": Param(float, 1.2, "ring-averaged significance of a shower", low=0),
@@ -330,10 +334,12 @@ class JumpStep(_RampStep):
             block = getattr(model, "block", None)
             exposure = getattr(model, "whole_exposure", None) or model
             origin = (block[0].start, block[1].start) if block is not None else (0, 0)
+            next_int = int(params["snowball_time_masked_next_int"] // self.group_time(model)) \
+                if params["mask_snowball_core_next_int"] else 0
             model.groupdq, n = flag_snowballs(model.groupdq, **{k: params[k] for k in (
                 "min_jump_area", "min_sat_area", "expand_factor", "sat_required_snowball", "min_sat_radius_extend",
                 "sat_expand", "edge_size", "max_extended_radius")}, origin=origin,
-                shape=tuple(np.shape(exposure.data)[-2:]))
+                shape=tuple(np.shape(exposure.data)[-2:]), next_int_groups=next_int)
             self.snowballs = getattr(self, "snowballs", 0) + n
             if block is None:
                 log.info("jump: %d snowball(s) flagged", n)

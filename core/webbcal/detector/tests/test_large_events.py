@@ -144,3 +144,24 @@ def test_no_shower_in_noise_or_too_few_differences():
     assert n == 0
     _, n = flag_showers(data, gdq, 4.0, 10.0, min_diffs_for_shower=5)
     assert n == 1
+
+
+def test_wide_cores_are_masked_in_the_next_integration():
+    """A wide core (5 x 5, new in group 3 of integration 0) is flagged JUMP_DET in the
+    next integration from its second group up to next_int_groups - 1, on the core's own
+    (not grown) disc; not in the integration after that, not without the option, and
+    neither grown nor carried over when no core is required (as the official step)."""
+    one, d, sq = _event(ring=5.0, core=2, ngroups=8)
+    gdq = np.concatenate([one, np.zeros_like(one), np.zeros_like(one)])      # 3 integrations
+    out, _ = flag_snowballs(gdq, next_int_groups=5)
+    core_r = 2 * np.sqrt(2) + 0.5
+    flagged = (out[1] & JUMP) != 0
+    assert np.all(flagged[1:5][:, d <= core_r - 0.01])
+    assert not np.any(flagged[1:5][:, d > core_r + 0.01])
+    assert not np.any(flagged[0]) and not np.any(flagged[5:])
+    assert not np.any(out[2] & JUMP)
+    plain, _ = flag_snowballs(gdq)
+    assert not np.any(plain[1:] & JUMP)
+    loose, _ = flag_snowballs(gdq, sat_required_snowball=False, next_int_groups=5)
+    assert not np.any(loose[1:] & JUMP)
+    assert np.array_equal(loose & SAT, gdq & SAT)
