@@ -60,7 +60,7 @@ from .refs import RefSet, ReferenceType, header_value
 from .refs.photom_table import PhotomRow, PhotomTable, read_photom_table
 from .refs.synthetic import (compressed_image_hdu, dq_def_hdu, reference_border_dq, write_area_file,
                               write_detector_file, write_flat_file, write_stage1_defaults, zero_gzip_timestamps)
-from .refs.detector import read_dark, read_linearity, read_saturation, read_superbias
+from .refs.detector import read_dark, read_linearity, read_reset, read_saturation, read_superbias, reset_planes_for
 from .detector.simulate import raw_ramps, readout_frame_time
 from .refs.imaging import (
     AreaReference,
@@ -103,6 +103,7 @@ __all__ = [
     "subarray_window", "placed_window", "cut_to_exposure", "flat_for_exposure", "read_gain", "read_readnoise", "read_mask", "read_filteroffset", "imaging_conversion", "read_photom_table",
     "compressed_image_hdu", "zero_gzip_timestamps", "dq_def_hdu", "write_flat_file", "write_area_file",
     "write_detector_file", "reference_border_dq", "read_saturation", "read_superbias", "read_linearity", "read_dark",
+    "read_reset", "reset_planes_for",
     "raw_ramps", "readout_frame_time", "uncal_exposure", "uncal_from_rates", "default_loader", "simulation_level", "detector1_recipe", "write_stage1_defaults", "stage1_reference_types", "PhotomTable", "PhotomRow",
     "read_extract1d", "read_apcorr_table", "RefSet", "resolve_references", "aperture_mask",
     "gaussian_pixels", "moffat_pixels", "trace_image", "noisy_cube", "set_exposure_timing", "point_sources", "noisy_rate", "reference_pixel_dq", "window_from_params",
@@ -282,8 +283,8 @@ def uncal_exposure(rate_model, load, cosmic_rays=0, seed=0):
         NFRAMES, GROUPGAP, TFRAME) and subarray.
     load : callable
         ``load(reftype)``: the plugin's stage-1 reference (gain, readnoise, superbias,
-        saturation, linearity, dark), cut here to the exposure's window; a KeyError for
-        superbias means the instrument has none.
+        saturation, linearity, dark, reset), cut here to the exposure's window; a KeyError
+        for superbias or reset means the instrument has none.
     cosmic_rays : int
         Cosmic rays per integration.
     seed : int
@@ -327,9 +328,14 @@ def uncal_exposure(rate_model, load, cosmic_rays=0, seed=0):
                    & DQ.REFERENCE_PIXEL) != 0
     except KeyError:
         refmask = None
+    try:      # the first groups' offsets of an instrument with a RESET reference (MIRI)
+        offsets = planes("reset")
+    except KeyError:
+        offsets = None
     raw = raw_ramps(rate if rate.ndim == 3 else rate[None], ngroups, tframe, image("gain"), image("readnoise"),
                     bias, planes("linearity"), planes("saturation"), dark, nframes=nframes,
-                    groupgap=groupgap, cosmic_rays=cosmic_rays, seed=seed, pedestal=pedestal, refmask=refmask)
+                    groupgap=groupgap, cosmic_rays=cosmic_rays, seed=seed, pedestal=pedestal, refmask=refmask,
+                    group_offsets=offsets)
     model = datamodels.Level1bModel(data=raw.data)
     model.update(rate_model)
     model.groupdq = np.zeros(raw.data.shape, np.uint8)

@@ -66,7 +66,8 @@ class RawRamps:
 
 
 def raw_ramps(rate, ngroups, tframe, gain, readnoise, bias, linearity, saturation, dark_per_frame=0.0,
-              nframes=1, groupgap=0, cosmic_rays=0, cr_dn=(500.0, 5000.0), seed=0, pedestal=0.0, refmask=None):
+              nframes=1, groupgap=0, cosmic_rays=0, cr_dn=(500.0, 5000.0), seed=0, pedestal=0.0, refmask=None,
+              group_offsets=None):
     """Raw ramps of ``rate`` (DN/s, ``(nints, ny, nx)`` or ``(ny, nx)``).
 
     Parameters
@@ -97,6 +98,10 @@ def raw_ramps(rate, ngroups, tframe, gain, readnoise, bias, linearity, saturatio
         without a superbias, whose linearity acts on the ramps as read: MIRI).
     refmask : ndarray of bool (ny, nx), optional
         Reference pixels: not light-sensitive, no dark -- bias and read noise only.
+    group_offsets : ndarray, optional
+        Offsets (DN, as read) of the first groups of each integration, ``(nints_ref,
+        ngroups_ref, ny, nx)`` as a RESET reference holds them (integrations beyond its
+        own take its last).
 
     Returns
     -------
@@ -136,6 +141,11 @@ def raw_ramps(rate, ngroups, tframe, gain, readnoise, bias, linearity, saturatio
         measured = invert_polynomial(linearity, signal + np.asarray(pedestal, dtype=np.float64))
         noise = rng.normal(0, 1, signal.shape) * (np.asarray(readnoise) / np.sqrt(2.0 * nframes))
         raw = np.asarray(bias)[None] + measured + noise
+        if group_offsets is not None:
+            from ..refs.detector import reset_planes_for
+
+            off = reset_planes_for(group_offsets, i, ngroups)
+            raw[:off.shape[0]] += off
         plateau = np.broadcast_to(np.asarray(saturation, dtype=np.float64), (ny, nx))[None]
         s = raw >= plateau
         s = np.cumsum(s, axis=0) > 0

@@ -27,8 +27,8 @@ from ..datamodels import interpret_dq_def
 from ..errors import ReferenceFileError
 from .imaging import DetectorReference, _image, _open_fits, _origin
 
-__all__ = ["StackReference", "read_saturation", "read_superbias", "read_linearity", "read_dark", "dark_frames_for",
-           "dark_frames_needed"]
+__all__ = ["StackReference", "read_saturation", "read_superbias", "read_linearity", "read_dark", "read_reset",
+           "dark_frames_for", "dark_frames_needed", "reset_planes_for"]
 
 
 @dataclass
@@ -168,6 +168,31 @@ def read_dark(path: str | Path) -> StackReference:
         Not FITS, no SCI, not 3-D or 4-D, or a DQ that does not match.
     """
     return _read(path, "DARK", "SCI", (3, 4))
+
+
+def read_reset(path: str | Path) -> StackReference:
+    """Read a RESET reference (SCI: ``(nints, ngroups, ny, nx)`` or ``(ngroups, ny, nx)``:
+    the offset of each of the first groups of an integration, DN, subtracted from the
+    ramps as read; DQ / DQ_DEF; NINTS, NGROUPS).
+
+    Raises
+    ------
+    ReferenceFileError
+        Not FITS, no SCI, not 3-D or 4-D, or a DQ that does not match.
+    """
+    return _read(path, "RESET", "SCI", (3, 4))
+
+
+def reset_planes_for(planes: np.ndarray, integration: int, ngroups: int) -> np.ndarray:
+    """The offsets a RESET reference gives integration ``integration`` (0-based in the
+    exposure): its own plane set, or the reference's last one beyond its integrations;
+    at most ``ngroups`` groups (the groups after the reference's are not corrected). NaN
+    offsets count as 0."""
+    p = np.asarray(planes, dtype=np.float32)
+    if p.ndim == 3:
+        p = p[None]
+    p = p[min(int(integration), p.shape[0] - 1), :int(ngroups)]
+    return np.where(np.isfinite(p), p, np.float32(0))
 
 
 def dark_frames_needed(ref: StackReference, nframes: int, groupgap: int, ngroups: int) -> int:

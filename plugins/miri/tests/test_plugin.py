@@ -11,7 +11,7 @@ def test_declares_three_modes_and_all_reference_types(host):
     assert host.modes.find("MIRI", "MIR_IMAGE").recipe == ("assign_wcs", "flat_field", "photom")
     names = {rt.name for rt in host.reftypes.for_instrument("MIRI")}
     assert names == {"distortion", "filteroffset", "specwcs", "flat", "photom", "area", "extract1d", "apcorr",
-                     "mask", "saturation", "linearity", "dark", "gain", "readnoise"}
+                     "mask", "saturation", "linearity", "dark", "gain", "readnoise", "reset", "rscd"}
 
 
 def test_the_host_sends_a_mode_only_to_the_plugin_that_declared_it():

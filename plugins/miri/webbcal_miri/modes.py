@@ -17,11 +17,14 @@ LRS_REFTYPES = {
 #: the official pipeline writes the slitless calints as a SlitModel
 LRS_KINDS = {"spec2": ("ImageModel", "CubeModel"), "extract_1d": ("ImageModel", "CubeModel", "SlitModel")}
 
-#: stage 1 (raw ramps -> rates) in the official order; not yet: reset, rscd, emicorr
+#: stage 1 (raw ramps -> rates) in the official order; not yet: emicorr
 #: (docs/detector1.md). MIRI has no superbias (the linearity works on the ramps as read);
-#: its reference-pixel correction comes after the dark, on the interleaved amplifiers
+#: its reference-pixel correction comes after the dark, on the interleaved amplifiers;
+#: firstframe is in the recipe but skipped by default (rscd leaves out the first groups)
 DETECTOR1, DETECTOR1_REFTYPES, DETECTOR1_KINDS = detector1_recipe(
-    superbias=False, refpix=False, after={"saturation": ("firstframe", "lastframe"), "dark_current": ("refpix",)})
+    superbias=False, refpix=False, after={"saturation": ("firstframe", "lastframe", "reset"),
+                                          "linearity": ("rscd",), "dark_current": ("refpix",)})
+DETECTOR1_REFTYPES = {**DETECTOR1_REFTYPES, "reset": ("reset",), "rscd": ("rscd",)}
 #: the four amplifiers read interleaved columns, reference columns at both edges
 STAGE1_DEFAULTS = {"refpix": {"amplifier_layout": "interleaved"}}
 

@@ -24,9 +24,9 @@ def webbcal_reference_types():
 
 @hookimpl
 def webbcal_steps():
-    from .stage1 import FirstFrameStep, LastFrameStep
+    from .stage1 import FirstFrameStep, LastFrameStep, ResetStep, RscdStep
 
-    return [FirstFrameStep, LastFrameStep]
+    return [FirstFrameStep, LastFrameStep, ResetStep, RscdStep]
 
 
 @hookimpl

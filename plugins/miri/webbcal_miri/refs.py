@@ -27,6 +27,11 @@ extract1d               JSON    JWST EXTRACT1D apertures (core reader
                                 :func:`webbcal.extract.reffile.read_extract1d`)
 apcorr (LRS)            FITS    ``APCORR`` table: SUBARRAY, WAVELENGTH, NELEM_WL, SIZE,
                                 NELEM_SIZE, APCORR, APCORR_ERR
+reset                   FITS    SCI ``(nints, ngroups, ny, nx)`` offsets of the first groups, DN
+                                (core reader :func:`webbcal.refs.detector.read_reset`); NINTS,
+                                NGROUPS
+rscd                    FITS    ``RSCD_GROUP_SKIP`` table: SUBARRAY, READPATT, GROUP_SKIP1 (groups
+                                left out of the first integration), GROUP_SKIP (of the others)
 ======================  ======  =================================================================
 
 Distortion, flat and area are read by the core's readers (:mod:`webbcal.refs.imaging`),
@@ -41,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from webbcal.plugin_api import (ReferenceFileError, ReferenceType, column, read_distortion, read_filteroffset,
-                                read_table, stage1_reference_types)
+                                read_reset, read_table, stage1_reference_types)
 from webbcal.plugin_api import read_area, read_flat  # noqa: F401  (the MIRI readers of these types)
 
 from . import detector
@@ -66,6 +71,8 @@ DEFAULT_FILES = {
     "dark": "jwst_miri_dark_dummy.fits",
     "gain": "jwst_miri_gain_dummy.fits",
     "readnoise": "jwst_miri_readnoise_dummy.fits",
+    "reset": "jwst_miri_reset_dummy.fits",
+    "rscd": "jwst_miri_rscd_dummy.fits",
 }
 
 
@@ -404,6 +411,55 @@ def read_apcorr(path):
     return LrsApertureCorrectionTable(str(path), rows, unit)
 
 
+@dataclass
+class RscdTable:
+    """The RSCD reference: groups to leave out at the start of the first integration
+    (``skip_first``) and of the others (``skip_later``), per SUBARRAY and READPATT."""
+
+    path: str
+    rows: list      # (subarray, readpatt, skip_first, skip_later)
+
+    def lookup(self, subarray, readpatt):
+        """``(skip_first, skip_later)`` of the exposure's SUBARRAY / READPATT (the old
+        name SUBPRISM is SLITLESSPRISM), or None when the table has no such row."""
+        sub = str(subarray or "").strip().upper()
+        sub = "SLITLESSPRISM" if sub == "SUBPRISM" else sub
+        rp = str(readpatt or "").strip().upper()
+        for row_sub, row_rp, first, later in self.rows:
+            if row_sub == sub and row_rp == rp:
+                return first, later
+        return None
+
+
+def read_rscd(path):
+    """Read a MIRI RSCD reference (``RSCD_GROUP_SKIP`` table: SUBARRAY, READPATT,
+    GROUP_SKIP1, GROUP_SKIP).
+
+    Raises
+    ------
+    ReferenceFileError
+        Not FITS, no such table, a missing column or a negative GROUP_SKIP.
+    """
+    path = Path(path)
+    with _open_fits(path) as hdul:
+        try:
+            hdu = hdul["RSCD_GROUP_SKIP"]
+        except KeyError:
+            raise ReferenceFileError(path, "has no RSCD_GROUP_SKIP table extension (expected SUBARRAY, READPATT, "
+                                           "GROUP_SKIP1, GROUP_SKIP)") from None
+        t = _table(hdu, path, "RSCD_GROUP_SKIP")
+        cols = [_column(t, name, path, "RSCD_GROUP_SKIP") for name in ("SUBARRAY", "READPATT", "GROUP_SKIP1",
+                                                                        "GROUP_SKIP")]
+        rows = []
+        for i in range(len(t)):
+            first, later = int(cols[2][i]), int(cols[3][i])
+            if later < 0:
+                raise ReferenceFileError(path, f"RSCD_GROUP_SKIP row {i}: GROUP_SKIP={later} (groups to leave out "
+                                               "must be 0 or more)")
+            rows.append((_decode(cols[0][i]).upper(), _decode(cols[1][i]).upper(), first, later))
+    return RscdTable(str(path), rows)
+
+
 # --------------------------------------------------------------------------------------
 # declaration
 # --------------------------------------------------------------------------------------
@@ -440,12 +496,22 @@ def reference_types():
                       default=_default("extract1d"), description="extraction apertures (JSON)"),
         ReferenceType("apcorr", inst, read_apcorr, selectors=("EXP_TYPE",),
                       default=_default("apcorr"), description="LRS aperture correction (FITS)"),
-        *stage1_reference_types(inst, _default, with_superbias=False),
+        *_stage1_types(),
     ]
+
+
+def _stage1_types():
+    """The core's stage-1 types (no superbias) and MIRI's RESET and RSCD."""
+    inst = "MIRI"
+    return [*stage1_reference_types(inst, _default, with_superbias=False),
+            ReferenceType("reset", inst, read_reset, selectors=("DETECTOR", "SUBARRAY", "READPATT"),
+                          default=_default("reset"), description="offsets of the first groups, DN (FITS)"),
+            ReferenceType("rscd", inst, read_rscd, selectors=("DETECTOR",), default=_default("rscd"),
+                          description="groups left out at the start of integrations (FITS table)")]
 
 
 def stage1_defaults():
     """``load(reftype)``: the embedded stage-1 defaults, read (the simulator's raw ramps)."""
     from webbcal.plugin_api import default_loader
 
-    return default_loader(stage1_reference_types("MIRI", _default, with_superbias=False))
+    return default_loader(_stage1_types())

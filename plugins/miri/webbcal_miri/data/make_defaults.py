@@ -360,6 +360,51 @@ def write_stage1(outdir):
     write_stage1_defaults(outdir, "jwst_miri", prim, full, dq, STAGE1)
 
 
+#: synthetic reset anomaly: uniform offsets (DN) halving group by group, the first
+#: integration's twice the later ones'
+RESET = dict(nints=2, ngroups=10, first=40.0, later=20.0)
+#: synthetic RSCD rows: groups left out of the first integration / of the others
+RSCD_SKIP = (1, 3)
+MIRI_SUBARRAYS = ("FULL", "BRIGHTSKY", "SUB256", "SUB128", "SUB64", "SLITLESSPRISM", "MASK1065", "MASK1140",
+                  "MASK1550", "MASKLYOT")
+MIRI_READPATTS = ("FAST", "FASTR1", "SLOW", "SLOWR1", "FASTR100", "FASTGRPAVG", "FASTGRPAVG8", "FASTGRPAVG16",
+                  "FASTGRPAVG32", "FASTGRPAVG64")
+
+
+def write_reset(path):
+    """RESET: SCI (nints, ngroups, 1024, 1032) of uniform planes, ERR, DQ (none flagged), DQ_DEF."""
+    from astropy.io import fits
+
+    g = np.arange(RESET["ngroups"])
+    levels = np.stack([RESET["first"] * 0.5 ** g] + [RESET["later"] * 0.5 ** g] * (RESET["nints"] - 1))
+    sci = np.broadcast_to(levels[:, :, None, None], (RESET["nints"], RESET["ngroups"], NY, NX)).astype(np.float32)
+    prim = fits.PrimaryHDU(header=primary_header("RESET", "synthetic MIRI reset anomaly for offline runs",
+                                                 NINTS=RESET["nints"], NGROUPS=RESET["ngroups"], READPATT="ANY",
+                                                 SUBARRAY="FULL", SUBSTRT1=1, SUBSTRT2=1, SUBSIZE1=NX, SUBSIZE2=NY))
+    # one tile per plane: constant planes compress to almost nothing
+    tile = (1, 1, NY, NX)
+    fits.HDUList([prim, fits.CompImageHDU(np.ascontiguousarray(sci), name="SCI", compression_type="GZIP_2",
+                                          quantize_level=0.0, tile_shape=tile),
+                  fits.CompImageHDU(np.zeros_like(sci), name="ERR", compression_type="GZIP_2", quantize_level=0.0,
+                                    tile_shape=tile),
+                  compressed(np.zeros((NY, NX), np.int32), "DQ"), dq_def_hdu()]).writeto(path, overwrite=True)
+
+
+def write_rscd(path):
+    """RSCD: the RSCD_GROUP_SKIP table, one row per MIRI subarray and readout pattern."""
+    from astropy.io import fits
+
+    rows = [(sub, rp) for sub in MIRI_SUBARRAYS for rp in MIRI_READPATTS]
+    prim = fits.PrimaryHDU(header=primary_header("RSCD", "synthetic MIRI RSCD groups to skip for offline runs"))
+    table = fits.BinTableHDU.from_columns([
+        fits.Column(name="SUBARRAY", format="17A", array=np.array([r[0] for r in rows])),
+        fits.Column(name="READPATT", format="12A", array=np.array([r[1] for r in rows])),
+        fits.Column(name="GROUP_SKIP1", format="J", array=np.full(len(rows), RSCD_SKIP[0], np.int32)),
+        fits.Column(name="GROUP_SKIP", format="J", array=np.full(len(rows), RSCD_SKIP[1], np.int32)),
+    ], name="RSCD_GROUP_SKIP")
+    fits.HDUList([prim, table]).writeto(path, overwrite=True)
+
+
 def main(outdir=HERE):
     outdir = Path(outdir)
     write_distortion(outdir / "jwst_miri_distortion_dummy.asdf")
@@ -370,6 +415,8 @@ def main(outdir=HERE):
     write_extract1d(outdir / "jwst_miri_extract1d_dummy.json")
     write_apcorr(outdir / "jwst_miri_apcorr_lrs_dummy.fits")
     write_stage1(outdir)
+    write_reset(outdir / "jwst_miri_reset_dummy.fits")
+    write_rscd(outdir / "jwst_miri_rscd_dummy.fits")
     total = sum(p.stat().st_size for p in outdir.iterdir() if p.suffix in (".fits", ".asdf", ".json"))
     print(f"wrote MIRI defaults to {outdir} ({total / 1024:.0f} KiB)")
 
