@@ -290,9 +290,15 @@ def run_demo(output_dir="demo_output", modes=None):
             lit = tr[tr > 0]          # the brightest 10 % of the illuminated pixels
             ok = (np.asarray(ints.dq) == 0) & (tr > (np.percentile(lit, 90) if lit.size else np.inf))
             crs = truth.get("cosmic_rays") or []
-            found = sum(bool(np.asarray(ints.dq)[i, y, x] & 4) for i, g, y, x, a in crs)
+            dq, rates, err = np.asarray(ints.dq), np.asarray(ints.data), np.asarray(ints.err)
+            missed = [(i, y, x) for i, g, y, x, a in crs if not dq[i, y, x] & 4]
+            # a ray in a group the fit does not use (firstframe / lastframe, saturated)
+            # leaves the rate alone: within 5 sigma of the injected one
+            harmless = sum(bool(abs(rates[i, y, x] - tr[i, y, x]) < 5 * err[i, y, x]) for i, y, x in missed)
+            note = f" (the {len(missed)} others: rates within 5 sigma for {harmless})" if missed else ""
             print(f"   detector1: recovered / injected count rate (brightest 10 % of pixels): median "
-                  f"{np.median(np.asarray(ints.data)[ok] / tr[ok]):.4f}; cosmic rays flagged {found} of {len(crs)}")
+                  f"{np.median(rates[ok] / tr[ok]):.4f}; cosmic rays flagged {len(crs) - len(missed)} of "
+                  f"{len(crs)}{note}")
         rateints = outdir / f"{root}_rateints.fits"
         pipe = get_step_class(mode.pipeline)(output_dir=str(outdir), save_results=True)
         pipe.run(rateints)
