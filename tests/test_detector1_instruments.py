@@ -14,8 +14,8 @@ import webbcal
 from webbcal.pipeline import get_step_class
 from webbcal.plugins import get_host
 
-OFFICIAL_NIR = ("dq_init", "saturation", "superbias", "refpix", "linearity", "dark_current", "jump", "ramp_fit",
-                "gain_scale")
+OFFICIAL_NIR = ("group_scale", "dq_init", "saturation", "superbias", "refpix", "linearity", "dark_current",
+                "charge_migration", "jump", "ramp_fit", "gain_scale")
 
 CASES = [
     ("NIRSPEC", "NRS_FIXEDSLIT", {}),
@@ -93,6 +93,60 @@ def test_gain_scale_in_the_recipe_scales_rate_and_rateints(tmp_path):
     np.testing.assert_allclose(ib.data[ok], 2 * ia.data[ok], rtol=1e-6)
     np.testing.assert_allclose(ib.err[ok], 2 * ia.err[ok], rtol=1e-6)
     np.testing.assert_allclose(ib.var_poisson[ok], 4 * ia.var_poisson[ok], rtol=1e-6)
+
+
+def _small_ramps(nints=1, ngroups=6, ny=6, nx=7, nframes=1):
+    from webbcal.datamodels import RampModel
+
+    m = RampModel(data=np.zeros((nints, ngroups, ny, nx), np.float32))
+    m.groupdq = np.zeros(m.data.shape, np.uint8)
+    m.pixeldq = np.zeros((ny, nx), np.uint32)
+    m.meta.instrument.name, m.meta.instrument.detector = "FGS", "GUIDER1"
+    m.meta.exposure.type, m.meta.exposure.nframes = "FGS_IMAGE", nframes
+    return m
+
+
+def test_group_scale_rescales_frames_averaged_by_a_power_of_two():
+    """NFRAMES 5 averaged on board by FRMDIVSR 4: every group times 4/5 (the sum of five
+    frames was divided by four); NFRAMES equal to FRMDIVSR, or a power of two without
+    FRMDIVSR: SKIPPED and unchanged; NFRAMES 5 without FRMDIVSR: one clear error."""
+    from webbcal.errors import InputFileError
+
+    m = _small_ramps(nframes=5)
+    m.data = np.full(m.data.shape, 1000.0, np.float32)
+    m.set_keyword("FRMDIVSR", 4)
+    out = webbcal.run("group_scale", m)
+    np.testing.assert_allclose(out.data, 800.0)
+    assert out.meta.cal_step.group_scale == "COMPLETE"
+    for nframes, divisor in ((4, 4), (8, None)):
+        m = _small_ramps(nframes=nframes)
+        m.data = np.full(m.data.shape, 1000.0, np.float32)
+        if divisor:
+            m.set_keyword("FRMDIVSR", divisor)
+        out = webbcal.run("group_scale", m)
+        assert out.meta.cal_step.group_scale == "SKIPPED" and np.all(out.data == 1000.0)
+    with pytest.raises(InputFileError, match="FRMDIVSR"):
+        webbcal.run("group_scale", _small_ramps(nframes=5))
+
+
+def test_charge_migration_flags_bright_groups_and_their_neighbours():
+    """Off by default, as officially; on: a pixel passing 25000 DN at group 3 has groups 3
+    and after flagged CHARGELOSS | DO_NOT_USE, so have its four neighbours (not the
+    diagonal ones, not the earlier groups); a group flagged DO_NOT_USE alone is not
+    tested."""
+    m = _small_ramps()
+    m.data[0, :, 3, 3] = [5000, 12000, 20000, 26000, 30000, 34000]
+    m.data[0, :, 1, 1] = 30000
+    gdq = np.array(m.groupdq)
+    gdq[0, :, 1, 1] = 1
+    m.groupdq = gdq
+    assert webbcal.run("charge_migration", m).meta.cal_step.charge_migration == "SKIPPED"
+    out = webbcal.run("charge_migration", m, skip=False)
+    flagged = (np.asarray(out.groupdq) & (128 | 1)) == 129
+    for y, x in ((3, 3), (2, 3), (4, 3), (3, 2), (3, 4)):
+        assert flagged[0, 3:, y, x].all() and not flagged[0, :3, y, x].any(), (y, x)
+    assert not flagged[0, :, 2, 2].any() and not flagged[0, :, 1, 1].any()
+    assert flagged.sum() == 5 * 3
 
 
 def test_interleaved_reference_pixel_readouts_are_refused_by_name(tmp_path):

@@ -148,8 +148,9 @@ RAW_KINDS = ("Level1bModel", "RampModel")
 def detector1_recipe(*, superbias=True, refpix=True, gain_scale=True, after=None):
     """The usual stage-1 recipe of a mode, its reference types and product classes.
 
-    The order is the official pipeline's: dq_init, saturation, (superbias), (refpix),
-    linearity, dark_current, jump, ramp_fit, (gain_scale).
+    The order is the official pipeline's: group_scale, dq_init, saturation, (superbias),
+    (refpix), linearity, dark_current, charge_migration (skipped by default, as
+    officially), jump, ramp_fit, (gain_scale).
 
     Parameters
     ----------
@@ -166,8 +167,9 @@ def detector1_recipe(*, superbias=True, refpix=True, gain_scale=True, after=None
         ``(steps, reftypes, kinds)`` for :class:`Mode` ``detector1``, ``reftypes`` and
         ``model_kinds`` (merge them with the mode's stage-2 entries).
     """
-    steps = ["dq_init", "saturation", *(["superbias"] if superbias else []), *(["refpix"] if refpix else []),
-             "linearity", "dark_current", "jump", "ramp_fit", *(["gain_scale"] if gain_scale else [])]
+    steps = ["group_scale", "dq_init", "saturation", *(["superbias"] if superbias else []),
+             *(["refpix"] if refpix else []), "linearity", "dark_current", "charge_migration", "jump", "ramp_fit",
+             *(["gain_scale"] if gain_scale else [])]
     for anchor, extra in (after or {}).items():
         if anchor not in steps:
             raise ValueError(f"detector1_recipe: no step {anchor!r} to insert {extra} after")

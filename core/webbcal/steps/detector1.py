@@ -35,8 +35,8 @@ from ..refs.imaging import cut_to_exposure, subarray_window
 
 log = logging.getLogger("webbcal.step")
 
-__all__ = ["SaturationStep", "SuperbiasStep", "RefPixStep", "LinearityStep", "DarkCurrentStep", "JumpStep",
-           "RampFitStep", "GainScaleStep", "RAMP_STEPS"]
+__all__ = ["GroupScaleStep", "SaturationStep", "SuperbiasStep", "RefPixStep", "LinearityStep", "DarkCurrentStep",
+           "ChargeMigrationStep", "JumpStep", "RampFitStep", "GainScaleStep", "RAMP_STEPS"]
 
 
 def _where(step, model):
@@ -422,6 +422,79 @@ class RampFitStep(_RampStep):
         return rate
 
 
+class GroupScaleStep(_RampStep):
+    """Groups averaged on board by a power-of-two divisor (FRMDIVSR) over a number of
+    frames (NFRAMES) that is not one: every group value times FRMDIVSR / NFRAMES. Without
+    NFRAMES, with FRMDIVSR equal to it, or without FRMDIVSR and NFRAMES a power of two,
+    nothing changes (SKIPPED), as the official step."""
+
+    name = "group_scale"
+    aliases = ("GroupScaleStep",)
+    spec = {}
+
+    def _correct(self, model, refs, params):
+        nframes = model.meta.exposure.nframes
+        divisor = model.get_keyword("FRMDIVSR")
+        try:
+            nframes = int(nframes) if nframes is not None else None
+            divisor = int(divisor) if divisor is not None else None
+        except (TypeError, ValueError):
+            raise InputFileError(_where(self, model), f"NFRAMES={nframes!r}, FRMDIVSR={divisor!r}: whole numbers "
+                                                      "expected") from None
+        if nframes is None or nframes < 1 or (divisor is None and nframes & (nframes - 1) == 0) \
+                or divisor == nframes:
+            self.status = "SKIPPED"
+            return model
+        if divisor is None or divisor < 1:
+            raise InputFileError(_where(self, model), f"NFRAMES={nframes} is not a power of two and FRMDIVSR "
+                                                      f"is {divisor!r}: the on-board divisor is needed to rescale")
+        model.data = np.asarray(model.data, dtype=np.float32) * np.float32(divisor / nframes)
+        if getattr(model, "block", None) is None and not getattr(model, "integration_offset", 0):
+            log.info("group_scale: groups times FRMDIVSR / NFRAMES = %d / %d", divisor, nframes)
+        return model
+
+
+class ChargeMigrationStep(_RampStep):
+    """Charge migration (the brighter-fatter effect of NIRISS's detector, generic here):
+    every group above ``signal_threshold`` DN, and every later group of that integration,
+    flagged CHARGELOSS and DO_NOT_USE -- with the same groups of the four adjacent pixels.
+    Groups flagged DO_NOT_USE alone are not tested. Skipped by default, as the official
+    step."""
+
+    name = "charge_migration"
+    aliases = ("ChargeMigrationStep",)
+    min_groups = 1
+    spec = {"skip": Param(bool, True, "do not run this step (the official default)"),
+            "signal_threshold": Param(float, 25000.0, "group value (DN) above which a group and all after it, "
+                                                      "and those of the four neighbours, are flagged")}
+
+    def process(self, model, mode, refs, params):
+        require_ramps(self, model, self.min_groups)
+        if np.shape(model.data)[1] < 3:      # as the official step: too few groups to matter
+            self.status = "SKIPPED"
+            return model
+        return self._correct(model, refs, params)
+
+    def _correct(self, model, refs, params):
+        from ..datamodels.dqflags import DQ
+
+        gdq = np.array(model.groupdq, dtype=np.uint8)
+        over = (np.asarray(model.data) > float(params["signal_threshold"])) & (gdq != DQ.DO_NOT_USE)
+        hit = np.cumsum(over, axis=1) > 0                 # from the first such group on
+        grown = hit.copy()
+        grown[..., 1:, :] |= hit[..., :-1, :]
+        grown[..., :-1, :] |= hit[..., 1:, :]
+        grown[..., :, 1:] |= hit[..., :, :-1]
+        grown[..., :, :-1] |= hit[..., :, 1:]
+        gdq[grown] |= np.uint8(DQ.CHARGELOSS | DQ.DO_NOT_USE)
+        model.groupdq = gdq
+        n = int(np.count_nonzero(hit.any(axis=1)))
+        if n:
+            log.info("charge_migration: %d pixel ramp(s) above %.6g DN flagged CHARGELOSS (with their neighbours)",
+                     n, float(params["signal_threshold"]))
+        return model
+
+
 class GainScaleStep(Step):
     """Rates of an exposure read with a gain other than the calibrations' (GAINFACT):
     SCI, ERR times the factor, variances times its square; without GAINFACT nothing
@@ -452,5 +525,5 @@ class GainScaleStep(Step):
 
 
 #: the stage-1 step classes, in the order of the official detector1 pipeline
-RAMP_STEPS = (SaturationStep, SuperbiasStep, RefPixStep, LinearityStep, DarkCurrentStep, JumpStep, RampFitStep,
-              GainScaleStep)
+RAMP_STEPS = (GroupScaleStep, SaturationStep, SuperbiasStep, RefPixStep, LinearityStep, DarkCurrentStep,
+              ChargeMigrationStep, JumpStep, RampFitStep, GainScaleStep)

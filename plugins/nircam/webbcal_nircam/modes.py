@@ -1,5 +1,5 @@
 """The NIRCam observing modes webbcal handles, as data (:class:`webbcal.modes.Mode`)."""
-from webbcal.plugin_api import Mode
+from webbcal.plugin_api import Mode, detector1_recipe
 
 from .detector import FULL_SHAPE
 
@@ -12,12 +12,7 @@ LW_FILTERS = ("F250M", "F277W", "F300M", "F322W2", "F323N", "F335M", "F356W", "F
               "F430M", "F444W", "F460M", "F466N", "F470N", "F480M")
 IMAGING_REFTYPES = {"assign_wcs": ("distortion", "filteroffset"), "flat_field": ("flat",), "photom": ("photom", "area")}
 #: stage 1 (raw ramps -> rates) of every NIRCam mode here (docs/detector1.md)
-DETECTOR1 = ("dq_init", "saturation", "superbias", "refpix", "linearity", "dark_current", "jump", "ramp_fit")
-DETECTOR1_REFTYPES = {"dq_init": ("mask",), "saturation": ("saturation",), "superbias": ("superbias",),
-                      "linearity": ("linearity",), "dark_current": ("dark",), "jump": ("gain", "readnoise"),
-                      "ramp_fit": ("gain", "readnoise")}
-_RAW = ("Level1bModel", "RampModel")
-DETECTOR1_KINDS = {name: _RAW for name in DETECTOR1 + ("detector1",)}
+DETECTOR1, DETECTOR1_REFTYPES, DETECTOR1_KINDS = detector1_recipe()
 
 IMAGE = Mode(
     instrument=INSTRUMENT,
