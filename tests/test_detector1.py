@@ -114,3 +114,21 @@ def test_groups_after_large_jumps_from_the_step(raw):
     assert all(not gdq[i, g + 3, y, x] & 4 for i, g, y, x in big if (i, g + 3, y, x) not in own)
     assert not any(gdq0[i, g + 1, y, x] & 4 for i, g, y, x in big if (i, g + 1, y, x) not in own)
 
+
+
+@pytest.mark.parametrize("key,value,step", [("NFRAMES", 0, "group_scale"), ("GROUPGAP", -1, "saturation"),
+                                            ("NFRAMES", 2.5, "dark_current"), ("GAINFACT", "x", "gain_scale")])
+def test_malformed_readout_keywords_are_refused_by_name(raw, key, value, step):
+    """A readout keyword no exposure can have: one error naming it and what was expected
+    (found by running malformed uncal files through detector1)."""
+    _, model, _ = raw
+    bad = model.copy()
+    bad.set_keyword(key, value)
+    if step == "gain_scale":
+        fitted = webbcal.run("ramp_fit", webbcal.run("jump", model))
+        fitted.set_keyword(key, value)
+        with pytest.raises(InputFileError, match=f"{key}='x'.*positive number"):
+            webbcal.run("gain_scale", fitted)
+        return
+    with pytest.raises(InputFileError, match=f"{key}={value!r}.*whole number"):
+        webbcal.run(step, bad)

@@ -52,6 +52,17 @@ def require_ramps(step, model, min_groups=1, fill=True):
                                                   f"shape {np.shape(model.data)} (a rate or cal product?)")
     if model.groupdq is None and fill:
         model.groupdq = np.zeros(np.shape(model.data), dtype=np.uint8)
+    exp = model.meta.exposure
+    for key, value, low in (("NFRAMES", exp.nframes, 1), ("GROUPGAP", exp.groupgap, 0)):
+        if value is None:
+            continue
+        try:
+            ok = float(value) == int(value) and int(value) >= low
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok:
+            raise InputFileError(_where(step, model), f"{key}={value!r} in the header: the readout needs a whole "
+                                                      f"number of at least {low}")
     ngroups = np.shape(model.data)[1]
     if ngroups < min_groups:
         raise InputFileError(_where(step, model), f"{step.name} needs at least {min_groups} groups per integration; "
@@ -509,10 +520,19 @@ class GainScaleStep(Step):
 
     def process(self, model, mode, refs, params):
         factor = model.get_keyword("GAINFACT")
-        if factor is None or not np.isfinite(float(factor)) or float(factor) == 1.0:
+        if factor is None:
             self.status = "SKIPPED"
             return model
-        f = float(factor)
+        try:
+            f = float(factor)
+        except (TypeError, ValueError):
+            f = np.nan
+        if not np.isfinite(f) or f <= 0:
+            raise InputFileError(_where(self, model), f"GAINFACT={factor!r} in the header: expected a positive "
+                                                      "number (the gain ratio), or no GAINFACT")
+        if f == 1.0:
+            self.status = "SKIPPED"
+            return model
         model.data = (np.asarray(model.data) * f).astype(np.float32)
         for name in ("err",):
             if getattr(model, name, None) is not None:
