@@ -132,3 +132,38 @@ def test_malformed_readout_keywords_are_refused_by_name(raw, key, value, step):
         return
     with pytest.raises(InputFileError, match=f"{key}={value!r}.*whole number"):
         webbcal.run(step, bad)
+
+
+def test_pipeline_overrides_reach_the_steps_that_read_them(raw, tmp_path):
+    """--override_dark given to detector1 reaches dark_current (the file named in the
+    error is the override); a type no step of the recipe reads is refused with the list of
+    those that are read (found by running malformed references through detector1)."""
+    from astropy.io import fits
+    from webbcal.errors import ParameterError
+    from webbcal_nircam.refs import default_path
+
+    path, _, _ = raw
+    with fits.open(default_path("dark")) as h:
+        bad = fits.HDUList([x.copy() for x in h])
+        bad["SCI"] = fits.ImageHDU(np.full(h["SCI"].shape, np.nan, np.float32), name="SCI")
+        bad.writeto(tmp_path / "nan_dark.fits")
+    with pytest.raises(ReferenceFileError, match="nan_dark.fits: DARK SCI has no finite value"):
+        webbcal.run("detector1", str(path), override_dark=str(tmp_path / "nan_dark.fits"), save_results=False)
+    with pytest.raises(ParameterError, match="reads no reference type flat.*dark"):
+        webbcal.run("detector1", str(path), override_flat=str(tmp_path / "nan_dark.fits"), save_results=False)
+
+
+def test_reference_flags_must_be_whole_numbers(tmp_path):
+    """A MASK whose DQ is float: accepted when it holds whole numbers, refused by name
+    when it holds NaN or fractions."""
+    from astropy.io import fits
+    from webbcal.refs.imaging import read_mask
+
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.array([[0.0, 1.0], [2.0, 0.0]], np.float32), name="DQ")]
+                 ).writeto(tmp_path / "whole.fits")
+    assert read_mask(tmp_path / "whole.fits").data.tolist() == [[0, 1], [2, 0]]
+    for name, values in (("nan", [[0.0, np.nan], [2.0, 0.0]]), ("half", [[0.5, 1.0], [2.0, 0.0]])):
+        fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.array(values, np.float32), name="DQ")]).writeto(
+            tmp_path / f"{name}.fits")
+        with pytest.raises(ReferenceFileError, match=f"{name}.fits: MASK DQ holds values that are not flags"):
+            read_mask(tmp_path / f"{name}.fits")

@@ -60,7 +60,8 @@ from .refs import RefSet, ReferenceType, header_value
 from .refs.photom_table import PhotomRow, PhotomTable, read_photom_table
 from .refs.synthetic import (compressed_image_hdu, dq_def_hdu, reference_border_dq, write_area_file,
                               write_detector_file, write_flat_file, write_stage1_defaults, zero_gzip_timestamps)
-from .refs.detector import read_dark, read_linearity, read_reset, read_saturation, read_superbias, reset_planes_for
+from .detector.corrections import reset_planes_for
+from .refs.detector import read_dark, read_linearity, read_reset, read_saturation, read_superbias
 from .detector.simulate import raw_ramps, readout_frame_time
 from .refs.imaging import (
     AreaReference,

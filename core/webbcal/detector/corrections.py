@@ -10,7 +10,7 @@ import numpy as np
 
 from ..datamodels.dqflags import DQ
 
-__all__ = ["flag_saturation", "subtract_superbias", "correct_linearity", "subtract_dark", "refpix_correct",
+__all__ = ["flag_saturation", "reset_planes_for", "subtract_superbias", "correct_linearity", "subtract_dark", "refpix_correct",
            "clipped_mean", "refpix_interleaved"]
 
 
@@ -271,3 +271,15 @@ def refpix_interleaved(data, refmask, namps=4, odd_even_rows=True, usable=None):
                 frame[rs, k::namps] -= v
             d[i, g] = (frame + first).astype(np.float32)
     return d, True
+
+
+def reset_planes_for(planes: np.ndarray, integration: int, ngroups: int) -> np.ndarray:
+    """The offsets a RESET reference gives integration ``integration`` (0-based in the
+    exposure): its own plane set, or the reference's last one beyond its integrations;
+    at most ``ngroups`` groups (the groups after the reference's are not corrected). NaN
+    offsets count as 0."""
+    p = np.asarray(planes, dtype=np.float32)
+    if p.ndim == 3:
+        p = p[None]
+    p = p[min(int(integration), p.shape[0] - 1), :int(ngroups)]
+    return np.where(np.isfinite(p), p, np.float32(0))

@@ -142,7 +142,7 @@ def raw_ramps(rate, ngroups, tframe, gain, readnoise, bias, linearity, saturatio
         noise = rng.normal(0, 1, signal.shape) * (np.asarray(readnoise) / np.sqrt(2.0 * nframes))
         raw = np.asarray(bias)[None] + measured + noise
         if group_offsets is not None:
-            from ..refs.detector import reset_planes_for
+            from .corrections import reset_planes_for
 
             off = reset_planes_for(group_offsets, i, ngroups)
             raw[:off.shape[0]] += off

@@ -54,6 +54,16 @@ class Pipeline(Step):
             )
         return mode.recipe
 
+    def overridable_types(self, mode):
+        """A pipeline's ``override_<reftype>`` reaches every step of its recipe that reads
+        that type: the types any of them reads (its own too)."""
+        try:
+            recipe = self.recipe_for(mode)
+        except ParameterError:
+            recipe = ()
+        names = [self.name, *recipe]
+        return tuple(dict.fromkeys(rt for name in names for rt in mode.reftypes_for(name)))
+
     def _check_recipe(self, recipe, mode):
         """Step parameters given for steps the recipe does not run: an error (or, from a
         parameter file, a warning)."""
@@ -82,6 +92,9 @@ class Pipeline(Step):
         if step_name in self._file_substeps:
             step.file_source = self.file_source
             step.read_file_parameters(self._file_substeps[step_name], self.file_source)
+        for reftype, path in self.overrides.items():     # the pipeline's overrides: steps' own first
+            if reftype in mode.reftypes_for(step_name):
+                step.overrides.setdefault(reftype, path)
         step.in_pipeline = True
         step.input_path = self.input_path
         step.user_params["save_results"] = False

@@ -464,6 +464,11 @@ class Step:
         self.finish(result, t0)
         return result
 
+    def overridable_types(self, mode):
+        """Reference types an ``override_<reftype>`` may name for this step in ``mode``:
+        those it reads (a pipeline: those its steps read)."""
+        return tuple(mode.reftypes_for(self.name))
+
     def begin(self, model, mode):
         """Everything before :meth:`process`: the parameters, the references resolved
         (and logged) for ``model``; ``None`` when the step is skipped (recorded SKIPPED).
@@ -476,13 +481,15 @@ class Step:
             self.record(model, "SKIPPED")
             return None
         reftypes = mode.reftypes_for(self.name) if mode is not None else ()
-        unknown = set(self.overrides) - set(reftypes)
+        known = self.overridable_types(mode) if mode is not None else ()
+        unknown = set(self.overrides) - set(known)
         if unknown:
             raise ParameterError(
                 f"step {self.name} reads no reference type {', '.join(sorted(unknown))} in this mode "
-                f"(it reads: {', '.join(reftypes) or 'none'})"
+                f"(it reads: {', '.join(known) or 'none'})"
             )
-        refs = RefSet.resolve(host.reftypes, model, mode, reftypes, self.overrides) if mode else RefSet()
+        own = {k: v for k, v in self.overrides.items() if k in reftypes}
+        refs = RefSet.resolve(host.reftypes, model, mode, reftypes, own) if mode else RefSet()
         for rt in reftypes:
             log.info("%s: %s reference %s (%s)", self.name, rt.upper(), refs.path(rt) or "N/A", refs.origins[rt])
             if refs.origins[rt] == "embedded default" and rt not in _WARNED_DEFAULTS and WARN_ON_DEFAULTS:

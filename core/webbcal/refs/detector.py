@@ -28,7 +28,7 @@ from ..errors import ReferenceFileError
 from .imaging import DetectorReference, _image, _open_fits, _origin
 
 __all__ = ["StackReference", "read_saturation", "read_superbias", "read_linearity", "read_dark", "read_reset",
-           "dark_frames_for", "dark_frames_needed", "reset_planes_for"]
+           "dark_frames_for", "dark_frames_needed"]
 
 
 @dataclass
@@ -61,6 +61,12 @@ class StackReference:
             except Exception as exc:   # a truncated or corrupt tile
                 raise ReferenceFileError(self.path, f"{self.kind} {self.extname} cannot be read ({exc})") from None
 
+    def _checked(self, planes: np.ndarray) -> np.ndarray:
+        if planes.size and not np.isfinite(planes).any():
+            raise ReferenceFileError(self.path, f"{self.kind} {self.extname} has no finite value over the "
+                                                "exposure's pixels (NaN everywhere)")
+        return planes
+
     def for_exposure(self, model: Any, window: tuple, lead: tuple = ()) -> tuple:
         """``(planes, dq)`` over the exposure's pixels (``window`` from
         :func:`~webbcal.refs.imaging.subarray_window`); ``lead``: slices of the leading
@@ -75,14 +81,14 @@ class StackReference:
         ny, nx = np.shape(model.data)[-2:]
         lead = tuple(lead) + (slice(None),) * (len(self.shape) - 2 - len(lead))
         if self.dq.shape == (ny, nx) and not self.placed:
-            return self._read_planes(lead + (slice(None), slice(None))), self.dq
+            return self._checked(self._read_planes(lead + (slice(None), slice(None)))), self.dq
         probe = DetectorReference(self.path, self.dq, self.xstart, self.ystart, self.placed)
         sl = probe._window(window[0], window[1], nx, ny)
         if sl is None:
             raise ReferenceFileError(
                 self.path, f"{self.kind} of shape {self.dq.shape} at SUBSTRT1={self.xstart}, SUBSTRT2={self.ystart} "
                            f"does not cover the {nx}x{ny} exposure at SUBSTRT1={window[0]}, SUBSTRT2={window[1]}")
-        return self._read_planes(lead + sl), self.dq[sl]
+        return self._checked(self._read_planes(lead + sl)), self.dq[sl]
 
 
 def _read(path, kind, sci_name, ranks):
@@ -181,18 +187,6 @@ def read_reset(path: str | Path) -> StackReference:
         Not FITS, no SCI, not 3-D or 4-D, or a DQ that does not match.
     """
     return _read(path, "RESET", "SCI", (3, 4))
-
-
-def reset_planes_for(planes: np.ndarray, integration: int, ngroups: int) -> np.ndarray:
-    """The offsets a RESET reference gives integration ``integration`` (0-based in the
-    exposure): its own plane set, or the reference's last one beyond its integrations;
-    at most ``ngroups`` groups (the groups after the reference's are not corrected). NaN
-    offsets count as 0."""
-    p = np.asarray(planes, dtype=np.float32)
-    if p.ndim == 3:
-        p = p[None]
-    p = p[min(int(integration), p.shape[0] - 1), :int(ngroups)]
-    return np.where(np.isfinite(p), p, np.float32(0))
 
 
 def dark_frames_needed(ref: StackReference, nframes: int, groupgap: int, ngroups: int) -> int:

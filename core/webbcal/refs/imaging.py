@@ -186,7 +186,15 @@ def _image(hdul, name, path, kind, required=True):
         if required:
             raise ReferenceFileError(path, f"extension {name} holds no data")
         return None
-    return np.asarray(data)
+    data = np.asarray(data)
+    if name == "DQ" and data.dtype.kind not in "iub":
+        # flags are whole numbers; a float DQ is accepted only when it holds them
+        whole = data.dtype.kind == "f" and bool(np.all(np.isfinite(data))) and bool(np.all(data == np.round(data)))
+        if not whole or (data < 0).any():
+            raise ReferenceFileError(path, f"{kind} DQ holds values that are not flags (dtype {data.dtype}: NaN, "
+                                           "fractions or negatives); expected unsigned integers")
+        data = data.astype(np.uint32)
+    return data
 
 
 def _origin(header):
