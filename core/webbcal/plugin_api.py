@@ -228,7 +228,7 @@ def default_loader(types):
     return load
 
 
-def uncal_from_rates(model, truth, load, params, frame_time=None):
+def uncal_from_rates(model, truth, load, params, frame_time=None, noutputs=None):
     """The raw ramps of a simulated rate exposure, for a plugin's ``simulate`` at
     ``level="uncal"``.
 
@@ -249,6 +249,9 @@ def uncal_from_rates(model, truth, load, params, frame_time=None):
         The simulate parameters (``ngroups``, ``cosmic_rays`` (default 20), ``seed``).
     frame_time : float, optional
         TFRAME (s) when the model has none.
+    noutputs : int, optional
+        Output amplifiers the readout used (NOUTPUTS: 4 or 1), written to the header;
+        the reference-pixel correction of a subarray follows it, as the official one does.
 
     Returns
     -------
@@ -269,6 +272,8 @@ def uncal_from_rates(model, truth, load, params, frame_time=None):
     ex.nints = nints
     ex.integration_time = (ngroups - 1) * tframe       # EFFINTTM, EFFEXPTM of the raw readout
     ex.exposure_time = nints * (ngroups - 1) * tframe
+    if noutputs is not None:
+        model.set_keyword("NOUTPUTS", int(noutputs))
     truth["rate"] = np.array(model.data, dtype=np.float64)
     raw_model, raw = uncal_exposure(model, load, cosmic_rays=int(params.get("cosmic_rays", 20)),
                                     seed=int(params.get("seed") or 0))

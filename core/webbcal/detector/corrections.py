@@ -129,10 +129,13 @@ def clipped_mean(values, sigma=3.0, max_iter=50):
         return np.where(n > 0, np.where(keep, v, 0.0).sum(axis=-1) / np.maximum(n, 1), np.nan)
 
 
-def _running_median_rows(block, usable, length):
-    """Per row, the median of the usable values in a window of ``length`` rows (odd;
-    reflected at the ends, the end row not repeated) across all columns of ``block``
-    ``(..., ny, w)``; NaN where the window holds none."""
+def _running_median_rows(block, usable, length, open_ends=(False, False)):
+    """Per row, the median of the usable values in a window of ``length`` rows (odd)
+    across all columns of ``block`` ``(..., ny, w)``; NaN where the window holds none. At
+    an end of the detector the rows are reflected (the end row not repeated); at an end
+    in ``open_ends`` (first rows, last rows: a subarray's edge inside the detector) the
+    window holds only the rows there are, as the official step, which embeds a subarray
+    in the full frame with everything outside it unusable."""
     from numpy.lib.stride_tricks import sliding_window_view
 
     length = int(length) + (1 - int(length) % 2)          # odd
@@ -140,7 +143,12 @@ def _running_median_rows(block, usable, length):
     v = np.where(usable, block, np.nan).astype(np.float64)
     if half:
         pad = [(0, 0)] * (v.ndim - 2) + [(half, half), (0, 0)]
-        v = np.pad(v, pad, mode="reflect")
+        reflected = np.pad(v, pad, mode="reflect") if v.shape[-2] > half else np.pad(v, pad, constant_values=np.nan)
+        if open_ends[0]:
+            reflected[..., :half, :] = np.nan
+        if open_ends[1]:
+            reflected[..., -half:, :] = np.nan
+        v = reflected
     win = sliding_window_view(v, length, axis=-2)          # (..., ny, w, length)
     win = win.reshape(win.shape[:-2] + (-1,))
     lead = win.shape[:-1]
@@ -160,7 +168,8 @@ def _average_nan(a, b, both=np.nan):
 
 
 def refpix_correct(data, refmask, noutputs, odd_even_columns=True, use_side_ref_pixels=True,
-                   side_smoothing_length=11, side_gain=1.0, transposed=False, subarray=False, usable=None):
+                   side_smoothing_length=11, side_gain=1.0, transposed=False, subarray=False, usable=None,
+                   open_ends=(False, False)):
     """The reference-pixel correction of near-infrared ramps, group by group, as the
     official step defines it (in the detector's readout frame: ``transposed`` when the
     exposure's rows are the detector's columns).
@@ -174,6 +183,8 @@ def refpix_correct(data, refmask, noutputs, odd_even_columns=True, use_side_ref_
     ``side_smoothing_length`` rows of the left and of the right reference columns,
     averaged, times ``side_gain``, from every pixel of the row. For a subarray read
     through one output: one clipped mean of all its reference pixels per column parity.
+    ``open_ends``: whether the first / last rows of the readout frame are a subarray's
+    edge inside the detector, where the running median does not reflect (above).
     Returns ``(data, applied)``: ``applied`` False when the window holds no usable
     reference pixel (the data are returned unchanged).
     """
@@ -223,7 +234,7 @@ def refpix_correct(data, refmask, noutputs, odd_even_columns=True, use_side_ref_
             if cols.size == 0:
                 sides.append(np.full(lead + (ny,), np.nan))
                 continue
-            sides.append(_running_median_rows(view[..., cols], good[:, cols], side_smoothing_length))
+            sides.append(_running_median_rows(view[..., cols], good[:, cols], side_smoothing_length, open_ends))
         signal = _average_nan(sides[0], sides[1], both=0.0)
         view -= (side_gain * signal).astype(np.float32)[..., None]
     return d, True

@@ -197,13 +197,18 @@ class RefPixStep(_RampStep):
         flags = model.pixel_flags
         refmask = (flags & DQ.REFERENCE_PIXEL) != 0
         ny, nx = np.shape(model.data)[-2:]
-        noutputs = model.get_keyword("NOUTPUTS")
-        if noutputs is None:   # full-width reads use the four outputs, narrower subarrays one
-            full = int(model.meta.subarray.xsize or nx) >= 2048
-            noutputs = 4 if full else 1
         detector = getattr(self, "_detector_shape", None)
         name = str(model.meta.subarray.name or "").strip().upper()
         subarray = name != "FULL" and (detector is None or (ny, nx) != tuple(detector))
+        noutputs = model.get_keyword("NOUTPUTS")
+        try:
+            noutputs = int(noutputs) if noutputs is not None else None
+        except (TypeError, ValueError):
+            noutputs = None
+        if subarray:    # as the official step: a subarray uses four outputs only when NOUTPUTS says 4
+            noutputs = 4 if noutputs == 4 else 1
+        else:           # a full frame is always read through the four
+            noutputs = 4
         if params["amplifier_layout"] == "interleaved":
             if subarray:    # as the official step: subarrays of such detectors are not corrected
                 log.info("refpix: a subarray of a detector with interleaved amplifiers: left as it is")
@@ -216,11 +221,20 @@ class RefPixStep(_RampStep):
             else:
                 self.status = "SKIPPED"
             return model
+        open_ends = (False, False)
+        if subarray and detector is not None:
+            # the readout frame's rows run along DMS rows (columns when transposed): a
+            # subarray edge away from the detector's is open for the running median
+            sub = model.meta.subarray
+            start, size, full = ((sub.xstart, nx, detector[1]) if params["readout_transposed"]
+                                 else (sub.ystart, ny, detector[0]))
+            start = int(start or 1)
+            open_ends = (start > 1, start - 1 + size < int(full))
         data, applied = corrections.refpix_correct(
             model.data, refmask, int(noutputs), params["odd_even_columns"], params["use_side_ref_pixels"],
             int(params["side_smoothing_length"]), float(params["side_gain"]),
             transposed=bool(params["readout_transposed"]), subarray=subarray,
-            usable=(flags & DQ.DO_NOT_USE) == 0)
+            usable=(flags & DQ.DO_NOT_USE) == 0, open_ends=open_ends)
         if not applied:
             log.info("refpix: no usable reference pixels in the window (PIXELDQ REFERENCE_PIXEL without "
                      "DO_NOT_USE): left as it is")

@@ -55,7 +55,8 @@ def simulate(mode, params):
     from .refs import stage1_defaults
 
     model, truth = simulate_image({**params, "noise": False})
-    return uncal_from_rates(model, truth, stage1_defaults(), params)
+    return uncal_from_rates(model, truth, stage1_defaults(), params,
+                            noutputs=4 if np.shape(model.data)[-2:] == (2048, 2048) else 1)
 
 
 def _meta(model, exp_type, detector, origin, nints, ngroups, tgroup, readpatt):

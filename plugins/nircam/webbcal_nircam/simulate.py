@@ -79,7 +79,9 @@ def simulate(mode, params):
     if level == "uncal":
         from webbcal.plugin_api import uncal_from_rates
 
-        return uncal_from_rates(model, truth, refs.stage1_defaults(), params)
+        # full-width windows (grism time series) read through the four outputs
+        return uncal_from_rates(model, truth, refs.stage1_defaults(), params,
+                                noutputs=4 if np.shape(model.data)[-1] == 2048 else 1)
     return model, truth
 
 

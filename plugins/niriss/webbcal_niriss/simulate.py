@@ -65,7 +65,8 @@ def simulate(mode, params):
 
         from .refs import stage1_defaults
 
-        return uncal_from_rates(model, truth, stage1_defaults(), params)
+        return uncal_from_rates(model, truth, stage1_defaults(), params,
+                                noutputs=4 if np.shape(model.data)[-2:] == (2048, 2048) else 1)
     return model, truth
 
 

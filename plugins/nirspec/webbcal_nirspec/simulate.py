@@ -231,7 +231,7 @@ def simulate(mode, params):
     ny, nx = np.shape(model.data)[-2:]
     full = (ny, nx) == (2048, 2048)
     return uncal_from_rates(model, truth, stage1_defaults(), params,
-                            frame_time=readout_frame_time(nx, ny, 4 if full else 1))
+                            frame_time=readout_frame_time(nx, ny, 4 if full else 1), noutputs=4 if full else 1)
 
 
 def _simulate_rates(mode, params):
