@@ -1,9 +1,11 @@
 """detector1 side by side with the official pipeline (``jwst``'s calwebb_detector1, in
-``.venv-official``): the same simulated NIRCam grism time-series ramps (a 64-row,
-full-width subarray read through four outputs; bias, dark, non-linearity, Poisson and
-read noise, cosmic rays) and the same reference files (NIRCam's embedded defaults, cut to
-the subarray as CRDS delivers them) through both pipelines, step for step and to the
-rates. No CRDS connection: every reference is an override, parameter references off.
+``.venv-official``): the same simulated raw ramps (bias, dark, non-linearity, Poisson and
+read noise, cosmic rays) and the same reference files (the plugin's embedded defaults,
+cut to the subarray as CRDS delivers them) through both pipelines, step for step and to
+the rates -- NIRCam grism time series (a 64-row, full-width subarray read through four
+outputs), NIRSpec BOTS and fixed slit and NIRISS SOSS (one output, detector rows along
+the readout columns). No CRDS connection: every reference is an override, parameter
+references off.
 
 What must agree: the group values after saturation, superbias, refpix (four amplifiers,
 side running median truncated at the subarray's inner edge), linearity and dark to
@@ -26,19 +28,24 @@ pytest.importorskip("jwst.pipeline", reason="the test extra installs jwst")
 STAGE1 = ("mask", "saturation", "superbias", "linearity", "dark", "gain", "readnoise")
 
 
-@pytest.fixture(scope="module")
-def side_by_side(tmp_path_factory, request):
-    from stpipe import crds_client
-    from webbcal_nircam.refs import default_path
+CASES = [("NIRCAM", "NRC_TSGRISM"), ("NIRSPEC", "NRS_BRIGHTOBJ"), ("NIRSPEC", "NRS_FIXEDSLIT"), ("NIRISS", "NIS_SOSS")]
 
+
+@pytest.fixture(scope="module", params=CASES, ids=[c[1] for c in CASES])
+def side_by_side(tmp_path_factory, request):
+    import importlib
+
+    from stpipe import crds_client
+
+    instrument, exp_type = request.param
+    default_path = importlib.import_module(f"webbcal_{instrument.lower()}.refs").default_path
     tmp = tmp_path_factory.mktemp("d1")
-    mode = get_host().modes.find("NIRCAM", "NRC_TSGRISM")
+    mode = get_host().modes.find(instrument, exp_type)
     raw, _ = get_host().call_for_mode("webbcal_simulate", mode, params={
         "nints": 2, "level": "uncal", "seed": 3, "cosmic_rays": 10, "ngroups": 8})
     uncal = tmp / "g_uncal.fits"
     raw.save(uncal)
     head = fits.getheader(uncal)
-    assert head["NOUTPUTS"] == 4
     x0, y0, nx, ny = head["SUBSTRT1"] - 1, head["SUBSTRT2"] - 1, head["SUBSIZE1"], head["SUBSIZE2"]
     refs = {}
     for rt in STAGE1:            # cut to the subarray, with the keywords the official readers need
@@ -112,7 +119,7 @@ def test_each_stage1_step_gives_the_official_groups(side_by_side):
         np.testing.assert_allclose(ours, sci, rtol=2e-7, atol=2e-3, err_msg=step)
         np.testing.assert_array_equal(np.asarray(model.groupdq), gdq, err_msg=step)
         np.testing.assert_array_equal(np.asarray(model.pixeldq), pdq, err_msg=step)
-    assert (np.asarray(model.groupdq) & 4).sum() > 50        # cosmic rays and their neighbours in the comparison
+    assert (np.asarray(model.groupdq) & 4).sum() > 20        # cosmic rays and their neighbours in the comparison
 
 
 def test_rates_and_variances_are_the_official_ones(side_by_side):
@@ -125,4 +132,4 @@ def test_rates_and_variances_are_the_official_ones(side_by_side):
     np.testing.assert_array_equal(mine.dq, dq)
     np.testing.assert_allclose(mine.var_rnoise, vr, rtol=1e-5)
     np.testing.assert_allclose(mine.var_poisson, vp, rtol=1e-2, atol=1e-8)
-    assert (dq & 4).any() and np.nanmax(sci) > 100           # jumps and bright pixels in the comparison
+    assert (dq & 4).any() and np.nanmax(sci) > 10            # jumps and lit pixels in the comparison
