@@ -52,18 +52,26 @@ def _first_integration(model):
     return max(start, 1) - 1 + int(getattr(model, "integration_offset", 0) or 0)
 
 
-class _GroupFlagStep(Step):
+class _RampStep(Step):
+    """A MIRI step on raw ramps that detector1 may run integration by integration
+    (webbcal.pipeline.detector1): ``apply`` gets the ramps once they are checked."""
+
     suffix = None
     spec = {}
-    #: detector1 may run it integration by integration (webbcal.pipeline.detector1)
     ramp_scope = "integration"
+
+    def process(self, model, mode, refs, params):
+        _require_ramps(self, model)
+        nints, ngroups = np.shape(model.data)[:2]
+        return self.apply(model, refs, params, nints, ngroups)
+
+
+class _GroupFlagStep(_RampStep):
     #: groups the ramps need for the step to apply, and which group it flags
     min_groups = 0
     group = 0
 
-    def process(self, model, mode, refs, params):
-        _require_ramps(self, model)
-        ngroups = np.shape(model.data)[1]
+    def apply(self, model, refs, params, nints, ngroups):
         if ngroups <= self.min_groups:
             log.info("%s: %d group(s), not more than %d: nothing flagged", self.name, ngroups, self.min_groups)
             self.status = "SKIPPED"
@@ -96,18 +104,13 @@ class LastFrameStep(_GroupFlagStep):
     group = -1
 
 
-class ResetStep(Step):
+class ResetStep(_RampStep):
     """Subtract the RESET reference's offsets from the first groups of each integration."""
 
     name = "reset"
     aliases = ("ResetStep",)
-    suffix = None
-    spec = {}
-    ramp_scope = "integration"
 
-    def process(self, model, mode, refs, params):
-        _require_ramps(self, model)
-        nints, ngroups = np.shape(model.data)[:2]
+    def apply(self, model, refs, params, nints, ngroups):
         ref = refs.load("reset")
         key = (ref.path, subarray_window(model), ngroups)
         cache = self.__dict__.setdefault("_reset_cache", {})
@@ -127,19 +130,14 @@ class ResetStep(Step):
         return model
 
 
-class RscdStep(Step):
+class RscdStep(_RampStep):
     """Leave out (DO_NOT_USE) the first groups of each integration, as many as the RSCD
     reference gives (module docstring)."""
 
     name = "rscd"
     aliases = ("RscdStep",)
-    suffix = None
-    spec = {}
-    ramp_scope = "integration"
 
-    def process(self, model, mode, refs, params):
-        _require_ramps(self, model)
-        nints, ngroups = np.shape(model.data)[:2]
+    def apply(self, model, refs, params, nints, ngroups):
         if ngroups < 3:
             log.info("rscd: %d group(s), fewer than 3: nothing flagged", ngroups)
             self.status = "SKIPPED"
