@@ -167,3 +167,22 @@ def test_reference_flags_must_be_whole_numbers(tmp_path):
             tmp_path / f"{name}.fits")
         with pytest.raises(ReferenceFileError, match=f"{name}.fits: MASK DQ holds values that are not flags"):
             read_mask(tmp_path / f"{name}.fits")
+
+
+def test_a_dark_with_flags_per_integration_and_group(tmp_path):
+    """A DARK in the MIRI layout -- SCI and DQ of (integrations, groups, rows, columns) --
+    reads: its pixel flags are those of the first group of every integration, OR-ed (as
+    the official dark step takes them)."""
+    from astropy.io import fits
+    from webbcal.refs.detector import read_dark
+
+    sci = np.zeros((2, 3, 4, 5), np.float32)
+    dq = np.zeros((2, 3, 4, 5), np.uint32)
+    dq[0, 0, 1, 1] = 1
+    dq[1, 0, 2, 2] = 4
+    dq[0, 2, 3, 3] = 8            # a later group's flag is not a pixel flag
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(sci, name="SCI"), fits.ImageHDU(dq, name="DQ")]).writeto(
+        tmp_path / "dark4d.fits")
+    ref = read_dark(tmp_path / "dark4d.fits")
+    assert ref.shape == (2, 3, 4, 5) and ref.dq.shape == (4, 5)
+    assert ref.dq[1, 1] == 1 and ref.dq[2, 2] == 4 and ref.dq[3, 3] == 0

@@ -109,8 +109,10 @@ def _read(path, kind, sci_name, ranks):
         dq = _image(hdul, "DQ", path, kind, required=False)
         if dq is None:
             dq = np.zeros(shape[-2:], dtype=np.uint32)
-        if dq.ndim == 3 and dq.shape[0] == 1:
-            dq = dq[0]
+        if dq.ndim == 4:      # per integration and group (a MIRI dark): its first group, all integrations
+            dq = np.bitwise_or.reduce(np.asarray(dq[:, 0], dtype=np.uint32), axis=0)
+        elif dq.ndim == 3:
+            dq = np.bitwise_or.reduce(np.asarray(dq, dtype=np.uint32), axis=0)
         if dq.shape != shape[-2:]:
             raise ReferenceFileError(path, f"{kind} DQ of shape {dq.shape} does not match {sci_name} {shape}")
         if "DQ_DEF" in hdul and hdul["DQ_DEF"].data is not None:

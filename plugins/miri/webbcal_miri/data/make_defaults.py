@@ -396,11 +396,12 @@ def write_rscd(path):
 
     rows = [(sub, rp) for sub in MIRI_SUBARRAYS for rp in MIRI_READPATTS]
     prim = fits.PrimaryHDU(header=primary_header("RSCD", "synthetic MIRI RSCD groups to skip for offline runs"))
+    # lower-case column names, as the official data models write (and require) them
     table = fits.BinTableHDU.from_columns([
-        fits.Column(name="SUBARRAY", format="17A", array=np.array([r[0] for r in rows])),
-        fits.Column(name="READPATT", format="12A", array=np.array([r[1] for r in rows])),
-        fits.Column(name="GROUP_SKIP1", format="J", array=np.full(len(rows), RSCD_SKIP[0], np.int32)),
-        fits.Column(name="GROUP_SKIP", format="J", array=np.full(len(rows), RSCD_SKIP[1], np.int32)),
+        fits.Column(name="subarray", format="17A", array=np.array([r[0] for r in rows])),
+        fits.Column(name="readpatt", format="12A", array=np.array([r[1] for r in rows])),
+        fits.Column(name="group_skip1", format="J", array=np.full(len(rows), RSCD_SKIP[0], np.int32)),
+        fits.Column(name="group_skip", format="J", array=np.full(len(rows), RSCD_SKIP[1], np.int32)),
     ], name="RSCD_GROUP_SKIP")
     fits.HDUList([prim, table]).writeto(path, overwrite=True)
 
