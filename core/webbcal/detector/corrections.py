@@ -20,12 +20,22 @@ def _planes(shape):
     return [(i, g) for i in range(shape[0]) for g in range(shape[1])]
 
 
-def flag_saturation(data, groupdq, pixeldq, level, ref_dq, n_pix_grow_sat=1):
+def flag_saturation(data, groupdq, pixeldq, level, ref_dq, n_pix_grow_sat=1, nframes=None, bias=None):
     """SATURATED on every group at or above the pixel's saturation level and on all the
     groups after it; the flags of each group grown by ``n_pix_grow_sat`` pixels around
     (charge spilling into the neighbours); groups at the A/D floor (0 DN or below)
     DO_NOT_USE | AD_FLOOR. Pixels whose level is NaN or flagged NO_SAT_CHECK are not
-    checked (NO_SAT_CHECK in PIXELDQ). Returns ``(groupdq, pixeldq)`` (new arrays)."""
+    checked (NO_SAT_CHECK in PIXELDQ). Returns ``(groupdq, pixeldq)`` (new arrays).
+
+    With the readout (``nframes`` frames averaged per group; the official step's
+    ``use_readpatt``), groups that saturated part-way are found too: a group not yet
+    flagged whose next group is saturated and whose value reaches the level times its
+    dilution (the mean of its frame numbers over its last, frames numbered ``g *
+    nframes + 1 ...``) is DO_NOT_USE (grown like the saturation); and the second group
+    is DO_NOT_USE where the third is saturated but not the second, the first group
+    (above ``bias``, the superbias, 0 without one) extrapolated to the third would not
+    reach the level, and the second group rose by more than ``(level - first) /
+    nframes`` -- a frame late in it saturated."""
     level = np.asarray(level, dtype=np.float64)
     ref_dq = np.asarray(ref_dq, dtype=np.uint32)
     nocheck = ~np.isfinite(level) | ((ref_dq & DQ.NO_SAT_CHECK) != 0)
@@ -44,13 +54,41 @@ def flag_saturation(data, groupdq, pixeldq, level, ref_dq, n_pix_grow_sat=1):
             frame = data[i, g]
             sat = frame >= lev
             if box is not None and sat.any():
-                sat = binary_dilation(sat, structure=box) & ~nocheck
+                sat = binary_dilation(sat, structure=box)      # into NO_SAT_CHECK pixels too, as officially
             so_far |= sat
             gdq[i, g][so_far] |= sat_flag
             gdq[i, g][frame <= 0] |= floor_flag
+        if nframes is not None:
+            _partial_saturation(data[i], gdq[i], lev, nocheck, int(nframes), box,
+                                0.0 if bias is None else np.asarray(bias, dtype=np.float64))
     pdq = np.asarray(pixeldq, dtype=np.uint32) | (ref_dq & ~np.uint32(DQ.NO_SAT_CHECK))
     pdq = pdq | np.where(nocheck, np.uint32(DQ.NO_SAT_CHECK), np.uint32(0))
     return gdq, pdq
+
+
+def _partial_saturation(data, gdq, lev, nocheck, nframes, box, bias):
+    """The read-pattern passes of :func:`flag_saturation` on one integration (in place)."""
+    ngroups = data.shape[0]
+    sat, dnu = np.uint8(DQ.SATURATED), np.uint8(DQ.DO_NOT_USE)
+    for g in range(ngroups - 2, -1, -1):       # back from the last groups
+        frames = g * nframes + 1 + np.arange(nframes)
+        dilution = frames.mean() / frames[-1]
+        if dilution == 1:
+            continue
+        partial = ((data[g] >= np.where(nocheck, lev, lev * dilution)) & ((gdq[g] & (sat | dnu)) == 0)
+                   & ((gdq[g + 1] & sat) != 0))
+        if box is not None and partial.any():
+            from scipy.ndimage import binary_dilation
+
+            partial = binary_dilation(partial, structure=box)
+        gdq[g][partial] |= dnu
+    if ngroups > 2:
+        first = data[0] - bias
+        third_frame = 2 * nframes + nframes            # the last frame of the third group
+        expected_below = first / ((nframes + 1) / 2.0) * third_frame + bias < lev
+        jumped = (data[1] - data[0]) > (lev - data[0]) / nframes
+        third_only = ((gdq[2] & sat) != 0) & ((gdq[1] & sat) == 0)
+        gdq[1][expected_below & jumped & third_only] |= dnu
 
 
 def subtract_superbias(data, pixeldq, bias, ref_dq):

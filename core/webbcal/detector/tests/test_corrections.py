@@ -125,3 +125,40 @@ def test_raw_ramps_put_in_what_the_corrections_take_out():
     d, _ = corrections.subtract_dark(d, np.zeros((6, 6), np.uint32), dark, np.zeros((6, 6), np.uint32))
     expect = (np.arange(1, 6) * 10.0 * 200.0)[None, :, None, None]
     np.testing.assert_allclose(d, np.broadcast_to(expect, d.shape), atol=0.6)   # rounding to whole DN
+
+
+@pytest.mark.parametrize("nframes", [1, 4, 5])
+def test_saturation_with_the_read_pattern_equals_the_official(nframes):
+    """Frame-averaged ramps (``nframes`` frames a group) over a bias, pixels saturating
+    part-way through groups, some in the second group, a NO_SAT_CHECK pixel: the
+    GROUPDQ and PIXELDQ equal stcal's flag_saturated_pixels with the read pattern and
+    the superbias (the official step's use_readpatt, a test-only dependency); and groups
+    that saturated part-way are found (DO_NOT_USE)."""
+    sat_mod = pytest.importorskip("stcal.saturation.saturation", reason="stcal is part of the test extra")
+    rng = np.random.default_rng(nframes)
+    nints, ngroups, ny, nx = 2, 6, 24, 24
+    bias = rng.uniform(8000, 12000, (ny, nx))
+    level = np.full((ny, nx), 60000.0)
+    rate = rng.uniform(0, 3000, (ny, nx))                      # DN per frame, many saturate
+    rate[:4] = rng.uniform(15000, 30000, (4, nx))              # fast ones: within the first groups
+    frames = np.arange(1, ngroups * nframes + 1)
+    signal = np.minimum(bias[None] + rate[None] * frames[:, None, None], 65535.0)   # the ADC's ceiling
+    data = signal.reshape(ngroups, nframes, ny, nx).mean(axis=1)
+    data = np.stack([data, data * 0.98])
+    ref_dq = np.zeros((ny, nx), np.uint32)
+    ref_dq[5, 5] = DQ.NO_SAT_CHECK
+    gdq = np.zeros(data.shape, np.uint8)
+    pdq = np.zeros((ny, nx), np.uint32)
+    ours_g, ours_p = corrections.flag_saturation(data, gdq, pdq, level, ref_dq, 1, nframes=nframes, bias=bias)
+    flags = {"DO_NOT_USE": 1, "SATURATED": 2, "AD_FLOOR": 64, "NO_SAT_CHECK": 2**21}
+    pattern = [[x + 1 + g * nframes for x in range(nframes)] for g in range(ngroups)]
+    their_g, their_p, _ = sat_mod.flag_saturated_pixels(
+        data.astype(np.float32), gdq.copy().astype(np.uint32), pdq.copy(), level.astype(np.float32).copy(),
+        ref_dq.copy(), 65535, flags, n_pix_grow_sat=1, read_pattern=pattern, bias=bias.astype(np.float32))
+    np.testing.assert_array_equal(ours_g, their_g)
+    np.testing.assert_array_equal(ours_p, their_p)
+    partial = (ours_g & DQ.DO_NOT_USE) != 0
+    if nframes > 1:
+        assert partial.sum() > 20          # groups that saturated part-way, left out of the fit
+    else:
+        assert not partial.any()           # nothing is diluted with one frame a group
