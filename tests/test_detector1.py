@@ -186,3 +186,46 @@ def test_a_dark_with_flags_per_integration_and_group(tmp_path):
     ref = read_dark(tmp_path / "dark4d.fits")
     assert ref.shape == (2, 3, 4, 5) and ref.dq.shape == (4, 5)
     assert ref.dq[1, 1] == 1 and ref.dq[2, 2] == 4 and ref.dq[3, 3] == 0
+
+
+def test_masked_pixels_get_no_rate(raw, tmp_path):
+    """A MASK pixel flagged DO_NOT_USE has every group DO_NOT_USE after dq_init, so no
+    ramp is fitted: NaN in rateints with DO_NOT_USE, as the official pipeline; a pixel
+    flagged only HOT keeps its rate."""
+    from astropy.io import fits
+    from webbcal_nircam.refs import default_path
+
+    _, model, _ = raw
+    with fits.open(default_path("mask")) as h:
+        dq = np.asarray(h["DQ"].data).astype(np.uint32)
+        x0, y0 = model.meta.subarray.xstart - 1, model.meta.subarray.ystart - 1
+        dq[y0 + 30, x0 + 500] |= 1 | 1024          # DO_NOT_USE | DEAD
+        dq[y0 + 31, x0 + 600] |= 2048              # HOT alone
+        fits.HDUList([h[0].copy(), fits.ImageHDU(dq.view(np.int32), name="DQ")]).writeto(   # JWST bits as they are
+            tmp_path / "mask.fits")
+    flagged = webbcal.run("dq_init", model, override_mask=str(tmp_path / "mask.fits"))
+    assert np.all(np.asarray(flagged.groupdq)[:, :, 30, 500] & 1)
+    assert not np.any(np.asarray(flagged.groupdq)[:, :, 31, 600] & 1)
+    pipe = webbcal.pipeline.get_step_class("detector1")(save_results=False,
+                                                         override_mask=str(tmp_path / "mask.fits"))
+    pipe.run(model)
+    ints = pipe.products["rateints"]
+    assert np.all(np.isnan(ints.data[:, 30, 500])) and np.all(ints.dq[:, 30, 500] & 1)
+    assert np.all(np.isfinite(ints.data[:, 31, 600])) and np.all(ints.dq[:, 31, 600] & 2048)
+
+
+def test_fastaxis_decides_the_readout_direction(raw):
+    """refpix on a full-width subarray: with FASTAXIS 2 in the header (the detector's
+    rows read along DMS columns) the correction is the transposed one whatever the
+    plugin's readout_transposed says; with FASTAXIS 1 the plain one."""
+    _, model, _ = raw
+    base = webbcal.run("superbias", webbcal.run("saturation", webbcal.run("dq_init", model)))
+    runs = {}
+    for fast in (1, 2):
+        m = base.copy()
+        m.meta.subarray.fastaxis = fast
+        for flag in (False, True):
+            runs[fast, flag] = np.asarray(webbcal.run("refpix", m, readout_transposed=flag).data)
+    np.testing.assert_array_equal(runs[1, False], runs[1, True])
+    np.testing.assert_array_equal(runs[2, False], runs[2, True])
+    assert np.abs(runs[1, False] - runs[2, False]).max() > 0.1

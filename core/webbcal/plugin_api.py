@@ -176,7 +176,8 @@ def detector1_recipe(*, superbias=True, refpix=True, gain_scale=True, after=None
             raise ValueError(f"detector1_recipe: no step {anchor!r} to insert {extra} after")
         i = steps.index(anchor) + 1
         steps[i:i] = list(extra)
-    refs = {"dq_init": ("mask",), "saturation": ("saturation",), "superbias": ("superbias",),
+    refs = {"dq_init": ("mask",), "saturation": ("saturation",) + (("superbias",) if superbias else ()),
+            "superbias": ("superbias",),
             "linearity": ("linearity",), "dark_current": ("dark",), "jump": ("gain", "readnoise"),
             "ramp_fit": ("gain", "readnoise")}
     reftypes = {k: v for k, v in refs.items() if k in steps}

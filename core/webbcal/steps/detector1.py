@@ -137,12 +137,20 @@ class SaturationStep(_RampStep):
 
     name = "saturation"
     aliases = ("SaturationStep",)
-    spec = {"n_pix_grow_sat": Param(int, 1, "pixels around a saturated one flagged too (charge spilling)", low=0)}
+    spec = {"n_pix_grow_sat": Param(int, 1, "pixels around a saturated one flagged too (charge spilling)", low=0),
+            "use_readpatt": Param(bool, True, "use the frames averaged in each group to find groups that "
+                                              "saturated part-way (DO_NOT_USE), as the official step")}
 
     def _correct(self, model, refs, params):
         level, ref_dq = self._stack(refs, model, "saturation")
+        bias = None
+        if params["use_readpatt"] and "superbias" in refs:   # the level above the bias (second group)
+            bias = self._stack(refs, model, "superbias")[0]
+            bias = np.where(np.isfinite(bias), bias, 0.0)
+        nframes = int(model.meta.exposure.nframes or 1) if params["use_readpatt"] else None
         model.groupdq, model.pixeldq = corrections.flag_saturation(
-            model.data, model.groupdq, model.pixel_flags, level, ref_dq, int(params["n_pix_grow_sat"]))
+            model.data, model.groupdq, model.pixel_flags, level, ref_dq, int(params["n_pix_grow_sat"]),
+            nframes=nframes, bias=bias)
         n = int(np.count_nonzero(np.asarray(model.groupdq) & 2))
         log.info("saturation: %d saturated group(s)", n)
         return model
@@ -173,7 +181,8 @@ class RefPixStep(_RampStep):
         "side_smoothing_length": Param(int, 11, "rows over which the side offsets are smoothed", low=1),
         "side_gain": Param(float, 1.0, "factor of the side offsets subtracted", low=0),
         "readout_transposed": Param(bool, False, "the exposure's rows are the detector's readout columns (its "
-                                                 "DMS orientation turned from the readout): set by the plugin"),
+                                                 "DMS orientation turned from the readout): set by the plugin; "
+                                                 "a FASTAXIS keyword decides instead (|FASTAXIS| = 2)"),
         "amplifier_layout": Param(str, "bands", "how the amplifiers share the columns: 'bands' (near-infrared: "
                                                 "reference rows and columns) or 'interleaved' (reference columns "
                                                 "only, amplifier k reads columns k, k + 4, ...: set by the plugin)",
@@ -221,20 +230,27 @@ class RefPixStep(_RampStep):
             else:
                 self.status = "SKIPPED"
             return model
+        # the readout direction: FASTAXIS when the file says (|FASTAXIS| 2: the detector's
+        # rows are read along DMS columns), else the plugin's readout_transposed
+        transposed = bool(params["readout_transposed"])
+        try:
+            fast = model.meta.subarray.fastaxis
+            transposed = abs(int(fast)) == 2 if fast is not None else transposed
+        except (TypeError, ValueError):
+            pass
         open_ends = (False, False)
         if subarray and detector is not None:
             # the readout frame's rows run along DMS rows (columns when transposed): a
             # subarray edge away from the detector's is open for the running median
             sub = model.meta.subarray
-            start, size, full = ((sub.xstart, nx, detector[1]) if params["readout_transposed"]
+            start, size, full = ((sub.xstart, nx, detector[1]) if transposed
                                  else (sub.ystart, ny, detector[0]))
             start = int(start or 1)
             open_ends = (start > 1, start - 1 + size < int(full))
         data, applied = corrections.refpix_correct(
             model.data, refmask, int(noutputs), params["odd_even_columns"], params["use_side_ref_pixels"],
             int(params["side_smoothing_length"]), float(params["side_gain"]),
-            transposed=bool(params["readout_transposed"]), subarray=subarray,
-            usable=(flags & DQ.DO_NOT_USE) == 0, open_ends=open_ends)
+            transposed=transposed, subarray=subarray, usable=(flags & DQ.DO_NOT_USE) == 0, open_ends=open_ends)
         if not applied:
             log.info("refpix: no usable reference pixels in the window (PIXELDQ REFERENCE_PIXEL without "
                      "DO_NOT_USE): left as it is")

@@ -111,6 +111,7 @@ class ResetStep(_RampStep):
     aliases = ("ResetStep",)
 
     def apply(self, model, refs, params, nints, ngroups):
+        """The offsets subtracted from the ramps of ``model`` (its groups' first ones)."""
         ref = refs.load("reset")
         key = (ref.path, subarray_window(model), ngroups)
         cache = self.__dict__.setdefault("_reset_cache", {})
@@ -138,6 +139,7 @@ class RscdStep(_RampStep):
     aliases = ("RscdStep",)
 
     def apply(self, model, refs, params, nints, ngroups):
+        """The first groups of ``model``'s integrations flagged DO_NOT_USE."""
         if ngroups < 3:
             log.info("rscd: %d group(s), fewer than 3: nothing flagged", ngroups)
             self.status = "SKIPPED"
