@@ -229,3 +229,26 @@ def test_fastaxis_decides_the_readout_direction(raw):
     np.testing.assert_array_equal(runs[1, False], runs[1, True])
     np.testing.assert_array_equal(runs[2, False], runs[2, True])
     assert np.abs(runs[1, False] - runs[2, False]).max() > 0.1
+
+
+@pytest.mark.parametrize("step,reftypes,status", [
+    ("saturation", ("saturation",), "SKIPPED"), ("saturation", ("superbias",), "COMPLETE"),
+    ("superbias", ("superbias",), "SKIPPED"), ("linearity", ("linearity",), "SKIPPED"),
+    ("dark_current", ("dark",), "SKIPPED"), ("jump", ("gain",), None), ("ramp_fit", ("readnoise",), None)])
+def test_references_given_as_na(raw, step, reftypes, status):
+    """override_<reftype>=N/A: a step whose own reference it is does nothing (SKIPPED, as
+    the official steps); saturation without its optional superbias still runs; jump and
+    ramp_fit, which cannot work without GAIN and READNOISE, say so (found by giving N/A
+    to every stage-1 step: they failed with AttributeError)."""
+    from webbcal.errors import ParameterError
+
+    _, model, _ = raw
+    overrides = {f"override_{rt}": "N/A" for rt in reftypes}
+    if status is None:
+        with pytest.raises(ParameterError, match=f"{reftypes[0].upper()} reference is N/A"):
+            webbcal.run(step, model, **overrides)
+        return
+    out = webbcal.run(step, model, **overrides)
+    assert getattr(out.meta.cal_step, step) == status
+    if status == "SKIPPED":
+        np.testing.assert_array_equal(np.asarray(out.data), np.asarray(model.data))

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..datamodels import CubeModel, ImageModel, RampModel
 from ..detector import corrections
-from ..errors import InputFileError
+from ..errors import InputFileError, ParameterError
 from ..pipeline.step import Param, Step
 from ..refs.detector import dark_frames_for, dark_frames_needed
 from ..refs.imaging import cut_to_exposure, subarray_window
@@ -70,7 +70,10 @@ def require_ramps(step, model, min_groups=1, fill=True):
 
 
 def _image_ref(refs, model, reftype, what):
-    return np.asarray(cut_to_exposure(refs.load(reftype), model, subarray_window(model), what), dtype=np.float64)
+    ref = refs.load(reftype)
+    if ref is None:
+        raise ParameterError(f"the {reftype.upper()} reference is N/A: the {what} of every pixel is needed here")
+    return np.asarray(cut_to_exposure(ref, model, subarray_window(model), what), dtype=np.float64)
 
 
 class _RampStep(Step):
@@ -86,6 +89,9 @@ class _RampStep(Step):
     suffix = None
     min_groups = 1
     ramp_scope = "integration"
+    #: the reference without which the step has nothing to do: given as N/A, the step
+    #: is SKIPPED (as the official steps are)
+    reference = None
 
     def halo(self, params):
         """Neighbouring pixels a block needs around it (``"pixels"`` steps)."""
@@ -93,7 +99,13 @@ class _RampStep(Step):
 
     def begin(self, model, mode):
         self.__dict__.pop("_ref_cache", None)     # a new exposure: its own references
-        return super().begin(model, mode)
+        prepared = super().begin(model, mode)
+        if prepared is not None and self.reference and mode is not None \
+                and self.reference in mode.reftypes_for(self.name) and prepared[1].path(self.reference) is None:
+            log.info("%s: %s reference N/A: skipped", self.name, self.reference.upper())
+            self.record(model, "SKIPPED", prepared[1])
+            return None
+        return prepared
 
     def process(self, model, mode, refs, params):
         require_ramps(self, model, self.min_groups)
@@ -137,6 +149,7 @@ class SaturationStep(_RampStep):
 
     name = "saturation"
     aliases = ("SaturationStep",)
+    reference = "saturation"
     spec = {"n_pix_grow_sat": Param(int, 1, "pixels around a saturated one flagged too (charge spilling)", low=0),
             "use_readpatt": Param(bool, True, "use the frames averaged in each group to find groups that "
                                               "saturated part-way (DO_NOT_USE), as the official step")}
@@ -161,6 +174,7 @@ class SuperbiasStep(_RampStep):
 
     name = "superbias"
     aliases = ("SuperBiasStep",)
+    reference = "superbias"
     spec = {}
 
     def _correct(self, model, refs, params):
@@ -265,6 +279,7 @@ class LinearityStep(_RampStep):
 
     name = "linearity"
     aliases = ("LinearityStep",)
+    reference = "linearity"
     spec = {}
 
     def _correct(self, model, refs, params):
@@ -279,6 +294,7 @@ class DarkCurrentStep(_RampStep):
 
     name = "dark_current"
     aliases = ("DarkCurrentStep",)
+    reference = "dark"
     spec = {}
 
     def _correct(self, model, refs, params):

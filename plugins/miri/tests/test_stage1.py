@@ -134,6 +134,9 @@ def test_rscd_leaves_out_the_first_groups_of_each_integration():
     dnu = (np.asarray(step.run_model(chunk, mode).groupdq) & DQ.DO_NOT_USE) != 0
     assert dnu[:, :3].all() and not dnu[:, 3:].any()
     assert webbcal.run("rscd", _ramp_model(1, 2)).meta.cal_step.rscd == "SKIPPED"
+    for step in ("rscd", "reset"):      # no reference (N/A): skipped, as officially
+        out = webbcal.run(step, _ramp_model(1, 12), **{f"override_{step}": "N/A"})
+        assert getattr(out.meta.cal_step, step) == "SKIPPED" and not np.any(np.asarray(out.groupdq))
     assert webbcal.run("rscd", _ramp_model(1, 12, subarray="NOSUCH")).meta.cal_step.rscd == "SKIPPED"
 
 

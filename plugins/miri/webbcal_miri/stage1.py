@@ -109,6 +109,7 @@ class ResetStep(_RampStep):
 
     name = "reset"
     aliases = ("ResetStep",)
+    skip_when_refs_na = True      # override_reset=N/A: SKIPPED, as officially
 
     def apply(self, model, refs, params, nints, ngroups):
         """The offsets subtracted from the ramps of ``model`` (its groups' first ones)."""
@@ -137,6 +138,7 @@ class RscdStep(_RampStep):
 
     name = "rscd"
     aliases = ("RscdStep",)
+    skip_when_refs_na = True
 
     def apply(self, model, refs, params, nints, ngroups):
         """The first groups of ``model``'s integrations flagged DO_NOT_USE."""
